@@ -1,0 +1,238 @@
+"""Shared plumbing for the side-by-side benchmarks: SDK loading, transports, formatting.
+
+Both SDKs expose the sentry_sdk 2.x API, so the benchmark code only ever talks to a
+module object (``sdk.init``, ``sdk.set_tag``...). Everything here is deliberately
+defensive: a missing or half-built tripwire must never stop the sentry-sdk numbers
+from being printed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Port 9 is "discard" on loopback; nothing is sent anyway because every benchmark that
+# captures events installs an in-memory transport.
+DSN = "https://abc@127.0.0.1:9/1"
+
+SENTRY = "sentry-sdk"
+TRIPWIRE = "tripwire"
+
+# (label, importable module, module holding the Transport base class)
+SDK_MODULES: dict[str, tuple[str, str]] = {
+    SENTRY: ("sentry_sdk", "sentry_sdk.transport"),
+    TRIPWIRE: ("tripwire", "tripwire.transport"),
+}
+
+# The API the core benchmark needs; an SDK lacking any of these is skipped as a whole.
+REQUIRED_API = ("init", "flush")
+
+
+def ensure_repo_on_path() -> None:
+    """Make the working tree's ``tripwire`` importable when run as ``python bench/x.py``.
+
+    Appended, not prepended: an installed (editable) tripwire or PYTHONPATH wins.
+    """
+    root = str(ROOT)
+    if root not in sys.path:
+        sys.path.append(root)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One-line description of an exception for a table cell."""
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    if len(first) > 70:
+        first = first[:67] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def sdk_version(module: ModuleType) -> str:
+    """Best-effort version string of an SDK module."""
+    for attr in ("VERSION", "__version__"):
+        value = getattr(module, attr, None)
+        if isinstance(value, str):
+            return value
+    consts = sys.modules.get(module.__name__ + ".consts")
+    value = getattr(consts, "VERSION", None)
+    return value if isinstance(value, str) else "unknown"
+
+
+class LoadedSdk:
+    """An imported SDK, its transport base class, or the reason it is unavailable."""
+
+    def __init__(
+        self,
+        label: str,
+        module: Optional[ModuleType],
+        transport_base: Optional[type],
+        error: Optional[str],
+    ) -> None:
+        self.label = label
+        self.module = module
+        self.transport_base = transport_base
+        self.error = error
+
+    @property
+    def version(self) -> str:
+        return sdk_version(self.module) if self.module is not None else "-"
+
+
+def load_sdk(label: str, need_transport: bool = True) -> LoadedSdk:
+    """Import one SDK and check it offers what the benchmark needs."""
+    mod_name, transport_mod_name = SDK_MODULES[label]
+    try:
+        module = importlib.import_module(mod_name)
+    except Exception as exc:
+        return LoadedSdk(label, None, None, f"import {mod_name} failed: {describe_error(exc)}")
+    missing = [name for name in REQUIRED_API if not callable(getattr(module, name, None))]
+    if missing:
+        return LoadedSdk(label, module, None, f"{mod_name} lacks {', '.join(missing)}")
+    base: Optional[type] = None
+    if need_transport:
+        try:
+            transport_mod = importlib.import_module(transport_mod_name)
+        except Exception as exc:
+            reason = f"import {transport_mod_name} failed: {describe_error(exc)}"
+            return LoadedSdk(label, module, None, reason)
+        candidate = getattr(transport_mod, "Transport", None)
+        if not isinstance(candidate, type):
+            return LoadedSdk(label, module, None, f"{transport_mod_name}.Transport missing")
+        base = candidate
+    return LoadedSdk(label, module, base, None)
+
+
+def make_memory_transport(base: type) -> Any:
+    """Instantiate an in-memory subclass of an SDK's own ``Transport``.
+
+    ``capture_envelope`` serializes the envelope to bytes (so serialization is part of
+    every measured capture) and keeps only counters, unless ``keep`` is set to a list.
+    """
+
+    class MemoryTransport(base):  # type: ignore[misc]
+        def __init__(self) -> None:
+            try:
+                super().__init__()
+            except TypeError:
+                # A base that insists on an options argument.
+                super().__init__({})
+            self.envelopes = 0
+            self.total_bytes = 0
+            self.keep: Optional[list[bytes]] = None
+            # An SDK may swallow transport errors (it must never raise into the app);
+            # remember them so the report can say why events went missing.
+            self.errors = 0
+            self.last_error: Optional[str] = None
+
+        def capture_envelope(self, envelope: Any) -> None:
+            try:
+                data = envelope.serialize()
+            except Exception as exc:
+                self.errors += 1
+                self.last_error = describe_error(exc)
+                raise
+            self.envelopes += 1
+            self.total_bytes += len(data)
+            if self.keep is not None:
+                self.keep.append(data)
+
+    MemoryTransport.__name__ = f"Memory{base.__name__}"
+    return MemoryTransport()
+
+
+def machine_facts() -> dict[str, Any]:
+    """Facts that make a benchmark result interpretable later."""
+    usable: Optional[int] = None
+    if hasattr(os, "sched_getaffinity"):
+        usable = len(os.sched_getaffinity(0))
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "platform": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "cpu_count": os.cpu_count(),
+        "cpu_usable": usable,
+        "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)(),
+    }
+
+
+def machine_line(facts: dict[str, Any]) -> str:
+    usable = facts.get("cpu_usable")
+    cpus = f"{facts['cpu_count']} CPUs" + (f" ({usable} usable)" if usable is not None else "")
+    return f"{facts['implementation']} {facts['python']} on {facts['platform']}, {cpus}"
+
+
+def median(values: list[float]) -> Optional[float]:
+    return statistics.median(values) if values else None
+
+
+def spread_pct(values: list[float]) -> Optional[float]:
+    """Half the range of the values as a percentage of their median (noise indicator)."""
+    med = median(values)
+    if med is None or med == 0 or len(values) < 2:
+        return None
+    return 50.0 * (max(values) - min(values)) / med
+
+
+def fmt_time(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1e-6:
+        return f"{seconds * 1e9:.0f} ns"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.2f} µs"
+    if seconds < 1.0:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def fmt_bytes(n: Optional[float]) -> str:
+    if n is None:
+        return "-"
+    if abs(n) < 1024:
+        return f"{n:.0f} B"
+    if abs(n) < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / (1024 * 1024):.2f} MiB"
+
+
+def ratio(tripwire: Optional[float], sentry: Optional[float]) -> Optional[float]:
+    if tripwire is None or sentry is None or sentry == 0:
+        return None
+    return tripwire / sentry
+
+
+def fmt_ratio(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def render_table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
+    """Plain-text table; columns whose index is in ``right`` are right-aligned."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+
+    def line(cells: list[str]) -> str:
+        out = []
+        for i, cell in enumerate(cells):
+            out.append(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]))
+        return "  ".join(out).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=False)
+        fh.write("\n")

@@ -1,0 +1,37 @@
+"""Shared fixtures: every test starts from the just-imported state."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+import tripwire
+from tripwire.testing import MemoryTransport, reset
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sdk() -> Iterator[None]:
+    reset()
+    yield
+    reset()
+
+
+@pytest.fixture
+def transport() -> MemoryTransport:
+    """tripwire initialised on an in-memory transport (wire bytes kept)."""
+    memory = MemoryTransport()
+    tripwire.init(transport=memory)
+    return memory
+
+
+@pytest.fixture
+def init_memory() -> object:
+    """Call with options: returns the MemoryTransport tripwire was initialised on."""
+
+    def _init(**options: object) -> MemoryTransport:
+        memory = MemoryTransport()
+        tripwire.init(transport=memory, **options)
+        return memory
+
+    return _init

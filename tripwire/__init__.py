@@ -1,0 +1,133 @@
+"""tripwire: error monitoring and performance for Python, sentry_sdk-compatible.
+
+`import tripwire as sentry_sdk` runs code written for sentry_sdk 2.x.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tripwire import integrations
+from tripwire.api import (
+    add_attachment,
+    add_breadcrumb,
+    capture_event,
+    capture_exception,
+    capture_message,
+    configure_scope,
+    continue_trace,
+    end_session,
+    flush,
+    flush_async,
+    get_baggage,
+    get_client,
+    get_current_scope,
+    get_current_span,
+    get_global_scope,
+    get_isolation_scope,
+    get_traceparent,
+    init,
+    is_initialized,
+    isolation_scope,
+    last_event_id,
+    new_scope,
+    push_scope,
+    remove_attribute,
+    set_attribute,
+    set_attributes,
+    set_context,
+    set_extra,
+    set_level,
+    set_measurement,
+    set_tag,
+    set_tags,
+    set_transaction_name,
+    set_user,
+    start_session,
+    start_span,
+    start_transaction,
+    trace,
+    update_current_span,
+)
+from tripwire.client import Client
+from tripwire.consts import VERSION
+from tripwire.hub import Hub
+from tripwire.scope import Scope
+from tripwire.transport import Transport
+
+__version__ = VERSION
+
+# Feature modules are imported on first attribute access: `import tripwire` stays cheap.
+_LAZY = {
+    "HttpTransport": ("tripwire.transport", "HttpTransport"),
+    "monitor": ("tripwire.crons", "monitor"),
+    "logger": ("tripwire.logger", None),
+    "metrics": ("tripwire.metrics", None),
+    "profiler": ("tripwire.profiler", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'tripwire' has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(target[0])
+    value = module if target[1] is None else getattr(module, target[1])
+    globals()[name] = value
+    return value
+
+
+__all__ = [  # noqa: RUF022 - same order as sentry_sdk.__all__
+    "Hub",
+    "Scope",
+    "Client",
+    "Transport",
+    "HttpTransport",
+    "VERSION",
+    "integrations",
+    "init",
+    "add_attachment",
+    "add_breadcrumb",
+    "capture_event",
+    "capture_exception",
+    "capture_message",
+    "configure_scope",
+    "continue_trace",
+    "flush",
+    "flush_async",
+    "get_baggage",
+    "get_client",
+    "get_global_scope",
+    "get_isolation_scope",
+    "get_current_scope",
+    "get_current_span",
+    "get_traceparent",
+    "is_initialized",
+    "isolation_scope",
+    "last_event_id",
+    "new_scope",
+    "push_scope",
+    "remove_attribute",
+    "set_attribute",
+    "set_attributes",
+    "set_context",
+    "set_extra",
+    "set_level",
+    "set_measurement",
+    "set_tag",
+    "set_tags",
+    "set_user",
+    "start_span",
+    "start_transaction",
+    "trace",
+    "monitor",
+    "logger",
+    "metrics",
+    "profiler",
+    "start_session",
+    "end_session",
+    "set_transaction_name",
+    "update_current_span",
+]

@@ -1,0 +1,424 @@
+"""The top-level API: one-line delegations behind the never-raise guard.
+
+Only `init` may raise (bad options are a programming error to surface at start-up).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, ContextManager
+
+from tripwire._guard import guarded
+from tripwire._log import logger
+from tripwire.scope._current import (
+    _isolation_scope,
+    get_client,
+    get_current_scope,
+    get_global_scope,
+    get_isolation_scope,
+    isolation_scope,
+    new_scope,
+)
+
+if TYPE_CHECKING:
+    from tripwire.client import Client
+    from tripwire.scope._scope import Scope
+    from tripwire.types import Breadcrumb, BreadcrumbHint, Event, ExceptionLike, Hint
+
+
+from tripwire.scope._data import EXTRAS as _EXTRAS
+from tripwire.scope._data import TAGS as _TAGS
+
+_isolation_get = _isolation_scope.get
+
+
+def _log_ignored(name: str) -> None:
+    logger.debug("tripwire.%s failed; ignored", name, exc_info=True)
+
+
+class _InitGuard:
+    """What `init()` returns: a context manager closing the client on exit."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def __enter__(self) -> _InitGuard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._client.close()
+
+
+def init(*args: Any, **kwargs: Any) -> _InitGuard:
+    """Initialise the SDK with sentry_sdk 2.x's options (the DSN may be positional).
+
+    Raises:
+        TypeError: an unknown option or one of the wrong type.
+        ValueError: an option out of range, or a malformed DSN.
+    """
+    from tripwire.client import Client
+
+    client = Client(*args, **kwargs)
+    get_global_scope().set_client(client)
+    return _InitGuard(client)
+
+
+def is_initialized() -> bool:
+    """Whether a client that records events is active."""
+    return get_client().is_active()
+
+
+# -- capture ---------------------------------------------------------------------------------
+
+
+@guarded()
+def capture_event(
+    event: Event, hint: Hint | None = None, scope: Any | None = None, **scope_kwargs: Any
+) -> str | None:
+    """Capture a ready-made event dict; returns its id or None if dropped."""
+    return get_current_scope().capture_event(event, hint, scope=scope, **scope_kwargs)
+
+
+@guarded()
+def capture_message(
+    message: str, level: str | None = None, scope: Any | None = None, **scope_kwargs: Any
+) -> str | None:
+    """Capture a message (level "info" by default); returns the event id or None."""
+    return get_current_scope().capture_message(message, level, scope=scope, **scope_kwargs)
+
+
+@guarded()
+def capture_exception(
+    error: ExceptionLike | None = None, scope: Any | None = None, **scope_kwargs: Any
+) -> str | None:
+    """Capture `error` (default: the exception being handled); returns the event id or None."""
+    return get_current_scope().capture_exception(error, scope=scope, **scope_kwargs)
+
+
+@guarded()
+def last_event_id() -> str | None:
+    """Id of the last event captured in this isolation scope (deprecated in sentry_sdk)."""
+    return get_isolation_scope()._last_event_id
+
+
+# -- enriching -----------------------------------------------------------------------------
+
+
+def add_breadcrumb(
+    crumb: Breadcrumb | None = None, hint: BreadcrumbHint | None = None, **kwargs: Any
+) -> None:
+    """Record a breadcrumb on the isolation scope."""
+    # Hot path, kept flat: this runs for every log line and HTTP call.
+    try:
+        scope = _isolation_get()
+        if scope is None:
+            scope = get_isolation_scope()
+        scope.add_breadcrumb(crumb, hint, **kwargs)
+    except Exception:
+        _log_ignored("add_breadcrumb")
+
+
+@guarded()
+def add_attachment(
+    bytes: bytes | Callable[[], bytes] | None = None,
+    filename: str | None = None,
+    path: str | None = None,
+    content_type: str | None = None,
+    add_to_transactions: bool = False,
+) -> None:
+    """Attach bytes or a file to future events of the isolation scope."""
+    get_isolation_scope().add_attachment(bytes, filename, path, content_type, add_to_transactions)
+
+
+def set_tag(key: str, value: Any) -> None:
+    """Set a tag on the isolation scope."""
+    # Hot path, kept flat: one contextvar read and a dict store when the scope owns its tags.
+    try:
+        scope = _isolation_get()
+        if scope is None:
+            scope = get_isolation_scope()
+        data = scope._d
+        if scope._mine and data.owned & _TAGS:
+            data.tags[key] = value
+        else:
+            scope.set_tag(key, value)
+    except Exception:
+        _log_ignored("set_tag")
+
+
+@guarded()
+def set_tags(tags: Any) -> None:
+    """Set several tags on the isolation scope."""
+    get_isolation_scope().set_tags(tags)
+
+
+@guarded()
+def set_context(key: str, value: dict[str, Any]) -> None:
+    """Bind a context on the isolation scope."""
+    get_isolation_scope().set_context(key, value)
+
+
+def set_extra(key: str, value: Any) -> None:
+    """Set an extra value on the isolation scope."""
+    try:
+        scope = _isolation_get()
+        if scope is None:
+            scope = get_isolation_scope()
+        data = scope._d
+        if scope._mine and data.owned & _EXTRAS:
+            data.extras[key] = value
+        else:
+            scope.set_extra(key, value)
+    except Exception:
+        _log_ignored("set_extra")
+
+
+def set_user(value: dict[str, Any] | None) -> None:
+    """Set (or with None clear) the user on the isolation scope."""
+    try:
+        scope = _isolation_get()
+        if scope is None:
+            scope = get_isolation_scope()
+        scope.set_user(value)
+    except Exception:
+        _log_ignored("set_user")
+
+
+@guarded()
+def set_level(value: str) -> None:
+    """Set the level override on the isolation scope."""
+    get_isolation_scope().set_level(value)
+
+
+@guarded()
+def set_attribute(attribute: str, value: Any) -> None:
+    """Set an attribute (applied to logs and metrics) on the isolation scope."""
+    get_isolation_scope().set_attribute(attribute, value)
+
+
+@guarded()
+def set_attributes(attributes: dict[str, Any]) -> None:
+    """Set several attributes on the isolation scope."""
+    get_isolation_scope().set_attributes(attributes)
+
+
+@guarded()
+def remove_attribute(attribute: str) -> None:
+    """Remove an attribute from the isolation scope."""
+    get_isolation_scope().remove_attribute(attribute)
+
+
+@guarded()
+def set_transaction_name(name: str, source: str | None = None) -> None:
+    """Name the current transaction (and future events of the current scope)."""
+    get_current_scope().set_transaction_name(name, source)
+
+
+# -- scopes (1.x forms included) ----------------------------------------------------------------
+
+
+class _ScopeCallbackResult:
+    """`configure_scope()` without callback: a context manager yielding the isolation scope."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope
+
+    def __enter__(self) -> Scope:
+        return self._scope
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def configure_scope(
+    callback: Callable[[Scope], None] | None = None,
+) -> ContextManager[Scope] | None:
+    """sentry_sdk 1.x: configure the isolation scope (callback or `with` form)."""
+    scope = get_isolation_scope()
+    scope.generate_propagation_context()
+    if callback is not None:
+        guarded()(callback)(scope)
+        return None
+    return _ScopeCallbackResult(scope)
+
+
+def push_scope(callback: Callable[[Scope], None] | None = None) -> ContextManager[Scope] | None:
+    """sentry_sdk 1.x: a new scope for a block (callback or `with` form)."""
+    if callback is not None:
+        with new_scope() as scope:
+            guarded()(callback)(scope)
+        return None
+    return new_scope()
+
+
+# -- lifecycle -----------------------------------------------------------------------------------
+
+
+@guarded()
+def flush(
+    timeout: float | None = None, callback: Callable[[int, float], None] | None = None
+) -> None:
+    """Wait up to `timeout` seconds for queued events to be sent."""
+    get_client().flush(timeout=timeout, callback=callback)
+
+
+async def flush_async(
+    timeout: float | None = None, callback: Callable[[int, float], None] | None = None
+) -> None:
+    """`flush` for async code: waits in a worker thread, not on the event loop."""
+    try:
+        await get_client().flush_async(timeout=timeout, callback=callback)
+    except Exception:
+        from tripwire._log import logger
+
+        logger.debug("flush_async failed", exc_info=True)
+
+
+# -- tracing (see tripwire.tracing) ------------------------------------------------------------
+
+
+@guarded()
+def get_current_span(scope: Scope | None = None) -> Any:
+    """The active span of `scope` (default: the current scope), or None."""
+    return (scope or get_current_scope()).span
+
+
+def start_transaction(
+    transaction: Any = None,
+    instrumenter: str = "sentry",
+    custom_sampling_context: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Start a transaction (a NoOpSpan-like unsampled one when tracing is off)."""
+    return get_current_scope().start_transaction(
+        transaction, instrumenter, custom_sampling_context, **kwargs
+    )
+
+
+def start_span(**kwargs: Any) -> Any:
+    """Start a span under the active span."""
+    return get_current_scope().start_span(**kwargs)
+
+
+def continue_trace(
+    environ_or_headers: dict[str, Any],
+    op: str | None = None,
+    name: str | None = None,
+    source: str | None = None,
+    origin: str = "manual",
+) -> Any:
+    """Continue an incoming trace; returns a transaction to start."""
+    return get_isolation_scope().continue_trace(environ_or_headers, op, name, source, origin)
+
+
+@guarded()
+def get_traceparent() -> str | None:
+    """The sentry-trace header value for the active span or trace."""
+    return get_current_scope().get_traceparent() or get_isolation_scope().get_traceparent()
+
+
+@guarded()
+def get_baggage() -> str | None:
+    """The baggage header value for the active span or trace."""
+    baggage = get_current_scope().get_baggage() or get_isolation_scope().get_baggage()
+    if baggage is None:
+        return None
+    return baggage.serialize() if hasattr(baggage, "serialize") else str(baggage)
+
+
+@guarded()
+def set_measurement(name: str, value: float, unit: str = "") -> None:
+    """Set a measurement on the current transaction."""
+    transaction = get_current_scope().transaction
+    if transaction is not None:
+        transaction.set_measurement(name, value, unit)
+
+
+@guarded()
+def update_current_span(
+    op: str | None = None,
+    name: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Update the active span's op, name and data."""
+    span = get_current_scope().span
+    if span is None:
+        return
+    if op is not None:
+        span.op = op
+    if name is not None:
+        span.name = name
+    for bag in (attributes, data):
+        for key, value in (bag or {}).items():
+            span.set_data(key, value)
+
+
+def trace(
+    func: Any = None, *, op: str | None = None, name: str | None = None, **kwargs: Any
+) -> Any:
+    """Decorator: run `func` (sync or async) in a span."""
+    from tripwire.tracing import trace as _trace
+
+    return _trace(func, op=op, name=name, **kwargs)
+
+
+# -- sessions ------------------------------------------------------------------------------------
+
+
+@guarded()
+def start_session(session_mode: str = "application") -> None:
+    """Start a release-health session on the isolation scope."""
+    get_isolation_scope().start_session(session_mode=session_mode)
+
+
+@guarded()
+def end_session() -> None:
+    """End the isolation scope's session."""
+    get_isolation_scope().end_session()
+
+
+__all__ = [
+    "add_attachment",
+    "add_breadcrumb",
+    "capture_event",
+    "capture_exception",
+    "capture_message",
+    "configure_scope",
+    "continue_trace",
+    "end_session",
+    "flush",
+    "flush_async",
+    "get_baggage",
+    "get_client",
+    "get_current_scope",
+    "get_current_span",
+    "get_global_scope",
+    "get_isolation_scope",
+    "get_traceparent",
+    "init",
+    "is_initialized",
+    "isolation_scope",
+    "last_event_id",
+    "new_scope",
+    "push_scope",
+    "remove_attribute",
+    "set_attribute",
+    "set_attributes",
+    "set_context",
+    "set_extra",
+    "set_level",
+    "set_measurement",
+    "set_tag",
+    "set_tags",
+    "set_transaction_name",
+    "set_user",
+    "start_session",
+    "start_span",
+    "start_transaction",
+    "trace",
+    "update_current_span",
+]

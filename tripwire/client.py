@@ -1,0 +1,372 @@
+"""`Client`: options, the pipeline steps and the transport; `capture_event` stays short.
+
+Scopes call `Client._capture(event, hint, layers)`; the public
+`Client.capture_event(event, hint, scope)` is the sentry_sdk-compatible form.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from tripwire._clock import clock, format_timestamp
+from tripwire._log import configure_debug, logger, suppress
+from tripwire.consts import SDK_NAME, VERSION
+from tripwire.outcomes import DataCategory, Drop, Outcomes
+
+if TYPE_CHECKING:
+    from tripwire.dsn import Dsn
+    from tripwire.envelope import Envelope
+    from tripwire.integrations import Integration
+    from tripwire.pipeline import Step
+    from tripwire.scope._scope import Scope
+    from tripwire.transport import Transport
+    from tripwire.types import Event, ExcInfo, Hint
+
+_FIRST_ARG: Any = object()
+
+
+class BaseClient:
+    """The client interface; on its own it records nothing (no SDK initialised)."""
+
+    _max_breadcrumbs = 100
+    _before_breadcrumb: Callable[..., Any] | None = None
+    # Read on hot paths instead of calling is_active().
+    _recording = False
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self.options: dict[str, Any] = options if options is not None else _default_options()
+        self.transport: Transport | None = None
+        self.integrations: dict[str, Integration] = {}
+        self.outcomes = Outcomes()
+
+    def is_active(self) -> bool:
+        """False: nothing is captured until `init()`."""
+        return False
+
+    @property
+    def dsn(self) -> str | None:
+        """The configured DSN, if any."""
+        dsn = self.options.get("dsn")
+        return str(dsn) if dsn else None
+
+    @property
+    def parsed_dsn(self) -> Dsn | None:
+        """The parsed DSN, if any."""
+        return None
+
+    def should_send_default_pii(self) -> bool:
+        """Whether send_default_pii is on."""
+        return bool(self.options.get("send_default_pii"))
+
+    def capture_event(
+        self, event: Event, hint: Hint | None = None, scope: Scope | None = None
+    ) -> str | None:
+        """Capture an event; this client drops everything."""
+        return None
+
+    def _capture(
+        self, event: Event, hint: Hint, layers: Sequence[Scope], built_by_sdk: bool
+    ) -> str | None:
+        return None
+
+    def capture_session(self, session: Any) -> None:
+        """Send a release-health session update."""
+
+    def get_integration(self, name_or_class: str | type[Any]) -> Any:
+        """The installed integration with that identifier or class, else None."""
+        key = name_or_class if isinstance(name_or_class, str) else name_or_class.identifier
+        return self.integrations.get(key)
+
+    def flush(
+        self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
+    ) -> None:
+        """Wait up to `timeout` seconds for queued events to be sent."""
+
+    async def flush_async(
+        self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
+    ) -> None:
+        """`flush` without blocking the event loop."""
+        import asyncio
+
+        await asyncio.get_running_loop().run_in_executor(None, self.flush, timeout, callback)
+
+    def close(
+        self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
+    ) -> None:
+        """Flush and shut the transport down."""
+
+    async def close_async(
+        self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
+    ) -> None:
+        """`close` without blocking the event loop."""
+        import asyncio
+
+        await asyncio.get_running_loop().run_in_executor(None, self.close, timeout, callback)
+
+    def _run_user_hook(self, fn: Callable[..., Any], *args: Any, on_error: Any = _FIRST_ARG) -> Any:
+        """Run user code (hooks, processors): its errors are logged, never raised.
+
+        While it runs, the SDK's logging integration ignores records (no recursion if
+        the hook logs), and an error returns `on_error` (default: the first argument,
+        i.e. the event passes through unchanged).
+        """
+        with suppress:
+            try:
+                return fn(*args)
+            except Exception:
+                logger.warning("%r raised; see the traceback below", fn, exc_info=True)
+                return args[0] if on_error is _FIRST_ARG else on_error
+
+    def __enter__(self) -> BaseClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class NonRecordingClient(BaseClient):
+    """The client in force before `init()` and after `tripwire.testing.reset()`."""
+
+
+def _default_options() -> dict[str, Any]:
+    from tripwire.options import DEFAULT_OPTIONS
+
+    return dict(DEFAULT_OPTIONS)
+
+
+class _LazyDefaultOptions(dict):  # type: ignore[type-arg]
+    """DEFAULT_OPTIONS, built on first read so `import tripwire` stays cheap."""
+
+    def __missing__(self, key: str) -> Any:
+        if not self:
+            self.update(_default_options())
+            if key in self:
+                return self[key]
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if not self:
+            self.update(_default_options())
+        return super().get(key, default)
+
+
+NON_RECORDING_CLIENT = NonRecordingClient(_LazyDefaultOptions())
+
+
+class Client(BaseClient):
+    """The client: takes the options of `tripwire.init` (dsn may be positional)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from tripwire.options import build_options
+
+        super().__init__(build_options(*args, **kwargs))
+        self._setup()
+
+    def _setup(self) -> None:
+        from tripwire.event.frames import FrameOptions
+        from tripwire.event.serializer import Serializer
+        from tripwire.integrations import setup_integrations
+        from tripwire.pipeline import error_steps, transaction_steps
+        from tripwire.scrubber import EventScrubber
+        from tripwire.transport import make_transport
+
+        opts = self.options
+        configure_debug(bool(opts["debug"]))
+        from tripwire.scope._breadcrumbs import CrumbCache
+
+        self._max_breadcrumbs: int = opts["max_breadcrumbs"]
+        self._crumb_wire = CrumbCache(self._prepare_crumb, limit=4 * self._max_breadcrumbs + 64)
+        self._before_breadcrumb = opts["before_breadcrumb"]
+        self._max_value_length: int | None = opts["max_value_length"]
+        self._serializer = Serializer(
+            max_value_length=opts["max_value_length"], custom_repr=opts["custom_repr"]
+        )
+        self._frame_options = FrameOptions(
+            include_source_context=bool(opts["include_source_context"]),
+            include_local_variables=bool(opts["include_local_variables"]),
+            in_app_include=opts["in_app_include"],
+            in_app_exclude=opts["in_app_exclude"],
+            project_root=opts["project_root"],
+            max_stack_frames=opts["max_stack_frames"],
+            add_full_stack=bool(opts["add_full_stack"]),
+            vars_renderer=(
+                self._serializer.frame_vars if opts["include_local_variables"] else None
+            ),
+        )
+        scrubber = opts["event_scrubber"]
+        if scrubber is None:
+            scrubber = opts["event_scrubber"] = EventScrubber(
+                send_default_pii=bool(opts["send_default_pii"])
+            )
+        self._scrubber: EventScrubber | None = scrubber
+        self._scrubber_is_custom = any(
+            getattr(type(scrubber), name, None) is not getattr(EventScrubber, name)
+            for name in ("scrub_event", "scrub_breadcrumbs", "scrub_dict")
+        )
+        self.transport = make_transport(opts)
+        if self.transport is not None:
+            self.transport._outcomes = self.outcomes
+        self.integrations = setup_integrations(self, opts)
+        self._sdk_info: dict[str, Any] = {
+            "name": SDK_NAME,
+            "version": VERSION,
+            "packages": [{"name": "pypi:tripwire", "version": VERSION}],
+            "integrations": sorted(self.integrations),
+        }
+        self._steps: list[Step] = error_steps(self)
+        self._transaction_steps: list[Step] = transaction_steps(self)
+        self._parsed_dsn: Dsn | None = None
+        if opts["dsn"]:
+            from tripwire.dsn import Dsn
+
+            self._parsed_dsn = Dsn.parse(opts["dsn"])
+
+    _recording = True
+
+    def is_active(self) -> bool:
+        """True: this client records (it sends only if it has a transport)."""
+        return True
+
+    @property
+    def parsed_dsn(self) -> Dsn | None:
+        """The parsed DSN, if any."""
+        return self._parsed_dsn
+
+    # -- capture ------------------------------------------------------------------------
+
+    def capture_event(
+        self, event: Event, hint: Hint | None = None, scope: Scope | None = None
+    ) -> str | None:
+        """Capture a ready-made event; returns its id, or None if it was dropped."""
+        try:
+            layers = (scope,) if scope is not None else ()
+            return self._capture(dict(event), hint if hint is not None else {}, layers, False)
+        except Exception:
+            logger.debug("capture_event failed", exc_info=True)
+            return None
+
+    def _capture(
+        self, event: Event, hint: Hint, layers: Sequence[Scope], built_by_sdk: bool
+    ) -> str | None:
+        transport = self.transport
+        if transport is None:
+            logger.debug("event dropped: no DSN and no transport")
+            return None
+        from tripwire.pipeline import Capture, new_event_id
+
+        event_id = new_event_id(event)
+        cap = Capture(event, hint, layers, built_by_sdk)
+        if event.get("type") == "transaction":
+            steps, category = self._transaction_steps, DataCategory.TRANSACTION
+        else:
+            steps, category = self._steps, DataCategory.ERROR
+        for step in steps:
+            drop = step(cap)
+            if drop is not None:
+                self._record_drop(drop, category, step, cap.event)
+                return None
+        transport.capture_envelope(self._envelope_for(cap.event, cap.hint))
+        return event_id
+
+    def _record_drop(
+        self, drop: Drop, category: DataCategory, step: Any, event: Event | None = None
+    ) -> None:
+        # The one place where a pipeline drop becomes an outcome.
+        logger.info(
+            "event dropped by %s: %s%s",
+            getattr(step, "__name__", step),
+            drop.reason.value,
+            f" ({drop.detail})" if drop.detail else "",
+        )
+        self.outcomes.record(drop.reason, category)
+        if category is DataCategory.TRANSACTION and event is not None:
+            # A dropped transaction loses its spans too (+1 for the root span).
+            spans = event.get("spans")
+            count = len(spans) + 1 if isinstance(spans, list) else 1
+            self.outcomes.record(drop.reason, DataCategory.SPAN, count)
+
+    def _envelope_for(self, event: Event, hint: Hint) -> Envelope:
+        from tripwire.envelope import Envelope
+
+        headers: dict[str, Any] = {
+            "event_id": event["event_id"],
+            "sent_at": format_timestamp(clock.now()),
+        }
+        contexts = event.get("contexts")
+        trace = contexts.get("trace") if isinstance(contexts, dict) else None
+        if isinstance(trace, dict):
+            dsc = trace.pop("dynamic_sampling_context", None)
+            if dsc:
+                headers["trace"] = dsc
+        envelope = Envelope(headers=headers)
+        is_transaction = event.get("type") == "transaction"
+        if is_transaction:
+            envelope.add_transaction(event)
+        else:
+            envelope.add_event(event)
+        for attachment in hint.get("attachments") or ():
+            if is_transaction and not attachment.add_to_transactions:
+                continue
+            envelope.add_item(attachment.to_envelope_item())
+        return envelope
+
+    def _event_from_exception(
+        self, exc_info: ExcInfo, mechanism: dict[str, Any] | None = None
+    ) -> tuple[Event, Hint]:
+        from tripwire.event.exceptions import event_from_exception
+
+        return event_from_exception(exc_info, self._frame_options, mechanism)
+
+    def _prepare_crumb(self, crumb: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """A breadcrumb's wire form: bounded, scrubbed, with its own `_meta` (cached by Crumb)."""
+        from tripwire.scope._breadcrumbs import base_wire_form
+
+        mini = self._serializer.event({"breadcrumbs": {"values": [base_wire_form(crumb)]}})
+        if self._scrubber is not None:
+            self._scrubber.scrub_breadcrumbs(mini)
+        meta = mini.get("_meta", {}).get("breadcrumbs", {}).get("values", {}).get("0")
+        return mini["breadcrumbs"]["values"][0], meta
+
+    def _has_user_processors(self, layers: Sequence[Scope]) -> bool:
+        from tripwire.scope._apply import global_event_processors
+
+        for layer in layers:
+            if layer._event_processors or layer._error_processors:
+                return True
+        return any(not getattr(p, "_tripwire_internal", False) for p in global_event_processors)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def flush(
+        self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
+    ) -> None:
+        """Wait up to `timeout` (default shutdown_timeout) seconds for queued events."""
+        transport = self.transport
+        if transport is None:
+            return
+        if timeout is None:
+            timeout = self.options["shutdown_timeout"]
+        try:
+            transport.flush(timeout, callback)
+        except Exception:
+            logger.debug("flush failed", exc_info=True)
+
+    def close(
+        self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
+    ) -> None:
+        """Flush, then shut the transport down; later captures are dropped."""
+        transport = self.transport
+        if transport is None:
+            return
+        self.flush(timeout, callback)
+        try:
+            transport.kill()
+        except Exception:
+            logger.debug("transport kill failed", exc_info=True)
+        self.transport = None
+
+    def __repr__(self) -> str:
+        return f"<tripwire.Client dsn={self.dsn!r}>"
+
+
+_Client = Client

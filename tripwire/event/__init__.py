@@ -1,0 +1,1 @@
+"""Building events: exceptions, frames, source context, locals and the bounded serializer."""

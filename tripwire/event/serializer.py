@@ -1,0 +1,810 @@
+"""The bounded serializer: user data to JSON-safe values, trimmed at the edges of the event.
+
+sentry-sdk runs one generic clean-up pass over a finished event. tripwire instead serializes
+user data where it enters the event, so this module is on hot paths (frame variables are
+rendered for every frame of every exception) and must never be dominated by input size:
+containers are iterated with ``islice`` up to the breadth limit, strings are sliced before
+they are encoded, and reprs of builtin containers are built by hand with a character budget.
+The output shapes, placeholders and ``_meta`` annotations follow what sentry-sdk 2.x sends.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from itertools import islice
+from typing import Any, Callable, Optional
+
+from tripwire.consts import DEFAULT_MAX_VALUE_LENGTH, MAX_DATABAG_BREADTH, MAX_DATABAG_DEPTH
+
+__all__ = ["BROKEN_REPR", "CYCLIC", "FAILED", "Serializer", "safe_repr"]
+
+# Placeholders; the strings are the ones sentry-sdk sends, so Sentry's UI treats them alike.
+BROKEN_REPR = "<broken repr>"
+CYCLIC = "<cyclic>"
+FAILED = "<failed to serialize, use init(debug=True) to see error logs>"
+
+# Safety caps for non-databag values (tags, user, contexts, whole events). sentry-sdk has no
+# such caps; these only stop hostile or accidental giants (deep recursion, huge lists).
+VALUE_MAX_DEPTH = 64
+VALUE_MAX_BREADTH = 10_000
+
+# Nesting beyond this inside a hand-built repr is reported as a broken repr rather than
+# risking the interpreter's recursion limit.
+_MAX_REPR_NESTING = 200
+
+# CPython 3.11+ refuses str(int) beyond 4300 digits by default; json.dumps fails the same way.
+# Such ints are rendered as broken reprs everywhere, whatever the interpreter's setting.
+_HUGE_INT = 10**4300
+_NEG_HUGE_INT = -_HUGE_INT
+
+_ENCODE_CHUNK = 1 << 16
+
+_DictKeys: Any = type({}.keys())
+_DictValues: Any = type({}.values())
+_DictItems: Any = type({}.items())
+
+_NoneType = type(None)
+_VARS_SCALARS = frozenset((str, int, float, bool, _NoneType, bytes))
+_SEQUENCES = (list, tuple, set, frozenset)
+_CONTAINERS = (Mapping, list, tuple, set, frozenset)
+
+
+# --------------------------------------------------------------------------- strings
+
+
+def _utf8_len(s: str) -> int:
+    """Length of `s` in UTF-8 bytes, without copying more than a chunk at a time."""
+    if s.isascii():  # O(1) in CPython: compact strings carry an ASCII flag
+        return len(s)
+    n = len(s)
+    if n <= _ENCODE_CHUNK:
+        return len(s.encode("utf-8", "surrogatepass"))
+    total = 0
+    for start in range(0, n, _ENCODE_CHUNK):
+        total += len(s[start : start + _ENCODE_CHUNK].encode("utf-8", "surrogatepass"))
+    return total
+
+
+def _utf8_head(data: bytes) -> str:
+    """Decode `data`, dropping a multi-byte sequence cut off at its end."""
+    end = len(data)
+    # Step back over continuation bytes to the last lead byte; drop it if incomplete.
+    i = end - 1
+    while i >= 0 and end - i <= 4 and (data[i] & 0xC0) == 0x80:
+        i -= 1
+    if i >= 0:
+        lead = data[i]
+        need = 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+        if end - i < need:
+            data = data[:i]
+    return data.decode("utf-8", "surrogatepass")
+
+
+def _cut(s: str, limit: int) -> tuple[str, int, int]:
+    """Trim `s` (known to exceed `limit` UTF-8 bytes) the way Sentry does.
+
+    Returns the trimmed text, the original length in bytes, and where the cut is.
+    """
+    keep = max(limit - 3, 0)
+    if s.isascii():
+        return s[:keep] + "...", len(s), keep
+    head = s[:keep].encode("utf-8", "surrogatepass")[:keep]
+    try:
+        text = _utf8_head(head)
+    except UnicodeDecodeError:
+        text = head.decode("utf-8", "ignore")
+    return text + "...", _utf8_len(s), keep
+
+
+def _trim_note(size: int, keep: int) -> dict[str, Any]:
+    return {"len": size, "rem": [["!limit", "x", keep, keep + 3]]}
+
+
+def _annotate(pmeta: dict[str, Any], key: str | int, note: dict[str, Any]) -> None:
+    """Set the annotation of child `key` of the `_meta` node `pmeta`."""
+    skey = key if type(key) is str else str(key)
+    node = pmeta.get(skey)
+    if node is None:
+        pmeta[skey] = {"": note}
+    else:
+        node[""] = note
+
+
+def _merge_meta(dst: dict[str, Any], src: dict[str, Any]) -> None:
+    for key, value in src.items():
+        old = dst.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            if key == "":
+                old.update(value)
+            else:
+                _merge_meta(old, value)
+        else:
+            dst[key] = value
+
+
+# --------------------------------------------------------------------------- reprs
+
+
+def _quoted_head(full_has_sq: bool, full_has_dq: bool, head_repr: str, prefix: str) -> str:
+    """Turn the repr of a prefix into the opening of the repr of the whole string.
+
+    Python picks the quote character from the whole string's content, so the prefix's own
+    choice may differ; fix the quote (and the escaping of ') without re-scanning the input.
+    """
+    want = '"' if (full_has_sq and not full_has_dq) else "'"
+    got = head_repr[len(prefix)]
+    body = head_repr[len(prefix) + 1 : -1]
+    if want != got and want == "'":
+        body = body.replace("'", "\\'")
+    return prefix + want + body  # deliberately unterminated: the caller trims it anyway
+
+
+def _str_repr(s: str, budget: int) -> str:
+    """``repr(s)`` for an exact str; for long strings only about `budget` characters of it."""
+    if len(s) <= budget:
+        return repr(s)
+    head = s[:budget]
+    return _quoted_head("'" in s, '"' in s, repr(head), "")
+
+
+def _bytes_repr(b: bytes | bytearray, budget: int) -> str:
+    if len(b) <= budget:
+        return repr(bytes(b))
+    head = bytes(b[:budget])
+    return _quoted_head(b"'" in b, b'"' in b, repr(head), "b")
+
+
+def _int_repr(v: int) -> str:
+    if _NEG_HUGE_INT < v < _HUGE_INT:
+        return int.__repr__(v)
+    raise ValueError("int too large to represent")
+
+
+class _Overflow(Exception):
+    """The repr being built has outgrown its budget."""
+
+
+# Per-type answers cached (bounded) because asking an ABC or walking the MRO for every leaf
+# of every frame dominates the cost of rendering it. Registering a class with an ABC after
+# its instances were serialized is not noticed until the cache is cleared; that is accepted.
+_TYPE_CACHE_SIZE = 1024
+_CONTAINER_TYPES: dict[type, bool] = {}
+_REPR_KINDS: dict[type, str] = {}
+
+
+def _is_container(v: object, t: type) -> bool:
+    """Whether `v` (of type `t`) is serialized as a container (mapping or list-like)."""
+    known = _CONTAINER_TYPES.get(t)
+    if known is None:
+        known = isinstance(v, _CONTAINERS)
+        if len(_CONTAINER_TYPES) >= _TYPE_CACHE_SIZE:
+            _CONTAINER_TYPES.clear()
+        _CONTAINER_TYPES[t] = known
+    return known
+
+
+def _container_kind(t: type) -> str | None:
+    """Which builtin layout a repr of `t` has, if we can build it ourselves."""
+    kind = _REPR_KINDS.get(t)
+    if kind is None:
+        kind = _find_container_kind(t) or ""
+        if len(_REPR_KINDS) >= _TYPE_CACHE_SIZE:
+            _REPR_KINDS.clear()
+        _REPR_KINDS[t] = kind
+    return kind or None
+
+
+def _find_container_kind(t: type) -> str | None:
+    if t is list or t is dict or t is tuple or t is set or t is frozenset or t is deque:
+        return t.__name__
+    if t is _DictKeys or t is _DictValues or t is _DictItems:
+        return "view"
+    # Subclasses that keep the builtin __repr__ print exactly like the builtin (no type name).
+    if issubclass(t, list) and t.__repr__ is list.__repr__:
+        return "list"
+    if issubclass(t, dict) and t.__repr__ is dict.__repr__:
+        return "dict"
+    if issubclass(t, tuple) and t.__repr__ is tuple.__repr__:
+        return "tuple"
+    return None
+
+
+class _ReprBuilder:
+    """Builds ``repr()`` of builtin containers, stopping once `budget` characters are out."""
+
+    __slots__ = ("active", "parts", "room")
+
+    def __init__(self, budget: int) -> None:
+        self.parts: list[str] = []
+        self.room = budget
+        self.active: set[int] = set()
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.room -= len(text)
+        if self.room < 0:
+            raise _Overflow
+
+    def items(self, values: Any, level: int) -> None:
+        first = True
+        for item in values:
+            if not first:
+                self.add(", ")
+            first = False
+            self.one(item, level)
+
+    def one(self, v: object, level: int) -> None:
+        t = type(v)
+        if t is str:
+            self.add(_str_repr(v, self.room + 1))  # type: ignore[arg-type]
+            return
+        if t is int:
+            self.add(_int_repr(v))  # type: ignore[arg-type]
+            return
+        if t is bytes:
+            self.add(_bytes_repr(v, self.room + 1))  # type: ignore[arg-type]
+            return
+        if t is float or t is bool or t is _NoneType:
+            self.add(repr(v))
+            return
+        kind = _container_kind(t)
+        if kind is None:
+            r = repr(v)  # the object's own repr; raising makes the whole repr broken, as in Python
+            self.add(r if type(r) is str else str.__str__(r))
+            return
+        if level > _MAX_REPR_NESTING:
+            raise RecursionError("nesting too deep to represent")
+        vid = id(v)
+        if vid in self.active:
+            self.add({"list": "[...]", "dict": "{...}", "tuple": "(...)"}.get(kind, "[...]"))
+            return
+        self.active.add(vid)
+        try:
+            self._container(v, kind, level + 1)
+        finally:
+            self.active.discard(vid)
+
+    def _container(self, v: Any, kind: str, level: int) -> None:
+        if kind == "list":
+            self.add("[")
+            self.items(v, level)
+            self.add("]")
+        elif kind == "dict":
+            self.add("{")
+            first = True
+            for key, value in dict.items(v) if isinstance(v, dict) else v.items():
+                if not first:
+                    self.add(", ")
+                first = False
+                self.one(key, level)
+                self.add(": ")
+                self.one(value, level)
+            self.add("}")
+        elif kind == "tuple":
+            self.add("(")
+            self.items(v, level)
+            self.add(",)" if len(v) == 1 else ")")
+        elif kind == "set" or kind == "frozenset":
+            if not v:
+                self.add(kind + "()")
+                return
+            self.add("{" if kind == "set" else "frozenset({")
+            self.items(v, level)
+            self.add("}" if kind == "set" else "})")
+        elif kind == "deque":
+            self.add("deque([")
+            self.items(v, level)
+            self.add("])" if v.maxlen is None else f"], maxlen={v.maxlen})")
+        else:  # dict views
+            self.add(type(v).__name__ + "([")
+            if type(v) is _DictItems:
+                first = True
+                for key, value in v:
+                    if not first:
+                        self.add(", ")
+                    first = False
+                    self.add("(")
+                    self.one(key, level)
+                    self.add(", ")
+                    self.one(value, level)
+                    self.add(")")
+            else:
+                self.items(v, level)
+            self.add("])")
+
+
+def _raw_repr(value: object, budget: int) -> str:
+    """``repr(value)`` that never raises and costs about `budget` characters for builtins.
+
+    The result may exceed `budget` (then it is unterminated); callers trim it.
+    """
+    try:
+        t = type(value)
+        if t is str:
+            return _str_repr(value, budget)  # type: ignore[arg-type]
+        if t is int:
+            return _int_repr(value)  # type: ignore[arg-type]
+        if t is bytes or t is bytearray:
+            r = _bytes_repr(value, budget)  # type: ignore[arg-type]
+            return r if t is bytes else "bytearray(" + r + ")"
+        kind = _container_kind(t)
+        if kind is None:
+            r = repr(value)
+            return r if type(r) is str else str.__str__(r)
+        builder = _ReprBuilder(budget)
+        try:  # noqa: SIM105 - cheaper than contextlib.suppress
+            builder.one(value, 0)
+        except _Overflow:
+            pass
+        return "".join(builder.parts)
+    except Exception:
+        return BROKEN_REPR
+
+
+def _repr_budget(limit: int) -> int:
+    # Reprs are exact (so `_meta` lengths are exact) up to this many characters.
+    return max(4 * limit, DEFAULT_MAX_VALUE_LENGTH) + 16
+
+
+def safe_repr(value: object, max_length: Optional[int] = None) -> str:
+    """Return ``repr(value)``, or ``"<broken repr>"`` if that fails; never raises.
+
+    Reprs longer than `max_length` UTF-8 bytes (default ``DEFAULT_MAX_VALUE_LENGTH``) end in
+    ``"..."``. Builtin containers, strings and bytes are rendered with a bounded cost.
+    """
+    limit = DEFAULT_MAX_VALUE_LENGTH if max_length is None else max_length
+    r = _raw_repr(value, _repr_budget(limit))
+    if len(r) * 4 <= limit or _utf8_len(r) <= limit:
+        return r
+    return _cut(r, limit)[0]
+
+
+def _format_datetime(value: datetime) -> str:
+    # Sentry's format: UTC, microseconds, "Z". Naive values are local time, like astimezone().
+    v = value.astimezone(timezone.utc)
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d}T"
+        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}Z"
+    )
+
+
+# --------------------------------------------------------------------------- event rules
+
+_BAG = "bag"
+_EACH_BAG = "each-bag"
+_SKIP = "skip"
+
+# Event paths sentry-sdk serializes as databags (observed on 2.75): `extra` (bounded from the
+# extra dict itself), `request.data`, and every breadcrumb. Frame "vars" in a user-supplied
+# event are not trimmed by sentry-sdk; frames built by tripwire get them from `frame_vars`.
+_EVENT_RULES: dict[str, Any] = {
+    "extra": _BAG,
+    "request": {"data": _BAG},
+    "breadcrumbs": {"values": _EACH_BAG},
+    "_meta": _SKIP,
+}
+
+
+# --------------------------------------------------------------------------- serializer
+
+
+class Serializer:
+    """Turns user data into JSON-safe values with Sentry's limits and `_meta` annotations.
+
+    Built once per client; thread-safe (keeps no per-call state).
+
+    Args:
+        max_value_length: Strings longer than this many UTF-8 bytes are cut and end in
+            ``"..."``. ``None`` means ``DEFAULT_MAX_VALUE_LENGTH``.
+        custom_repr: Called for objects that would be rendered with ``repr()``; a returned
+            str is used, ``None`` (or an error) falls back to ``repr()``.
+        max_depth: Databag nesting limit; values this deep are replaced by their repr.
+        max_breadth: Databag items kept per container.
+    """
+
+    __slots__ = ("_budget", "_custom_repr", "_limit", "_max_breadth", "_max_depth", "_quick")
+
+    def __init__(
+        self,
+        *,
+        max_value_length: Optional[int] = None,
+        custom_repr: Optional[Callable[[object], Optional[str]]] = None,
+        max_depth: int = MAX_DATABAG_DEPTH,
+        max_breadth: int = MAX_DATABAG_BREADTH,
+    ) -> None:
+        limit = DEFAULT_MAX_VALUE_LENGTH if max_value_length is None else max(max_value_length, 0)
+        self._limit = limit
+        self._quick = limit // 4  # strings this short fit whatever their encoding
+        self._budget = _repr_budget(limit)
+        self._custom_repr = custom_repr
+        self._max_depth = max_depth
+        self._max_breadth = max(max_breadth, 0)
+
+    # ----------------------------------------------------------------- public API
+
+    def databag(self, value: object, meta: dict[str, Any]) -> Any:
+        """Serialize a user data bag (extra, request data, breadcrumb, ...).
+
+        Containers deeper than ``max_depth`` become reprs and keep ``max_breadth`` items;
+        annotations for what was cut go into `meta`, the `_meta` node of `value`.
+        """
+        return self._root(value, meta, self._max_depth, self._max_breadth)
+
+    def value(self, value: object, meta: dict[str, Any]) -> Any:
+        """Serialize a non-databag user value (tag, user, fingerprint, context, ...).
+
+        Only strings are trimmed; generous depth and breadth caps guard against giants.
+        """
+        return self._root(value, meta, VALUE_MAX_DEPTH, VALUE_MAX_BREADTH)
+
+    def frame_vars(
+        self, f_locals: Mapping[str, object], meta: Optional[dict[str, Any]] = None
+    ) -> dict[str, Any]:
+        """Render a frame's local variables as Sentry's ``vars``.
+
+        Leaves become repr strings (``3`` -> ``"3"``, ``"s"`` -> ``"'s'"``); containers stay
+        containers within the databag limits. Like sentry-sdk, only string trimming is
+        recorded in `meta` (the `_meta` node of ``vars``), if given.
+        """
+        try:
+            items = islice(f_locals.items(), self._max_breadth)
+            return self._vdict(items, 1, meta, {id(f_locals)})
+        except Exception:
+            return {}
+
+    def event(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Serialize a whole user-supplied event dict; never raises.
+
+        Databag rules apply where sentry-sdk applies them (``extra``, ``request.data``,
+        each breadcrumb); the rest is serialized like :meth:`value`. Annotations are merged
+        into ``result["_meta"]``, together with any `_meta` the event already had.
+        """
+        try:
+            if not isinstance(event, Mapping):
+                return {}  # type: ignore[unreachable]
+            holder: dict[str, Any] = {}
+            out = self._ruled(event, 0, holder, "", set(), _EVENT_RULES)
+            if not isinstance(out, dict):
+                return {}
+            meta: dict[str, Any] = {}
+            user_meta = event.get("_meta")
+            if user_meta is not None:
+                copied = self.value(user_meta, {})
+                if isinstance(copied, dict):
+                    meta = copied
+            ours = holder.get("")
+            if ours:
+                _merge_meta(meta, ours)
+            if meta:
+                out["_meta"] = meta
+            return out
+        except Exception:
+            return {}
+
+    # ----------------------------------------------------------------- helpers
+
+    def _root(self, value: object, meta: dict[str, Any], depth: int, breadth: int) -> Any:
+        holder: dict[str, Any] = {}
+        try:
+            out = self._walk(value, 0, holder, "", set(), depth, breadth)
+        except Exception:
+            return FAILED
+        node = holder.get("")
+        if node:
+            try:  # noqa: SIM105
+                _merge_meta(meta, node)
+            except Exception:
+                pass
+        return out
+
+    def _fit(self, s: str, pmeta: Optional[dict[str, Any]], key: str | int) -> str:
+        """Return exact str `s`, trimmed to the length limit (annotated in `pmeta`)."""
+        limit = self._limit
+        if len(s) <= limit and _utf8_len(s) <= limit:
+            return s
+        text, size, keep = _cut(s, limit)
+        if pmeta is not None:
+            _annotate(pmeta, key, _trim_note(size, keep))
+        return text
+
+    def _key(self, key: object) -> str:
+        """Dict keys become strings (``str(key)``), capped but never annotated."""
+        try:
+            s = str.__str__(key) if isinstance(key, str) else str(key)
+            if type(s) is not str:
+                s = str.__str__(s)
+        except Exception:
+            s = _raw_repr(key, self._budget)
+        return s if len(s) <= self._budget else s[: self._budget]
+
+    def _repr(self, v: object) -> str:
+        """custom_repr(v) if it gives a str, else the bounded safe repr."""
+        cr = self._custom_repr
+        if cr is not None:
+            try:
+                r = cr(v)
+                if isinstance(r, str):
+                    return r if type(r) is str else str.__str__(r)
+            except Exception:
+                pass
+        return _raw_repr(v, self._budget)
+
+    def _limited(
+        self, v: object, pmeta: Optional[dict[str, Any]], key: str | int, struct: bool
+    ) -> str:
+        """A value past the depth limit: its repr, marked as removed by the limit."""
+        r = self._repr(v)
+        if len(r) > self._quick:
+            limit = self._limit
+            if len(r) > limit or _utf8_len(r) > limit:
+                text, size, keep = _cut(r, limit)
+                if pmeta is not None:
+                    _annotate(pmeta, key, _trim_note(size, keep))
+                return text
+        if struct and pmeta is not None:
+            _annotate(pmeta, key, {"rem": [["!limit", "x"]]})
+        return r
+
+    def _bytes(self, v: bytes | bytearray, pmeta: dict[str, Any] | None, key: str | int) -> str:
+        # Sentry sends bytes in data bags as text, decoding invalid UTF-8 as U+FFFD.
+        n = len(v)
+        if n <= self._budget:
+            return self._fit(v.decode("utf-8", "replace"), pmeta, key)
+        # Decode only a prefix; the reported length is then the byte count.
+        text, _, keep = _cut(v[: self._limit + 4].decode("utf-8", "replace"), self._limit)
+        if pmeta is not None:
+            _annotate(pmeta, key, _trim_note(n, keep))
+        return text
+
+    def _walk(
+        self,
+        v: object,
+        depth: int,
+        pmeta: dict[str, Any],
+        key: str | int,
+        seen: set[int],
+        max_depth: int,
+        max_breadth: int,
+    ) -> Any:
+        """Serialize `v` (child `key` of the `_meta` node `pmeta`) as data."""
+        if depth >= max_depth:
+            return self._limited(v, pmeta, key, True)
+        t = type(v)
+        if t is str:
+            return v if len(v) <= self._quick else self._fit(v, pmeta, key)  # type: ignore[arg-type]
+        if v is None or t is bool:
+            return v
+        if t is int:
+            return v if _NEG_HUGE_INT < v < _HUGE_INT else BROKEN_REPR  # type: ignore[operator]
+        if t is float:
+            return v if v - v == 0.0 else float.__repr__(v)  # type: ignore[operator]
+        if t is not dict and t is not list and t is not tuple:
+            if isinstance(v, str):
+                return self._fit(str.__str__(v), pmeta, key)
+            if isinstance(v, int):  # int subclasses such as IntEnum go out as plain ints
+                i = int.__index__(v)
+                return i if _NEG_HUGE_INT < i < _HUGE_INT else BROKEN_REPR
+            if isinstance(v, float):
+                f = float.__float__(v)
+                return f if f - f == 0.0 else float.__repr__(f)
+            if isinstance(v, (bytes, bytearray)):
+                return self._bytes(v, pmeta, key)
+            if isinstance(v, datetime):
+                try:
+                    return _format_datetime(v)
+                except Exception:
+                    return self._fit(self._repr(v), pmeta, key)
+            if not _is_container(v, t):
+                r = self._repr(v)
+                return r if len(r) <= self._quick else self._fit(r, pmeta, key)
+
+        vid = id(v)
+        if vid in seen:
+            return CYCLIC
+        seen.add(vid)
+        try:
+            cmeta: dict[str, Any] = {}
+            depth += 1
+            out: Any
+            if t is dict or isinstance(v, Mapping):
+                items = dict.items(v) if isinstance(v, dict) else v.items()  # type: ignore[attr-defined]
+                out = {}
+                for k, item in islice(items, max_breadth):
+                    skey = k if type(k) is str else self._key(k)
+                    try:
+                        out[skey] = self._walk(
+                            item, depth, cmeta, skey, seen, max_depth, max_breadth
+                        )
+                    except Exception:
+                        out[skey] = FAILED
+            else:
+                out = []
+                append = out.append
+                for i, item in enumerate(islice(v, max_breadth)):  # type: ignore[call-overload]
+                    try:
+                        append(self._walk(item, depth, cmeta, i, seen, max_depth, max_breadth))
+                    except Exception:  # noqa: PERF203 - one bad item must not lose the rest
+                        append(FAILED)
+            try:
+                n = len(v)  # type: ignore[arg-type]
+            except Exception:
+                n = 0
+            if n > max_breadth:
+                cmeta[""] = {"len": n}
+            if cmeta:
+                pmeta[key if type(key) is str else str(key)] = cmeta
+            return out
+        finally:
+            seen.discard(vid)
+
+    def _vwalk(
+        self,
+        v: object,
+        depth: int,
+        pmeta: Optional[dict[str, Any]],
+        key: str | int,
+        seen: set[int],
+    ) -> Any:
+        """Serialize `v` as a frame variable: containers kept, leaves as repr strings."""
+        t = type(v)
+        if depth < self._max_depth and (
+            t is dict or t is list or t is tuple or (t not in _VARS_SCALARS and _is_container(v, t))
+        ):
+            vid = id(v)
+            if vid in seen:
+                return CYCLIC
+            seen.add(vid)
+            try:
+                cmeta: Optional[dict[str, Any]] = None if pmeta is None else {}
+                breadth = self._max_breadth
+                out: Any
+                if t is dict:
+                    items: Any = v.items()  # type: ignore[attr-defined]
+                    if len(v) > breadth:  # type: ignore[arg-type]
+                        items = islice(items, breadth)
+                    out = self._vdict(items, depth + 1, cmeta, seen)
+                elif t is list or t is tuple:
+                    seq: Any = v if len(v) <= breadth else islice(v, breadth)  # type: ignore[arg-type]
+                    out = self._vlist(seq, depth + 1, cmeta, seen)
+                elif isinstance(v, Mapping):
+                    items = dict.items(v) if isinstance(v, dict) else v.items()
+                    out = self._vdict(islice(items, breadth), depth + 1, cmeta, seen)
+                else:
+                    out = self._vlist(islice(v, breadth), depth + 1, cmeta, seen)  # type: ignore[call-overload]
+                if cmeta:
+                    pmeta[key if type(key) is str else str(key)] = cmeta  # type: ignore[index]
+                return out
+            finally:
+                seen.discard(vid)
+
+        if self._custom_repr is None:
+            if t is str:
+                r = repr(v) if len(v) <= self._budget else _str_repr(v, self._budget)  # type: ignore[arg-type]
+            elif t is int and _NEG_HUGE_INT < v < _HUGE_INT:  # type: ignore[operator]
+                r = int.__repr__(v)
+            elif v is None:
+                r = "None"
+            else:
+                r = _raw_repr(v, self._budget)
+        else:
+            r = self._repr(v)
+        if len(r) <= self._quick:
+            return r
+        return self._fit(r, pmeta, key)
+
+    # The two loops below inline the common scalar leaves: frame_vars runs for every frame,
+    # and a method call per leaf would cost more than rendering the leaf.
+
+    def _vdict(
+        self, pairs: Any, depth: int, meta: Optional[dict[str, Any]], seen: set[int]
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        fast = self._custom_repr is None
+        quick = self._quick
+        for k, item in pairs:
+            skey = k if type(k) is str else self._key(k)
+            try:
+                t = type(item)
+                if not fast:
+                    r = self._vwalk(item, depth, meta, skey, seen)
+                elif t is str and len(item) <= quick:
+                    r = repr(item)
+                elif t is int and _NEG_HUGE_INT < item < _HUGE_INT:
+                    r = int.__repr__(item)
+                elif item is None:
+                    r = "None"
+                elif t is bool:
+                    r = "True" if item else "False"
+                else:
+                    r = self._vwalk(item, depth, meta, skey, seen)
+                if type(r) is str and len(r) > quick:
+                    r = self._fit(r, meta, skey)
+                out[skey] = r
+            except Exception:
+                out[skey] = FAILED
+        return out
+
+    def _vlist(
+        self, values: Any, depth: int, meta: Optional[dict[str, Any]], seen: set[int]
+    ) -> list[Any]:
+        out: list[Any] = []
+        fast = self._custom_repr is None
+        quick = self._quick
+        for i, item in enumerate(values):
+            try:
+                t = type(item)
+                if not fast:
+                    r = self._vwalk(item, depth, meta, i, seen)
+                elif t is str and len(item) <= quick:
+                    r = repr(item)
+                elif t is int and _NEG_HUGE_INT < item < _HUGE_INT:
+                    r = int.__repr__(item)
+                elif item is None:
+                    r = "None"
+                elif t is bool:
+                    r = "True" if item else "False"
+                else:
+                    r = self._vwalk(item, depth, meta, i, seen)
+                if type(r) is str and len(r) > quick:
+                    r = self._fit(r, meta, i)
+                out.append(r)
+            except Exception:  # noqa: PERF203
+                out.append(FAILED)
+        return out
+
+    def _ruled(
+        self,
+        v: object,
+        depth: int,
+        pmeta: dict[str, Any],
+        key: str | int,
+        seen: set[int],
+        rule: Any,
+    ) -> Any:
+        """Serialize part of an event, switching to databag rules where `rule` says so."""
+        if rule == _BAG:
+            return self._walk(v, 0, pmeta, key, seen, self._max_depth, self._max_breadth)
+        if rule == _EACH_BAG:
+            if isinstance(v, (list, tuple)):
+                cmeta: dict[str, Any] = {}
+                out_list = []
+                for i, item in enumerate(islice(v, VALUE_MAX_BREADTH)):
+                    try:
+                        out_list.append(self._ruled(item, depth + 1, cmeta, i, seen, _BAG))
+                    except Exception:  # noqa: PERF203
+                        out_list.append(FAILED)
+                if cmeta:
+                    pmeta[str(key)] = cmeta
+                return out_list
+        elif isinstance(rule, dict) and isinstance(v, Mapping) and id(v) not in seen:
+            vid = id(v)
+            seen.add(vid)
+            try:
+                cmeta = {}
+                out: dict[str, Any] = {}
+                for k, item in islice(v.items(), VALUE_MAX_BREADTH):
+                    skey = k if type(k) is str else self._key(k)
+                    sub = rule.get(skey)
+                    try:
+                        if sub is None:
+                            out[skey] = self._walk(
+                                item,
+                                depth + 1,
+                                cmeta,
+                                skey,
+                                seen,
+                                VALUE_MAX_DEPTH,
+                                VALUE_MAX_BREADTH,
+                            )
+                        elif sub != _SKIP:
+                            out[skey] = self._ruled(item, depth + 1, cmeta, skey, seen, sub)
+                    except Exception:
+                        out[skey] = FAILED
+                if cmeta:
+                    pmeta[str(key)] = cmeta
+                return out
+            finally:
+                seen.discard(vid)
+        return self._walk(v, depth, pmeta, key, seen, VALUE_MAX_DEPTH, VALUE_MAX_BREADTH)

@@ -1,0 +1,311 @@
+"""The event pipeline: a list of small named steps.
+
+Each step takes the `Capture` in flight and returns None to continue or a
+`Drop` to stop; the client records the drop in one place. Steps are chosen once,
+when the client is built, so options that are off cost nothing per event.
+"""
+
+from __future__ import annotations
+
+import random
+
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from tripwire._clock import clock, format_timestamp
+from tripwire._ids import ids
+from tripwire._log import logger
+from tripwire.outcomes import Drop, DropReason
+from tripwire.scope._apply import apply_layers
+
+if TYPE_CHECKING:
+    from tripwire.client import Client
+    from tripwire.scope._scope import Scope
+    from tripwire.types import Event, Hint
+
+# Keys of an event that the SDK builds itself, JSON-safe and bounded by construction.
+_SDK_BUILT_KEYS = frozenset(
+    {
+        "event_id",
+        "timestamp",
+        "platform",
+        "level",
+        "sdk",
+        "exception",
+        "threads",
+        "breadcrumbs",
+        "modules",
+        "release",
+        "environment",
+        "server_name",
+        "dist",
+        "transaction_info",
+        "_meta",
+        "type",
+    }
+)
+
+
+class Capture:
+    """One event on its way through the pipeline."""
+
+    __slots__ = ("built_by_sdk", "event", "hint", "layers", "user_hooks_ran")
+
+    def __init__(
+        self, event: Event, hint: Hint, layers: Sequence[Scope], built_by_sdk: bool
+    ) -> None:
+        self.event = event
+        self.hint = hint
+        self.layers = layers
+        # False when the event dict came from user code: it may hold anything.
+        self.built_by_sdk = built_by_sdk
+        self.user_hooks_ran = False
+
+
+Step = Callable[[Capture], "Drop | None"]
+
+
+def error_steps(client: Client) -> list[Step]:
+    """The steps for error and message events, given the client's options."""
+    opts = client.options
+    steps: list[Step] = []
+    if opts["ignore_errors"]:
+        steps.append(_ignore_errors(tuple(opts["ignore_errors"])))
+    if opts["error_sampler"] is None and opts["sample_rate"] < 1.0:
+        steps.append(_sample_rate(float(opts["sample_rate"])))
+    steps.append(_apply_scopes(client))
+    if opts["attach_stacktrace"]:
+        steps.append(_attach_stacktrace(client))
+    steps.append(_defaults(client))
+    steps.append(_serialize(client))
+    if client._scrubber is not None:
+        steps.append(_scrub(client))
+    if opts["before_send"] is not None:
+        steps.append(_before_send(client, opts["before_send"]))
+    if opts["error_sampler"] is not None:
+        steps.append(_error_sampler(client, opts["error_sampler"]))
+    return steps
+
+
+def transaction_steps(client: Client) -> list[Step]:
+    """The steps for transaction events (no ignore_errors / sample_rate / before_send)."""
+    opts = client.options
+    steps: list[Step] = [_apply_scopes(client), _defaults(client), _serialize(client)]
+    if client._scrubber is not None:
+        steps.append(_scrub(client))
+    if opts["before_send_transaction"] is not None:
+        steps.append(
+            _before_send(client, opts["before_send_transaction"], "before_send_transaction")
+        )
+    return steps
+
+
+# -- steps -------------------------------------------------------------------------
+
+
+def _ignore_errors(ignored: tuple[Any, ...]) -> Step:
+    classes = tuple(i for i in ignored if isinstance(i, type))
+    names = frozenset(i for i in ignored if isinstance(i, str))
+
+    def ignore_errors(cap: Capture) -> Drop | None:
+        exc_info = cap.hint.get("exc_info")
+        if not exc_info or exc_info[0] is None:
+            return None
+        exc_type = exc_info[0]
+        if classes and issubclass(exc_type, classes):
+            return Drop(DropReason.IGNORED, exc_type.__name__)
+        if names:
+            full = f"{exc_type.__module__}.{exc_type.__qualname__}"
+            if exc_type.__name__ in names or full in names:
+                return Drop(DropReason.IGNORED, full)
+        return None
+
+    return ignore_errors
+
+
+def _sample_rate(rate: float) -> Step:
+    def sample_rate(cap: Capture) -> Drop | None:
+        if random.random() >= rate:
+            return Drop(DropReason.SAMPLE_RATE, f"sample_rate={rate}")
+        return None
+
+    return sample_rate
+
+
+def _apply_scopes(client: Client) -> Step:
+    def apply_scopes(cap: Capture) -> Drop | None:
+        if client._has_user_processors(cap.layers):
+            cap.user_hooks_ran = True
+        result = apply_layers(cap.event, cap.hint, cap.layers, client)
+        if isinstance(result, Drop):
+            return result
+        cap.event = result
+        return None
+
+    return apply_scopes
+
+
+def _attach_stacktrace(client: Client) -> Step:
+    def attach_stacktrace(cap: Capture) -> Drop | None:
+        event = cap.event
+        if "exception" in event or "threads" in event or "stacktrace" in event:
+            return None
+        from tripwire.event.frames import stacktrace_for_current_thread
+
+        event["threads"] = {
+            "values": [
+                {
+                    "stacktrace": stacktrace_for_current_thread(client._frame_options),
+                    "crashed": False,
+                    "current": True,
+                }
+            ]
+        }
+        return None
+
+    return attach_stacktrace
+
+
+def _defaults(client: Client) -> Step:
+    opts = client.options
+    fixed = {
+        key: opts[key]
+        for key in ("release", "environment", "server_name", "dist")
+        if opts.get(key) is not None
+    }
+
+    def defaults(cap: Capture) -> Drop | None:
+        event = cap.event
+        if "timestamp" not in event:
+            event["timestamp"] = format_timestamp(clock.now())
+        elif not isinstance(event["timestamp"], str):
+            event["timestamp"] = _timestamp_str(event["timestamp"])
+        for key, value in fixed.items():
+            if event.get(key) is None:
+                event[key] = value
+        if "sdk" not in event:
+            event["sdk"] = client._sdk_info
+        event.setdefault("platform", "python")
+        return None
+
+    return defaults
+
+
+def _serialize(client: Client) -> Step:
+    serializer = client._serializer
+    max_len = client._max_value_length
+
+    def serialize(cap: Capture) -> Drop | None:
+        event = cap.event
+        if not cap.built_by_sdk or cap.user_hooks_ran:
+            # User code touched the event: bound everything (sentry_sdk's full pass).
+            cap.event = serializer.event(event)
+            return None
+        # Only the parts that hold user data need work; the rest was built bounded.
+        user_part = {k: v for k, v in event.items() if k not in _SDK_BUILT_KEYS}
+        if user_part:
+            done = serializer.event(user_part)
+            meta = done.pop("_meta", None)
+            event.update(done)
+            if meta:
+                _merge_meta(event.setdefault("_meta", {}), meta)
+        if max_len is not None and "exception" in event:
+            _trim_exception_values(event, max_len)
+        return None
+
+    return serialize
+
+
+def _scrub(client: Client) -> Step:
+    scrubber = client._scrubber
+    assert scrubber is not None
+    # Breadcrumbs were scrubbed once, when their wire form was cached: skip them here,
+    # unless a user scrubber subclass wants to see the whole event.
+    whole_event = client._scrubber_is_custom
+
+    def scrub(cap: Capture) -> Drop | None:
+        event = cap.event
+        if whole_event or cap.user_hooks_ran or event.get("type") == "transaction":
+            scrubber.scrub_event(event)
+            return None
+        scrubber.scrub_request(event)
+        scrubber.scrub_extra(event)
+        scrubber.scrub_user(event)
+        scrubber.scrub_frames(event)
+        return None
+
+    return scrub
+
+
+def _before_send(
+    client: Client, hook: Callable[[Event, Hint], Event | None], name: str = "before_send"
+) -> Step:
+    def before_send(cap: Capture) -> Drop | None:
+        cap.user_hooks_ran = True
+        # A hook that raises drops the event: it may have been the PII filter.
+        result = client._run_user_hook(hook, cap.event, cap.hint, on_error=None)
+        if result is None:
+            return Drop(DropReason.BEFORE_SEND, f"{name} returned None")
+        cap.event = result
+        return None
+
+    before_send.__name__ = name
+    return before_send
+
+
+def _error_sampler(client: Client, sampler: Callable[[Event, Hint], Any]) -> Step:
+    def error_sampler(cap: Capture) -> Drop | None:
+        rate = client._run_user_hook(sampler, cap.event, cap.hint, on_error=1.0)
+        try:
+            rate = float(rate)
+        except (TypeError, ValueError):
+            logger.debug("error_sampler returned %r, not a rate; event kept", rate)
+            return None
+        if not 0.0 <= rate <= 1.0:
+            logger.debug("error_sampler returned %r, outside [0, 1]; event kept", rate)
+            return None
+        if random.random() >= rate:
+            return Drop(DropReason.SAMPLE_RATE, f"error_sampler={rate}")
+        return None
+
+    return error_sampler
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def new_event_id(event: Event) -> str:
+    """The event's id, assigned if missing or malformed."""
+    event_id = event.get("event_id")
+    if not isinstance(event_id, str) or not event_id:
+        event_id = event["event_id"] = ids.event_id()
+    return event_id
+
+
+def _timestamp_str(value: Any) -> Any:
+    from tripwire._clock import to_epoch
+
+    epoch = to_epoch(value)
+    return format_timestamp(epoch) if epoch is not None else value
+
+
+def _merge_meta(into: dict[str, Any], meta: dict[str, Any]) -> None:
+    for key, value in meta.items():
+        if key in into and isinstance(into[key], dict) and isinstance(value, dict):
+            _merge_meta(into[key], value)
+        else:
+            into[key] = value
+
+
+def _trim_exception_values(event: Event, max_len: int) -> None:
+    values = event["exception"].get("values") if isinstance(event["exception"], dict) else None
+    for index, exc in enumerate(values or ()):
+        value = exc.get("value")
+        if isinstance(value, str) and len(value) > max_len:
+            exc["value"] = value[: max_len - 3] + "..."
+            from tripwire.event.meta import annotate
+
+            annotate(
+                event,
+                ("exception", "values", index, "value"),
+                {"len": len(value), "rem": [["!limit", "x", max_len - 3, max_len]]},
+            )

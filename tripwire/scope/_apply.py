@@ -1,0 +1,169 @@
+"""Merging scope layers into an event (global -> isolation -> current -> per-call).
+
+Scalars: the last layer that sets one wins; an event's own user and fingerprint
+win over the scopes' (as in sentry_sdk). Tags, extra and contexts: layers are
+applied in order on top of the event's own values. Breadcrumbs: each scope's ring
+contributes its crumbs in their cached wire form (see `_breadcrumbs.py`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence, Union
+
+from tripwire._log import logger
+from tripwire.outcomes import Drop, DropReason
+
+if TYPE_CHECKING:
+    from tripwire.client import BaseClient
+    from tripwire.scope._scope import Scope
+    from tripwire.types import Event, EventProcessor, Hint
+
+# Module-level processors added by integrations (sentry_sdk.scope.add_global_event_processor).
+global_event_processors: list[EventProcessor] = []
+
+
+def add_global_event_processor(processor: EventProcessor) -> EventProcessor:
+    """Register a processor run on every event before the scopes' own processors."""
+    global_event_processors.append(processor)
+    return processor
+
+
+ApplyResult = Union["Event", Drop]
+
+
+def apply_layers(
+    event: Event, hint: Hint, layers: Sequence[Scope], client: BaseClient
+) -> ApplyResult:
+    """Apply the scopes' data and processors to `event` in place; a Drop if a processor drops it."""
+    level = user = fingerprint = transaction = tx_info = None
+    tags: list[dict[str, Any]] = []
+    extras: list[dict[str, Any]] = []
+    contexts: list[dict[str, Any]] = []
+    crumb_rings = []
+    attachments: list[Any] = []
+    error_processors: list[Any] = []
+    event_processors: list[Any] = []
+    trace_scope = None
+    for scope in layers:
+        data = scope._d
+        if data.level is not None:
+            level = data.level
+        if data.user is not None:
+            user = data.user
+        if data.fingerprint is not None:
+            fingerprint = data.fingerprint
+        if data.transaction is not None:
+            transaction = data.transaction
+            tx_info = data.transaction_info
+        if data.tags:
+            tags.append(data.tags)
+        if data.extras:
+            extras.append(data.extras)
+        if data.contexts:
+            contexts.append(data.contexts)
+        if data.breadcrumbs:
+            crumb_rings.append(data.breadcrumbs)
+        if data.attachments:
+            attachments.extend(data.attachments)
+        if data.error_processors:
+            error_processors.extend(data.error_processors)
+        if data.event_processors:
+            event_processors.extend(data.event_processors)
+        if data.span is not None or data.propagation_context is not None:
+            trace_scope = scope
+
+    is_transaction = event.get("type") == "transaction"
+    if level is not None and not is_transaction:
+        event["level"] = level
+    if transaction is not None and not is_transaction:
+        event["transaction"] = transaction
+        event["transaction_info"] = dict(tx_info or {})
+    elif "transaction_info" not in event and not is_transaction:
+        event["transaction_info"] = {}
+    if user is not None and event.get("user") is None:
+        event["user"] = user
+    if fingerprint is not None and event.get("fingerprint") is None:
+        event["fingerprint"] = fingerprint
+    if tags:
+        merged = event.get("tags") or {}
+        for layer in tags:
+            merged = {**merged, **layer}
+        event["tags"] = merged
+    if extras:
+        merged = event.get("extra") or {}
+        for layer in extras:
+            merged = {**merged, **layer}
+        event["extra"] = merged
+
+    event_contexts = event.get("contexts")
+    event_contexts = dict(event_contexts) if event_contexts else {}
+    for layer in contexts:
+        event_contexts.update(layer)
+    if "trace" not in event_contexts and not is_transaction:
+        source = trace_scope if trace_scope is not None else (layers[-1] if layers else None)
+        if source is not None:
+            event_contexts["trace"] = source.get_trace_context()
+    if event_contexts:
+        event["contexts"] = event_contexts
+
+    if crumb_rings and not is_transaction:
+        _merge_breadcrumbs(event, crumb_rings, client)
+    if attachments:
+        hint.setdefault("attachments", []).extend(attachments)
+
+    exc_info = hint.get("exc_info")
+    if error_processors and exc_info is not None:
+        for processor in error_processors:
+            result = client._run_user_hook(processor, event, exc_info)
+            if result is None:
+                logger.debug("error processor %r dropped the event", processor)
+                return Drop(DropReason.EVENT_PROCESSOR, repr(processor))
+            event = result
+    for processor in (*global_event_processors, *event_processors):
+        result = client._run_user_hook(processor, event, hint)
+        if result is None:
+            logger.debug("event processor %r dropped the event", processor)
+            return Drop(DropReason.EVENT_PROCESSOR, repr(processor))
+        event = result
+    return event
+
+
+def _merge_breadcrumbs(event: Event, rings: list[Any], client: BaseClient) -> None:
+    own = event.get("breadcrumbs")
+    own_values = own.get("values") if isinstance(own, dict) else own
+    crumbs: list[Any] = list(own_values) if isinstance(own_values, list) else []
+    for ring in rings:
+        crumbs.extend(ring)
+    if len(rings) > 1 or own_values:
+        # Crumbs from several scopes interleave in time; order them as sentry_sdk does.
+        crumbs.sort(key=_crumb_time)
+    limit = client._max_breadcrumbs
+    if len(crumbs) > limit:
+        crumbs = crumbs[len(crumbs) - limit :]
+    wire = client._crumb_wire
+    values: list[dict[str, Any]] = []
+    metas: dict[str, Any] = {}
+    for index, crumb in enumerate(crumbs):
+        ready, meta = wire(crumb if isinstance(crumb, dict) else {"message": crumb})
+        values.append(ready)
+        if meta:
+            metas[str(index)] = meta
+    event["breadcrumbs"] = {"values": values}
+    if metas:
+        event.setdefault("_meta", {}).setdefault("breadcrumbs", {})["values"] = metas
+
+
+def _crumb_time(crumb: Any) -> float:
+    from tripwire._clock import to_epoch
+
+    if not isinstance(crumb, dict):
+        return 0.0
+    ts = crumb.get("timestamp")
+    if isinstance(ts, str):
+        from datetime import datetime
+
+        try:
+            return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return 0.0
+    return to_epoch(ts) or 0.0

@@ -1,0 +1,51 @@
+"""Breadcrumbs' wire form, prepared once per breadcrumb and cached by the client.
+
+A breadcrumb does not change once recorded, but sentry_sdk re-serializes and
+re-scrubs every breadcrumb (up to 100) on every event. Here each crumb is prepared
+the first time an event carries it; `CrumbCache` remembers the result by identity.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from tripwire._clock import format_timestamp, to_epoch
+
+Prepared = tuple[dict[str, Any], "dict[str, Any] | None"]
+
+
+class CrumbCache:
+    """{id(crumb): (crumb, wire form, _meta)}; bounded, cleared when it grows too big.
+
+    The crumb itself is kept in the entry so that its id cannot be reused while
+    cached. Entries for crumbs that left every ring are dropped at the next clear.
+    """
+
+    __slots__ = ("_entries", "_limit", "_prepare")
+
+    def __init__(self, prepare: Callable[[dict[str, Any]], Prepared], limit: int) -> None:
+        self._prepare = prepare
+        self._limit = limit
+        self._entries: dict[int, tuple[dict[str, Any], dict[str, Any], Any]] = {}
+
+    def __call__(self, crumb: dict[str, Any]) -> Prepared:
+        entry = self._entries.get(id(crumb))
+        if entry is not None and entry[0] is crumb:
+            return entry[1], entry[2]
+        ready, meta = self._prepare(crumb)
+        if len(self._entries) >= self._limit:
+            self._entries.clear()
+        self._entries[id(crumb)] = (crumb, ready, meta)
+        return ready, meta
+
+
+def base_wire_form(crumb: dict[str, Any]) -> dict[str, Any]:
+    """Copy of `crumb` with the protocol's timestamp string and default type."""
+    out = dict(crumb)
+    ts = out.get("timestamp")
+    if ts is not None and not isinstance(ts, str):
+        epoch = to_epoch(ts)
+        out["timestamp"] = format_timestamp(epoch) if epoch is not None else str(ts)
+    if "type" not in out:
+        out["type"] = "default"
+    return out

@@ -1,0 +1,573 @@
+"""`Scope`: the data that enriches events, with forks that cost four assignments.
+
+sentry_sdk 2.x keeps three scopes (global, isolation, current; see `_current.py`)
+and forks one for every request and every `new_scope()`. Here a scope points to a
+`ScopeData` record; a fork shares it, and whichever side writes first copies it
+(see `_data.py`). `_mine` says whether this scope may write its record in place.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable
+
+from tripwire._clock import clock
+from tripwire._log import logger
+from tripwire.scope import _current
+from tripwire.scope._data import (
+    ATTACHMENTS,
+    ATTRIBUTES,
+    CONTEXTS,
+    CRUMBS,
+    EMPTY_DATA,
+    ERROR_PROCESSORS,
+    EXTRAS,
+    PROCESSORS,
+    TAGS,
+    ScopeData,
+)
+from tripwire.scope._scope_tracing import TracingMethods
+
+if TYPE_CHECKING:
+    from tripwire.client import BaseClient
+    from tripwire.types import (
+        Breadcrumb,
+        BreadcrumbHint,
+        ErrorProcessor,
+        Event,
+        EventProcessor,
+        ExcInfo,
+        ExceptionLike,
+        Hint,
+    )
+
+SCOPE_KWARGS = frozenset({"user", "level", "extras", "extra", "contexts", "tags", "fingerprint"})
+
+
+class ScopeType:
+    """The kinds of scope (strings, as sentry_sdk's enum values)."""
+
+    CURRENT = "current"
+    ISOLATION = "isolation"
+    GLOBAL = "global"
+    MERGED = "merged"
+
+
+def _data_property(name: str, doc: str) -> Any:
+    """`scope._<name>` for code written against sentry_sdk's private attributes."""
+
+    def fget(self: Scope) -> Any:
+        return getattr(self._d, name)
+
+    def fset(self: Scope, value: Any) -> None:
+        data = self._w()
+        setattr(data, name, value)
+        if name in _CONTAINER_BITS:
+            data.owned |= _CONTAINER_BITS[name]
+
+    return property(fget, fset, doc=doc)
+
+
+_CONTAINER_BITS = {
+    "tags": TAGS,
+    "contexts": CONTEXTS,
+    "extras": EXTRAS,
+    "breadcrumbs": CRUMBS,
+    "event_processors": PROCESSORS,
+    "error_processors": ERROR_PROCESSORS,
+    "attachments": ATTACHMENTS,
+    "attributes": ATTRIBUTES,
+}
+
+
+class Scope(TracingMethods):
+    """Holds extra information that is sent with every event captured in it."""
+
+    __slots__ = ("_client", "_d", "_mine", "_type")
+
+    def __init__(self, ty: str | None = None, client: BaseClient | None = None) -> None:
+        self._type = ty
+        self._d = EMPTY_DATA
+        self._mine = False
+        self._client: BaseClient | None = None
+        if client is not None:
+            self.set_client(client)
+
+    def _w(self) -> ScopeData:
+        """This scope's record, copied first if it is shared."""
+        if self._mine:
+            return self._d
+        data = self._d = self._d.copy()
+        self._mine = True
+        return data
+
+    # -- forking ----------------------------------------------------------------------
+
+    def fork(self) -> Scope:
+        """A copy of this scope; the data is shared until either side writes."""
+        new = Scope.__new__(Scope)
+        new._type = self._type
+        new._client = self._client
+        new._d = self._d
+        new._mine = False
+        self._mine = False  # the parent must copy before its next write too
+        return new
+
+    __copy__ = fork
+
+    # -- scopes and client ----------------------------------------------------------------
+
+    @classmethod
+    def get_current_scope(cls) -> Scope:
+        """The current scope of this context."""
+        return _current.get_current_scope()
+
+    @classmethod
+    def get_isolation_scope(cls) -> Scope:
+        """The isolation scope of this context."""
+        return _current.get_isolation_scope()
+
+    @classmethod
+    def get_global_scope(cls) -> Scope:
+        """The process-wide global scope."""
+        return _current.get_global_scope()
+
+    @classmethod
+    def set_current_scope(cls, new_current_scope: Scope) -> None:
+        """Make `new_current_scope` the current scope of this context."""
+        _current._current_scope.set(new_current_scope)
+
+    @classmethod
+    def set_isolation_scope(cls, new_isolation_scope: Scope) -> None:
+        """Make `new_isolation_scope` the isolation scope of this context."""
+        _current._isolation_scope.set(new_isolation_scope)
+
+    @classmethod
+    def get_client(cls) -> BaseClient:
+        """The active client: current scope's, else isolation's, else global's."""
+        return _current.get_client()
+
+    @property
+    def client(self) -> BaseClient | None:
+        """The client bound to this very scope (None means: inherit)."""
+        return self._client
+
+    @client.setter
+    def client(self, value: BaseClient | None) -> None:
+        self.set_client(value)
+
+    def set_client(self, client: BaseClient | None = None) -> None:
+        """Bind `client` to this scope (None unbinds)."""
+        self._client = client
+        if client is not None and self._type != ScopeType.GLOBAL:
+            _current.note_scoped_client()
+
+    def is_forked(self) -> bool:
+        """Kept for sentry_sdk compatibility."""
+        return False
+
+    @classmethod
+    def last_event_id(cls) -> str | None:
+        """Id of the last event captured in the current isolation scope."""
+        return _current.get_isolation_scope()._d.last_event_id
+
+    # -- private attribute names sentry_sdk code reads ------------------------------------
+
+    _level = _data_property("level", "The level override.")
+    _user = _data_property("user", "The user.")
+    _tags = _data_property("tags", "The tags.")
+    _contexts = _data_property("contexts", "The contexts.")
+    _extras = _data_property("extras", "The extra values.")
+    _attributes = _data_property("attributes", "The log/metric attributes.")
+    _breadcrumbs = _data_property("breadcrumbs", "The breadcrumb ring.")
+    _event_processors = _data_property("event_processors", "The event processors.")
+    _error_processors = _data_property("error_processors", "The error processors.")
+    _attachments = _data_property("attachments", "The attachments.")
+    _fingerprint = _data_property("fingerprint", "The fingerprint override.")
+    _transaction = _data_property("transaction", "The transaction name.")
+    _transaction_info = _data_property("transaction_info", "The transaction source info.")
+    _span = _data_property("span", "The active span.")
+    _session = _data_property("session", "The release-health session.")
+    _profile = _data_property("profile", "The active profile.")
+    _propagation_context = _data_property("propagation_context", "The propagation context.")
+    _last_event_id = _data_property("last_event_id", "The last captured event id.")
+    _force_auto_session_tracking = _data_property(
+        "force_auto_session_tracking", "Session tracking override."
+    )
+
+    # -- simple fields ------------------------------------------------------------------
+
+    def set_level(self, value: str) -> None:
+        """Override the level of every event captured in this scope."""
+        self._w().level = value
+
+    @property
+    def level(self) -> str | None:
+        """Deprecated: use `set_level`."""
+        return self._d.level
+
+    @level.setter
+    def level(self, value: str | None) -> None:
+        self._w().level = value
+
+    @property
+    def fingerprint(self) -> list[str] | None:
+        """When set, overrides the default grouping fingerprint."""
+        return self._d.fingerprint
+
+    @fingerprint.setter
+    def fingerprint(self, value: list[str] | None) -> None:
+        self._w().fingerprint = value
+
+    def set_user(self, value: dict[str, Any] | None) -> None:
+        """Bind a user (None clears it)."""
+        data = self._d if self._mine else self._w()
+        data.user = value
+        session = data.session
+        if session is not None and value is not None:
+            update = getattr(session, "update", None)
+            if update is not None:
+                update(user=value)
+
+    @property
+    def user(self) -> dict[str, Any] | None:
+        """Deprecated: use `set_user`."""
+        return self._d.user
+
+    @user.setter
+    def user(self, value: dict[str, Any] | None) -> None:
+        self.set_user(value)
+
+    @property
+    def transaction(self) -> Any:
+        """The transaction (root span) of this scope's span, if any."""
+        span = self._d.span
+        if span is None:
+            return None
+        return getattr(span, "containing_transaction", None)
+
+    @transaction.setter
+    def transaction(self, value: str) -> None:
+        # sentry_sdk 1.x allowed `scope.transaction = "name"`.
+        self._w().transaction = value
+        tx = self.transaction
+        if tx is not None:
+            tx.name = value
+
+    def set_transaction_name(self, name: str, source: str | None = None) -> None:
+        """Set the transaction name (and its source) for events and the active transaction."""
+        data = self._w()
+        data.transaction = name
+        tx = self.transaction
+        if tx is not None:
+            tx.name = name
+            if source:
+                tx.source = source
+        if source:
+            data.transaction_info = {"source": source}
+
+    @property
+    def span(self) -> Any:
+        """The active span or transaction."""
+        return self._d.span
+
+    @span.setter
+    def span(self, span: Any) -> None:
+        data = self._w()
+        data.span = span
+        if span is not None and getattr(span, "containing_transaction", None) is span:
+            name = getattr(span, "name", None)
+            if name:
+                data.transaction = name
+                source = getattr(span, "source", None)
+                if source:
+                    data.transaction_info = {"source": source}
+
+    @property
+    def profile(self) -> Any:
+        """The active profile, if any."""
+        return self._d.profile
+
+    @profile.setter
+    def profile(self, value: Any) -> None:
+        self._w().profile = value
+
+    # -- containers (each copied on its first write) ---------------------------------------
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set a tag."""
+        data = self._d if self._mine else self._w()
+        if not data.owned & TAGS:
+            data.tags = dict(data.tags)
+            data.owned |= TAGS
+        data.tags[key] = value
+
+    def set_tags(self, tags: Any) -> None:
+        """Set several tags from a mapping."""
+        data = self._w()
+        if not data.owned & TAGS:
+            data.tags = dict(data.tags)
+            data.owned |= TAGS
+        data.tags.update(tags)
+
+    def remove_tag(self, key: str) -> None:
+        """Remove a tag if present."""
+        self._remove("tags", TAGS, key)
+
+    def set_context(self, key: str, value: Any) -> None:
+        """Bind a context object under `key`."""
+        data = self._w()
+        if not data.owned & CONTEXTS:
+            data.contexts = dict(data.contexts)
+            data.owned |= CONTEXTS
+        data.contexts[key] = value
+
+    def remove_context(self, key: str) -> None:
+        """Remove a context if present."""
+        self._remove("contexts", CONTEXTS, key)
+
+    def set_extra(self, key: str, value: Any) -> None:
+        """Set an extra value."""
+        data = self._d if self._mine else self._w()
+        if not data.owned & EXTRAS:
+            data.extras = dict(data.extras)
+            data.owned |= EXTRAS
+        data.extras[key] = value
+
+    def remove_extra(self, key: str) -> None:
+        """Remove an extra value if present."""
+        self._remove("extras", EXTRAS, key)
+
+    def set_attribute(self, attribute: str, value: Any) -> None:
+        """Set an attribute applied to logs and metrics."""
+        data = self._w()
+        if not data.owned & ATTRIBUTES:
+            data.attributes = dict(data.attributes)
+            data.owned |= ATTRIBUTES
+        data.attributes[attribute] = value
+
+    def set_attributes(self, attributes: dict[str, Any]) -> None:
+        """Set several attributes."""
+        for key, value in attributes.items():
+            self.set_attribute(key, value)
+
+    def remove_attribute(self, attribute: str) -> None:
+        """Remove an attribute if present."""
+        self._remove("attributes", ATTRIBUTES, attribute)
+
+    def _remove(self, field: str, bit: int, key: str) -> None:
+        if key not in getattr(self._d, field):
+            return
+        data = self._w()
+        if not data.owned & bit:
+            setattr(data, field, dict(getattr(data, field)))
+            data.owned |= bit
+        del getattr(data, field)[key]
+
+    def _append(self, field: str, bit: int, value: Any) -> None:
+        data = self._w()
+        if not data.owned & bit:
+            setattr(data, field, list(getattr(data, field)))
+            data.owned |= bit
+        getattr(data, field).append(value)
+
+    def add_event_processor(self, func: EventProcessor) -> None:
+        """Register a processor run on every event captured in this scope."""
+        self._append("event_processors", PROCESSORS, func)
+
+    def add_error_processor(
+        self, func: ErrorProcessor, cls: type[BaseException] | None = None
+    ) -> None:
+        """Register a processor run on error events (only for `cls` when given)."""
+        if cls is not None:
+            inner = func
+
+            def func(event: Event, exc_info: ExcInfo) -> Event | None:
+                try:
+                    matches = isinstance(exc_info[1], cls)
+                except Exception:
+                    matches = False
+                return inner(event, exc_info) if matches else event
+
+        self._append("error_processors", ERROR_PROCESSORS, func)
+
+    def add_attachment(
+        self,
+        bytes: bytes | Callable[[], bytes] | None = None,  # noqa: A002 - sentry_sdk's name
+        filename: str | None = None,
+        path: str | None = None,
+        content_type: str | None = None,
+        add_to_transactions: bool = False,
+    ) -> None:
+        """Attach a file or bytes to every future event of this scope."""
+        from tripwire.attachments import Attachment
+
+        attachment = Attachment(
+            bytes=bytes,
+            filename=filename,
+            path=path,
+            content_type=content_type,
+            add_to_transactions=add_to_transactions,
+        )
+        self._append("attachments", ATTACHMENTS, attachment)
+
+    # -- breadcrumbs ----------------------------------------------------------------------
+
+    def add_breadcrumb(
+        self, crumb: Breadcrumb | None = None, hint: BreadcrumbHint | None = None, **kwargs: Any
+    ) -> None:
+        """Record a breadcrumb (run through before_breadcrumb, capped at max_breadcrumbs)."""
+        client = _current.get_client()
+        if not client._recording:
+            return
+        if crumb:
+            new = dict(crumb)
+            if kwargs:
+                new.update(kwargs)
+        else:
+            new = kwargs  # a fresh dict already: no copy needed
+        if not new:
+            return
+        if new.get("timestamp") is None:
+            new["timestamp"] = clock.now()
+        before = client._before_breadcrumb
+        if before is not None:
+            result = client._run_user_hook(before, new, hint or {})
+            if result is None:
+                logger.debug("before_breadcrumb dropped a breadcrumb")
+                return
+            new = result
+        self.append_breadcrumb(new, client._max_breadcrumbs)
+
+    def append_breadcrumb(self, crumb: dict[str, Any], limit: int) -> None:
+        """Append an already-processed breadcrumb to the ring (oldest ones fall off)."""
+        data = self._d if self._mine else self._w()
+        ring = data.breadcrumbs
+        if data.owned & CRUMBS and ring.maxlen == limit:
+            ring.append(crumb)
+            return
+        ring = data.breadcrumbs = deque(ring, maxlen=limit)
+        data.owned |= CRUMBS
+        ring.append(crumb)
+
+    def clear_breadcrumbs(self) -> None:
+        """Forget all breadcrumbs of this scope."""
+        data = self._w()
+        data.breadcrumbs = ()
+        data.owned &= ~CRUMBS
+
+    # -- whole-scope operations -----------------------------------------------------------
+
+    def clear(self) -> None:
+        """Reset all data of this scope (the client binding stays)."""
+        self._d = EMPTY_DATA
+        self._mine = False
+
+    def update_from_scope(self, scope: Scope) -> None:
+        """Copy `scope`'s data over this scope's (its non-empty values win)."""
+        other = scope._d
+        data = self._w()
+        for name in ("level", "fingerprint", "user", "span", "session", "profile"):
+            value = getattr(other, name)
+            if value is not None:
+                setattr(data, name, value)
+        if other.propagation_context is not None:
+            data.propagation_context = other.propagation_context
+        if other.transaction is not None:
+            data.transaction = other.transaction
+            data.transaction_info = dict(other.transaction_info)
+        if other.tags:
+            self.set_tags(other.tags)
+        for key, value in other.contexts.items():
+            self.set_context(key, value)
+        for key, value in other.extras.items():
+            self.set_extra(key, value)
+        if other.attributes:
+            self.set_attributes(other.attributes)
+        if other.breadcrumbs:
+            limit = max(len(data.breadcrumbs) + len(other.breadcrumbs), 1)
+            for crumb in other.breadcrumbs:
+                self.append_breadcrumb(crumb, limit)
+        for processor in other.event_processors:
+            self._append("event_processors", PROCESSORS, processor)
+        for err_processor in other.error_processors:
+            self._append("error_processors", ERROR_PROCESSORS, err_processor)
+        for attachment in other.attachments:
+            self._append("attachments", ATTACHMENTS, attachment)
+
+    def update_from_kwargs(
+        self,
+        user: Any | None = None,
+        level: str | None = None,
+        extras: dict[str, Any] | None = None,
+        contexts: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+        fingerprint: list[str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Apply capture keyword arguments; `extra` is accepted as an alias of `extras`."""
+        data = self._w()
+        if level is not None:
+            data.level = level
+        if user is not None:
+            data.user = user
+        for bag in (extras, extra):
+            if bag:
+                for key, value in bag.items():
+                    self.set_extra(key, value)
+        if contexts:
+            for key, value in contexts.items():
+                self.set_context(key, value)
+        if tags:
+            self.set_tags(tags)
+        if fingerprint is not None:
+            data.fingerprint = fingerprint
+
+    # -- capture ---------------------------------------------------------------------------
+
+    def capture_event(
+        self,
+        event: Event,
+        hint: Hint | None = None,
+        scope: Scope | None = None,
+        **scope_kwargs: Any,
+    ) -> str | None:
+        """Capture `event` with this scope's data (see `Client.capture_event`)."""
+        return _capture().capture_event(self, event, hint, scope, scope_kwargs)
+
+    def capture_message(
+        self,
+        message: str,
+        level: str | None = None,
+        scope: Scope | None = None,
+        **scope_kwargs: Any,
+    ) -> str | None:
+        """Capture a message (level "info" unless given)."""
+        return _capture().capture_message(self, message, level, scope, scope_kwargs)
+
+    def capture_exception(
+        self,
+        error: ExceptionLike | None = None,
+        scope: Scope | None = None,
+        **scope_kwargs: Any,
+    ) -> str | None:
+        """Capture an exception (the one being handled when `error` is None)."""
+        return _capture().capture_exception(self, error, scope, scope_kwargs)
+
+    def apply_to_event(
+        self, event: Event, hint: Hint, options: dict[str, Any] | None = None
+    ) -> Event | None:
+        """Apply this scope's data (and its processors) to `event`; None if dropped."""
+        from tripwire.scope._apply import apply_layers
+
+        result = apply_layers(event, hint, (self,), self.get_client())
+        return result if isinstance(result, dict) else None
+
+    def __repr__(self) -> str:
+        return f"<Scope id={id(self):#x} name={self._type}>"
+
+
+def _capture() -> Any:
+    from tripwire.scope import _capture as module
+
+    return module

@@ -1,0 +1,46 @@
+"""Public types for user-visible payloads, as sentry_sdk.types exports them."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Callable, Dict, Literal, Optional, Tuple, Type, Union
+
+# Events are plain dicts on the wire and in user hooks (before_send receives a dict).
+# TypedDict would forbid the arbitrary keys users and integrations add, so these are aliases.
+Event = Dict[str, Any]
+Hint = Dict[str, Any]
+Breadcrumb = Dict[str, Any]
+BreadcrumbHint = Dict[str, Any]
+Log = Dict[str, Any]
+Metric = Dict[str, Any]
+MonitorConfig = Dict[str, Any]
+SamplingContext = Dict[str, Any]
+
+ExcInfo = Tuple[
+    Optional[Type[BaseException]], Optional[BaseException], Optional[TracebackType]
+]
+
+LogLevelStr = Literal["fatal", "critical", "error", "warning", "info", "debug"]
+
+EventProcessor = Callable[[Event, Hint], Optional[Event]]
+ErrorProcessor = Callable[[Event, ExcInfo], Optional[Event]]
+BreadcrumbProcessor = Callable[[Breadcrumb, BreadcrumbHint], Optional[Breadcrumb]]
+
+ExceptionLike = Union[BaseException, ExcInfo]
+
+__all__ = [
+    "Breadcrumb",
+    "BreadcrumbHint",
+    "BreadcrumbProcessor",
+    "ErrorProcessor",
+    "Event",
+    "EventProcessor",
+    "ExcInfo",
+    "ExceptionLike",
+    "Hint",
+    "Log",
+    "LogLevelStr",
+    "Metric",
+    "MonitorConfig",
+    "SamplingContext",
+]
