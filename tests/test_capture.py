@@ -81,7 +81,9 @@ def test_capture_exception_in_except_block(transport: MemoryTransport) -> None:
     assert exc["mechanism"] == {"type": "generic", "handled": True}
     functions = [f["function"] for f in exc["stacktrace"]["frames"]]
     assert functions[-1] == "_raise_value_error"
-    assert exc["stacktrace"]["frames"][-1]["context_line"].strip() == 'raise ValueError("bad input")'
+    assert (
+        exc["stacktrace"]["frames"][-1]["context_line"].strip() == 'raise ValueError("bad input")'
+    )
 
 
 def test_capture_exception_instance_and_exc_info(transport: MemoryTransport) -> None:

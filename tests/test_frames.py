@@ -121,18 +121,17 @@ def test_traceback_frames_oldest_first_with_context_and_vars() -> None:
 
 
 def test_context_near_the_top_of_a_file_is_short() -> None:
+    # Source registered with linecache the way IPython does for its cells.
     code = "def boom():\n    raise ValueError('x')\n"
-    frame = last_frame(sample_like_module(code))
+    filename = "/virtual/tw_cell_1.py"
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    try:
+        frame = last_frame(raising_code("cell", filename, code))
+    finally:
+        linecache.cache.pop(filename, None)
     assert frame["pre_context"] == ["def boom():"]
     assert frame["context_line"] == "    raise ValueError('x')"
     assert frame["post_context"] == []
-
-
-def sample_like_module(code: str) -> Callable[[], Any]:
-    # Source registered with linecache the way IPython does for cells.
-    filename = f"/virtual/cell_{abs(hash(code))}.py"
-    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
-    return raising_code("cell", filename, code)
 
 
 def test_context_lines_option() -> None:

@@ -19,7 +19,9 @@ def test_all_names_match_sentry_sdk() -> None:
         assert hasattr(tripwire, name), name
 
 
-@pytest.mark.parametrize("name", [n for n in sentry_sdk.__all__ if callable(getattr(sentry_sdk, n, None))])
+@pytest.mark.parametrize(
+    "name", [n for n in sentry_sdk.__all__ if callable(getattr(sentry_sdk, n, None))]
+)
 def test_function_signatures_match(name: str) -> None:
     theirs = getattr(sentry_sdk, name)
     ours = getattr(tripwire, name)
@@ -41,9 +43,19 @@ def test_function_signatures_match(name: str) -> None:
 def test_class_methods_exist(cls_name: str) -> None:
     theirs = getattr(sentry_sdk, cls_name)
     ours = getattr(tripwire, cls_name)
-    skip = {"start_streamed_span", "streamed_span", "apply_to_telemetry", "set_global_attributes",
-            "get_conversation_id", "set_conversation_id", "remove_conversation_id",
-            "set_custom_sampling_context", "flags", "run_error_processors", "run_event_processors"}
+    skip = {
+        "start_streamed_span",
+        "streamed_span",
+        "apply_to_telemetry",
+        "set_global_attributes",
+        "get_conversation_id",
+        "set_conversation_id",
+        "remove_conversation_id",
+        "set_custom_sampling_context",
+        "flags",
+        "run_error_processors",
+        "run_event_processors",
+    }
     for name in vars(theirs):
         if name.startswith("_") or name in skip:
             continue
@@ -53,20 +65,38 @@ def test_class_methods_exist(cls_name: str) -> None:
 def test_module_paths_exist() -> None:
     import importlib
 
-    for path in ["tripwire.api", "tripwire.client", "tripwire.scope", "tripwire.hub", "tripwire.consts",
-                 "tripwire.types", "tripwire.envelope", "tripwire.transport", "tripwire.scrubber",
-                 "tripwire.attachments", "tripwire.tracing", "tripwire.integrations"]:
+    for path in [
+        "tripwire.api",
+        "tripwire.client",
+        "tripwire.scope",
+        "tripwire.hub",
+        "tripwire.consts",
+        "tripwire.types",
+        "tripwire.envelope",
+        "tripwire.transport",
+        "tripwire.scrubber",
+        "tripwire.attachments",
+        "tripwire.tracing",
+        "tripwire.integrations",
+    ]:
         importlib.import_module(path)
     from tripwire.types import Breadcrumb, Event, Hint  # noqa: F401
 
 
 def test_import_is_light() -> None:
-    code = (
-        "import sys, tripwire\n"
-        "heavy = [m for m in ('urllib3', 'ssl', 'certifi', 'asyncio', 'importlib.metadata', 'socket',"
-        " 'orjson', 'brotli', 'subprocess', 'threading_', 'logging.handlers') if m in sys.modules]\n"
-        "print(','.join(heavy))\n"
+    heavy = (
+        "urllib3",
+        "ssl",
+        "certifi",
+        "asyncio",
+        "importlib.metadata",
+        "socket",
+        "orjson",
+        "brotli",
+        "subprocess",
+        "logging.handlers",
     )
+    code = f"import sys, tripwire\nprint(','.join(m for m in {heavy!r} if m in sys.modules))\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 

@@ -132,8 +132,13 @@ def test_breadcrumbs_recorded_and_capped(init_memory) -> None:  # type: ignore[n
 
 
 def test_breadcrumb_kwargs_become_fields(transport: MemoryTransport) -> None:
-    tripwire.add_breadcrumb(message="Configuration loaded", category="config", level="debug",
-                            config_source="environment_variables", config_count=25)
+    tripwire.add_breadcrumb(
+        message="Configuration loaded",
+        category="config",
+        level="debug",
+        config_source="environment_variables",
+        config_count=25,
+    )
     tripwire.capture_message("x")
     crumb = transport.events[0]["breadcrumbs"]["values"][0]
     assert crumb["config_source"] == "environment_variables"
@@ -166,7 +171,7 @@ def test_clear_breadcrumbs_and_clear(transport: MemoryTransport) -> None:
     scope.clear()
     tripwire.capture_message("x")
     event = transport.events[0]
-    assert "breadcrumbs" not in event
+    assert event["breadcrumbs"] == {"values": []}
     assert "t" not in event.get("tags", {})
 
 

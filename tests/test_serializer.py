@@ -611,6 +611,13 @@ def test_bounded_str_repr_is_prefix_of_repr(text: str, budget: int) -> None:
     assert len(out) >= min(budget, len(text))
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=40) | st.text(max_size=10))
+def test_str_repr_len(text: str) -> None:
+    size = ser_mod._str_repr_len(text)
+    assert size == -1 or size == len(repr(text))
+
+
 @settings(max_examples=100, deadline=None)
 @given(_builtin_data, st.integers(1, 60))
 def test_bounded_container_repr_is_prefix_of_repr(value: Any, budget: int) -> None:
@@ -704,8 +711,9 @@ def _check_bounds(
         for item in value:
             _check_bounds(item, depth + 1, max_depth, max_breadth, limit, budget)
     elif isinstance(value, str):
-        # Placeholders and formatted datetimes are never trimmed (as in sentry-sdk).
-        if value not in (FAILED, BROKEN_REPR, CYCLIC) and not _ISO.fullmatch(value):
+        # Placeholders, non-finite floats and datetimes are never trimmed (as in sentry-sdk).
+        untrimmed = (FAILED, BROKEN_REPR, CYCLIC, "nan", "inf", "-inf")
+        if value not in untrimmed and not _ISO.fullmatch(value):
             assert len(value.encode("utf-8", "surrogatepass")) <= limit
     else:
         assert value is None or type(value) in (bool, int, float)
@@ -773,9 +781,10 @@ def test_huge_inputs_are_trimmed_not_copied() -> None:
     assert c["s"] == "'" + "x" * 996 + "..."
     assert c["d"].startswith("{0: 1, 1: 1") and len(c["d"]) == 1000
     assert fv["s"] == "'" + "x" * 996 + "..."
-    # The repr was built only up to its budget, so the reported length is a lower bound.
-    assert vmeta["s"][""]["rem"] == [["!limit", "x", 997, 1000]]
-    assert vmeta["s"][""]["len"] > ser_mod._repr_budget(1000)
+    assert vmeta["s"] == {"": {"len": 50_000_002, "rem": [["!limit", "x", 997, 1000]]}}
+    # The repr of the deep list was built only up to its budget: its length is a lower bound.
+    deep_note = vmeta["deep"]["a"]["b"]["c"]["l"][""]
+    assert deep_note["len"] > ser_mod._repr_budget(1000)
 
     assert serializer.value(big_list, {})[-1] == 0
     assert len(serializer.value(big_list, {})) == ser_mod.VALUE_MAX_BREADTH

@@ -28,7 +28,7 @@ def format_timestamp(value: float | datetime) -> str:
             value = value.astimezone(timezone.utc)
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     seconds = int(value)
-    micros = int(round((value - seconds) * 1_000_000))
+    micros = round((value - seconds) * 1_000_000)
     if micros >= 1_000_000:
         seconds, micros = seconds + 1, micros - 1_000_000
     t = _gmtime(seconds)

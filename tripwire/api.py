@@ -5,7 +5,8 @@ Only `init` may raise (bad options are a programming error to surface at start-u
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, ContextManager
+from contextlib import AbstractContextManager as ContextManager
+from typing import TYPE_CHECKING, Any, Callable
 
 from tripwire._guard import guarded
 from tripwire._log import logger
@@ -18,15 +19,15 @@ from tripwire.scope._current import (
     isolation_scope,
     new_scope,
 )
+from tripwire.scope._data import EXTRAS as _EXTRAS
+from tripwire.scope._data import TAGS as _TAGS
+from tripwire.scope._scope import record_breadcrumb
 
 if TYPE_CHECKING:
     from tripwire.client import Client
     from tripwire.scope._scope import Scope
     from tripwire.types import Breadcrumb, BreadcrumbHint, Event, ExceptionLike, Hint
 
-
-from tripwire.scope._data import EXTRAS as _EXTRAS
-from tripwire.scope._data import TAGS as _TAGS
 
 _isolation_get = _isolation_scope.get
 
@@ -99,7 +100,7 @@ def capture_exception(
 @guarded()
 def last_event_id() -> str | None:
     """Id of the last event captured in this isolation scope (deprecated in sentry_sdk)."""
-    return get_isolation_scope()._last_event_id
+    return get_isolation_scope()._d.last_event_id
 
 
 # -- enriching -----------------------------------------------------------------------------
@@ -114,7 +115,7 @@ def add_breadcrumb(
         scope = _isolation_get()
         if scope is None:
             scope = get_isolation_scope()
-        scope.add_breadcrumb(crumb, hint, **kwargs)
+        record_breadcrumb(scope, crumb, hint, kwargs)
     except Exception:
         _log_ignored("add_breadcrumb")
 

@@ -6,7 +6,8 @@ Scopes call `Client._capture(event, hint, layers)`; the public
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 from tripwire._clock import clock, format_timestamp
 from tripwire._log import configure_debug, logger, suppress
@@ -32,6 +33,10 @@ class BaseClient:
     _before_breadcrumb: Callable[..., Any] | None = None
     # Read on hot paths instead of calling is_active().
     _recording = False
+    if TYPE_CHECKING:
+        from tripwire.scope._breadcrumbs import CrumbCache
+
+        _crumb_wire: CrumbCache
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = options if options is not None else _default_options()
@@ -68,6 +73,11 @@ class BaseClient:
         self, event: Event, hint: Hint, layers: Sequence[Scope], built_by_sdk: bool
     ) -> str | None:
         return None
+
+    def _event_from_exception(
+        self, exc_info: ExcInfo, mechanism: dict[str, Any] | None = None
+    ) -> tuple[Event, Hint]:
+        raise RuntimeError("no client: nothing is captured before init()")
 
     def capture_session(self, session: Any) -> None:
         """Send a release-health session update."""

@@ -6,7 +6,9 @@ to the current scopes. `Hub.current` and `Hub.main` exist for 1.x code.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, TypeVar
+from collections.abc import Iterator
+from contextlib import AbstractContextManager as ContextManager
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from tripwire import api
 from tripwire.scope._current import (

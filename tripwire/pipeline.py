@@ -8,8 +8,8 @@ when the client is built, so options that are off cost nothing per event.
 from __future__ import annotations
 
 import random
-
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 from tripwire._clock import clock, format_timestamp
 from tripwire._ids import ids

@@ -74,7 +74,7 @@ class MemoryTransport(Transport):
         self.raw.clear()
 
 
-class capture_envelopes:  # noqa: N801 - reads as a function in `with` statements
+class capture_envelopes:
     """`with capture_envelopes(**options) as transport:` inits tripwire on a MemoryTransport."""
 
     def __init__(self, **options: Any) -> None:
@@ -125,7 +125,6 @@ def reset() -> None:
     reset_integrations()
     ids.reset()
     clock.reset()
-
 
 
 __all__ = [

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Callable, Dict, Literal, Optional, Tuple, Type, Union
+from typing import Any, Callable, Literal, Optional, Union
 
 # Events are plain dicts on the wire and in user hooks (before_send receives a dict).
 # TypedDict would forbid the arbitrary keys users and integrations add, so these are aliases.
-Event = Dict[str, Any]
-Hint = Dict[str, Any]
-Breadcrumb = Dict[str, Any]
-BreadcrumbHint = Dict[str, Any]
-Log = Dict[str, Any]
-Metric = Dict[str, Any]
-MonitorConfig = Dict[str, Any]
-SamplingContext = Dict[str, Any]
+Event = dict[str, Any]
+Hint = dict[str, Any]
+Breadcrumb = dict[str, Any]
+BreadcrumbHint = dict[str, Any]
+Log = dict[str, Any]
+Metric = dict[str, Any]
+MonitorConfig = dict[str, Any]
+SamplingContext = dict[str, Any]
 
-ExcInfo = Tuple[
-    Optional[Type[BaseException]], Optional[BaseException], Optional[TracebackType]
-]
+ExcInfo = tuple[Optional[type[BaseException]], Optional[BaseException], Optional[TracebackType]]
 
 LogLevelStr = Literal["fatal", "critical", "error", "warning", "info", "debug"]
 

@@ -211,6 +211,31 @@ def _find_container_kind(t: type) -> str | None:
     return None
 
 
+_REPR_CHUNK = 64
+_FLAT_STR_LEN = 256
+_FLAT_TYPES = frozenset((int, float, bool, _NoneType, str, bytes))
+
+
+def _flat(chunk: list[Any]) -> bool:
+    """Whether builtin repr of these items is cheap and equal to ours (no nesting)."""
+    for item in chunk:
+        t = type(item)
+        if t not in _FLAT_TYPES or ((t is str or t is bytes) and len(item) > _FLAT_STR_LEN):
+            return False
+    return True
+
+
+def _flat_pairs(chunk: list[tuple[Any, Any]]) -> bool:
+    for key, value in chunk:
+        t = type(key)
+        if t not in _FLAT_TYPES or ((t is str or t is bytes) and len(key) > _FLAT_STR_LEN):
+            return False
+        t = type(value)
+        if t not in _FLAT_TYPES or ((t is str or t is bytes) and len(value) > _FLAT_STR_LEN):
+            return False
+    return True
+
+
 class _ReprBuilder:
     """Builds ``repr()`` of builtin containers, stopping once `budget` characters are out."""
 
@@ -229,11 +254,23 @@ class _ReprBuilder:
 
     def items(self, values: Any, level: int) -> None:
         first = True
-        for item in values:
-            if not first:
-                self.add(", ")
-            first = False
-            self.one(item, level)
+        it = iter(values)
+        while True:
+            chunk = list(islice(it, _REPR_CHUNK))
+            if not chunk:
+                return
+            if _flat(chunk):
+                # Runs of plain scalars are rendered by the builtin repr, at C speed.
+                if not first:
+                    self.add(", ")
+                first = False
+                self.add(list.__repr__(chunk)[1:-1])
+                continue
+            for item in chunk:
+                if not first:
+                    self.add(", ")
+                first = False
+                self.one(item, level)
 
     def one(self, v: object, level: int) -> None:
         t = type(v)
@@ -274,13 +311,24 @@ class _ReprBuilder:
         elif kind == "dict":
             self.add("{")
             first = True
-            for key, value in dict.items(v) if isinstance(v, dict) else v.items():
-                if not first:
-                    self.add(", ")
-                first = False
-                self.one(key, level)
-                self.add(": ")
-                self.one(value, level)
+            it = iter(dict.items(v))
+            while True:
+                chunk = list(islice(it, _REPR_CHUNK))
+                if not chunk:
+                    break
+                if _flat_pairs(chunk):
+                    if not first:
+                        self.add(", ")
+                    first = False
+                    self.add(dict.__repr__(dict(chunk))[1:-1])
+                    continue
+                for key, value in chunk:
+                    if not first:
+                        self.add(", ")
+                    first = False
+                    self.one(key, level)
+                    self.add(": ")
+                    self.one(value, level)
             self.add("}")
         elif kind == "tuple":
             self.add("(")
@@ -344,8 +392,29 @@ def _raw_repr(value: object, budget: int) -> str:
 
 
 def _repr_budget(limit: int) -> int:
-    # Reprs are exact (so `_meta` lengths are exact) up to this many characters.
-    return max(4 * limit, DEFAULT_MAX_VALUE_LENGTH) + 16
+    # How many characters of a repr are built. More than `limit` characters always hold more
+    # than `limit` bytes, so the visible (trimmed) text is exact; the original length in
+    # `_meta` is exact up to the budget and a lower bound beyond it (except for plain strings).
+    return max(limit + 16, 4096)
+
+
+_EXACT_SCAN = 1 << 20
+
+
+def _str_repr_len(s: str) -> int:
+    """Length of ``repr(s)`` without building it, or -1 where that needs a full render.
+
+    Past `_EXACT_SCAN` characters this is the estimate ``len(s) + 2`` (exact unless the
+    text needs escapes): checking would cost a slow scan of a string we are about to cut.
+    """
+    if len(s) > _EXACT_SCAN:
+        return len(s) + 2
+    if not (s.isascii() and s.isprintable()):
+        return -1
+    size = len(s) + 2 + s.count("\\")
+    if "'" in s and '"' in s:
+        size += s.count("'")
+    return size
 
 
 def safe_repr(value: object, max_length: Optional[int] = None) -> str:
@@ -499,14 +568,17 @@ class Serializer:
                 pass
         return out
 
-    def _fit(self, s: str, pmeta: Optional[dict[str, Any]], key: str | int) -> str:
-        """Return exact str `s`, trimmed to the length limit (annotated in `pmeta`)."""
+    def _fit(self, s: str, pmeta: Optional[dict[str, Any]], key: str | int, size: int = -1) -> str:
+        """Return exact str `s`, trimmed to the length limit (annotated in `pmeta`).
+
+        `size` is the original length when `s` is only the head of a longer text.
+        """
         limit = self._limit
         if len(s) <= limit and _utf8_len(s) <= limit:
             return s
-        text, size, keep = _cut(s, limit)
+        text, cut_size, keep = _cut(s, limit)
         if pmeta is not None:
-            _annotate(pmeta, key, _trim_note(size, keep))
+            _annotate(pmeta, key, _trim_note(max(size, cut_size), keep))
         return text
 
     def _key(self, key: object) -> str:
@@ -659,20 +731,19 @@ class Serializer:
             try:
                 cmeta: Optional[dict[str, Any]] = None if pmeta is None else {}
                 breadth = self._max_breadth
+                c: Any = v
                 out: Any
                 if t is dict:
-                    items: Any = v.items()  # type: ignore[attr-defined]
-                    if len(v) > breadth:  # type: ignore[arg-type]
-                        items = islice(items, breadth)
+                    items = c.items() if len(c) <= breadth else islice(c.items(), breadth)
                     out = self._vdict(items, depth + 1, cmeta, seen)
                 elif t is list or t is tuple:
-                    seq: Any = v if len(v) <= breadth else islice(v, breadth)  # type: ignore[arg-type]
+                    seq = c if len(c) <= breadth else islice(c, breadth)
                     out = self._vlist(seq, depth + 1, cmeta, seen)
-                elif isinstance(v, Mapping):
-                    items = dict.items(v) if isinstance(v, dict) else v.items()
+                elif isinstance(c, Mapping):
+                    items = dict.items(c) if isinstance(c, dict) else c.items()
                     out = self._vdict(islice(items, breadth), depth + 1, cmeta, seen)
                 else:
-                    out = self._vlist(islice(v, breadth), depth + 1, cmeta, seen)  # type: ignore[call-overload]
+                    out = self._vlist(islice(c, breadth), depth + 1, cmeta, seen)
                 if cmeta:
                     pmeta[key if type(key) is str else str(key)] = cmeta  # type: ignore[index]
                 return out
@@ -681,7 +752,10 @@ class Serializer:
 
         if self._custom_repr is None:
             if t is str:
-                r = repr(v) if len(v) <= self._budget else _str_repr(v, self._budget)  # type: ignore[arg-type]
+                if len(v) > self._budget:  # type: ignore[arg-type]
+                    head = _str_repr(v, self._budget)  # type: ignore[arg-type]
+                    return self._fit(head, pmeta, key, _str_repr_len(v))  # type: ignore[arg-type]
+                r = repr(v)
             elif t is int and _NEG_HUGE_INT < v < _HUGE_INT:  # type: ignore[operator]
                 r = int.__repr__(v)
             elif v is None:

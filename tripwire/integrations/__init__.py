@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from tripwire.client import Client
 
 
-class DidNotEnable(Exception):  # noqa: N818 - sentry_sdk's name
+class DidNotEnable(Exception):
     """Raised by `setup_once` when the integration cannot be enabled (e.g. missing package)."""
 
 
@@ -67,7 +67,8 @@ def setup_integrations(client: Client, options: dict[str, Any]) -> dict[str, Int
             if cls is not None and cls.identifier not in chosen:
                 chosen[cls.identifier] = cls()
     disabled = {
-        d if isinstance(d, str) else d.identifier for d in options.get("disabled_integrations") or ()
+        d if isinstance(d, str) else d.identifier
+        for d in options.get("disabled_integrations") or ()
     }
     installed: dict[str, Integration] = {}
     for identifier, instance in chosen.items():

@@ -26,7 +26,7 @@ def installed_packages() -> dict[str, str]:
                 name = dist.metadata["Name"]
                 if name:
                     found[name.lower()] = dist.version
-            except Exception:  # a broken METADATA file must not break capture
+            except Exception:  # noqa: S112 - a broken METADATA file must not break capture
                 continue
         _installed = found
     return _installed

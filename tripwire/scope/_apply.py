@@ -8,7 +8,8 @@ contributes its crumbs in their cached wire form (see `_breadcrumbs.py`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence, Union
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Union
 
 from tripwire._log import logger
 from tripwire.outcomes import Drop, DropReason
@@ -106,8 +107,11 @@ def apply_layers(
     if event_contexts:
         event["contexts"] = event_contexts
 
-    if crumb_rings and not is_transaction:
-        _merge_breadcrumbs(event, crumb_rings, client)
+    if not is_transaction:
+        if crumb_rings:
+            _merge_breadcrumbs(event, crumb_rings, client)
+        elif "breadcrumbs" not in event:
+            event["breadcrumbs"] = {"values": []}  # always present, as in sentry_sdk
     if attachments:
         hint.setdefault("attachments", []).extend(attachments)
 

@@ -11,11 +11,11 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from tripwire._log import logger
-from tripwire.scope._current import _current_scope, _isolation_scope, get_global_scope
+from tripwire.scope import _current
 from tripwire.scope._scope import SCOPE_KWARGS, Scope
 
 if TYPE_CHECKING:
-    from tripwire.types import Event, ExceptionLike, Hint
+    from tripwire.types import Event, Hint
 
 
 def collect_layers(
@@ -25,9 +25,9 @@ def collect_layers(
     if extra_scope is not None and scope_kwargs:
         logger.debug("capture: cannot provide scope and kwargs; event dropped")
         return None
-    layers: list[Scope] = [get_global_scope()]
-    isolation = _isolation_scope.get()
-    current = _current_scope.get()
+    layers: list[Scope] = [_current.get_global_scope()]
+    isolation = _current._isolation_scope.get()
+    current = _current._current_scope.get()
     if isolation is not None:
         layers.append(isolation)
     if current is not None:
@@ -56,7 +56,7 @@ def collect_layers(
 
 def capture_event(
     scope: Scope,
-    event: Event,
+    event: Any,
     hint: Hint | None,
     extra_scope: Any,
     scope_kwargs: dict[str, Any],
@@ -77,14 +77,14 @@ def capture_event(
         event = dict(event)  # the caller's dict is never mutated
     event_id = client._capture(event, hint if hint is not None else {}, layers, built_by_sdk)
     if event_id is not None:
-        isolation = _isolation_scope.get() or layers[0]
+        isolation = _current._isolation_scope.get() or layers[0]
         isolation._w().last_event_id = event_id
     return event_id
 
 
 def capture_message(
     scope: Scope,
-    message: str,
+    message: Any,
     level: str | None,
     extra_scope: Any,
     scope_kwargs: dict[str, Any],
@@ -101,7 +101,7 @@ def capture_message(
 
 def capture_exception(
     scope: Scope,
-    error: ExceptionLike | None,
+    error: Any,
     extra_scope: Any,
     scope_kwargs: dict[str, Any],
 ) -> str | None:

@@ -13,7 +13,7 @@ asyncio task started outside any scope starts clean rather than sharing state.
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tripwire.scope._scope import Scope, ScopeType
 

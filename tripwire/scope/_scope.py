@@ -36,8 +36,8 @@ if TYPE_CHECKING:
         ErrorProcessor,
         Event,
         EventProcessor,
-        ExcInfo,
         ExceptionLike,
+        ExcInfo,
         Hint,
     )
 
@@ -393,7 +393,7 @@ class Scope(TracingMethods):
 
     def add_attachment(
         self,
-        bytes: bytes | Callable[[], bytes] | None = None,  # noqa: A002 - sentry_sdk's name
+        bytes: bytes | Callable[[], bytes] | None = None,
         filename: str | None = None,
         path: str | None = None,
         content_type: str | None = None,
@@ -417,27 +417,7 @@ class Scope(TracingMethods):
         self, crumb: Breadcrumb | None = None, hint: BreadcrumbHint | None = None, **kwargs: Any
     ) -> None:
         """Record a breadcrumb (run through before_breadcrumb, capped at max_breadcrumbs)."""
-        client = _current.get_client()
-        if not client._recording:
-            return
-        if crumb:
-            new = dict(crumb)
-            if kwargs:
-                new.update(kwargs)
-        else:
-            new = kwargs  # a fresh dict already: no copy needed
-        if not new:
-            return
-        if new.get("timestamp") is None:
-            new["timestamp"] = clock.now()
-        before = client._before_breadcrumb
-        if before is not None:
-            result = client._run_user_hook(before, new, hint or {})
-            if result is None:
-                logger.debug("before_breadcrumb dropped a breadcrumb")
-                return
-            new = result
-        self.append_breadcrumb(new, client._max_breadcrumbs)
+        record_breadcrumb(self, crumb, hint, kwargs)
 
     def append_breadcrumb(self, crumb: dict[str, Any], limit: int) -> None:
         """Append an already-processed breadcrumb to the ring (oldest ones fall off)."""
@@ -533,7 +513,7 @@ class Scope(TracingMethods):
         **scope_kwargs: Any,
     ) -> str | None:
         """Capture `event` with this scope's data (see `Client.capture_event`)."""
-        return _capture().capture_event(self, event, hint, scope, scope_kwargs)
+        return _capture_mod.capture_event(self, event, hint, scope, scope_kwargs)
 
     def capture_message(
         self,
@@ -543,7 +523,7 @@ class Scope(TracingMethods):
         **scope_kwargs: Any,
     ) -> str | None:
         """Capture a message (level "info" unless given)."""
-        return _capture().capture_message(self, message, level, scope, scope_kwargs)
+        return _capture_mod.capture_message(self, message, level, scope, scope_kwargs)
 
     def capture_exception(
         self,
@@ -552,7 +532,7 @@ class Scope(TracingMethods):
         **scope_kwargs: Any,
     ) -> str | None:
         """Capture an exception (the one being handled when `error` is None)."""
-        return _capture().capture_exception(self, error, scope, scope_kwargs)
+        return _capture_mod.capture_exception(self, error, scope, scope_kwargs)
 
     def apply_to_event(
         self, event: Event, hint: Hint, options: dict[str, Any] | None = None
@@ -567,7 +547,38 @@ class Scope(TracingMethods):
         return f"<Scope id={id(self):#x} name={self._type}>"
 
 
-def _capture() -> Any:
-    from tripwire.scope import _capture as module
+def record_breadcrumb(
+    scope: Scope, crumb: Breadcrumb | None, hint: BreadcrumbHint | None, kwargs: dict[str, Any]
+) -> None:
+    """`add_breadcrumb` for `scope`; `kwargs` is taken over (the caller's ** dict is fresh)."""
+    client = _current.get_client()
+    if not client._recording:
+        return
+    if crumb:
+        new = dict(crumb)
+        if kwargs:
+            new.update(kwargs)
+    else:
+        new = kwargs
+    if not new:
+        return
+    if new.get("timestamp") is None:
+        new["timestamp"] = clock.now()
+    before = client._before_breadcrumb
+    if before is not None:
+        result = client._run_user_hook(before, new, hint or {})
+        if result is None:
+            logger.debug("before_breadcrumb dropped a breadcrumb")
+            return
+        new = result
+    limit = client._max_breadcrumbs
+    data = scope._d
+    ring = data.breadcrumbs
+    if scope._mine and data.owned & CRUMBS and ring.maxlen == limit:
+        ring.append(new)
+    else:
+        scope.append_breadcrumb(new, limit)
 
-    return module
+
+# Imported last: `_capture` needs `Scope` defined (the import cycle resolves here).
+from tripwire.scope import _capture as _capture_mod  # noqa: E402

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from tripwire.client import BaseClient
     from tripwire.scope._data import ScopeData
+    from tripwire.scope._scope import Scope
     from tripwire.tracing._propagation import PropagationContext
 
 
@@ -26,7 +28,7 @@ class TracingMethods:
         """This scope's propagation context, else the isolation scope's, else the global's."""
         from tripwire.scope._current import active_propagation_context
 
-        return active_propagation_context(self)
+        return active_propagation_context(cast("Scope", self))
 
     def set_new_propagation_context(self) -> None:
         """Start a new trace for this scope."""
@@ -62,19 +64,19 @@ class TracingMethods:
         """The dynamic sampling context of the active trace."""
         from tripwire.tracing import dynamic_sampling_context_for_scope
 
-        return dynamic_sampling_context_for_scope(self)
+        return dynamic_sampling_context_for_scope(cast("Scope", self))
 
     def get_traceparent(self, *args: Any, **kwargs: Any) -> str | None:
         """The `sentry-trace` header value for the active span or trace."""
         from tripwire.tracing import traceparent_for_scope
 
-        return traceparent_for_scope(self)
+        return traceparent_for_scope(cast("Scope", self))
 
     def get_baggage(self, *args: Any, **kwargs: Any) -> Any:
         """The `baggage` for the active span or trace."""
         from tripwire.tracing import baggage_for_scope
 
-        return baggage_for_scope(self)
+        return baggage_for_scope(cast("Scope", self))
 
     def iter_headers(self) -> Iterator[tuple[str, str]]:
         """sentry-trace and baggage headers from the propagation context."""
@@ -136,13 +138,15 @@ class TracingMethods:
         """Start a transaction (see tripwire.tracing)."""
         from tripwire.tracing import start_transaction
 
-        return start_transaction(self, transaction, custom_sampling_context, **kwargs)
+        return start_transaction(
+            cast("Scope", self), transaction, custom_sampling_context, **kwargs
+        )
 
     def start_span(self, instrumenter: str = "sentry", **kwargs: Any) -> Any:
         """Start a span under the active span (see tripwire.tracing)."""
         from tripwire.tracing import start_span
 
-        return start_span(self, **kwargs)
+        return start_span(cast("Scope", self), **kwargs)
 
     def continue_trace(
         self,
@@ -155,4 +159,4 @@ class TracingMethods:
         """Continue the trace in `environ_or_headers`; returns an unstarted transaction."""
         from tripwire.tracing import continue_trace
 
-        return continue_trace(self, environ_or_headers, op, name, source, origin)
+        return continue_trace(cast("Scope", self), environ_or_headers, op, name, source, origin)

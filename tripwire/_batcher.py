@@ -1,0 +1,230 @@
+"""One generic batcher for items sent in bulk (structured logs, metrics, session aggregates).
+
+Producers call `Batcher.add(item)`: an append under a lock, nothing more. A daemon
+flusher thread, started on the first add, sends the buffer as one envelope every
+`interval` seconds, or sooner once `flush_size` items are waiting. At most
+`max_size` items are held; beyond that new items are dropped and counted as
+``queue_overflow``. `Client.flush()` / `close()` drain every batcher of the client
+(see `flush_batchers` / `close_batchers`), so nothing waits for the timer at exit.
+
+Envelopes are built on the thread that flushes (the flusher, or the caller of
+`flush`), never on the producer's thread: turning items into their wire form is
+the costly part, and producers are on the application's hot path.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
+
+from tripwire._log import logger, suppress
+from tripwire.outcomes import DataCategory, DropReason
+
+if TYPE_CHECKING:
+    from tripwire.client import BaseClient
+    from tripwire.envelope import Envelope
+
+T = TypeVar("T")
+
+DEFAULT_FLUSH_SIZE = 100
+DEFAULT_MAX_SIZE = 1000
+DEFAULT_INTERVAL = 5.0
+
+
+class Batcher(Generic[T]):
+    """Collects items and hands them to the client's transport in batches.
+
+    Args:
+        client: The client whose transport receives the envelopes (and whose
+            outcomes count overflow drops).
+        build: Turns a non-empty list of items into an envelope (None: nothing to send).
+        category: The data category of one item, for overflow outcomes.
+        name: Names the flusher thread.
+        flush_size: Wake the flusher once this many items are waiting.
+        max_size: Drop new items while this many are waiting.
+        interval: Seconds between timed flushes.
+    """
+
+    def __init__(
+        self,
+        client: BaseClient,
+        build: Callable[[list[T]], Envelope | None],
+        category: DataCategory,
+        name: str = "batcher",
+        flush_size: int = DEFAULT_FLUSH_SIZE,
+        max_size: int = DEFAULT_MAX_SIZE,
+        interval: float = DEFAULT_INTERVAL,
+    ) -> None:
+        # The client is held weakly: a batcher must not keep a replaced client alive.
+        self._client = weakref.ref(client)
+        self._build = build
+        self._category = category
+        self._name = name
+        self._flush_size = max(1, flush_size)
+        self._max_size = max(self._flush_size, max_size)
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._items: list[T] = []
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        # Serialises flushes so that batches reach the transport in order.
+        self._flush_lock = threading.Lock()
+        _register_fork_hook(self)
+
+    # -- producers -------------------------------------------------------------------------
+
+    def add(self, item: T) -> None:
+        """Queue `item`; never blocks on I/O and never raises."""
+        overflow = wake = False
+        with self._lock:
+            if self._closed:
+                return
+            if len(self._items) >= self._max_size:
+                overflow = True
+            else:
+                self._items.append(item)
+                wake = len(self._items) >= self._flush_size
+        if overflow:
+            self._record(DropReason.QUEUE_OVERFLOW, 1)
+            return
+        if self._thread is None:
+            self._start()
+        if wake:
+            self._wake.set()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    # -- flushing ----------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Send what is waiting now, on the calling thread."""
+        with self._flush_lock:
+            with self._lock:
+                items, self._items = self._items, []
+            if not items:
+                return
+            client = self._client()
+            transport = client.transport if client is not None else None
+            if transport is None:
+                return
+            # Building may run user `__repr__`s: the logging integration must ignore
+            # what they log, or a log record could feed itself back into the batch.
+            with suppress:
+                try:
+                    envelope = self._build(items)
+                    if envelope is not None:
+                        transport.capture_envelope(envelope)
+                except Exception:
+                    logger.debug("%s: a batch of %d was lost", self._name, len(items), exc_info=True)
+                    self._record(DropReason.INTERNAL_SDK_ERROR, len(items))
+
+    def kill(self) -> None:
+        """Stop the flusher thread and send what is left; later adds are ignored."""
+        with self._lock:
+            self._closed = True
+            thread, self._thread = self._thread, None
+        self._wake.set()
+        if thread is not None and thread is not threading.current_thread():
+            # The flusher only ever waits on `_wake` or runs one flush: short.
+            thread.join(timeout=1.0)
+        self.flush()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None or self._closed:
+                return
+            thread = threading.Thread(target=self._run, name=f"tripwire.{self._name}", daemon=True)
+            self._thread = thread
+        try:
+            thread.start()
+        except RuntimeError:
+            # Interpreter shutdown: no new threads. Items go out with the final flush.
+            with self._lock:
+                self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._closed:
+                return
+            self.flush()
+
+    def _record(self, reason: DropReason, quantity: int) -> None:
+        client = self._client()
+        if client is not None:
+            try:
+                client.outcomes.record(reason, self._category, quantity)
+            except Exception:
+                logger.debug("could not record a %s outcome", reason.value, exc_info=True)
+
+    def _after_fork_in_child(self) -> None:
+        # Only the forking thread survives a fork: the flusher is gone and either lock
+        # may have been held by a thread that no longer exists. The pending items
+        # belong to the parent, which sends them itself.
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._items = []
+        self._thread = None
+
+
+def _register_fork_hook(batcher: Batcher[Any]) -> None:
+    register = getattr(os, "register_at_fork", None)
+    if register is None:  # Windows
+        return
+    # A fork hook can never be unregistered: hold the batcher weakly so that a
+    # discarded batcher is neither kept alive nor touched after a fork.
+    method = weakref.WeakMethod(batcher._after_fork_in_child)
+
+    def after_in_child() -> None:
+        bound = method()
+        if bound is not None:
+            bound()
+
+    register(after_in_child=after_in_child)
+
+
+# -- per-client registry ---------------------------------------------------------------------
+
+_registry_lock = threading.Lock()
+_registry: weakref.WeakKeyDictionary[Any, dict[str, Batcher[Any]]] = weakref.WeakKeyDictionary()
+
+
+def batcher_for(
+    client: BaseClient, key: str, factory: Callable[[BaseClient], Batcher[Any]]
+) -> Batcher[Any]:
+    """The client's batcher for `key` (``"log"``, ``"metric"``...), made by `factory` once."""
+    batchers = _registry.get(client)
+    if batchers is not None:
+        found = batchers.get(key)
+        if found is not None:
+            return found
+    with _registry_lock:
+        batchers = _registry.setdefault(client, {})
+        found = batchers.get(key)
+        if found is None:
+            found = batchers[key] = factory(client)
+        return found
+
+
+def flush_batchers(client: BaseClient) -> None:
+    """Send everything the client's batchers hold (called by `Client.flush`)."""
+    batchers = _registry.get(client)
+    for batcher in list(batchers.values()) if batchers else ():
+        batcher.flush()
+
+
+def close_batchers(client: BaseClient) -> None:
+    """Stop the client's batchers after a final flush (called by `Client.close`)."""
+    with _registry_lock:
+        batchers = _registry.pop(client, None)
+    for batcher in list(batchers.values()) if batchers else ():
+        batcher.kill()
+
+
+__all__ = ["Batcher", "batcher_for", "close_batchers", "flush_batchers"]
