@@ -60,6 +60,9 @@ def child_env() -> dict[str, str]:
     # Import-time profiling would distort the numbers; SENTRY_* variables would make
     # init do different things (both SDKs read them) from one machine to the next.
     env.pop("PYTHONPROFILEIMPORTTIME", None)
+    # Installed packages have bytecode caches (pip compiles at install); without them
+    # the working tree's tripwire would be compiled from source on every sample.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     for key in list(env):
         if key.startswith("SENTRY_"):
             del env[key]

@@ -44,6 +44,7 @@ def _normalise(event: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in event.items() if k not in _VOLATILE}
     contexts = dict(out.get("contexts", {}))
     trace = contexts.pop("trace", None)
+    contexts.pop("os", None)  # tripwire adds the os context; sentry_sdk leaves it to the server
     assert trace is None or set(trace) >= {"trace_id", "span_id"}
     if contexts:
         out["contexts"] = contexts

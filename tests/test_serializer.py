@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tripwire.consts import DEFAULT_MAX_VALUE_LENGTH
 from tripwire.event import serializer as ser_mod
 from tripwire.event.serializer import BROKEN_REPR, CYCLIC, FAILED, Serializer, safe_repr
 
@@ -23,7 +24,7 @@ from tripwire.event.serializer import BROKEN_REPR, CYCLIC, FAILED, Serializer, s
 # Shared case table: executed both here and in a sentry-sdk subprocess, under the same module
 # name, so classes print identically on both sides.
 
-CASES_SRC = r'''
+CASES_SRC = r"""
 import collections, collections.abc, dataclasses, datetime, decimal, enum, fractions, uuid
 
 class Color(enum.Enum):
@@ -149,8 +150,7 @@ def build_cases():
         "s18": "b" * 18, "s19": "a" * 19, "s20": "a" * 20, "s21": "a" * 21,
         "withlong": {"l": ["n" * 25, {"m": "z" * 40}]},
     }
-'''
-
+"""
 
 
 def _load(src: str) -> dict[str, Any]:
@@ -170,13 +170,48 @@ LongRepr = _NS["LongRepr"]
 # Configurations run through both implementations; the case lists avoid object reprs with
 # memory addresses where strings get trimmed (the cut position would depend on the address).
 _TRIM_CASES = [
-    "str", "quotes", "unicode", "bytes", "bytearray", "decimal", "dt", "dtz", "longrepr",
-    "long", "longuni", "longbytes", "combining", "emoji", "s18", "s19", "s20", "s21",
-    "withlong", "deep8", "deepleaves", "deepdict200", "keys", "list200", "tuple",
+    "str",
+    "quotes",
+    "unicode",
+    "bytes",
+    "bytearray",
+    "decimal",
+    "dt",
+    "dtz",
+    "longrepr",
+    "long",
+    "longuni",
+    "longbytes",
+    "combining",
+    "emoji",
+    "s18",
+    "s19",
+    "s20",
+    "s21",
+    "withlong",
+    "deep8",
+    "deepleaves",
+    "deepdict200",
+    "keys",
+    "list200",
+    "tuple",
 ]
 _CUSTOM_CASES = [
-    "int", "str", "bytes", "plain", "decimal", "dt", "deep5", "deep8", "deepleaves", "emptydict",
-    "mydict", "list11", "enum", "none", "tuple",
+    "int",
+    "str",
+    "bytes",
+    "plain",
+    "decimal",
+    "dt",
+    "deep5",
+    "deep8",
+    "deepleaves",
+    "emptydict",
+    "mydict",
+    "list11",
+    "enum",
+    "none",
+    "tuple",
 ]
 CONFIGS: list[dict[str, Any]] = [
     {"name": "default", "options": {}, "cases": list(CASES)},
@@ -185,7 +220,7 @@ CONFIGS: list[dict[str, Any]] = [
     {"name": "custom", "options": {"custom_repr": True}, "cases": _CUSTOM_CASES},
 ]
 
-SENTRY_SCRIPT = r'''
+SENTRY_SCRIPT = r"""
 import json, sys, types
 import sentry_sdk
 from sentry_sdk.transport import Transport
@@ -233,9 +268,9 @@ for config in payload["configs"]:
                      "vars": frames[-1]["vars"], "vars_meta": frame_meta.get("vars", {})}
 
 print(json.dumps(results))
-'''
+"""
 
-EVENT_SRC = r'''
+EVENT_SRC = r"""
 def build_event():
     import datetime
     def D():
@@ -255,9 +290,9 @@ def build_event():
         "modules": {"m": "1.0"},
         "custom": D(),
     }
-'''
+"""
 
-EVENT_SCRIPT = r'''
+EVENT_SCRIPT = r"""
 import json, sys, types
 import sentry_sdk
 from sentry_sdk.transport import Transport
@@ -288,7 +323,7 @@ for name, options in payload["configs"].items():
     sentry_sdk.flush()
     results[name] = captured[-1]
 print(json.dumps(results))
-'''
+"""
 
 _ADDR = re.compile(r"0x[0-9a-fA-F]+")
 _ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
@@ -361,11 +396,12 @@ def test_matches_sentry_extra_and_vars(sentry_results: Any, config: str, case: s
 
 @pytest.mark.parametrize("config", ["default", "limit20", "custom"])
 def test_matches_sentry_whole_event(sentry_events: Any, config: str) -> None:
-    options = {
+    all_options: dict[str, dict[str, Any]] = {
         "default": {},
         "limit20": {"max_value_length": 20},
         "custom": {"custom_repr": True},
-    }[config]
+    }
+    options = all_options[config]
     ns = _load(CASES_SRC + EVENT_SRC)
     event_in = ns["build_event"]()
     ours = _make(options, ns).event(event_in)
@@ -393,7 +429,7 @@ def test_trim_annotation_shape() -> None:
 
 def test_default_limit_is_a_safety_cap() -> None:
     # sentry-sdk's default (None) never trims; tripwire caps at DEFAULT_MAX_VALUE_LENGTH.
-    cap = ser_mod.DEFAULT_MAX_VALUE_LENGTH
+    cap = DEFAULT_MAX_VALUE_LENGTH
     meta: dict[str, Any] = {}
     out = Serializer().databag({"ok": "a" * cap, "big": "b" * (cap + 1)}, meta)
     assert out["ok"] == "a" * cap
@@ -418,7 +454,11 @@ def test_value_has_no_databag_limits_but_trims_strings() -> None:
     assert out["l"] == list(range(50))
     assert out["a"]["b"]["c"]["d"]["e"]["f"]["g"] == "xxxxxxx..."
     assert meta == {
-        "a": {"b": {"c": {"d": {"e": {"f": {"g": {"": {"len": 30, "rem": [["!limit", "x", 7, 10]]}}}}}}}}
+        "a": {
+            "b": {
+                "c": {"d": {"e": {"f": {"g": {"": {"len": 30, "rem": [["!limit", "x", 7, 10]]}}}}}}
+            }
+        }
     }
 
 
@@ -458,10 +498,12 @@ def test_frame_vars_of_a_real_frame() -> None:
         x = [1, 2]
         text = "t"
         del arg  # gone from the frame, so gone from vars
-        return Serializer().frame_vars(sys._getframe().f_locals)
+        result = Serializer().frame_vars(sys._getframe().f_locals)
+        result["_used"] = [x, text]
+        return result
 
     result = capture(7)
-    assert result == {"x": ["1", "2"], "text": "'t'"}
+    assert result == {"x": ["1", "2"], "text": "'t'", "_used": [[1, 2], "t"]}
 
 
 def test_cycles_through_the_locals_mapping() -> None:
@@ -497,6 +539,60 @@ def test_frame_vars_never_raises() -> None:
     assert Serializer().frame_vars({"h": Hostile()}) == {"h": FAILED}
 
 
+class _Proxy:
+    """Like werkzeug's LocalProxy: claims the class of whatever it stands for."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return type(self._target)
+
+    def items(self) -> Any:
+        return self._target.items()
+
+    def __repr__(self) -> str:
+        return f"Proxy({self._target!r})"
+
+
+def test_proxies_are_classified_per_instance() -> None:
+    s = Serializer()
+    assert s.frame_vars({"a": _Proxy({"k": 1}), "b": _Proxy(3)}) == {
+        "a": {"k": "1"},
+        "b": "Proxy(3)",
+    }
+    assert s.frame_vars({"b": _Proxy(3), "a": _Proxy({"k": 1})}) == {
+        "b": "Proxy(3)",
+        "a": {"k": "1"},
+    }
+    assert s.databag([_Proxy(3), _Proxy({"k": 1})], {}) == ["Proxy(3)", {"k": 1}]
+
+
+def test_event_meta_merge_and_untouched_parts() -> None:
+    s = Serializer(max_value_length=10)
+    frames = [{"function": "f", "vars": {"l": list(range(20))}}]
+    event: dict[Any, Any] = {
+        "_meta": {"extra": {"a": {"": {"rem": [["!config", "s"]]}}}},
+        "extra": {"a": "x" * 20, "b": "y" * 20},
+        "exception": {"values": [{"stacktrace": {"frames": frames}}]},
+        1: "int key",
+    }
+    out = s.event(event)
+    assert out["extra"] == {"a": "xxxxxxx...", "b": "yyyyyyy..."}
+    # sentry-sdk leaves vars of a user-supplied event alone; so does tripwire.
+    assert out["exception"]["values"][0]["stacktrace"]["frames"] == frames
+    assert out["1"] == "int key"
+    assert out["_meta"] == {
+        "extra": {
+            "a": {"": {"rem": [["!limit", "x", 7, 10]], "len": 20}},
+            "b": {"": {"len": 20, "rem": [["!limit", "x", 7, 10]]}},
+        }
+    }
+    assert s.event(None) == {}  # type: ignore[arg-type]
+    assert s.event(BadMapping()) == {}
+
+
 def test_huge_ints_are_broken_reprs() -> None:
     huge = 10**5000
     meta: dict[str, Any] = {}
@@ -513,7 +609,9 @@ def test_datetimes() -> None:
     year_one = datetime.datetime(1, 1, 1, tzinfo=utc)
     # sentry-sdk fails on year 1 ("<failed to serialize...>"); tripwire formats it.
     assert s.databag(year_one, {}) == "0001-01-01T00:00:00.000000Z"
-    minus = datetime.datetime(2024, 1, 1, 23, 30, tzinfo=datetime.timezone(-datetime.timedelta(hours=2)))
+    minus = datetime.datetime(
+        2024, 1, 1, 23, 30, tzinfo=datetime.timezone(-datetime.timedelta(hours=2))
+    )
     assert s.value(minus, {}) == "2024-01-02T01:30:00.000000Z"
     overflow = datetime.datetime.min.replace(tzinfo=datetime.timezone(datetime.timedelta(hours=1)))
     assert s.databag(overflow, {}) == repr(overflow)
@@ -588,11 +686,13 @@ _builtin_data = st.recursive(
     | st.floats()
     | st.text(max_size=20)
     | st.binary(max_size=10),
-    lambda children: st.lists(children, max_size=5)
-    | st.tuples(children, children)
-    | st.dictionaries(st.text(max_size=5) | st.integers(), children, max_size=5)
-    | st.frozensets(st.integers(), max_size=4)
-    | st.sets(st.integers(), max_size=4),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(max_size=5) | st.integers(), children, max_size=5)
+        | st.frozensets(st.integers(), max_size=4)
+        | st.sets(st.integers(), max_size=4)
+    ),
     max_leaves=30,
 )
 
@@ -691,9 +791,11 @@ _any_data = st.recursive(
     | st.text(max_size=80)
     | st.binary(max_size=80)
     | _hostile_objects(),
-    lambda children: st.lists(children, max_size=14).map(_with_cycles)
-    | st.dictionaries(st.text(max_size=8) | st.integers() | st.none(), children, max_size=14)
-    | st.tuples(children, children),
+    lambda children: (
+        st.lists(children, max_size=14).map(_with_cycles)
+        | st.dictionaries(st.text(max_size=8) | st.integers() | st.none(), children, max_size=14)
+        | st.tuples(children, children)
+    ),
     max_leaves=60,
 )
 
@@ -789,4 +891,4 @@ def test_huge_inputs_are_trimmed_not_copied() -> None:
     assert serializer.value(big_list, {})[-1] == 0
     assert len(serializer.value(big_list, {})) == ser_mod.VALUE_MAX_BREADTH
     assert len(safe_repr(big_list, 100)) == 100
-    assert len(safe_repr(big_str)) == ser_mod.DEFAULT_MAX_VALUE_LENGTH
+    assert len(safe_repr(big_str)) == DEFAULT_MAX_VALUE_LENGTH

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 class _Clock:
@@ -23,7 +25,9 @@ _gmtime = time.gmtime
 
 def format_timestamp(value: float | datetime) -> str:
     """RFC 3339 in UTC with microseconds, as the protocol and sentry_sdk write it."""
-    if isinstance(value, datetime):
+    if not isinstance(value, (int, float)):
+        from datetime import timezone
+
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc)
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -47,6 +51,8 @@ def to_epoch(value: object) -> float | None:
     """A float timestamp from a float, int or datetime (naive datetimes are taken as UTC)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    from datetime import datetime, timezone
+
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)

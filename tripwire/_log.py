@@ -7,14 +7,57 @@ integrations ignore records produced there instead of capturing them again.
 
 from __future__ import annotations
 
-import logging
 import threading
+from typing import TYPE_CHECKING, Any
 
-logger = logging.getLogger("tripwire.errors")
-logger.addHandler(logging.NullHandler())
+if TYPE_CHECKING:
+    import logging
+
+LOGGER_NAME = "tripwire.errors"
+
+
+class _LazyLogger:
+    """The "tripwire.errors" logger, created on first use: `import tripwire` skips `logging`."""
+
+    __slots__ = ("_logger",)
+    name = LOGGER_NAME
+
+    def __init__(self) -> None:
+        self._logger: logging.Logger | None = None
+
+    def get(self) -> logging.Logger:
+        """The real logger."""
+        if self._logger is None:
+            import logging
+
+            real = logging.getLogger(LOGGER_NAME)
+            real.addHandler(logging.NullHandler())
+            self._logger = real
+        return self._logger
+
+    def debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self.get().debug(msg, *args, **kwargs)
+
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self.get().info(msg, *args, **kwargs)
+
+    def warning(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self.get().warning(msg, *args, **kwargs)
+
+    def error(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self.get().error(msg, *args, **kwargs)
+
+    def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self.get().exception(msg, *args, **kwargs)
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
+        return self.get().isEnabledFor(level)
+
+
+logger = _LazyLogger()
 
 _state = threading.local()
-_debug_handler: logging.Handler | None = None
+_debug_handler: Any = None
 
 
 def suppressed() -> bool:
@@ -40,13 +83,18 @@ suppress = Suppress()
 def configure_debug(enabled: bool) -> None:
     """Send SDK debug output to stderr when `enabled` (debug=True), else stay silent."""
     global _debug_handler
+    if not enabled and _debug_handler is None:
+        return
+    import logging
+
+    real = logger.get()
     if enabled and _debug_handler is None:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(" [tripwire] %(levelname)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG)
+        real.addHandler(handler)
+        real.setLevel(logging.DEBUG)
         _debug_handler = handler
     elif not enabled and _debug_handler is not None:
-        logger.removeHandler(_debug_handler)
-        logger.setLevel(logging.NOTSET)
+        real.removeHandler(_debug_handler)
+        real.setLevel(logging.NOTSET)
         _debug_handler = None

@@ -357,6 +357,10 @@ class Client(BaseClient):
         if timeout is None:
             timeout = self.options["shutdown_timeout"]
         try:
+            # Batched items (logs, metrics) go to the transport first, then are flushed with it.
+            from tripwire._batcher import flush_batchers
+
+            flush_batchers(self)
             transport.flush(timeout, callback)
         except Exception:
             logger.debug("flush failed", exc_info=True)
@@ -368,6 +372,13 @@ class Client(BaseClient):
         transport = self.transport
         if transport is None:
             return
+        try:
+            # Stop the batchers' flusher threads; what they hold goes out with this flush.
+            from tripwire._batcher import close_batchers
+
+            close_batchers(self)
+        except Exception:
+            logger.debug("closing batchers failed", exc_info=True)
         self.flush(timeout, callback)
         try:
             transport.kill()

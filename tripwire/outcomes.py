@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import threading
-from dataclasses import dataclass
 
 
 class DropReason(str, enum.Enum):
@@ -58,21 +57,43 @@ class DataCategory(str, enum.Enum):
     USER_REPORT_V2 = "user_report_v2"
 
 
-@dataclass(frozen=True)
 class Drop:
     """Returned by a pipeline step to drop the event."""
 
-    reason: DropReason
-    detail: str = ""
+    __slots__ = ("detail", "reason")
+
+    def __init__(self, reason: DropReason, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+
+    def __repr__(self) -> str:
+        return f"Drop({self.reason.value!r}, {self.detail!r})"
 
 
-@dataclass(frozen=True)
 class Outcome:
-    """One recorded loss."""
+    """One recorded loss: `quantity` items of `category` lost for `reason`."""
 
-    reason: DropReason
-    category: DataCategory
-    quantity: int = 1
+    __slots__ = ("category", "quantity", "reason")
+
+    def __init__(self, reason: DropReason, category: DataCategory, quantity: int = 1) -> None:
+        self.reason = reason
+        self.category = category
+        self.quantity = quantity
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Outcome):
+            return NotImplemented
+        return (self.reason, self.category, self.quantity) == (
+            other.reason,
+            other.category,
+            other.quantity,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.reason, self.category, self.quantity))
+
+    def __repr__(self) -> str:
+        return f"Outcome({self.reason.value!r}, {self.category.value!r}, {self.quantity})"
 
 
 class Outcomes:

@@ -6,6 +6,17 @@ rendered for every frame of every exception) and must never be dominated by inpu
 containers are iterated with ``islice`` up to the breadth limit, strings are sliced before
 they are encoded, and reprs of builtin containers are built by hand with a character budget.
 The output shapes, placeholders and ``_meta`` annotations follow what sentry-sdk 2.x sends.
+
+Deliberate differences from sentry-sdk 2.75:
+
+* ``max_value_length=None`` means ``DEFAULT_MAX_VALUE_LENGTH`` (sentry-sdk: never trim).
+* Reprs of builtin containers and long strings stop at a budget; past it the ``len`` in
+  ``_meta`` is a lower bound (or an estimate for strings over ``_EXACT_SCAN`` characters).
+* Ints over 4300 digits are ``"<broken repr>"`` (sentry-sdk drops the whole event).
+* Datetimes before year 1000 are formatted (sentry-sdk fails on them); a dict key whose
+  ``str()`` raises falls back to its repr (sentry-sdk fails the whole dict); a custom_repr
+  result that is not a str is ignored (sentry-sdk sends it as is).
+* Non-databag values have safety caps (``VALUE_MAX_DEPTH``, ``VALUE_MAX_BREADTH``).
 """
 
 from __future__ import annotations
@@ -40,6 +51,8 @@ _HUGE_INT = 10**4300
 _NEG_HUGE_INT = -_HUGE_INT
 
 _ENCODE_CHUNK = 1 << 16
+# Longer texts get estimated, not measured, lengths in `_meta` (see `_cut`, `_str_repr_len`).
+_EXACT_SCAN = 1 << 20
 
 _DictKeys: Any = type({}.keys())
 _DictValues: Any = type({}.values())
@@ -47,7 +60,6 @@ _DictItems: Any = type({}.items())
 
 _NoneType = type(None)
 _VARS_SCALARS = frozenset((str, int, float, bool, _NoneType, bytes))
-_SEQUENCES = (list, tuple, set, frozenset)
 _CONTAINERS = (Mapping, list, tuple, set, frozenset)
 
 
@@ -95,7 +107,9 @@ def _cut(s: str, limit: int) -> tuple[str, int, int]:
         text = _utf8_head(head)
     except UnicodeDecodeError:
         text = head.decode("utf-8", "ignore")
-    return text + "...", _utf8_len(s), keep
+    # Past _EXACT_SCAN characters the reported length is the character count (a lower
+    # bound): measuring the rest of a string we are throwing away would be a full scan.
+    return text + "...", (_utf8_len(s) if len(s) <= _EXACT_SCAN else len(s)), keep
 
 
 def _trim_note(size: int, keep: int) -> dict[str, Any]:
@@ -179,9 +193,12 @@ def _is_container(v: object, t: type) -> bool:
     known = _CONTAINER_TYPES.get(t)
     if known is None:
         known = isinstance(v, _CONTAINERS)
-        if len(_CONTAINER_TYPES) >= _TYPE_CACHE_SIZE:
-            _CONTAINER_TYPES.clear()
-        _CONTAINER_TYPES[t] = known
+        # Proxies (werkzeug's LocalProxy, mocks) fake __class__, so isinstance answers
+        # per instance for them: only cache types that keep the default __class__.
+        if all("__class__" not in vars(base) for base in t.__mro__[:-1]):
+            if len(_CONTAINER_TYPES) >= _TYPE_CACHE_SIZE:
+                _CONTAINER_TYPES.clear()
+            _CONTAINER_TYPES[t] = known
     return known
 
 
@@ -305,8 +322,9 @@ class _ReprBuilder:
 
     def _container(self, v: Any, kind: str, level: int) -> None:
         if kind == "list":
+            # The builtin reprs read the storage directly, ignoring an overridden __iter__.
             self.add("[")
-            self.items(v, level)
+            self.items(list.__iter__(v), level)
             self.add("]")
         elif kind == "dict":
             self.add("{")
@@ -332,8 +350,8 @@ class _ReprBuilder:
             self.add("}")
         elif kind == "tuple":
             self.add("(")
-            self.items(v, level)
-            self.add(",)" if len(v) == 1 else ")")
+            self.items(tuple.__iter__(v), level)
+            self.add(",)" if tuple.__len__(v) == 1 else ")")
         elif kind == "set" or kind == "frozenset":
             if not v:
                 self.add(kind + "()")
@@ -382,7 +400,7 @@ def _raw_repr(value: object, budget: int) -> str:
             r = repr(value)
             return r if type(r) is str else str.__str__(r)
         builder = _ReprBuilder(budget)
-        try:  # noqa: SIM105 - cheaper than contextlib.suppress
+        try:  # cheaper than contextlib.suppress
             builder.one(value, 0)
         except _Overflow:
             pass
@@ -396,9 +414,6 @@ def _repr_budget(limit: int) -> int:
     # than `limit` bytes, so the visible (trimmed) text is exact; the original length in
     # `_meta` is exact up to the budget and a lower bound beyond it (except for plain strings).
     return max(limit + 16, 4096)
-
-
-_EXACT_SCAN = 1 << 20
 
 
 def _str_repr_len(s: str) -> int:
@@ -562,7 +577,7 @@ class Serializer:
             return FAILED
         node = holder.get("")
         if node:
-            try:  # noqa: SIM105
+            try:
                 _merge_meta(meta, node)
             except Exception:
                 pass
@@ -643,36 +658,39 @@ class Serializer:
         """Serialize `v` (child `key` of the `_meta` node `pmeta`) as data."""
         if depth >= max_depth:
             return self._limited(v, pmeta, key, True)
-        t = type(v)
+        c: Any = v
+        t = type(c)
         if t is str:
-            return v if len(v) <= self._quick else self._fit(v, pmeta, key)  # type: ignore[arg-type]
-        if v is None or t is bool:
-            return v
+            return c if len(c) <= self._quick else self._fit(c, pmeta, key)
+        if c is None or t is bool:
+            return c
         if t is int:
-            return v if _NEG_HUGE_INT < v < _HUGE_INT else BROKEN_REPR  # type: ignore[operator]
+            return c if _NEG_HUGE_INT < c < _HUGE_INT else BROKEN_REPR
         if t is float:
-            return v if v - v == 0.0 else float.__repr__(v)  # type: ignore[operator]
+            return c if c - c == 0.0 else float.__repr__(c)
         if t is not dict and t is not list and t is not tuple:
-            if isinstance(v, str):
-                return self._fit(str.__str__(v), pmeta, key)
-            if isinstance(v, int):  # int subclasses such as IntEnum go out as plain ints
-                i = int.__index__(v)
+            # Subclass checks go by the real type: proxies that fake __class__ (werkzeug's
+            # LocalProxy) must not reach the unbound str/int/float methods below.
+            if issubclass(t, str):
+                return self._fit(str.__str__(c), pmeta, key)
+            if issubclass(t, int):  # int subclasses such as IntEnum go out as plain ints
+                i = int.__index__(c)
                 return i if _NEG_HUGE_INT < i < _HUGE_INT else BROKEN_REPR
-            if isinstance(v, float):
-                f = float.__float__(v)
+            if issubclass(t, float):
+                f = float.__float__(c)
                 return f if f - f == 0.0 else float.__repr__(f)
-            if isinstance(v, (bytes, bytearray)):
-                return self._bytes(v, pmeta, key)
-            if isinstance(v, datetime):
+            if issubclass(t, (bytes, bytearray)):
+                return self._bytes(c, pmeta, key)
+            if issubclass(t, datetime):
                 try:
-                    return _format_datetime(v)
+                    return _format_datetime(c)
                 except Exception:
-                    return self._fit(self._repr(v), pmeta, key)
-            if not _is_container(v, t):
-                r = self._repr(v)
+                    return self._fit(self._repr(c), pmeta, key)
+            if not _is_container(c, t):
+                r = self._repr(c)
                 return r if len(r) <= self._quick else self._fit(r, pmeta, key)
 
-        vid = id(v)
+        vid = id(c)
         if vid in seen:
             return CYCLIC
         seen.add(vid)
@@ -680,8 +698,8 @@ class Serializer:
             cmeta: dict[str, Any] = {}
             depth += 1
             out: Any
-            if t is dict or isinstance(v, Mapping):
-                items = dict.items(v) if isinstance(v, dict) else v.items()  # type: ignore[attr-defined]
+            if t is dict or isinstance(c, Mapping):
+                items = dict.items(c) if issubclass(t, dict) else c.items()
                 out = {}
                 for k, item in islice(items, max_breadth):
                     skey = k if type(k) is str else self._key(k)
@@ -694,13 +712,13 @@ class Serializer:
             else:
                 out = []
                 append = out.append
-                for i, item in enumerate(islice(v, max_breadth)):  # type: ignore[call-overload]
+                for i, item in enumerate(islice(c, max_breadth)):
                     try:
                         append(self._walk(item, depth, cmeta, i, seen, max_depth, max_breadth))
-                    except Exception:  # noqa: PERF203 - one bad item must not lose the rest
+                    except Exception:  # one bad item must not lose the rest
                         append(FAILED)
             try:
-                n = len(v)  # type: ignore[arg-type]
+                n = len(c)
             except Exception:
                 n = 0
             if n > max_breadth:
@@ -740,7 +758,7 @@ class Serializer:
                     seq = c if len(c) <= breadth else islice(c, breadth)
                     out = self._vlist(seq, depth + 1, cmeta, seen)
                 elif isinstance(c, Mapping):
-                    items = dict.items(c) if isinstance(c, dict) else c.items()
+                    items = dict.items(c) if issubclass(t, dict) else c.items()  # type: ignore[arg-type]
                     out = self._vdict(islice(items, breadth), depth + 1, cmeta, seen)
                 else:
                     out = self._vlist(islice(c, breadth), depth + 1, cmeta, seen)
@@ -824,7 +842,7 @@ class Serializer:
                 if type(r) is str and len(r) > quick:
                     r = self._fit(r, meta, i)
                 out.append(r)
-            except Exception:  # noqa: PERF203
+            except Exception:
                 out.append(FAILED)
         return out
 
@@ -847,7 +865,7 @@ class Serializer:
                 for i, item in enumerate(islice(v, VALUE_MAX_BREADTH)):
                     try:
                         out_list.append(self._ruled(item, depth + 1, cmeta, i, seen, _BAG))
-                    except Exception:  # noqa: PERF203
+                    except Exception:
                         out_list.append(FAILED)
                 if cmeta:
                     pmeta[str(key)] = cmeta

@@ -1,4 +1,4 @@
-"""Standard-library integration: the `runtime` context on every event."""
+"""Standard-library integration: the `runtime` and `os` contexts on every event."""
 
 from __future__ import annotations
 
@@ -14,6 +14,29 @@ if TYPE_CHECKING:
     from tripwire.types import Event, Hint
 
 _runtime: dict[str, Any] | None = None
+_os: dict[str, Any] | None = None
+
+
+def os_context() -> dict[str, Any]:
+    """{"name", "version", "build"?} of the operating system (computed once).
+
+    sentry_sdk leaves this to the server; the issue asks for it and the local backend
+    shows it, so tripwire sends it.
+    """
+    global _os
+    if _os is None:
+        system = platform.system() or "unknown"
+        found: dict[str, Any] = {"name": "macOS" if system == "Darwin" else system}
+        if system == "Darwin":
+            found["version"] = platform.mac_ver()[0]
+            found["kernel_version"] = platform.release()
+        elif system == "Windows":
+            found["version"] = platform.version()
+        else:
+            found["version"] = platform.release()
+            found["build"] = platform.version()
+        _os = found
+    return _os
 
 
 def runtime_context() -> dict[str, Any]:
@@ -29,7 +52,7 @@ def runtime_context() -> dict[str, Any]:
 
 
 class StdlibIntegration(Integration):
-    """Adds the runtime context (interpreter name, version, build)."""
+    """Adds the runtime and os contexts (interpreter and operating system)."""
 
     identifier = "stdlib"
 
@@ -44,6 +67,8 @@ class StdlibIntegration(Integration):
                     contexts = event["contexts"] = {}
                 if "runtime" not in contexts:
                     contexts["runtime"] = dict(runtime_context())
+                if "os" not in contexts and event.get("type") != "transaction":
+                    contexts["os"] = dict(os_context())
             return event
 
         add_internal_processor(add_runtime)

@@ -1,0 +1,107 @@
+"""Threads: scopes follow a thread from `start()`, and exceptions escaping `run()` are captured.
+
+As sentry_sdk 2.x: with ``propagate_scope=True`` (the default) a thread runs in
+forks of the isolation and current scopes of the code that started it, taken at
+`Thread.start()`; what the thread sets stays in the thread. With False it starts
+from fresh scopes (the global scope still applies). An exception escaping `run()`
+is captured with mechanism ``{"type": "threading", "handled": false}`` and
+re-raised, so `threading.excepthook` still reports it.
+
+`Thread.start` is patched (not `run`, which subclasses override): the patched
+`start` wraps the instance's `run` before the thread begins.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+from typing import TYPE_CHECKING, Any, Callable
+
+from tripwire.integrations import Integration
+from tripwire.scope._current import (
+    get_client,
+    get_current_scope,
+    get_isolation_scope,
+    use_isolation_scope,
+    use_scope,
+)
+from tripwire.scope._scope import Scope, ScopeType
+
+if TYPE_CHECKING:
+    from tripwire.types import ExcInfo
+
+
+class ThreadingIntegration(Integration):
+    """Propagates scopes into threads and captures their uncaught exceptions.
+
+    Args:
+        propagate_hub: Deprecated alias of `propagate_scope` (sentry_sdk 1.x).
+        propagate_scope: Run threads in forks of the starting code's scopes.
+    """
+
+    identifier = "threading"
+
+    def __init__(self, propagate_hub: bool | None = None, propagate_scope: bool = True) -> None:
+        self.propagate_scope = propagate_scope if propagate_hub is None else bool(propagate_hub)
+
+    @staticmethod
+    def setup_once() -> None:
+        """Patch `threading.Thread.start` (undone by `tripwire.testing.reset`)."""
+        from tripwire.integrations._patch import patch
+
+        original_start = threading.Thread.start
+
+        @functools.wraps(original_start)
+        def start(self: threading.Thread, *args: Any, **kwargs: Any) -> Any:
+            integration = get_client().get_integration(ThreadingIntegration)
+            if integration is not None:
+                try:
+                    _wrap_run(self, integration.propagate_scope)
+                except Exception:  # never stop a thread from starting
+                    pass
+            return original_start(self, *args, **kwargs)
+
+        patch(threading.Thread, "start", start)
+
+
+def _wrap_run(thread: threading.Thread, propagate: bool) -> None:
+    # Forked now, in the starting context: later changes on either side stay apart.
+    if propagate:
+        isolation = get_isolation_scope().fork()
+        current = get_current_scope().fork()
+    else:
+        # Explicitly fresh: where threads inherit the context (free-threaded builds,
+        # sys.flags.thread_inherit_context) they would otherwise share the parent's.
+        isolation = Scope(ty=ScopeType.ISOLATION)
+        current = Scope(ty=ScopeType.CURRENT)
+    run: Callable[[], Any] = thread.run
+
+    @functools.wraps(run)
+    def run_in_scopes() -> Any:
+        with use_isolation_scope(isolation), use_scope(current):
+            try:
+                return run()
+            except Exception:
+                _capture(sys.exc_info())
+                raise
+
+    thread.run = run_in_scopes  # type: ignore[method-assign]
+
+
+def _capture(exc_info: ExcInfo) -> None:
+    try:
+        client = get_client()
+        if client.get_integration(ThreadingIntegration) is None:
+            return
+        event, hint = client._event_from_exception(
+            exc_info, mechanism={"type": "threading", "handled": False}
+        )
+        from tripwire.scope._capture import capture_event
+
+        capture_event(get_current_scope(), event, hint, None, {}, built_by_sdk=True)
+    except Exception:  # reporting must not replace the thread's own exception
+        pass
+
+
+__all__ = ["ThreadingIntegration"]

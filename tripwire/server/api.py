@@ -1,0 +1,207 @@
+"""The JSON API under ``/api/0/``: what the pages show, for the CLI and tests.
+
+Reads are GETs; the two writes (an issue's status, the rate limits) take a JSON body
+and refuse anything else, so a web page on another origin cannot make them (a
+cross-origin JSON request needs a CORS preflight, which this API never grants).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tripwire.server import queries
+from tripwire.server.ratelimits import RateLimit
+from tripwire.server.store import Store
+
+
+class _JSON(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, default=repr).encode("utf-8")
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.tripwire.store
+    return store
+
+
+def _int(request: Request, name: str, default: int) -> int:
+    try:
+        return int(request.query_params.get(name, default))
+    except ValueError:
+        return default
+
+
+def _not_found(what: str) -> Response:
+    return _JSON({"detail": f"{what} not found"}, status_code=404)
+
+
+def projects(request: Request) -> Response:
+    """``GET /api/0/projects/``: projects, their keys and DSNs as seen from this request."""
+    result = []
+    for project in _store(request).projects():
+        netloc = request.url.netloc
+        dsn = f"{request.url.scheme}://{project['public_key']}@{netloc}/{project['id']}"
+        result.append({**project, "dsn": dsn})
+    return _JSON(result)
+
+
+def issues(request: Request) -> Response:
+    """``GET /api/0/issues/?query=&level=&environment=&release=&status=``."""
+    params = request.query_params
+    status: Optional[str] = params.get("status", "unresolved")
+    return _JSON(
+        queries.list_issues(
+            _store(request),
+            query=params.get("query", ""),
+            level=params.get("level") or None,
+            environment=params.get("environment") or None,
+            release=params.get("release") or None,
+            status=status or None,
+            limit=_int(request, "limit", 100),
+        )
+    )
+
+
+async def issue(request: Request) -> Response:
+    """``GET /api/0/issues/<id>/``; ``PUT`` with ``{"status": ...}`` changes its status."""
+    from starlette.concurrency import run_in_threadpool
+
+    issue_id: int = request.path_params["issue_id"]
+    store = _store(request)
+    if request.method == "PUT":
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return _JSON({"detail": "send a JSON body"}, status_code=415)
+        try:
+            body = await request.json()
+            status = body["status"]
+            found = await run_in_threadpool(store.set_issue_status, issue_id, status)
+        except (ValueError, KeyError, TypeError) as exc:
+            return _JSON({"detail": f"bad request: {exc}"}, status_code=400)
+        if not found:
+            return _not_found("issue")
+    result = await run_in_threadpool(queries.get_issue, store, issue_id)
+    return _JSON(result) if result is not None else _not_found("issue")
+
+
+def issue_events(request: Request) -> Response:
+    """``GET /api/0/issues/<id>/events/``: its latest events (summaries)."""
+    issue_id: int = request.path_params["issue_id"]
+    return _JSON(queries.issue_events(_store(request), issue_id, _int(request, "limit", 50)))
+
+
+def event(request: Request) -> Response:
+    """``GET /api/0/events/<event_id>/``: the stored event, its issue and attachments."""
+    result = queries.get_event(_store(request), request.path_params["event_id"])
+    return _JSON(result) if result is not None else _not_found("event")
+
+
+def attachment(request: Request) -> Response:
+    """``GET /api/0/attachments/<id>/``: the bytes, always as a download."""
+    found = queries.get_attachment(_store(request), request.path_params["attachment_id"])
+    if found is None:
+        return _not_found("attachment")
+    filename = "".join(c for c in found["filename"] if c.isalnum() or c in "._-")[:100]
+    # Never rendered inline: an attachment may hold HTML or script from anywhere.
+    return Response(
+        found["data"],
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename or "attachment"}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def transactions(request: Request) -> Response:
+    """``GET /api/0/transactions/?query=``."""
+    params = request.query_params
+    return _JSON(
+        queries.list_transactions(_store(request), params.get("query", ""), _int(request, "limit", 100))
+    )
+
+
+def trace(request: Request) -> Response:
+    """``GET /api/0/traces/<trace_id>/``: spans (tree order), errors and logs."""
+    return _JSON(queries.get_trace(_store(request), request.path_params["trace_id"]))
+
+
+def logs(request: Request) -> Response:
+    """``GET /api/0/logs/?query=&level=&trace_id=``."""
+    params = request.query_params
+    return _JSON(
+        queries.list_logs(
+            _store(request),
+            query=params.get("query", ""),
+            level=params.get("level") or None,
+            trace_id=params.get("trace_id") or None,
+            limit=_int(request, "limit", 200),
+        )
+    )
+
+
+def releases(request: Request) -> Response:
+    """``GET /api/0/releases/``: release health."""
+    return _JSON(queries.release_health(_store(request)))
+
+
+def monitors(request: Request) -> Response:
+    """``GET /api/0/monitors/``: cron monitors and their check-ins."""
+    return _JSON(queries.monitors(_store(request)))
+
+
+def outcomes(request: Request) -> Response:
+    """``GET /api/0/outcomes/``: client reports, server drops and refused requests."""
+    return _JSON(queries.outcomes(_store(request)))
+
+
+def items(request: Request) -> Response:
+    """``GET /api/0/items/?type=``: items of other types (profiles, unknown types)."""
+    return _JSON(
+        queries.raw_items(_store(request), request.query_params.get("type") or None, _int(request, "limit", 100))
+    )
+
+
+def stats(request: Request) -> Response:
+    """``GET /api/0/stats/``: how much of each kind is stored."""
+    return _JSON(queries.stats(_store(request)))
+
+
+async def rate_limits(request: Request) -> Response:
+    """``GET``/``PUT /api/0/rate-limits/``: ``{"limits": ["60:error:key", ...]}``."""
+    limits = request.app.state.tripwire.rate_limits
+    if request.method == "PUT":
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return _JSON({"detail": "send a JSON body"}, status_code=415)
+        try:
+            body = await request.json()
+            specs = body["limits"]
+            if not isinstance(specs, list):
+                raise TypeError("limits must be a list of strings")
+            limits.replace([RateLimit.parse(str(spec)) for spec in specs])
+        except (ValueError, KeyError, TypeError) as exc:
+            return _JSON({"detail": f"bad request: {exc}"}, status_code=400)
+    return _JSON({"limits": [limit.header_value() for limit in limits.limits]})
+
+
+routes = [
+    Route("/projects/", projects),
+    Route("/issues/", issues),
+    Route("/issues/{issue_id:int}/", issue, methods=["GET", "PUT"]),
+    Route("/issues/{issue_id:int}/events/", issue_events),
+    Route("/events/{event_id}/", event),
+    Route("/attachments/{attachment_id:int}/", attachment),
+    Route("/transactions/", transactions),
+    Route("/traces/{trace_id}/", trace),
+    Route("/logs/", logs),
+    Route("/releases/", releases),
+    Route("/monitors/", monitors),
+    Route("/outcomes/", outcomes),
+    Route("/items/", items),
+    Route("/stats/", stats),
+    Route("/rate-limits/", rate_limits, methods=["GET", "PUT"]),
+]

@@ -1,0 +1,385 @@
+"""The server-rendered web pages.
+
+Everything an event holds is untrusted: it reaches the page only through Jinja2's
+autoescaping (no ``|safe`` anywhere in the templates), and every page carries a
+Content-Security-Policy that allows no inline script, as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from tripwire.server import queries
+from tripwire.server.grouping import formatted_message
+from tripwire.server.store import Store
+
+_HERE = Path(__file__).parent
+
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+_env: Optional[Environment] = None
+
+
+def _environment() -> Environment:
+    global _env
+    if _env is None:
+        env = Environment(
+            loader=FileSystemLoader(str(_HERE / "templates")),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        env.filters["when"] = format_time
+        env.filters["ago"] = format_ago
+        env.filters["pretty"] = pretty
+        env.filters["ms"] = lambda v: f"{v:,.1f} ms" if isinstance(v, (int, float)) else ""
+        env.globals["query_string"] = lambda **kw: urlencode({k: v for k, v in kw.items() if v})
+        _env = env
+    return _env
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
+    """Render `template` with `context` into an HTML response."""
+    html = _environment().get_template(template).render(request=request, **context)
+    return HTMLResponse(
+        html,
+        status_code=status_code,
+        headers={"Content-Security-Policy": _CSP, "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.tripwire.store
+    return store
+
+
+# -- formatting ---------------------------------------------------------------------------------
+
+
+def format_time(ts: Any) -> str:
+    """A timestamp as ``2024-01-31 12:00:00 UTC``."""
+    if not isinstance(ts, (int, float)):
+        return ""
+    try:
+        return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return str(ts)
+
+
+def format_ago(ts: Any) -> str:
+    """A timestamp as ``5 min ago``."""
+    if not isinstance(ts, (int, float)):
+        return ""
+    delta = time.time() - ts
+    if delta < 60:
+        return "just now" if delta < 5 else f"{int(delta)} s ago"
+    for unit, seconds in (("day", 86400), ("h", 3600), ("min", 60)):
+        if delta >= seconds:
+            n = int(delta // seconds)
+            return f"{n} {unit}{'s' if unit == 'day' and n > 1 else ''} ago"
+    return ""
+
+
+def pretty(value: Any) -> str:
+    """A value as readable text: strings as they are, the rest as indented JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, indent=2, ensure_ascii=False, default=repr, sort_keys=True)
+    except (ValueError, TypeError, RecursionError):
+        return repr(value)
+
+
+# -- the event view -----------------------------------------------------------------------------
+
+
+def event_view(event: dict[str, Any]) -> dict[str, Any]:
+    """What the issue page shows of an event payload, in display order."""
+    return {
+        "message": formatted_message(event),
+        "exceptions": _exception_views(event),
+        "threads": _thread_views(event),
+        "breadcrumbs": _breadcrumbs(event),
+        "tags": queries.event_tags(event),
+        "contexts": _contexts(event),
+        "user": _pairs(event.get("user")),
+        "request": _request(event.get("request")),
+        "extra": _pairs(event.get("extra")),
+        "sdk": event.get("sdk") if isinstance(event.get("sdk"), dict) else {},
+        "fingerprint": event.get("fingerprint") if isinstance(event.get("fingerprint"), list) else None,
+    }
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _exception_views(event: dict[str, Any]) -> list[dict[str, Any]]:
+    exception = event.get("exception")
+    values = _list(_dict(exception).get("values")) if isinstance(exception, dict) else _list(exception)
+    views = []
+    # The protocol lists the chain oldest first; the page shows the raised one first.
+    for exc in reversed([v for v in values if isinstance(v, dict)]):
+        mechanism = _dict(exc.get("mechanism"))
+        views.append(
+            {
+                "type": exc.get("type") or "",
+                "value": exc.get("value") or "",
+                "module": exc.get("module") or "",
+                "mechanism": mechanism.get("type") or "",
+                "handled": mechanism.get("handled"),
+                "frames": _frames(_dict(exc.get("stacktrace"))),
+            }
+        )
+    return views
+
+
+def _thread_views(event: dict[str, Any]) -> list[dict[str, Any]]:
+    views = []
+    stacktrace = event.get("stacktrace")
+    if isinstance(stacktrace, dict):
+        views.append({"name": "stack trace", "frames": _frames(stacktrace)})
+    for thread in _list(_dict(event.get("threads")).get("values")):
+        if isinstance(thread, dict) and isinstance(thread.get("stacktrace"), dict):
+            name = thread.get("name") or thread.get("id") or "thread"
+            views.append({"name": str(name), "frames": _frames(thread["stacktrace"])})
+    return views
+
+
+def _frames(stacktrace: dict[str, Any]) -> list[dict[str, Any]]:
+    frames = [f for f in _list(stacktrace.get("frames")) if isinstance(f, dict)]
+    views = []
+    # Most recent call first, as a reader looks for it.
+    for frame in reversed(frames):
+        lineno = frame.get("lineno") if type(frame.get("lineno")) is int else None
+        pre = [str(line) for line in _list(frame.get("pre_context"))]
+        post = [str(line) for line in _list(frame.get("post_context"))]
+        context = frame.get("context_line")
+        source: list[tuple[Optional[int], str, bool]] = []
+        if context is not None:
+            first = lineno - len(pre) if lineno is not None else None
+            for i, line in enumerate(pre):
+                source.append((first + i if first is not None else None, line, False))
+            source.append((lineno, str(context), True))
+            for i, line in enumerate(post):
+                source.append((lineno + 1 + i if lineno is not None else None, line, False))
+        variables = frame.get("vars")
+        views.append(
+            {
+                "filename": frame.get("filename") or frame.get("abs_path") or frame.get("module") or "?",
+                "abs_path": frame.get("abs_path") or "",
+                "function": frame.get("function") or "?",
+                "module": frame.get("module") or "",
+                "lineno": lineno,
+                "in_app": frame.get("in_app") is True,
+                "source": source,
+                "vars": [(str(k), pretty(v)) for k, v in variables.items()]
+                if isinstance(variables, dict)
+                else [],
+            }
+        )
+    return views
+
+
+def _breadcrumbs(event: dict[str, Any]) -> list[dict[str, Any]]:
+    crumbs = event.get("breadcrumbs")
+    values = _list(_dict(crumbs).get("values")) if isinstance(crumbs, dict) else _list(crumbs)
+    from tripwire.server.store import parse_timestamp
+
+    views = []
+    for crumb in values:
+        if not isinstance(crumb, dict):
+            continue
+        ts = parse_timestamp(crumb.get("timestamp"), 0.0)
+        views.append(
+            {
+                "time": format_time(ts) if ts else "",
+                "type": crumb.get("type") or "default",
+                "category": crumb.get("category") or "",
+                "level": crumb.get("level") or "info",
+                "message": pretty(crumb.get("message")) if crumb.get("message") is not None else "",
+                "data": pretty(crumb["data"]) if crumb.get("data") else "",
+            }
+        )
+    return views
+
+
+def _pairs(value: Any) -> list[tuple[str, str]]:
+    if not isinstance(value, dict):
+        return []
+    return [(str(k), pretty(v)) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))]
+
+
+def _contexts(event: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    contexts = _dict(event.get("contexts"))
+    return [(str(name), _pairs(ctx)) for name, ctx in sorted(contexts.items()) if isinstance(ctx, dict)]
+
+
+def _request(value: Any) -> Optional[dict[str, Any]]:
+    if not isinstance(value, dict):
+        return None
+    headers = value.get("headers")
+    if isinstance(headers, list):
+        header_pairs = [(str(h[0]), pretty(h[1])) for h in headers if isinstance(h, list) and len(h) == 2]
+    else:
+        header_pairs = _pairs(headers)
+    return {
+        "method": value.get("method") or "",
+        "url": value.get("url") or "",
+        "query_string": pretty(value.get("query_string")) if value.get("query_string") else "",
+        "headers": header_pairs,
+        "cookies": pretty(value.get("cookies")) if value.get("cookies") else "",
+        "data": pretty(value.get("data")) if value.get("data") is not None else "",
+        "env": _pairs(value.get("env")),
+    }
+
+
+# -- pages --------------------------------------------------------------------------------------
+
+
+def home(request: Request) -> Response:
+    """``/``: the issues list."""
+    return RedirectResponse("/issues/", status_code=302)
+
+
+def issues_page(request: Request) -> Response:
+    """``/issues/``: the issues list, with search and filters."""
+    params = request.query_params
+    store = _store(request)
+    filters = {
+        "query": params.get("query", ""),
+        "level": params.get("level", ""),
+        "environment": params.get("environment", ""),
+        "release": params.get("release", ""),
+        "status": params.get("status", "unresolved"),
+    }
+    found = queries.list_issues(
+        store,
+        query=filters["query"],
+        level=filters["level"] or None,
+        environment=filters["environment"] or None,
+        release=filters["release"] or None,
+        status=filters["status"] or None,
+    )
+    conn = store.connection()
+    choices = {
+        column: [
+            r[0]
+            for r in conn.execute(
+                f"SELECT DISTINCT {column} FROM events WHERE {column} IS NOT NULL ORDER BY 1 LIMIT 200"
+            )
+        ]
+        for column in ("level", "environment", "release")
+    }
+    project = store.default_project()
+    dsn = f"{request.url.scheme}://{project['public_key']}@{request.url.netloc}/{project['id']}"
+    return render(
+        request, "issues.html", issues=found, filters=filters, choices=choices, dsn=dsn, nav="issues"
+    )
+
+
+def issue_page(request: Request) -> Response:
+    """``/issues/<id>/``: one issue and one of its events (the latest by default)."""
+    store = _store(request)
+    issue_id: int = request.path_params["issue_id"]
+    issue = queries.get_issue(store, issue_id)
+    if issue is None:
+        return render(request, "error.html", status_code=404, message="No such issue.", nav="issues")
+    events = queries.issue_events(store, issue_id, limit=50)
+    wanted = request.query_params.get("event") or issue["last_event_id"]
+    stored = queries.get_event(store, wanted)
+    if stored is None or stored["issue_id"] != issue_id:
+        stored = queries.get_event(store, issue["last_event_id"])
+    view = event_view(stored["data"]) if stored and isinstance(stored["data"], dict) else None
+    return render(
+        request, "issue.html", issue=issue, events=events, event=stored, view=view, nav="issues"
+    )
+
+
+def event_page(request: Request) -> Response:
+    """``/events/<event_id>/``: the issue page showing that event."""
+    stored = queries.get_event(_store(request), request.path_params["event_id"])
+    if stored is None:
+        return render(request, "error.html", status_code=404, message="No such event.", nav="issues")
+    query = urlencode({"event": stored["event_id"]})
+    return RedirectResponse(f"/issues/{stored['issue_id']}/?{query}", status_code=302)
+
+
+def traces_page(request: Request) -> Response:
+    """``/traces/``: transactions, newest first."""
+    query = request.query_params.get("query", "")
+    found = queries.list_transactions(_store(request), query)
+    return render(request, "traces.html", transactions=found, query=query, nav="traces")
+
+
+def trace_page(request: Request) -> Response:
+    """``/traces/<trace_id>/``: the span waterfall, with the trace's errors and logs."""
+    trace = queries.get_trace(_store(request), request.path_params["trace_id"])
+    return render(request, "trace.html", trace=trace, nav="traces")
+
+
+def logs_page(request: Request) -> Response:
+    """``/logs/``: structured logs."""
+    params = request.query_params
+    filters = {"query": params.get("query", ""), "level": params.get("level", "")}
+    found = queries.list_logs(
+        _store(request), query=filters["query"], level=filters["level"] or None,
+        trace_id=params.get("trace_id") or None,
+    )
+    return render(request, "logs.html", logs=found, filters=filters, nav="logs")
+
+
+def releases_page(request: Request) -> Response:
+    """``/releases/``: release health from sessions."""
+    return render(request, "releases.html", releases=queries.release_health(_store(request)), nav="releases")
+
+
+def crons_page(request: Request) -> Response:
+    """``/crons/``: cron monitors and their check-ins."""
+    return render(request, "crons.html", monitors=queries.monitors(_store(request)), nav="crons")
+
+
+def drops_page(request: Request) -> Response:
+    """``/drops/``: what was dropped, by the SDKs (client reports) and by this server."""
+    data = queries.outcomes(_store(request))
+    items = queries.raw_items(_store(request), limit=50)
+    return render(request, "drops.html", nav="drops", items=items, **data)
+
+
+def live_page(request: Request) -> Response:
+    """``/live/``: arrivals as they come (the page's script reads ``/live/feed``)."""
+    return render(request, "live.html", nav="live")
+
+
+routes = [
+    Route("/", home),
+    Route("/issues/", issues_page),
+    Route("/issues/{issue_id:int}/", issue_page),
+    Route("/events/{event_id}/", event_page),
+    Route("/traces/", traces_page),
+    Route("/traces/{trace_id}/", trace_page),
+    Route("/logs/", logs_page),
+    Route("/releases/", releases_page),
+    Route("/crons/", crons_page),
+    Route("/drops/", drops_page),
+    Route("/live/", live_page),
+    Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),
+]
