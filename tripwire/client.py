@@ -80,7 +80,7 @@ class BaseClient:
         raise RuntimeError("no client: nothing is captured before init()")
 
     def capture_session(self, session: Any) -> None:
-        """Send a release-health session update."""
+        """Send a release-health session update (this client drops it)."""
 
     def get_integration(self, name_or_class: str | type[Any]) -> Any:
         """The installed integration with that identifier or class, else None."""
@@ -275,8 +275,27 @@ class Client(BaseClient):
             if drop is not None:
                 self._record_drop(drop, category, step, cap.event)
                 return None
+        if category is DataCategory.ERROR:
+            self._update_session(layers, cap.event)
         transport.capture_envelope(self._envelope_for(cap.event, cap.hint))
         return event_id
+
+    def capture_session(self, session: Any) -> None:
+        """Queue a release-health session update for sending."""
+        if self.transport is None:
+            return
+        from tripwire.sessions import queue_session
+
+        queue_session(self, session)
+
+    def _update_session(self, layers: Sequence[Scope], event: Event) -> None:
+        for layer in reversed(layers):
+            session = layer._d.session
+            if session is not None:
+                from tripwire.sessions import update_session_from_event
+
+                update_session_from_event(session, event)
+                return
 
     def _record_drop(
         self, drop: Drop, category: DataCategory, step: Any, event: Event | None = None
