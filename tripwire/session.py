@@ -37,7 +37,7 @@ class Session:
         self.sid = sid or _new_sid()
         self.did: str | None = None
         now = clock.now()
-        self.started = to_epoch(started) if started is not None else now
+        self.started: float = to_epoch(started) or now
         self.release = release
         self.environment = environment
         self.duration: float | None = None
@@ -90,7 +90,7 @@ class Session:
             self.sid = sid
         if did is not None:
             self.did = str(did)
-        self.timestamp = to_epoch(timestamp) if timestamp is not None else clock.now()
+        self.timestamp = to_epoch(timestamp) or clock.now()
         if started is not None:
             self.started = to_epoch(started) or self.started
         if duration is not None:

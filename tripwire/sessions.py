@@ -147,7 +147,7 @@ def _user_of(scope: Scope) -> dict[str, Any] | None:
     for layer in (scope, _current.get_isolation_scope(), _current.get_global_scope()):
         user = layer._d.user
         if user is not None:
-            return user  # type: ignore[no-any-return]
+            return user
     return None
 
 

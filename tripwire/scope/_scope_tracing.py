@@ -111,13 +111,13 @@ class TracingMethods:
         """Start a release-health session (see tripwire.sessions)."""
         from tripwire.sessions import start_session
 
-        start_session(self, *args, **kwargs)
+        start_session(cast("Scope", self), *args, **kwargs)
 
     def end_session(self, *args: Any, **kwargs: Any) -> None:
         """End the current session, if any."""
         from tripwire.sessions import end_session
 
-        end_session(self)
+        end_session(cast("Scope", self))
 
     def stop_auto_session_tracking(self, *args: Any, **kwargs: Any) -> None:
         """Stop automatic session tracking for this scope."""
