@@ -227,3 +227,25 @@ def test_envelope_header_carries_trace(transport: MemoryTransport) -> None:
     assert envelope.headers["trace"]["trace_id"] == transport.events[0]["contexts"]["trace"]["trace_id"]
     assert "sent_at" in envelope.headers
     assert "dynamic_sampling_context" not in transport.events[0]["contexts"]["trace"]
+
+
+def test_repr_that_logs_during_capture_does_not_recurse(transport: MemoryTransport) -> None:
+    from tripwire._log import suppressed
+
+    seen: list[bool] = []
+
+    class Noisy:
+        def __repr__(self) -> str:
+            seen.append(suppressed())
+            logging.getLogger("app.model").error("repr called")
+            return "<Noisy>"
+
+    def handler(item: Noisy) -> None:
+        raise ValueError("bad item")
+
+    try:
+        handler(Noisy())
+    except ValueError:
+        tripwire.capture_exception()
+    assert len(transport.events) == 1
+    assert seen and all(seen)  # the SDK marked itself busy while running user code

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from tripwire._log import logger
+from tripwire._log import logger, suppress
 from tripwire.scope import _current
 from tripwire.scope._scope import SCOPE_KWARGS, Scope
 
@@ -75,7 +75,10 @@ def capture_event(
         return None
     if not built_by_sdk:
         event = dict(event)  # the caller's dict is never mutated
-    event_id = client._capture(event, hint if hint is not None else {}, layers, built_by_sdk)
+    # Inside the SDK: user code we run (repr, hooks) may log, and the logging
+    # integration must not turn that into another capture (recursion).
+    with suppress:
+        event_id = client._capture(event, hint if hint is not None else {}, layers, built_by_sdk)
     if event_id is not None:
         isolation = _current._isolation_scope.get() or layers[0]
         isolation._w().last_event_id = event_id
@@ -121,5 +124,6 @@ def capture_exception(
     if exc_info[1] is None:
         logger.debug("capture_exception: no exception to capture")
         return None
-    event, hint = client._event_from_exception(exc_info)
+    with suppress:  # building frames calls user __repr__s (see capture_event)
+        event, hint = client._event_from_exception(exc_info)
     return capture_event(scope, event, hint, extra_scope, scope_kwargs, built_by_sdk=True)
