@@ -45,6 +45,7 @@ def _normalise(event: dict[str, Any]) -> dict[str, Any]:
     contexts = dict(out.get("contexts", {}))
     trace = contexts.pop("trace", None)
     contexts.pop("os", None)  # tripwire adds the os context; sentry_sdk leaves it to the server
+    contexts.pop("runtime", None)  # sentry_sdk adds it from an integration not loaded here
     assert trace is None or set(trace) >= {"trace_id", "span_id"}
     if contexts:
         out["contexts"] = contexts
@@ -66,7 +67,19 @@ def run_both(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Run `scenario(sdk)` against sentry_sdk and tripwire; return both normalised event lists."""
     theirs = _SentryCapture()
-    sentry_sdk.init(transport=theirs, release="r1", **options)
+    # Only sentry_sdk's integrations that patch nothing: its logging/threading/stdlib
+    # patches would stay installed for the rest of the test session.
+    from sentry_sdk.integrations.argv import ArgvIntegration
+    from sentry_sdk.integrations.dedupe import DedupeIntegration
+    from sentry_sdk.integrations.modules import ModulesIntegration
+
+    sentry_sdk.init(
+        transport=theirs,
+        release="r1",
+        default_integrations=False,
+        integrations=[ArgvIntegration(), DedupeIntegration(), ModulesIntegration()],
+        **options,
+    )
     try:
         scenario(sentry_sdk)
     finally:

@@ -6,11 +6,13 @@ Only `init` may raise (bad options are a programming error to surface at start-u
 from __future__ import annotations
 
 from contextlib import AbstractContextManager as ContextManager
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 
+from tripwire._clock import clock as _clock
 from tripwire._guard import guarded
 from tripwire._log import logger
 from tripwire.scope._current import (
+    _global,
     _isolation_scope,
     get_client,
     get_current_scope,
@@ -19,6 +21,7 @@ from tripwire.scope._current import (
     isolation_scope,
     new_scope,
 )
+from tripwire.scope._data import CRUMBS as _CRUMBS
 from tripwire.scope._data import EXTRAS as _EXTRAS
 from tripwire.scope._data import TAGS as _TAGS
 from tripwire.scope._scope import record_breadcrumb
@@ -110,12 +113,34 @@ def add_breadcrumb(
     crumb: Breadcrumb | None = None, hint: BreadcrumbHint | None = None, **kwargs: Any
 ) -> None:
     """Record a breadcrumb on the isolation scope."""
-    # Hot path, kept flat: this runs for every log line and HTTP call.
+    # Hot path, kept flat: this runs for every log line and HTTP call. The common
+    # case (keyword fields, no before_breadcrumb, the global client) is done inline;
+    # everything else goes through record_breadcrumb.
     try:
         scope = _isolation_get()
         if scope is None:
             scope = get_isolation_scope()
-        record_breadcrumb(scope, crumb, hint, kwargs)
+        global_scope = _global.scope
+        client = global_scope._client if global_scope is not None else None
+        if (
+            crumb is not None
+            or client is None
+            or not client._recording
+            or _global.scoped_clients
+            or client._before_breadcrumb is not None
+            or not kwargs
+        ):
+            record_breadcrumb(scope, crumb, hint, kwargs)
+            return
+        if kwargs.get("timestamp") is None:
+            kwargs["timestamp"] = _clock.now()
+        limit = client._max_breadcrumbs
+        data = scope._d
+        ring = data.breadcrumbs
+        if scope._mine and data.owned & _CRUMBS and ring.maxlen == limit:
+            ring.append(kwargs)
+        else:
+            scope.append_breadcrumb(kwargs, limit)
     except Exception:
         _log_ignored("add_breadcrumb")
 
@@ -301,7 +326,18 @@ def start_transaction(
 
 def start_span(**kwargs: Any) -> Any:
     """Start a span under the active span."""
-    return get_current_scope().start_span(**kwargs)
+    return (_tracing or _load_tracing()).span_for_scope(get_current_scope(), kwargs)
+
+
+_tracing: Any = None  # tripwire.tracing._api, bound on first use (import tripwire stays cheap)
+
+
+def _load_tracing() -> Any:
+    global _tracing
+    from tripwire.tracing import _api
+
+    _tracing = _api
+    return _tracing
 
 
 def continue_trace(
@@ -358,13 +394,43 @@ def update_current_span(
             span.set_data(key, value)
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@overload
 def trace(
-    func: Any = None, *, op: str | None = None, name: str | None = None, **kwargs: Any
-) -> Any:
-    """Decorator: run `func` (sync or async) in a span."""
+    func: _F,
+    *,
+    op: str | None = None,
+    name: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    template: Any = "default",
+) -> _F: ...
+
+
+@overload
+def trace(
+    func: None = None,
+    *,
+    op: str | None = None,
+    name: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    template: Any = "default",
+) -> Callable[[_F], _F]: ...
+
+
+def trace(
+    func: _F | None = None,
+    *,
+    op: str | None = None,
+    name: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    template: Any = "default",
+) -> _F | Callable[[_F], _F]:
+    """Decorator: run `func` (sync or async) in a child span of the active span."""
     from tripwire.tracing import trace as _trace
 
-    return _trace(func, op=op, name=name, **kwargs)
+    return _trace(func, op=op, name=name, attributes=attributes, template=template)
 
 
 # -- sessions ------------------------------------------------------------------------------------

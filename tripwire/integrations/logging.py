@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from tripwire._log import suppress, suppressed
 from tripwire.integrations import Integration
+from tripwire.logger import capture_log, format_attribute, logs_enabled, parameter_value
 from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
 
 if TYPE_CHECKING:
@@ -35,6 +36,15 @@ LOGGING_TO_EVENT_LEVEL = {
     logging.WARNING: "warning",
     logging.ERROR: "error",
     logging.CRITICAL: "fatal",
+}
+
+# Logging level -> OpenTelemetry severity number, for the standard levels.
+SEVERITY_TO_OTEL_SEVERITY = {
+    logging.CRITICAL: 21,
+    logging.ERROR: 17,
+    logging.WARNING: 13,
+    logging.INFO: 9,
+    logging.DEBUG: 5,
 }
 
 # Loggers whose records would be produced by sending: capturing them could loop.
@@ -94,6 +104,12 @@ def unignore_logger_for_sentry_logs(name: str) -> None:
     _ignored_for_logs.discard(name)
 
 
+def _restore_ignored() -> None:
+    for names in (_ignored, _ignored_for_logs):
+        names.names = set(_DEFAULT_IGNORED)
+        names.patterns = ()
+
+
 _UNSET: Any = object()
 
 
@@ -126,20 +142,29 @@ class LoggingIntegration(Integration):
         """Patch `logging.Logger.callHandlers` (undone by `tripwire.testing.reset`)."""
         import functools
 
-        from tripwire.integrations._patch import patch
+        from tripwire.integrations._patch import on_undo, patch
 
         original = logging.Logger.callHandlers
 
         @functools.wraps(original)
-        def callHandlers(self: logging.Logger, record: logging.LogRecord) -> None:  # noqa: N802
-            if not suppressed():
-                client = get_client()
-                integration = client.get_integration(LoggingIntegration)
-                if integration is not None:
-                    integration._handle(client, record)
+        def callHandlers(self: logging.Logger, record: logging.LogRecord) -> None:
+            # A record is handled once even if this patch ended up installed twice
+            # (another library wrapped ours, so `reset()` could not remove it).
+            if not suppressed() and not getattr(record, "_tripwire_seen", False):
+                try:
+                    record._tripwire_seen = True
+                    client = get_client()
+                    integration = client.get_integration(LoggingIntegration)
+                    if integration is not None:
+                        integration._handle(client, record)
+                except Exception:
+                    # Logging about this failure would come straight back here; stay quiet.
+                    pass
             original(self, record)
 
         patch(logging.Logger, "callHandlers", callHandlers)
+        # `tripwire.testing.reset()` means the just-imported state: default ignore lists.
+        on_undo(_restore_ignored)
 
     def _handle(self, client: BaseClient, record: logging.LogRecord) -> None:
         levelno = record.levelno
@@ -148,22 +173,20 @@ class LoggingIntegration(Integration):
         logs_level = self._logs_level
         wants_event = event_level is not None and levelno >= event_level
         wants_crumb = crumb_level is not None and levelno >= crumb_level
-        wants_log = logs_level is not None and levelno >= logs_level
+        wants_log = logs_level is not None and levelno >= logs_level and logs_enabled(client)
         if not (wants_event or wants_crumb or wants_log):
             return
         with suppress:
-            try:
-                if (wants_event or wants_crumb) and record.name not in _ignored:
-                    # The event first: its own record is not among its breadcrumbs.
-                    if wants_event:
-                        _capture_event(client, record)
-                    if wants_crumb:
-                        _add_breadcrumb(client, record)
-                if wants_log and record.name not in _ignored_for_logs:
-                    _capture_log(client, record)
-            except Exception:
-                # Logging about this failure would come straight back here; stay quiet.
-                pass
+            message = _message(record)
+            extras = _extras(record)
+            if (wants_event or wants_crumb) and record.name not in _ignored:
+                # The event first: its own record is not among its breadcrumbs.
+                if wants_event:
+                    _capture_event(client, record, message, extras)
+                if wants_crumb:
+                    _add_breadcrumb(record, message, extras)
+            if wants_log and record.name not in _ignored_for_logs:
+                _capture_log(client, record, message, extras)
 
 
 class _BaseHandler(logging.Handler):
@@ -186,7 +209,7 @@ class EventHandler(_BaseHandler):
         if client is not None:
             with suppress:
                 try:
-                    _capture_event(client, record)
+                    _capture_event(client, record, _message(record), _extras(record))
                 except Exception:
                     pass
 
@@ -203,7 +226,7 @@ class BreadcrumbHandler(_BaseHandler):
         if client is not None:
             with suppress:
                 try:
-                    _add_breadcrumb(client, record)
+                    _add_breadcrumb(record, _message(record), _extras(record))
                 except Exception:
                     pass
 
@@ -217,7 +240,7 @@ class SentryLogsHandler(_BaseHandler):
         if client is not None:
             with suppress:
                 try:
-                    _capture_log(client, record)
+                    _capture_log(client, record, _message(record), _extras(record))
                 except Exception:
                     pass
 
@@ -240,7 +263,7 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {
         key: value
         for key, value in vars(record).items()
-        if key not in _RECORD_ATTRS and not (isinstance(key, str) and key.startswith("_"))
+        if key not in _RECORD_ATTRS and not str(key).startswith("_")
     }
 
 
@@ -260,7 +283,9 @@ def _to_str(value: Any) -> str:
         return "<unprintable>"
 
 
-def _capture_event(client: BaseClient, record: logging.LogRecord) -> None:
+def _capture_event(
+    client: BaseClient, record: logging.LogRecord, message: str, extras: dict[str, Any]
+) -> None:
     if not client.is_active():
         return
     exc_info = record.exc_info
@@ -296,37 +321,37 @@ def _capture_event(client: BaseClient, record: logging.LogRecord) -> None:
     args = record.args
     event["logentry"] = {
         "message": _to_str(record.msg),
-        "formatted": _message(record),
+        "formatted": message,
         "params": list(args) if isinstance(args, tuple) else args,
     }
-    event["extra"] = _extras(record)
+    event["extra"] = dict(extras)  # processors add to it; `extras` is shared with the log
     from tripwire.scope._capture import capture_event
 
     capture_event(get_current_scope(), event, hint, None, {}, built_by_sdk=True)
 
 
-def _add_breadcrumb(client: BaseClient, record: logging.LogRecord) -> None:
+def _add_breadcrumb(record: logging.LogRecord, message: str, extras: dict[str, Any]) -> None:
     level = LOGGING_TO_EVENT_LEVEL.get(record.levelno) or _to_str(record.levelname).lower()
     get_isolation_scope().add_breadcrumb(
         {
             "type": "log",
             "level": level,
             "category": record.name,
-            "message": _message(record),
+            "message": message,
             "timestamp": record.created,
-            "data": _extras(record),
+            "data": dict(extras),  # its own: before_breadcrumb may change it
         },
         {"log_record": record},
     )
 
 
-def _capture_log(client: BaseClient, record: logging.LogRecord) -> None:
-    from tripwire.logger import capture_log, format_attribute, logs_enabled, parameter_value
-
+def _capture_log(
+    client: BaseClient, record: logging.LogRecord, message: str, extras: dict[str, Any]
+) -> None:
     if client.transport is None or not logs_enabled(client):
         return
     attributes: dict[str, Any] = {}
-    for key, value in _extras(record).items():
+    for key, value in extras.items():
         attributes[str(key)] = format_attribute(value, tuples=False)
     attributes["sentry.origin"] = "auto.log.stdlib"
     args = record.args
@@ -338,20 +363,22 @@ def _capture_log(client: BaseClient, record: logging.LogRecord) -> None:
             for key, value in args.items():
                 attributes[f"sentry.message.parameter.{key}"] = parameter_value(value)
         attributes["sentry.message.template"] = _to_str(record.msg)
-    for attribute, value in (
-        ("code.line.number", record.lineno),
-        ("code.file.path", record.pathname),
-        ("code.function.name", record.funcName),
-        ("thread.id", record.thread),
-        ("thread.name", record.threadName),
-        ("process.pid", record.process),
-        ("process.executable.name", record.processName),
-        ("logger.name", record.name),
-    ):
-        if value is not None:
-            attributes[attribute] = value
+    attributes.update(
+        (attribute, value)
+        for attribute, value in (
+            ("code.line.number", record.lineno),
+            ("code.file.path", record.pathname),
+            ("code.function.name", record.funcName),
+            ("thread.id", record.thread),
+            ("thread.name", record.threadName),
+            ("process.pid", record.process),
+            ("process.executable.name", record.processName),
+            ("logger.name", record.name),
+        )
+        if value is not None
+    )
     text, number = _severity(record.levelno)
-    capture_log(client, text, number, _message(record), attributes, timestamp=record.created)
+    capture_log(client, text, number, message, attributes, timestamp=record.created)
 
 
 def _severity(levelno: int) -> tuple[str, int]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import types
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -78,7 +79,7 @@ def _wrap_run(thread: threading.Thread, propagate: bool) -> None:
     run: Callable[[], Any] = thread.run
 
     @functools.wraps(run)
-    def run_in_scopes() -> Any:
+    def run_in_scopes(_thread: threading.Thread) -> Any:
         with use_isolation_scope(isolation), use_scope(current):
             try:
                 return run()
@@ -86,7 +87,9 @@ def _wrap_run(thread: threading.Thread, propagate: bool) -> None:
                 _capture(sys.exc_info())
                 raise
 
-    thread.run = run_in_scopes  # type: ignore[method-assign]
+    # A bound method, not a bare closure: other wrappers of Thread.start (sentry_sdk's,
+    # when both SDKs run in one process) call `thread.run.__func__(thread)`.
+    thread.run = types.MethodType(run_in_scopes, thread)  # type: ignore[method-assign]
 
 
 def _capture(exc_info: ExcInfo) -> None:

@@ -146,7 +146,7 @@ class _ScopeManager:
 
 
 class _NewScope:
-    """`with new_scope()`: fork the current scope at enter time, restore it at exit."""
+    """`with new_scope() as scope:` forks the current scope for the block, restores it after."""
 
     __slots__ = ("_token",)
 
@@ -182,9 +182,8 @@ class _IsolationScope(_ScopeManager):
         return isolation
 
 
-def new_scope() -> _NewScope:
-    """Fork the current scope for a `with` block; yields the fork."""
-    return _NewScope()
+# `new_scope()` is the manager class itself: calling a class skips a Python frame.
+new_scope = _NewScope
 
 
 def isolation_scope() -> _ScopeManager:
