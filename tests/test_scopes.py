@@ -258,3 +258,36 @@ def test_apply_to_event() -> None:
     scope.set_tag("a", "b")
     event = scope.apply_to_event({"message": "m"}, {})
     assert event is not None and event["tags"] == {"a": "b"}
+
+
+def test_processor_mutating_breadcrumbs_does_not_leak_into_later_events(
+    transport: MemoryTransport,
+) -> None:
+    tripwire.add_breadcrumb(message="original", data={"k": "v"})
+
+    def vandal(event, hint):  # type: ignore[no-untyped-def]
+        for crumb in event["breadcrumbs"]["values"]:
+            crumb["message"] = "changed"
+            crumb.pop("data", None)
+        return event
+
+    with tripwire.new_scope() as scope:
+        scope.add_event_processor(vandal)
+        tripwire.capture_message("first")
+    tripwire.capture_message("second")
+    first, second = transport.events
+    assert first["breadcrumbs"]["values"][0]["message"] == "changed"
+    assert second["breadcrumbs"]["values"][0] == {
+        "message": "original",
+        "data": {"k": "v"},
+        "timestamp": second["breadcrumbs"]["values"][0]["timestamp"],
+        "type": "default",
+    }
+
+
+def test_new_breadcrumbs_between_events_are_seen(transport: MemoryTransport) -> None:
+    for i in range(3):
+        tripwire.add_breadcrumb(message=f"b{i}")
+        tripwire.capture_message(f"e{i}")
+    counts = [len(e["breadcrumbs"]["values"]) for e in transport.events]
+    assert counts == [1, 2, 3]

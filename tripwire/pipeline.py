@@ -90,6 +90,8 @@ def transaction_steps(client: Client) -> list[Step]:
     """The steps for transaction events (no ignore_errors / sample_rate / before_send)."""
     opts = client.options
     steps: list[Step] = [_apply_scopes(client), _defaults(client), _serialize(client)]
+    if opts.get("trace_ignore_status_codes"):
+        steps.insert(0, _ignore_status_codes(frozenset(opts["trace_ignore_status_codes"])))
     if client._scrubber is not None:
         steps.append(_scrub(client))
     if opts["before_send_transaction"] is not None:
@@ -100,6 +102,20 @@ def transaction_steps(client: Client) -> list[Step]:
 
 
 # -- steps -------------------------------------------------------------------------
+
+
+def _ignore_status_codes(codes: frozenset[int]) -> Step:
+    def ignore_status_codes(cap: Capture) -> Drop | None:
+        # The transaction's HTTP status, as Span.set_http_status records it.
+        contexts = cap.event.get("contexts")
+        trace = contexts.get("trace") if isinstance(contexts, dict) else None
+        data = trace.get("data") if isinstance(trace, dict) else None
+        code = data.get("http.response.status_code") if isinstance(data, dict) else None
+        if isinstance(code, int) and code in codes:
+            return Drop(DropReason.EVENT_PROCESSOR, f"trace_ignore_status_codes: {code}")
+        return None
+
+    return ignore_status_codes
 
 
 def _ignore_errors(ignored: tuple[Any, ...]) -> Step:
@@ -135,7 +151,9 @@ def _apply_scopes(client: Client) -> Step:
     def apply_scopes(cap: Capture) -> Drop | None:
         if client._has_user_processors(cap.layers):
             cap.user_hooks_ran = True
-        result = apply_layers(cap.event, cap.hint, cap.layers, client)
+        result = apply_layers(
+            cap.event, cap.hint, cap.layers, client, share_crumbs=not cap.user_hooks_ran
+        )
         if isinstance(result, Drop):
             return result
         cap.event = result

@@ -33,9 +33,17 @@ ApplyResult = Union["Event", Drop]
 
 
 def apply_layers(
-    event: Event, hint: Hint, layers: Sequence[Scope], client: BaseClient
+    event: Event,
+    hint: Hint,
+    layers: Sequence[Scope],
+    client: BaseClient,
+    share_crumbs: bool = False,
 ) -> ApplyResult:
-    """Apply the scopes' data and processors to `event` in place; a Drop if a processor drops it."""
+    """Apply the scopes' data and processors to `event` in place; a Drop if a processor drops it.
+
+    `share_crumbs`: the breadcrumbs may be the client's cached wire forms (only when
+    no user code will see, and possibly mutate, the event before it is serialized).
+    """
     level = user = fingerprint = transaction = tx_info = None
     tags: list[dict[str, Any]] = []
     extras: list[dict[str, Any]] = []
@@ -109,7 +117,7 @@ def apply_layers(
 
     if not is_transaction:
         if crumb_rings:
-            _merge_breadcrumbs(event, crumb_rings, client)
+            _merge_breadcrumbs(event, crumb_rings, client, share_crumbs)
         elif "breadcrumbs" not in event:
             event["breadcrumbs"] = {"values": []}  # always present, as in sentry_sdk
     if attachments:
@@ -132,16 +140,25 @@ def apply_layers(
     return event
 
 
-def _merge_breadcrumbs(event: Event, rings: list[Any], client: BaseClient) -> None:
+def _merge_breadcrumbs(event: Event, rings: list[Any], client: BaseClient, share: bool) -> None:
     own = event.get("breadcrumbs")
     own_values = own.get("values") if isinstance(own, dict) else own
+    limit = client._max_breadcrumbs
+    if len(rings) == 1 and not own_values and len(rings[0]) <= limit:
+        # The common case: one scope's ring, as it was for the previous event.
+        values, metas = client._crumb_wire.ring_wire(rings[0])
+        if not share:
+            values = [dict(v) for v in values]
+        event["breadcrumbs"] = {"values": values}
+        if metas:
+            event.setdefault("_meta", {}).setdefault("breadcrumbs", {})["values"] = dict(metas)
+        return
     crumbs: list[Any] = list(own_values) if isinstance(own_values, list) else []
     for ring in rings:
         crumbs.extend(ring)
     if len(rings) > 1 or own_values:
         # Crumbs from several scopes interleave in time; order them as sentry_sdk does.
         crumbs.sort(key=_crumb_time)
-    limit = client._max_breadcrumbs
     if len(crumbs) > limit:
         crumbs = crumbs[len(crumbs) - limit :]
     wire = client._crumb_wire
@@ -149,7 +166,7 @@ def _merge_breadcrumbs(event: Event, rings: list[Any], client: BaseClient) -> No
     metas: dict[str, Any] = {}
     for index, crumb in enumerate(crumbs):
         ready, meta = wire(crumb if isinstance(crumb, dict) else {"message": crumb})
-        values.append(ready)
+        values.append(ready if share else dict(ready))
         if meta:
             metas[str(index)] = meta
     event["breadcrumbs"] = {"values": values}

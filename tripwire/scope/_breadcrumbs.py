@@ -21,12 +21,43 @@ class CrumbCache:
     cached. Entries for crumbs that left every ring are dropped at the next clear.
     """
 
-    __slots__ = ("_entries", "_limit", "_prepare")
+    __slots__ = ("_entries", "_last_ring", "_limit", "_prepare")
 
     def __init__(self, prepare: Callable[[dict[str, Any]], Prepared], limit: int) -> None:
         self._prepare = prepare
         self._limit = limit
         self._entries: dict[int, tuple[dict[str, Any], dict[str, Any], Any]] = {}
+        self._last_ring: tuple[Any, ...] | None = None
+
+    def ring_wire(self, ring: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Wire forms of a whole ring (values, {index: _meta}), reused while it is unchanged.
+
+        Rings only grow at the end (and drop from the front once full), so the same
+        ring object with the same length, first and last crumb holds the same crumbs:
+        an error storm with no new breadcrumbs costs one comparison per event.
+        The returned list is shared: callers must not mutate it or its dicts.
+        """
+        crumbs = list(ring)  # one C-level copy: safe against appends from other threads
+        last = self._last_ring
+        if (
+            last is not None
+            and crumbs
+            and last[0] is ring
+            and last[1] == len(crumbs)
+            and last[2] is crumbs[0]
+            and last[3] is crumbs[-1]
+        ):
+            return last[4], last[5]
+        values: list[dict[str, Any]] = []
+        metas: dict[str, Any] = {}
+        for index, crumb in enumerate(crumbs):
+            ready, meta = self(crumb if isinstance(crumb, dict) else {"message": crumb})
+            values.append(ready)
+            if meta:
+                metas[str(index)] = meta
+        if crumbs:
+            self._last_ring = (ring, len(crumbs), crumbs[0], crumbs[-1], values, metas)
+        return values, metas
 
     def __call__(self, crumb: dict[str, Any]) -> Prepared:
         entry = self._entries.get(id(crumb))
