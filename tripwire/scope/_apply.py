@@ -162,8 +162,8 @@ def _merge_breadcrumbs(event: Event, rings: list[Any], client: BaseClient, share
     if len(crumbs) > limit:
         crumbs = crumbs[len(crumbs) - limit :]
     wire = client._crumb_wire
-    values: list[dict[str, Any]] = []
-    metas: dict[str, Any] = {}
+    values = []
+    metas = {}
     for index, crumb in enumerate(crumbs):
         ready, meta = wire(crumb if isinstance(crumb, dict) else {"message": crumb})
         values.append(ready if share else dict(ready))
