@@ -224,7 +224,8 @@ def test_envelope_header_carries_trace(transport: MemoryTransport) -> None:
     event_id = tripwire.capture_message("x")
     envelope = transport.envelopes[0]
     assert envelope.headers["event_id"] == event_id
-    assert envelope.headers["trace"]["trace_id"] == transport.events[0]["contexts"]["trace"]["trace_id"]
+    trace_id = transport.events[0]["contexts"]["trace"]["trace_id"]
+    assert envelope.headers["trace"]["trace_id"] == trace_id
     assert "sent_at" in envelope.headers
     assert "dynamic_sampling_context" not in transport.events[0]["contexts"]["trace"]
 

@@ -119,7 +119,9 @@ class Batcher(Generic[T]):
                     if envelope is not None:
                         transport.capture_envelope(envelope)
                 except Exception:
-                    logger.debug("%s: a batch of %d was lost", self._name, len(items), exc_info=True)
+                    logger.debug(
+                        "%s: a batch of %d was lost", self._name, len(items), exc_info=True
+                    )
                     self._record(DropReason.INTERNAL_SDK_ERROR, len(items))
 
     def kill(self) -> None:
@@ -150,8 +152,8 @@ class Batcher(Generic[T]):
         while True:
             self._wake.wait(self._interval)
             self._wake.clear()
-            if self._closed:
-                return
+            if self._closed or self._client() is None:
+                return  # killed, or its client is gone: nothing will ever be sent
             self.flush()
 
     def _record(self, reason: DropReason, quantity: int) -> None:

@@ -50,7 +50,7 @@ class _LazyLogger:
     def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
         self.get().exception(msg, *args, **kwargs)
 
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
+    def isEnabledFor(self, level: int) -> bool:
         return self.get().isEnabledFor(level)
 
 

@@ -12,6 +12,7 @@ from tripwire._clock import clock as _clock
 from tripwire._guard import guarded
 from tripwire._log import logger
 from tripwire.scope._current import (
+    _current_scope,
     _global,
     _isolation_scope,
     get_client,
@@ -318,15 +319,16 @@ def start_transaction(
     custom_sampling_context: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> Any:
-    """Start a transaction (a NoOpSpan-like unsampled one when tracing is off)."""
-    return get_current_scope().start_transaction(
-        transaction, instrumenter, custom_sampling_context, **kwargs
+    """Start a transaction (an unsampled one when tracing is off)."""
+    return (_tracing or _load_tracing()).start_transaction(
+        get_current_scope(), transaction, custom_sampling_context, instrumenter, **kwargs
     )
 
 
 def start_span(**kwargs: Any) -> Any:
     """Start a span under the active span."""
-    return (_tracing or _load_tracing()).span_for_scope(get_current_scope(), kwargs)
+    scope = _current_scope.get() or get_current_scope()  # one call fewer on the hot path
+    return (_tracing or _load_tracing()).span_for_scope(scope, kwargs)
 
 
 _tracing: Any = None  # tripwire.tracing._api, bound on first use (import tripwire stays cheap)

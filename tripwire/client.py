@@ -43,6 +43,9 @@ class BaseClient:
         self.transport: Transport | None = None
         self.integrations: dict[str, Integration] = {}
         self.outcomes = Outcomes()
+        # Backpressure monitor and Spotlight sender (tripwire.monitor, tripwire.spotlight).
+        self.monitor: Any = None
+        self.spotlight: Any = None
 
     def is_active(self) -> bool:
         """False: nothing is captured until `init()`."""
@@ -216,6 +219,14 @@ class Client(BaseClient):
         self.transport = make_transport(opts)
         if self.transport is not None:
             self.transport._outcomes = self.outcomes
+            if opts["enable_backpressure_handling"]:
+                from tripwire.monitor import Monitor
+
+                self.monitor = Monitor(self.transport)
+        if opts["spotlight"]:
+            from tripwire.spotlight import setup_spotlight
+
+            self.spotlight = setup_spotlight(opts)
         self.integrations = setup_integrations(self, opts)
         self._sdk_info: dict[str, Any] = {
             "name": SDK_NAME,
@@ -230,6 +241,10 @@ class Client(BaseClient):
             from tripwire.dsn import Dsn
 
             self._parsed_dsn = Dsn.parse(opts["dsn"])
+        if opts["functions_to_trace"]:
+            from tripwire.tracing import setup_functions_to_trace
+
+            setup_functions_to_trace(self)
 
     _recording = True
 
@@ -259,7 +274,7 @@ class Client(BaseClient):
         self, event: Event, hint: Hint, layers: Sequence[Scope], built_by_sdk: bool
     ) -> str | None:
         transport = self.transport
-        if transport is None:
+        if transport is None and self.spotlight is None:
             logger.debug("event dropped: no DSN and no transport")
             return None
         from tripwire.pipeline import Capture, new_event_id
@@ -277,7 +292,11 @@ class Client(BaseClient):
                 return None
         if category is DataCategory.ERROR:
             self._update_session(layers, cap.event)
-        transport.capture_envelope(self._envelope_for(cap.event, cap.hint))
+        envelope = self._envelope_for(cap.event, cap.hint)
+        if transport is not None:
+            transport.capture_envelope(envelope)
+        if self.spotlight is not None:
+            self.spotlight.capture_envelope(envelope)
         return event_id
 
     def capture_session(self, session: Any) -> None:
@@ -370,11 +389,13 @@ class Client(BaseClient):
         self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
     ) -> None:
         """Wait up to `timeout` (default shutdown_timeout) seconds for queued events."""
+        if timeout is None:
+            timeout = self.options["shutdown_timeout"]
+        if self.spotlight is not None:
+            self.spotlight.flush(timeout)
         transport = self.transport
         if transport is None:
             return
-        if timeout is None:
-            timeout = self.options["shutdown_timeout"]
         try:
             # Batched items (logs, metrics) go to the transport first, then are flushed with it.
             from tripwire._batcher import flush_batchers
@@ -388,6 +409,13 @@ class Client(BaseClient):
         self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
     ) -> None:
         """Flush, then shut the transport down; later captures are dropped."""
+        if self.monitor is not None:
+            self.monitor.kill()
+            self.monitor = None
+        if self.spotlight is not None:
+            self.spotlight.flush(timeout if timeout is not None else 1.0)
+            self.spotlight.kill()
+            self.spotlight = None
         transport = self.transport
         if transport is None:
             return

@@ -140,7 +140,11 @@ def capture_log(
     for key, value in scope_attributes.items():
         setdefault(str(key), format_attribute(value))
     if isinstance(user, dict) and client.should_send_default_pii():
-        for attribute, field in (("user.id", "id"), ("user.name", "username"), ("user.email", "email")):
+        for attribute, field in (
+            ("user.id", "id"),
+            ("user.name", "username"),
+            ("user.email", "email"),
+        ):
             value = user.get(field)
             if value is not None:
                 setdefault(attribute, format_attribute(value))
@@ -182,9 +186,7 @@ def _trace_ids() -> tuple[str, str | None]:
     return scope.get_active_propagation_context().trace_id, None
 
 
-_static_cache: weakref.WeakKeyDictionary[Any, list[tuple[str, Any]]] = (
-    weakref.WeakKeyDictionary()
-)
+_static_cache: weakref.WeakKeyDictionary[Any, list[tuple[str, Any]]] = weakref.WeakKeyDictionary()
 
 
 def _static_attributes(client: BaseClient) -> list[tuple[str, Any]]:
@@ -262,18 +264,16 @@ def _typed(value: Any) -> dict[str, Any]:
 
 def _safe_repr(value: Any) -> str:
     try:
-        text = repr(value)
-    except Exception:
+        return repr(value)
+    except Exception:  # also a __repr__ returning a non-str (TypeError)
         return "<broken repr>"
-    return text if isinstance(text, str) else "<broken repr>"
 
 
 def _safe_str(value: Any) -> str:
     try:
-        text = str(value)
+        return str(value)
     except Exception:
         return _safe_repr(value)
-    return text if isinstance(text, str) else _safe_repr(value)
 
 
 # -- batching and the wire form ------------------------------------------------------------

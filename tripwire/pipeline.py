@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from tripwire._clock import clock, format_timestamp
 from tripwire._ids import ids
 from tripwire._log import logger
+from tripwire.consts import DEFAULT_MAX_VALUE_LENGTH
 from tripwire.outcomes import Drop, DropReason
 from tripwire.scope._apply import apply_layers
 
@@ -89,7 +90,7 @@ def error_steps(client: Client) -> list[Step]:
 def transaction_steps(client: Client) -> list[Step]:
     """The steps for transaction events (no ignore_errors / sample_rate / before_send)."""
     opts = client.options
-    steps: list[Step] = [_apply_scopes(client), _defaults(client), _serialize(client)]
+    steps: list[Step] = [_apply_scopes(client), _defaults(client), _serialize_spans(client)]
     if opts.get("trace_ignore_status_codes"):
         steps.insert(0, _ignore_status_codes(frozenset(opts["trace_ignore_status_codes"])))
     if client._scrubber is not None:
@@ -230,6 +231,34 @@ def _serialize(client: Client) -> Step:
             _trim_exception_values(event, max_len)
         return None
 
+    return serialize
+
+
+def _serialize_spans(client: Client) -> Step:
+    """`serialize` for transactions: spans the serializer would not change skip it."""
+    full = _serialize(client)
+    limit = client._max_value_length
+    # Strings this short fit the limit whatever their encoding (4 bytes per character).
+    max_chars = (DEFAULT_MAX_VALUE_LENGTH if limit is None else max(limit, 0)) // 4
+    plain: list[Callable[[list[Any], int], bool]] = []
+
+    def serialize(cap: Capture) -> Drop | None:
+        event = cap.event
+        spans = event.get("spans")
+        if not spans or not cap.built_by_sdk or cap.user_hooks_ran or type(spans) is not list:
+            return full(cap)
+        if not plain:
+            from tripwire.tracing._transaction import spans_are_plain
+
+            plain.append(spans_are_plain)
+        if not plain[0](spans, max_chars):
+            return full(cap)
+        del event["spans"]
+        drop = full(cap)
+        cap.event["spans"] = spans
+        return drop
+
+    serialize.__name__ = "serialize"
     return serialize
 
 

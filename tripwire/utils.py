@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class capture_internal_exceptions:  # noqa: N801 - sentry_sdk's name
+class capture_internal_exceptions:
     """`with capture_internal_exceptions():` logs and swallows any exception in the block."""
 
     __slots__ = ()

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class monitor:  # noqa: N801 - sentry_sdk's name; reads as a function
+class monitor:
     """Sends an ``in_progress`` check-in on entry, then ``ok`` or ``error`` with the duration.
 
     Usable as ``@monitor(monitor_slug="nightly")`` on functions and coroutine

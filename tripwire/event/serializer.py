@@ -13,9 +13,9 @@ Deliberate differences from sentry-sdk 2.75:
 * Reprs of builtin containers and long strings stop at a budget; past it the ``len`` in
   ``_meta`` is a lower bound (or an estimate for strings over ``_EXACT_SCAN`` characters).
 * Ints over 4300 digits are ``"<broken repr>"`` (sentry-sdk drops the whole event).
-* Datetimes before year 1000 are formatted (sentry-sdk fails on them); a dict key whose
-  ``str()`` raises falls back to its repr (sentry-sdk fails the whole dict); a custom_repr
-  result that is not a str is ignored (sentry-sdk sends it as is).
+* Years before 1000 are zero-padded (``0999-...``, valid ISO 8601; sentry-sdk prints
+  ``999-...``); a dict key whose ``str()`` raises falls back to its repr (sentry-sdk fails
+  the whole dict); a custom_repr result that is not a str is ignored (sentry-sdk sends it).
 * Non-databag values have safety caps (``VALUE_MAX_DEPTH``, ``VALUE_MAX_BREADTH``).
 """
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import functools
 import sys
-import types
 import threading
+import types
 from typing import TYPE_CHECKING, Any, Callable
 
 from tripwire.integrations import Integration

@@ -121,7 +121,9 @@ def transactions(request: Request) -> Response:
     """``GET /api/0/transactions/?query=``."""
     params = request.query_params
     return _JSON(
-        queries.list_transactions(_store(request), params.get("query", ""), _int(request, "limit", 100))
+        queries.list_transactions(
+            _store(request), params.get("query", ""), _int(request, "limit", 100)
+        )
     )
 
 
@@ -162,7 +164,9 @@ def outcomes(request: Request) -> Response:
 def items(request: Request) -> Response:
     """``GET /api/0/items/?type=``: items of other types (profiles, unknown types)."""
     return _JSON(
-        queries.raw_items(_store(request), request.query_params.get("type") or None, _int(request, "limit", 100))
+        queries.raw_items(
+            _store(request), request.query_params.get("type") or None, _int(request, "limit", 100)
+        )
     )
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -150,7 +151,9 @@ class ServerThread:
         log_level: str = "warning",
         **app_options: Any,
     ) -> None:
-        self.store = db if isinstance(db, Store) else Store(db if db is not None else default_db_path())
+        self.store = (
+            db if isinstance(db, Store) else Store(db if db is not None else default_db_path())
+        )
         self._owns_store = not isinstance(db, Store)
         self.app = create_app(self.store, **app_options)
         self._socket = _bind(host, port)
@@ -158,7 +161,9 @@ class ServerThread:
         self.port: int = self._socket.getsockname()[1]
         self._server = _make_server(_config(self.app, host, self.port, log_level))
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="tripwire-server",
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name="tripwire-server",
             daemon=True,
         )
         self._thread.start()

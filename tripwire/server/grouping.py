@@ -29,7 +29,9 @@ _VARIABLE = re.compile(r"^\{\{\s*([\w.]+)\s*\}\}$")
 # frames), so that "user 123 not found" and "user 456 not found" group together.
 _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
-        re.compile(r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b"),
+        re.compile(
+            r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b"
+        ),
         "<uuid>",
     ),
     (re.compile(r"\b0x[0-9a-fA-F]+\b"), "<hex>"),
@@ -39,6 +41,9 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 _MAX_TITLE = 200
+
+# Fingerprint variables with two spellings.
+_ALIASES = {"type": "error.type", "value": "error.value"}
 
 
 class Grouping:
@@ -173,7 +178,7 @@ def _expand_fingerprint(
             only_default = False
             parts.append("=" + text)
             continue
-        name = match.group(1).lower()
+        name = _ALIASES.get(match.group(1).lower(), match.group(1).lower())
         if name == "default":
             parts.extend(default)
             continue
@@ -189,9 +194,9 @@ def _variable(event: dict[str, Any], name: str) -> str:
     exc_type, exc_value = _main_exception(event)
     if name == "transaction":
         return _text(event.get("transaction")) or "<no-transaction>"
-    if name in ("type", "error.type"):
+    if name == "error.type":
         return exc_type or "<no-type>"
-    if name in ("value", "error.value"):
+    if name == "error.value":
         return exc_value or "<no-value>"
     if name == "level":
         return _text(event.get("level")) or "error"

@@ -73,18 +73,22 @@ def list_issues(
     for column, value in (("environment", environment), ("release", release)):
         if value:
             where.append(
-                f"EXISTS (SELECT 1 FROM events e WHERE e.issue_id = i.id AND e.{column} = ?)"
+                # Only the fixed names in the tuple above are interpolated.
+                f"EXISTS (SELECT 1 FROM events e WHERE e.issue_id = i.id AND e.{column} = ?)"  # noqa: S608
             )
             args.append(value)
     if "user" in filters:
-        where.append("EXISTS (SELECT 1 FROM issue_users u WHERE u.issue_id = i.id AND u.user_key LIKE ? ESCAPE '\\')")
+        where.append(
+            "EXISTS (SELECT 1 FROM issue_users u WHERE u.issue_id = i.id "
+            "AND u.user_key LIKE ? ESCAPE '\\')"
+        )
         args.append(_like(filters["user"]))
     args.append(max(1, min(limit, 1000)))
-    rows = store.connection().execute(
-        "SELECT i.*, (SELECT count(*) FROM issue_users u WHERE u.issue_id = i.id) AS users "
-        f"FROM issues i WHERE {' AND '.join(where)} ORDER BY i.last_seen DESC LIMIT ?",
-        args,
+    sql = (
+        "SELECT i.*, (SELECT count(*) FROM issue_users u WHERE u.issue_id = i.id) AS users "  # noqa: S608 -- fixed clauses; values are bound
+        f"FROM issues i WHERE {' AND '.join(where)} ORDER BY i.last_seen DESC LIMIT ?"
     )
+    rows = store.connection().execute(sql, args)
     return [_issue(row) for row in rows]
 
 
@@ -122,8 +126,8 @@ def get_issue(store: Store, issue_id: int) -> Optional[dict[str, Any]]:
         issue[key] = [
             {"name": r[0], "count": r[1]}
             for r in conn.execute(
-                f"SELECT {column}, count(*) FROM events WHERE issue_id = ? AND {column} IS NOT NULL "
-                f"GROUP BY {column} ORDER BY count(*) DESC",
+                f"SELECT {column}, count(*) FROM events "  # noqa: S608 -- fixed column names
+                f"WHERE issue_id = ? AND {column} IS NOT NULL GROUP BY {column} ORDER BY 2 DESC",
                 (issue_id,),
             )
         ]
@@ -178,15 +182,15 @@ def attachments_for(store: Store, project_id: int, event_id: str) -> list[dict[s
 
 def get_attachment(store: Store, attachment_id: int) -> Optional[dict[str, Any]]:
     """One attachment, with its bytes in ``data``."""
-    row = store.connection().execute(
-        "SELECT * FROM attachments WHERE id = ?", (attachment_id,)
-    ).fetchone()
+    row = (
+        store.connection()
+        .execute("SELECT * FROM attachments WHERE id = ?", (attachment_id,))
+        .fetchone()
+    )
     return dict(row) if row is not None else None
 
 
-def list_transactions(
-    store: Store, query: str = "", limit: int = 100
-) -> list[dict[str, Any]]:
+def list_transactions(store: Store, query: str = "", limit: int = 100) -> list[dict[str, Any]]:
     """Transactions, newest first (name search)."""
     args: list[Any] = []
     where = ""
@@ -194,12 +198,12 @@ def list_transactions(
         where = "WHERE name LIKE ? ESCAPE '\\'"
         args.append(_like(query))
     args.append(limit)
-    rows = store.connection().execute(
-        "SELECT event_id, trace_id, span_id, name, op, status, start_time, end_time, release, "
+    sql = (
+        "SELECT event_id, trace_id, span_id, name, op, status, start_time, end_time, release, "  # noqa: S608 -- fixed clauses; values are bound
         "environment, (SELECT count(*) FROM spans s WHERE s.transaction_event_id = t.event_id) "
-        f"AS spans FROM transactions t {where} ORDER BY start_time DESC LIMIT ?",
-        args,
+        f"AS spans FROM transactions t {where} ORDER BY start_time DESC LIMIT ?"
     )
+    rows = store.connection().execute(sql, args)
     result = []
     for row in rows:
         item = dict(row)
@@ -229,7 +233,9 @@ def get_trace(store: Store, trace_id: str) -> dict[str, Any]:
     for span in ordered:
         span["duration_ms"] = round((span["end_time"] - span["start_time"]) * 1000, 3)
         span["offset_pct"] = round((span["start_time"] - start) / total * 100, 3)
-        span["width_pct"] = max(round((span["end_time"] - span["start_time"]) / total * 100, 3), 0.2)
+        span["width_pct"] = max(
+            round((span["end_time"] - span["start_time"]) / total * 100, 3), 0.2
+        )
     errors = [
         dict(row)
         for row in conn.execute(
@@ -294,11 +300,12 @@ def list_logs(
         where.append("trace_id = ?")
         args.append(trace_id)
     args.append(limit)
-    rows = store.connection().execute(
-        "SELECT id, timestamp, level, severity_number, body, trace_id, release, environment, "
-        f"attributes FROM logs WHERE {' AND '.join(where)} ORDER BY timestamp DESC, id DESC LIMIT ?",
-        args,
+    sql = (
+        "SELECT id, timestamp, level, severity_number, body, trace_id, release, environment, "  # noqa: S608 -- fixed clauses; values are bound
+        f"attributes FROM logs WHERE {' AND '.join(where)} "
+        "ORDER BY timestamp DESC, id DESC LIMIT ?"
     )
+    rows = store.connection().execute(sql, args)
     result = []
     for row in rows:
         item = dict(row)
@@ -331,9 +338,7 @@ def release_health(store: Store) -> list[dict[str, Any]]:
             }
         return totals[key]
 
-    for row in conn.execute(
-        "SELECT release, environment, status, errors, did FROM sessions"
-    ):
+    for row in conn.execute("SELECT release, environment, status, errors, did FROM sessions"):
         b = bucket(row["release"], row["environment"])
         b["sessions"] += 1
         status = row["status"]
@@ -364,7 +369,9 @@ def release_health(store: Store) -> list[dict[str, Any]]:
     result = sorted(totals.values(), key=lambda b: (b["release"], b["environment"]))
     for b in result:
         sessions = b["sessions"]
-        b["crash_free_rate"] = round(100.0 * (sessions - b["crashed"]) / sessions, 2) if sessions else None
+        b["crash_free_rate"] = (
+            round(100.0 * (sessions - b["crashed"]) / sessions, 2) if sessions else None
+        )
     return result
 
 
@@ -429,7 +436,9 @@ def outcomes(store: Store) -> dict[str, Any]:
     return {"outcomes": drops, "rejections": rejections}
 
 
-def raw_items(store: Store, item_type: Optional[str] = None, limit: int = 100) -> list[dict[str, Any]]:
+def raw_items(
+    store: Store, item_type: Optional[str] = None, limit: int = 100
+) -> list[dict[str, Any]]:
     """Stored items of other types (profiles, replays, unknown types): metadata only."""
     args: list[Any] = []
     where = ""
@@ -437,11 +446,11 @@ def raw_items(store: Store, item_type: Optional[str] = None, limit: int = 100) -
         where = "WHERE type = ?"
         args.append(item_type)
     args.append(limit)
-    rows = store.connection().execute(
-        f"SELECT id, received, event_id, type, headers, length(payload) AS size FROM items "
-        f"{where} ORDER BY id DESC LIMIT ?",
-        args,
+    sql = (
+        "SELECT id, received, event_id, type, headers, length(payload) AS size FROM items "  # noqa: S608 -- fixed clauses; values are bound
+        f"{where} ORDER BY id DESC LIMIT ?"
     )
+    rows = store.connection().execute(sql, args)
     return [dict(row, headers=_loads(row["headers"])) for row in rows]
 
 
@@ -477,7 +486,9 @@ def event_tags(event: Any) -> list[tuple[str, str]]:
         pairs = [(str(k), _display(v)) for k, v in tags.items()]
     elif isinstance(tags, list):
         pairs = [
-            (str(t[0]), _display(t[1])) for t in tags if isinstance(t, (list, tuple)) and len(t) == 2
+            (str(t[0]), _display(t[1]))
+            for t in tags
+            if isinstance(t, (list, tuple)) and len(t) == 2
         ]
     for key in ("level", "release", "environment", "server_name"):
         value = event.get(key)

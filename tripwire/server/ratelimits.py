@@ -11,7 +11,8 @@ categories separated by ``;`` and empty for all, e.g. ``60:error;transaction:key
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
 _SCOPES = ("key", "project", "organization")
 

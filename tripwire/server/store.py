@@ -15,18 +15,35 @@ Reads are in `tripwire.server.queries`.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import secrets
 import sqlite3
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Optional, Union
 
-from tripwire.server.grouping import group_event
+from tripwire.server.items import (
+    SAVERS,
+    InvalidItem,
+    Item,
+    SaveResult,
+    category,
+    parse_timestamp,
+    save_raw,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "InvalidItem",
+    "Item",
+    "SaveResult",
+    "SchemaError",
+    "Store",
+    "default_db_path",
+    "parse_timestamp",
+]
 
 SCHEMA_VERSION = 1
 
@@ -213,55 +230,6 @@ class SchemaError(RuntimeError):
     """The database was written by a newer tripwire, or is not a tripwire database."""
 
 
-class InvalidItem(ValueError):
-    """An envelope item whose payload cannot be stored (counted as an ``invalid`` drop)."""
-
-
-class Item:
-    """One item to store: its type, headers and payload (bytes, JSON parsed on demand)."""
-
-    __slots__ = ("_json", "headers", "payload", "type")
-
-    def __init__(
-        self, type: str, headers: dict[str, Any], payload: bytes, parsed: Any = None
-    ) -> None:
-        self.type = type
-        self.headers = headers
-        self.payload = payload
-        self._json = parsed
-
-    def json(self) -> Any:
-        """The payload as JSON. Raises `InvalidItem` if it is not."""
-        if self._json is None:
-            try:
-                self._json = json.loads(self.payload)
-            except (ValueError, RecursionError) as exc:
-                raise InvalidItem(f"{self.type} payload is not JSON: {exc}") from None
-        return self._json
-
-    def object(self) -> dict[str, Any]:
-        """The payload as a JSON object. Raises `InvalidItem` if it is not one."""
-        value = self.json()
-        if not isinstance(value, dict):
-            raise InvalidItem(f"{self.type} payload is not a JSON object")
-        return value
-
-
-class SaveResult:
-    """What one `Store.save` stored: counts per item type and dropped items."""
-
-    __slots__ = ("dropped", "event_ids", "issue_ids", "stored")
-
-    def __init__(self) -> None:
-        self.stored: dict[str, int] = {}
-        self.dropped: list[tuple[str, str, str]] = []  # (item type, reason, detail)
-        self.event_ids: list[str] = []
-        self.issue_ids: list[int] = []
-
-    def count(self, kind: str, n: int = 1) -> None:
-        self.stored[kind] = self.stored.get(kind, 0) + n
-
-
 def default_db_path() -> Path:
     """The database of the project in the current directory (``$TRIPWIRE_DB`` overrides).
 
@@ -425,7 +393,8 @@ class Store:
         """
         now = time.time() if received is None else received
         headers = envelope_headers or {}
-        header_event_id = _text(headers.get("event_id")) or None
+        event_id = headers.get("event_id")
+        header_event_id = event_id if isinstance(event_id, str) and event_id else None
         result = SaveResult()
         result.dropped.extend(dropped)
         with self.write() as conn:
@@ -433,10 +402,16 @@ class Store:
                 # A savepoint per item: one bad item is left out, the others are kept.
                 conn.execute("SAVEPOINT item")
                 try:
-                    _SAVERS.get(item.type, _save_raw)(
+                    SAVERS.get(item.type, save_raw)(
                         conn, project_id, item, header_event_id, now, result
                     )
-                except (InvalidItem, sqlite3.InterfaceError, TypeError, ValueError, OverflowError) as exc:
+                except (
+                    InvalidItem,
+                    sqlite3.InterfaceError,
+                    TypeError,
+                    ValueError,
+                    OverflowError,
+                ) as exc:
                     conn.execute("ROLLBACK TO item")
                     result.dropped.append((item.type, "invalid", str(exc)))
                 conn.execute("RELEASE item")
@@ -444,7 +419,7 @@ class Store:
                 conn.execute(
                     "INSERT INTO outcomes (project_id, source, received, reason, category, "
                     "quantity) VALUES (?, 'server', ?, ?, ?, 1)",
-                    (project_id, now, reason, _category(item_type)),
+                    (project_id, now, reason, category(item_type)),
                 )
         return result
 
@@ -483,537 +458,6 @@ class _Transaction:
             self.conn.execute("COMMIT")
         else:
             self.conn.execute("ROLLBACK")
-
-
-# -- savers, one per item type ------------------------------------------------------------------
-
-
-def _save_event(
-    conn: sqlite3.Connection,
-    project_id: int,
-    item: Item,
-    header_event_id: Optional[str],
-    now: float,
-    result: SaveResult,
-) -> None:
-    event = item.object()
-    if event.get("type") == "transaction":
-        _save_transaction(conn, project_id, item, header_event_id, now, result)
-        return
-    event_id = _event_id(event, header_event_id)
-    if conn.execute(
-        "SELECT 1 FROM events WHERE project_id = ? AND event_id = ?", (project_id, event_id)
-    ).fetchone():
-        result.dropped.append((item.type, "duplicate", event_id))
-        return
-    grouping = group_event(event)
-    timestamp = parse_timestamp(event.get("timestamp"), now)
-    level = _text(event.get("level")) or "error"
-    conn.execute(
-        "INSERT INTO issues (project_id, hash, title, culprit, type, value, level, first_seen, "
-        "last_seen, times_seen, last_event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) "
-        "ON CONFLICT (project_id, hash) DO UPDATE SET "
-        "times_seen = times_seen + 1, "
-        "first_seen = min(first_seen, excluded.first_seen), "
-        "title = CASE WHEN excluded.last_seen >= last_seen THEN excluded.title ELSE title END, "
-        "level = CASE WHEN excluded.last_seen >= last_seen THEN excluded.level ELSE level END, "
-        "last_event_id = CASE WHEN excluded.last_seen >= last_seen "
-        "THEN excluded.last_event_id ELSE last_event_id END, "
-        "last_seen = max(last_seen, excluded.last_seen), "
-        # A resolved issue that happens again is a regression: it opens again.
-        "status = CASE WHEN status = 'resolved' THEN 'unresolved' ELSE status END",
-        (
-            project_id,
-            grouping.hash,
-            grouping.title,
-            grouping.culprit,
-            grouping.type,
-            grouping.value[:1000],
-            level,
-            timestamp,
-            timestamp,
-            event_id,
-        ),
-    )
-    issue_id = int(
-        conn.execute(
-            "SELECT id FROM issues WHERE project_id = ? AND hash = ?", (project_id, grouping.hash)
-        ).fetchone()[0]
-    )
-    user_key = _user_key(event.get("user"))
-    conn.execute(
-        "INSERT INTO events (project_id, event_id, issue_id, received, timestamp, level, title, "
-        "release, environment, platform, transaction_name, trace_id, user_key, data) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            project_id,
-            event_id,
-            issue_id,
-            now,
-            timestamp,
-            level,
-            grouping.title,
-            _text_or_none(event.get("release")),
-            _text_or_none(event.get("environment")),
-            _text_or_none(event.get("platform")),
-            _text_or_none(event.get("transaction")),
-            _trace_context(event).get("trace_id"),
-            user_key,
-            _json_text(item, event),
-        ),
-    )
-    if user_key:
-        conn.execute(
-            "INSERT OR IGNORE INTO issue_users (issue_id, user_key) VALUES (?, ?)",
-            (issue_id, user_key),
-        )
-    result.count("event")
-    result.event_ids.append(event_id)
-    result.issue_ids.append(issue_id)
-
-
-def _save_transaction(
-    conn: sqlite3.Connection,
-    project_id: int,
-    item: Item,
-    header_event_id: Optional[str],
-    now: float,
-    result: SaveResult,
-) -> None:
-    event = item.object()
-    event_id = _event_id(event, header_event_id)
-    if conn.execute(
-        "SELECT 1 FROM transactions WHERE project_id = ? AND event_id = ?",
-        (project_id, event_id),
-    ).fetchone():
-        result.dropped.append(("transaction", "duplicate", event_id))
-        return
-    trace = _trace_context(event)
-    end = parse_timestamp(event.get("timestamp"), now)
-    start = parse_timestamp(event.get("start_timestamp"), end)
-    trace_id = trace.get("trace_id") or event_id
-    name = _text(event.get("transaction")) or "<unnamed transaction>"
-    conn.execute(
-        "INSERT INTO transactions (project_id, event_id, received, trace_id, span_id, name, op, "
-        "status, start_time, end_time, release, environment, data) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            project_id,
-            event_id,
-            now,
-            trace_id,
-            trace.get("span_id"),
-            name,
-            trace.get("op"),
-            trace.get("status"),
-            start,
-            end,
-            _text_or_none(event.get("release")),
-            _text_or_none(event.get("environment")),
-            _json_text(item, event),
-        ),
-    )
-    rows = [
-        (
-            project_id,
-            trace_id,
-            trace.get("span_id") or event_id[:16],
-            trace.get("parent_span_id"),
-            event_id,
-            1,
-            trace.get("op"),
-            name,
-            trace.get("status"),
-            start,
-            end,
-            _dump(trace.get("data")),
-        )
-    ]
-    spans = event.get("spans")
-    for span in spans if isinstance(spans, list) else ():
-        if not isinstance(span, dict):
-            continue
-        span_end = parse_timestamp(span.get("timestamp"), end)
-        rows.append(
-            (
-                project_id,
-                _text(span.get("trace_id")) or trace_id,
-                _text(span.get("span_id")),
-                _text_or_none(span.get("parent_span_id")),
-                event_id,
-                0,
-                _text_or_none(span.get("op")),
-                _text_or_none(span.get("description")),
-                _text_or_none(span.get("status")),
-                parse_timestamp(span.get("start_timestamp"), span_end),
-                span_end,
-                _dump(span.get("data")),
-            )
-        )
-    conn.executemany(
-        "INSERT INTO spans (project_id, trace_id, span_id, parent_span_id, transaction_event_id, "
-        "is_segment, op, description, status, start_time, end_time, data) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    result.count("transaction")
-    result.count("span", len(rows))
-    result.event_ids.append(event_id)
-
-
-def _save_session(
-    conn: sqlite3.Connection,
-    project_id: int,
-    item: Item,
-    header_event_id: Optional[str],
-    now: float,
-    result: SaveResult,
-) -> None:
-    session = item.object()
-    sid = _text(session.get("sid"))
-    attrs = session.get("attrs") if isinstance(session.get("attrs"), dict) else {}
-    release = _text(attrs.get("release"))
-    if not sid or not release:
-        raise InvalidItem("session without sid or attrs.release")
-    timestamp = parse_timestamp(session.get("timestamp"), now)
-    errors = session.get("errors")
-    duration = session.get("duration")
-    conn.execute(
-        "INSERT INTO sessions (project_id, sid, did, release, environment, status, errors, "
-        "started, timestamp, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (project_id, sid) DO UPDATE SET status = excluded.status, "
-        "errors = max(errors, excluded.errors), timestamp = excluded.timestamp, "
-        "duration = coalesce(excluded.duration, duration) "
-        "WHERE excluded.timestamp >= timestamp",
-        (
-            project_id,
-            sid,
-            _text_or_none(session.get("did")),
-            release,
-            _text_or_none(attrs.get("environment")),
-            _text(session.get("status")) or "ok",
-            errors if type(errors) is int else 0,
-            parse_timestamp(session.get("started"), timestamp),
-            timestamp,
-            duration if isinstance(duration, (int, float)) else None,
-        ),
-    )
-    result.count("session")
-
-
-def _save_sessions(
-    conn: sqlite3.Connection,
-    project_id: int,
-    item: Item,
-    header_event_id: Optional[str],
-    now: float,
-    result: SaveResult,
-) -> None:
-    payload = item.object()
-    attrs = payload.get("attrs") if isinstance(payload.get("attrs"), dict) else {}
-    release = _text(attrs.get("release"))
-    aggregates = payload.get("aggregates")
-    if not release or not isinstance(aggregates, list):
-        raise InvalidItem("sessions without attrs.release or aggregates")
-    rows = []
-    for bucket in aggregates:
-        if not isinstance(bucket, dict):
-            continue
-        rows.append(
-            (
-                project_id,
-                release,
-                _text_or_none(attrs.get("environment")),
-                parse_timestamp(bucket.get("started"), now),
-                *(_count(bucket.get(k)) for k in ("exited", "errored", "abnormal", "crashed")),
-            )
-        )
-    conn.executemany(
-        "INSERT INTO session_aggregates (project_id, release, environment, started, exited, "
-        "errored, abnormal, crashed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    result.count("sessions")
-
-
-def _save_check_in(
-    conn: sqlite3.Connection,
-    project_id: int,
-    item: Item,
-    header_event_id: Optional[str],
-    now: float,
-    result: SaveResult,
-) -> None:
-    check_in = item.object()
-    slug = _text(check_in.get("monitor_slug"))
-    status = _text(check_in.get("status"))
-    if not slug or not status:
-        raise InvalidItem("check_in without monitor_slug or status")
-    check_in_id = _text(check_in.get("check_in_id")) or secrets.token_hex(16)
-    duration = check_in.get("duration")
-    config = check_in.get("monitor_config")
-    conn.execute(
-        "INSERT INTO check_ins (project_id, check_in_id, monitor_slug, status, duration, "
-        "environment, release, received, monitor_config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (project_id, check_in_id) DO UPDATE SET status = excluded.status, "
-        "duration = coalesce(excluded.duration, duration), "
-        "monitor_config = coalesce(excluded.monitor_config, monitor_config)",
-        (
-            project_id,
-            check_in_id,
-            slug,
-            status,
-            duration if isinstance(duration, (int, float)) else None,
-            _text_or_none(check_in.get("environment")),
-            _text_or_none(check_in.get("release")),
-            now,
-            _dump(config) if config is not None else None,
-        ),
-    )
-    result.count("check_in")
-
-
-def _save_log(
-    conn: sqlite3.Connection,
-    project_id: int,
-    item: Item,
-    header_event_id: Optional[str],
-    now: float,
-    result: SaveResult,
-) -> None:
-    payload = item.object()
-    entries = payload.get("items")
-    if not isinstance(entries, list):
-        raise InvalidItem("log item without an items list")
-    rows = []
-    for entry in entries:
-        if not isinstance(entry, dict):
-            continue
-        attributes = entry.get("attributes")
-        attributes = attributes if isinstance(attributes, dict) else {}
-        severity = entry.get("severity_number")
-        rows.append(
-            (
-                project_id,
-                parse_timestamp(entry.get("timestamp"), now),
-                _text(entry.get("level")) or "info",
-                severity if type(severity) is int else _attribute(attributes, "sentry.severity_number"),
-                _text(entry.get("body")),
-                _text_or_none(entry.get("trace_id")),
-                _text_or_none(_attribute(attributes, "sentry.release")),
-                _text_or_none(_attribute(attributes, "sentry.environment")),
-                _dump(attributes),
-            )
-        )
-    conn.executemany(
-        "INSERT INTO logs (project_id, timestamp, level, severity_number, body, trace_id, "
-        "release, environment, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    result.count("log", len(rows))
-
-
-def _save_attachment(
-    conn: sqlite3.Connection,
-    project_id: int,
-    item: Item,
-    header_event_id: Optional[str],
-    now: float,
-    result: SaveResult,
-) -> None:
-    headers = item.headers
-    conn.execute(
-        "INSERT INTO attachments (project_id, event_id, filename, content_type, attachment_type, "
-        "size, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            project_id,
-            header_event_id,
-            _text(headers.get("filename")) or "attachment",
-            _text_or_none(headers.get("content_type")),
-            _text_or_none(headers.get("attachment_type")),
-            len(item.payload),
-            item.payload,
-        ),
-    )
-    result.count("attachment")
-
-
-def _save_client_report(
-    conn: sqlite3.Connection,
-    project_id: int,
-    item: Item,
-    header_event_id: Optional[str],
-    now: float,
-    result: SaveResult,
-) -> None:
-    report = item.object()
-    rows = []
-    for key in ("discarded_events", "rate_limited_events", "filtered_events"):
-        entries = report.get(key)
-        for entry in entries if isinstance(entries, list) else ():
-            if not isinstance(entry, dict):
-                continue
-            reason = _text(entry.get("reason")) or key
-            rows.append(
-                (
-                    project_id,
-                    now,
-                    reason,
-                    _text(entry.get("category")) or "default",
-                    _count(entry.get("quantity")),
-                )
-            )
-    conn.executemany(
-        "INSERT INTO outcomes (project_id, source, received, reason, category, quantity) "
-        "VALUES (?, 'client', ?, ?, ?, ?)",
-        rows,
-    )
-    result.count("client_report")
-
-
-def _save_raw(
-    conn: sqlite3.Connection,
-    project_id: int,
-    item: Item,
-    header_event_id: Optional[str],
-    now: float,
-    result: SaveResult,
-) -> None:
-    # Profiles, replays, feedback and item types this server does not know: kept as sent.
-    conn.execute(
-        "INSERT INTO items (project_id, received, event_id, type, headers, payload) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (project_id, now, header_event_id, item.type, _dump(item.headers), item.payload),
-    )
-    result.count(item.type or "unknown")
-
-
-_SAVERS = {
-    "event": _save_event,
-    "transaction": _save_transaction,
-    "session": _save_session,
-    "sessions": _save_sessions,
-    "check_in": _save_check_in,
-    "log": _save_log,
-    "attachment": _save_attachment,
-    "client_report": _save_client_report,
-}
-
-# Item type -> the protocol's data category, for outcomes.
-_CATEGORIES = {
-    "event": "error",
-    "transaction": "transaction",
-    "session": "session",
-    "sessions": "session",
-    "check_in": "monitor",
-    "log": "log_item",
-    "attachment": "attachment",
-    "client_report": "internal",
-    "profile": "profile",
-    "profile_chunk": "profile_chunk",
-    "span": "span",
-    "replay_event": "replay",
-    "replay_recording": "replay",
-}
-
-
-def _category(item_type: str) -> str:
-    return _CATEGORIES.get(item_type, "default")
-
-
-# -- helpers ------------------------------------------------------------------------------------
-
-_ISO = re.compile(
-    r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d+))?\s*(Z|[+-]\d\d:?\d\d)?$"
-)
-
-
-def parse_timestamp(value: Any, default: float) -> float:
-    """Seconds since the epoch from an RFC 3339 string or a number; `default` otherwise."""
-    if isinstance(value, bool):
-        return default
-    if isinstance(value, (int, float)):
-        return float(value) if value == value and abs(value) < 1e11 else default
-    if not isinstance(value, str):
-        return default
-    match = _ISO.match(value.strip())
-    if match is None:
-        return default
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    try:
-        moment = datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second),
-            tzinfo=timezone.utc,
-        )
-    except ValueError:
-        return default
-    seconds = moment.timestamp() + (float("0." + fraction) if fraction else 0.0)
-    if zone and zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        digits = zone[1:].replace(":", "")
-        seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    return seconds
-
-
-def _event_id(event: dict[str, Any], header_event_id: Optional[str]) -> str:
-    event_id = _text(event.get("event_id")) or header_event_id or secrets.token_hex(16)
-    return event_id.replace("-", "").lower()[:64]
-
-
-def _trace_context(event: dict[str, Any]) -> dict[str, Any]:
-    contexts = event.get("contexts")
-    if isinstance(contexts, dict):
-        trace = contexts.get("trace")
-        if isinstance(trace, dict):
-            return {k: v for k, v in trace.items() if isinstance(v, str) or k == "data"}
-    return {}
-
-
-def _user_key(user: Any) -> Optional[str]:
-    if not isinstance(user, dict):
-        return None
-    for key in ("id", "email", "username", "ip_address"):
-        value = user.get(key)
-        if value not in (None, ""):
-            return f"{key}:{value}"[:200]
-    return None
-
-
-def _attribute(attributes: dict[str, Any], name: str) -> Any:
-    value = attributes.get(name)
-    if isinstance(value, dict):
-        return value.get("value")
-    return value
-
-
-def _json_text(item: Item, parsed: Any) -> str:
-    # Keep the bytes as sent when they are UTF-8 JSON; re-encode only what came parsed.
-    if item.payload:
-        try:
-            return item.payload.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    return _dump(parsed)
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=repr)
-
-
-def _count(value: Any) -> int:
-    return value if type(value) is int and value >= 0 else 0
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else str(value)
-
-
-def _text_or_none(value: Any) -> Optional[str]:
-    if value is None or value == "":
-        return None
-    return value if isinstance(value, str) else str(value)
 
 
 def _statements(script: str) -> list[str]:

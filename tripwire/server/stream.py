@@ -37,9 +37,7 @@ class Arrival:
 
     __slots__ = ("body", "items", "path", "received", "status", "summary")
 
-    def __init__(
-        self, path: str, status: int, items: list[str], summary: str, body: bytes
-    ) -> None:
+    def __init__(self, path: str, status: int, items: list[str], summary: str, body: bytes) -> None:
         self.received = time.time()
         self.path = path
         self.status = status
@@ -162,8 +160,8 @@ async def live_feed(request: Request) -> Response:
     broadcaster: Broadcaster = request.app.state.tripwire.broadcaster
 
     async def events() -> AsyncIterator[bytes]:
-        for arrival in list(broadcaster.history):
-            yield _sse("arrival", json.dumps(arrival.to_json()))
+        for past in list(broadcaster.history):
+            yield _sse("arrival", json.dumps(past.to_json()))
         async for arrival in broadcaster.subscribe():
             if arrival is None:
                 yield b": keep-alive\n\n"

@@ -120,7 +120,9 @@ def event_view(event: dict[str, Any]) -> dict[str, Any]:
         "request": _request(event.get("request")),
         "extra": _pairs(event.get("extra")),
         "sdk": event.get("sdk") if isinstance(event.get("sdk"), dict) else {},
-        "fingerprint": event.get("fingerprint") if isinstance(event.get("fingerprint"), list) else None,
+        "fingerprint": event.get("fingerprint")
+        if isinstance(event.get("fingerprint"), list)
+        else None,
     }
 
 
@@ -134,7 +136,9 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _exception_views(event: dict[str, Any]) -> list[dict[str, Any]]:
     exception = event.get("exception")
-    values = _list(_dict(exception).get("values")) if isinstance(exception, dict) else _list(exception)
+    values = (
+        _list(_dict(exception).get("values")) if isinstance(exception, dict) else _list(exception)
+    )
     views = []
     # The protocol lists the chain oldest first; the page shows the raised one first.
     for exc in reversed([v for v in values if isinstance(v, dict)]):
@@ -184,7 +188,10 @@ def _frames(stacktrace: dict[str, Any]) -> list[dict[str, Any]]:
         variables = frame.get("vars")
         views.append(
             {
-                "filename": frame.get("filename") or frame.get("abs_path") or frame.get("module") or "?",
+                "filename": frame.get("filename")
+                or frame.get("abs_path")
+                or frame.get("module")
+                or "?",
                 "abs_path": frame.get("abs_path") or "",
                 "function": frame.get("function") or "?",
                 "module": frame.get("module") or "",
@@ -202,7 +209,7 @@ def _frames(stacktrace: dict[str, Any]) -> list[dict[str, Any]]:
 def _breadcrumbs(event: dict[str, Any]) -> list[dict[str, Any]]:
     crumbs = event.get("breadcrumbs")
     values = _list(_dict(crumbs).get("values")) if isinstance(crumbs, dict) else _list(crumbs)
-    from tripwire.server.store import parse_timestamp
+    from tripwire.server.items import parse_timestamp
 
     views = []
     for crumb in values:
@@ -230,7 +237,9 @@ def _pairs(value: Any) -> list[tuple[str, str]]:
 
 def _contexts(event: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
     contexts = _dict(event.get("contexts"))
-    return [(str(name), _pairs(ctx)) for name, ctx in sorted(contexts.items()) if isinstance(ctx, dict)]
+    return [
+        (str(name), _pairs(ctx)) for name, ctx in sorted(contexts.items()) if isinstance(ctx, dict)
+    ]
 
 
 def _request(value: Any) -> Optional[dict[str, Any]]:
@@ -238,7 +247,9 @@ def _request(value: Any) -> Optional[dict[str, Any]]:
         return None
     headers = value.get("headers")
     if isinstance(headers, list):
-        header_pairs = [(str(h[0]), pretty(h[1])) for h in headers if isinstance(h, list) and len(h) == 2]
+        header_pairs = [
+            (str(h[0]), pretty(h[1])) for h in headers if isinstance(h, list) and len(h) == 2
+        ]
     else:
         header_pairs = _pairs(headers)
     return {
@@ -284,7 +295,8 @@ def issues_page(request: Request) -> Response:
         column: [
             r[0]
             for r in conn.execute(
-                f"SELECT DISTINCT {column} FROM events WHERE {column} IS NOT NULL ORDER BY 1 LIMIT 200"
+                f"SELECT DISTINCT {column} FROM events "  # noqa: S608 -- fixed column names
+                f"WHERE {column} IS NOT NULL ORDER BY 1 LIMIT 200"
             )
         ]
         for column in ("level", "environment", "release")
@@ -292,7 +304,13 @@ def issues_page(request: Request) -> Response:
     project = store.default_project()
     dsn = f"{request.url.scheme}://{project['public_key']}@{request.url.netloc}/{project['id']}"
     return render(
-        request, "issues.html", issues=found, filters=filters, choices=choices, dsn=dsn, nav="issues"
+        request,
+        "issues.html",
+        issues=found,
+        filters=filters,
+        choices=choices,
+        dsn=dsn,
+        nav="issues",
     )
 
 
@@ -302,7 +320,9 @@ def issue_page(request: Request) -> Response:
     issue_id: int = request.path_params["issue_id"]
     issue = queries.get_issue(store, issue_id)
     if issue is None:
-        return render(request, "error.html", status_code=404, message="No such issue.", nav="issues")
+        return render(
+            request, "error.html", status_code=404, message="No such issue.", nav="issues"
+        )
     events = queries.issue_events(store, issue_id, limit=50)
     wanted = request.query_params.get("event") or issue["last_event_id"]
     stored = queries.get_event(store, wanted)
@@ -318,7 +338,9 @@ def event_page(request: Request) -> Response:
     """``/events/<event_id>/``: the issue page showing that event."""
     stored = queries.get_event(_store(request), request.path_params["event_id"])
     if stored is None:
-        return render(request, "error.html", status_code=404, message="No such event.", nav="issues")
+        return render(
+            request, "error.html", status_code=404, message="No such event.", nav="issues"
+        )
     query = urlencode({"event": stored["event_id"]})
     return RedirectResponse(f"/issues/{stored['issue_id']}/?{query}", status_code=302)
 
@@ -341,7 +363,9 @@ def logs_page(request: Request) -> Response:
     params = request.query_params
     filters = {"query": params.get("query", ""), "level": params.get("level", "")}
     found = queries.list_logs(
-        _store(request), query=filters["query"], level=filters["level"] or None,
+        _store(request),
+        query=filters["query"],
+        level=filters["level"] or None,
         trace_id=params.get("trace_id") or None,
     )
     return render(request, "logs.html", logs=found, filters=filters, nav="logs")
@@ -349,7 +373,9 @@ def logs_page(request: Request) -> Response:
 
 def releases_page(request: Request) -> Response:
     """``/releases/``: release health from sessions."""
-    return render(request, "releases.html", releases=queries.release_health(_store(request)), nav="releases")
+    return render(
+        request, "releases.html", releases=queries.release_health(_store(request)), nav="releases"
+    )
 
 
 def crons_page(request: Request) -> Response:

@@ -1,103 +1,75 @@
-"""Tracing: spans, transactions, sampling and propagation.
+"""Tracing: transactions, spans, sampling and distributed trace propagation.
 
-Interim module: the scope hooks below keep tracing disabled (as sentry_sdk with
-no traces_sample_rate) until the full implementation lands.
+Public names mirror `sentry_sdk.tracing`. The module is imported on first use of
+tracing (scopes import it lazily), never by `import tripwire` itself.
+
+Layout: `_span` (Span, NoOpSpan), `_transaction` (Transaction and the event it
+sends), `_sampling` (pure sampling decisions), `_propagation` (sentry-trace,
+traceparent, baggage, the propagation context), `_api` (what `Scope` calls),
+`_decorator` (`@trace`, functions_to_trace), `_consts`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+# What `Scope` and the client call (not part of sentry_sdk's public surface).
+from tripwire.tracing._api import baggage_for_scope as baggage_for_scope
+from tripwire.tracing._api import continue_trace as continue_trace
+from tripwire.tracing._api import (
+    dynamic_sampling_context_for_scope as dynamic_sampling_context_for_scope,
+)
+from tripwire.tracing._api import iter_propagation_headers as iter_propagation_headers
+from tripwire.tracing._api import (
+    propagation_context_from_headers as propagation_context_from_headers,
+)
+from tripwire.tracing._api import start_span as start_span
+from tripwire.tracing._api import start_transaction as start_transaction
+from tripwire.tracing._api import trace_context_for_scope as trace_context_for_scope
+from tripwire.tracing._api import traceparent_for_scope as traceparent_for_scope
+from tripwire.tracing._consts import (
+    BAGGAGE_HEADER_NAME,
+    INSTRUMENTER,
+    LOW_QUALITY_TRANSACTION_SOURCES,
+    OP,
+    SENTRY_TRACE_HEADER_NAME,
+    SOURCE_FOR_STYLE,
+    SPANDATA,
+    SPANSTATUS,
+    SPANTEMPLATE,
+    TransactionSource,
+    get_span_status_from_http_code,
+)
+from tripwire.tracing._decorator import setup_functions_to_trace as setup_functions_to_trace
+from tripwire.tracing._decorator import trace
+from tripwire.tracing._propagation import (
+    Baggage,
+    EnvironHeaders,
+    PropagationContext,
+    extract_sentrytrace_data,
+)
+from tripwire.tracing._sampling import has_tracing_enabled, is_valid_sample_rate
+from tripwire.tracing._span import NoOpSpan, Span
+from tripwire.tracing._transaction import Transaction
 
-from tripwire.tracing._propagation import PropagationContext
-
-if TYPE_CHECKING:
-    from tripwire.scope._scope import Scope
-
-
-def propagation_context_from_headers(headers: dict[str, Any]) -> PropagationContext | None:
-    """A propagation context continued from sentry-trace/baggage headers, if present."""
-    return None
-
-
-def dynamic_sampling_context_for_scope(scope: Scope) -> dict[str, str] | None:
-    """The dynamic sampling context of the scope's trace."""
-    context = scope.get_active_propagation_context()
-    if context.dynamic_sampling_context is not None:
-        return context.dynamic_sampling_context
-    client = scope.get_client()
-    opts = client.options
-    dsc = {"trace_id": context.trace_id}
-    for key in ("environment", "release"):
-        if opts.get(key):
-            dsc[key] = str(opts[key])
-    parsed = client.parsed_dsn
-    if parsed is not None:
-        dsc["public_key"] = parsed.public_key
-    return dsc
-
-
-def traceparent_for_scope(scope: Scope) -> str | None:
-    """The sentry-trace header value for the scope."""
-    context = scope.get_active_propagation_context()
-    return f"{context.trace_id}-{context.span_id}"
-
-
-def baggage_for_scope(scope: Scope) -> Any:
-    """The baggage header value for the scope."""
-    dsc = dynamic_sampling_context_for_scope(scope) or {}
-    return ",".join(f"sentry-{k}={v}" for k, v in dsc.items()) or None
-
-
-class NoOpSpan:
-    """A span that records nothing."""
-
-    def __enter__(self) -> NoOpSpan:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def start_child(self, **kwargs: Any) -> NoOpSpan:
-        """Another NoOpSpan."""
-        return NoOpSpan()
-
-    def finish(self, *args: Any, **kwargs: Any) -> None:
-        """Nothing to finish."""
-
-    def set_tag(self, key: str, value: Any) -> None:
-        """Ignored."""
-
-    def set_data(self, key: str, value: Any) -> None:
-        """Ignored."""
-
-    def set_status(self, value: str) -> None:
-        """Ignored."""
-
-    def set_measurement(self, name: str, value: float, unit: str = "") -> None:
-        """Ignored."""
-
-
-def start_transaction(
-    scope: Scope, transaction: Any, custom_sampling_context: Any, **kwargs: Any
-) -> Any:
-    """Tracing is not enabled yet: a span that records nothing."""
-    return NoOpSpan()
-
-
-def start_span(scope: Scope, **kwargs: Any) -> Any:
-    """Tracing is not enabled yet: a span that records nothing."""
-    return NoOpSpan()
-
-
-def continue_trace(
-    scope: Scope, environ_or_headers: Any, op: Any, name: Any, source: Any, origin: Any
-) -> Any:
-    """Tracing is not enabled yet: a span that records nothing."""
-    return NoOpSpan()
-
-
-def trace(func: Any = None, **kwargs: Any) -> Any:
-    """Decorator placeholder: returns the function unchanged."""
-    if func is None:
-        return lambda f: f
-    return func
+__all__ = [
+    "BAGGAGE_HEADER_NAME",
+    "INSTRUMENTER",
+    "LOW_QUALITY_TRANSACTION_SOURCES",
+    "OP",
+    "SENTRY_TRACE_HEADER_NAME",
+    "SOURCE_FOR_STYLE",
+    "SPANDATA",
+    "SPANSTATUS",
+    "SPANTEMPLATE",
+    "Baggage",
+    "EnvironHeaders",
+    "NoOpSpan",
+    "PropagationContext",
+    "Span",
+    "Transaction",
+    "TransactionSource",
+    "extract_sentrytrace_data",
+    "get_span_status_from_http_code",
+    "has_tracing_enabled",
+    "is_valid_sample_rate",
+    "trace",
+]

@@ -49,14 +49,14 @@ SOURCE_FOR_STYLE = {
 }
 
 
-class INSTRUMENTER:  # noqa: N801 - sentry_sdk's name
+class INSTRUMENTER:
     """Which instrumentation creates spans."""
 
     SENTRY = "sentry"
     OTEL = "otel"
 
 
-class SPANSTATUS:  # noqa: N801 - sentry_sdk's name
+class SPANSTATUS:
     """Span statuses (the protocol's, modelled on gRPC codes)."""
 
     ABORTED = "aborted"
@@ -78,7 +78,7 @@ class SPANSTATUS:  # noqa: N801 - sentry_sdk's name
     UNKNOWN_ERROR = "unknown_error"
 
 
-class SPANTEMPLATE(str, enum.Enum):  # noqa: N801 - sentry_sdk's name
+class SPANTEMPLATE(str, enum.Enum):
     """Span templates accepted by `@trace(template=...)`."""
 
     DEFAULT = "default"
@@ -90,7 +90,7 @@ class SPANTEMPLATE(str, enum.Enum):  # noqa: N801 - sentry_sdk's name
         return str(self.value)
 
 
-class SPANDATA:  # noqa: N801 - sentry_sdk's name
+class SPANDATA:
     """Well-known keys of span data (semantic conventions)."""
 
     AWS_EXTENDED_REQUEST_ID = "aws.extended_request_id"

@@ -1,25 +1,408 @@
-"""The propagation context: the trace an isolation scope belongs to when no span is active.
+"""Distributed trace propagation: `sentry-trace`, W3C `traceparent` and `baggage`.
 
-Ids are generated lazily: most scopes never need them (no error, no outgoing request).
+Pure parsing and formatting plus the `PropagationContext`, the trace an isolation
+scope belongs to when no span is active. Ids are generated lazily: most scopes never
+need them (no error, no outgoing request).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
 
 from tripwire._ids import ids
+from tripwire.tracing._consts import BAGGAGE_HEADER_NAME, SENTRY_TRACE_HEADER_NAME
+
+if TYPE_CHECKING:
+    from tripwire.client import BaseClient
+    from tripwire.tracing._transaction import Transaction
+
+# trace id, span id and sampled flag are each optional, as in the sentry-trace spec.
+SENTRY_TRACE_REGEX = re.compile(r"^[ \t]*([0-9a-f]{32})?-?([0-9a-f]{16})?-?([01])?[ \t]*$")
+_W3C_REGEX = re.compile(r"^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+
+SENTRY_PREFIX = "sentry-"
+# Incoming baggage beyond this many characters is ignored: a header is data from the
+# network and must not cost unbounded work (W3C asks for at least 8192 bytes).
+MAX_BAGGAGE_CHARS = 64 * 1024
+
+
+def extract_sentrytrace_data(header: str | None) -> dict[str, Any] | None:
+    """Parse a `sentry-trace` header value.
+
+    Args:
+        header: `<trace_id>-<span_id>-<sampled>`, each part optional.
+
+    Returns:
+        `{"trace_id", "parent_span_id", "parent_sampled"}` (None where absent), or None
+        if the value is empty or malformed.
+    """
+    if not header or not isinstance(header, str):
+        return None
+    match = SENTRY_TRACE_REGEX.match(header)
+    if match is None:
+        return None
+    trace_id, span_id, flag = match.groups()
+    return {
+        "trace_id": trace_id,
+        "parent_span_id": span_id,
+        "parent_sampled": None if flag is None else flag == "1",
+    }
+
+
+def extract_w3c_traceparent(header: str | None) -> dict[str, Any] | None:
+    """Parse a W3C `traceparent` header (`00-<trace_id>-<span_id>-<flags>`).
+
+    Returns:
+        The same shape as `extract_sentrytrace_data`, or None if malformed. The
+        `sampled` bit of the flags becomes `parent_sampled`.
+    """
+    if not header or not isinstance(header, str):
+        return None
+    match = _W3C_REGEX.match(header.lower())
+    if match is None:
+        return None
+    version, trace_id, span_id, flags = match.groups()
+    if version == "ff" or trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
+        return None
+    return {
+        "trace_id": trace_id,
+        "parent_span_id": span_id,
+        "parent_sampled": bool(int(flags, 16) & 1),
+    }
+
+
+def normalize_incoming_data(incoming_data: Mapping[Any, Any]) -> dict[str, Any]:
+    """Header names as `sentry-trace` / `baggage`: WSGI `HTTP_` prefixes removed, lower case."""
+    data: dict[str, Any] = {}
+    for key, value in incoming_data.items():
+        if not isinstance(key, str):
+            continue
+        if key.startswith("HTTP_"):
+            key = key[5:]
+        data[key.replace("_", "-").lower()] = value
+    return data
+
+
+class EnvironHeaders(Mapping[str, str]):
+    """The HTTP headers of a WSGI/ASGI environ, keyed without the `HTTP_` prefix."""
+
+    def __init__(self, environ: Mapping[Any, Any], prefix: str = "HTTP_") -> None:
+        self.environ = environ
+        self.prefix = prefix
+
+    def __getitem__(self, key: str) -> Any:
+        return self.environ[self.prefix + key.replace("-", "_").upper()]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in iter(self))
+
+    def __iter__(self) -> Iterator[str]:
+        prefix = self.prefix
+        for key in self.environ:
+            if not isinstance(key, str):
+                continue
+            key = key.replace("-", "_").upper()
+            if key.startswith(prefix):
+                yield key[len(prefix) :]
+
+
+# Values made only of these characters need no percent-encoding (quote's safe set).
+_NEEDS_NO_QUOTING = re.compile(r"[A-Za-z0-9_.~/-]*\Z").match
+
+
+# Sentry entries as received, fit to forward verbatim: only unreserved characters,
+# percent escapes and the list/pair separators.
+_WELL_FORMED = re.compile(r"[A-Za-z0-9_.~/=,%-]*\Z").match
+
+# Values that need quoting (a release like "app@1.0", a transaction name) repeat from
+# request to request: remember a bounded number of them.
+_QUOTED: dict[str, str] = {}
+_QUOTED_MAX = 256
+
+
+_UNQUOTED: dict[str, str] = {}
+
+
+def _unquote(text: str) -> str:
+    unquoted = _UNQUOTED.get(text)
+    if unquoted is None:
+        unquoted = unquote(text)
+        if len(_UNQUOTED) < _QUOTED_MAX and len(text) <= 200:
+            _UNQUOTED[text] = unquoted
+    return unquoted
+
+
+def _quote(text: str) -> str:
+    quoted = _QUOTED.get(text)
+    if quoted is None:
+        if _NEEDS_NO_QUOTING(text):
+            return text
+        quoted = quote(text)
+        if len(_QUOTED) < _QUOTED_MAX and len(text) <= 200:
+            _QUOTED[text] = quoted
+    return quoted
+
+
+def _text(value: Any) -> str | None:
+    """A header value as text (ASGI servers hand over bytes)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("latin-1")
+    return None
+
+
+def format_sample_rand(value: float) -> str:
+    """sample_rand as it travels in baggage: six decimals."""
+    return f"{value:.6f}"
+
+
+def sample_rand_from_trace_id(
+    trace_id: str, parent_sampled: bool | None = None, parent_rate: float | None = None
+) -> float:
+    """The sample_rand of a trace that did not carry one, derived from its trace id.
+
+    The value is a pure function of the trace id (as sentry_sdk 2.x derives it), so
+    every service continuing the same trace picks the same number. When the upstream
+    decision and rate are known, the value is drawn from the range consistent with
+    them: below the rate if it sampled, at or above it if not.
+    """
+    from random import Random
+
+    low, high = 0, 1_000_000
+    if parent_sampled is not None and parent_rate is not None and 0.0 <= parent_rate <= 1.0:
+        cut = int(parent_rate * 1_000_000)
+        if parent_sampled:
+            high = cut
+        else:
+            low = cut
+    if high <= low:
+        low, high = 0, 1_000_000
+    return Random(trace_id).randrange(low, high) / 1_000_000
+
+
+def parse_sample_rand(value: Any) -> float | None:
+    """A propagated sample_rand as a float in [0, 1), or None if absent or invalid."""
+    if value is None:
+        return None
+    try:
+        rand = float(value)
+    except (TypeError, ValueError):
+        return None
+    return rand if 0.0 <= rand < 1.0 else None
+
+
+def _parse_rate(value: Any) -> float | None:
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        return None
+    return rate if 0.0 <= rate <= 1.0 else None
+
+
+class Baggage:
+    """The W3C `baggage` header: Sentry's `sentry-*` entries and everyone else's.
+
+    The `sentry-*` entries are the dynamic sampling context (DSC). Once a service has
+    made (or received) them they are frozen (`mutable=False`) and forwarded unchanged,
+    so that every service of a trace reports the same DSC. Third-party entries are kept
+    verbatim and sent on with `serialize(include_third_party=True)`.
+    """
+
+    __slots__ = ("_wire", "mutable", "sentry_items", "third_party_items")
+
+    SENTRY_PREFIX = SENTRY_PREFIX
+
+    def __init__(
+        self, sentry_items: dict[str, str], third_party_items: str = "", mutable: bool = True
+    ) -> None:
+        self.sentry_items = sentry_items
+        self.third_party_items = third_party_items
+        self.mutable = mutable
+        # (the items it was made from, the serialized Sentry entries): reused while
+        # `sentry_items` still equals the snapshot (the dict is public and mutable).
+        self._wire: tuple[dict[str, str], str] | None = None
+
+    @classmethod
+    def from_incoming_header(
+        cls, header: str | None, *, _sample_rand: str | None = None
+    ) -> Baggage:
+        """Parse an incoming `baggage` header; Sentry entries present make it frozen."""
+        sentry_items: dict[str, str] = {}
+        sentry_raw: list[str] = []
+        third_party: list[str] = []
+        if header and len(header) <= MAX_BAGGAGE_CHARS:
+            for raw in header.split(","):
+                key, eq, value = raw.partition("=")
+                if not eq:
+                    continue
+                key = key.strip()
+                if "%" in key:
+                    key = _unquote(key)
+                if key[:7] == SENTRY_PREFIX:
+                    value = value.strip()
+                    sentry_items[key[7:]] = _unquote(value) if "%" in value else value
+                    sentry_raw.append(raw.strip())
+                else:
+                    third_party.append(raw.strip())
+        baggage = cls(sentry_items, ",".join(third_party), mutable=not sentry_items)
+        if sentry_items:
+            raw_text = ",".join(sentry_raw)
+            # Forward the entries as received when they are already well-formed.
+            if len(sentry_raw) == len(sentry_items) and _WELL_FORMED(raw_text):
+                baggage._wire = (dict(sentry_items), raw_text)
+            if _sample_rand is not None and "sample_rand" not in sentry_items:
+                sentry_items["sample_rand"] = _sample_rand
+        return baggage
+
+    @classmethod
+    def from_options(cls, scope: Any) -> Baggage | None:
+        """The DSC a scope's trace has before any transaction: from the client's options."""
+        from tripwire.scope._current import get_client
+
+        context = scope.get_active_propagation_context()
+        return cls(_dsc_from_options(get_client(), context.trace_id), mutable=False)
+
+    @classmethod
+    def populate_from_transaction(cls, transaction: Transaction) -> Baggage:
+        """The frozen DSC of a trace this service heads: from the transaction and options."""
+        from tripwire.scope._current import get_client
+        from tripwire.tracing._consts import LOW_QUALITY_TRANSACTION_SOURCES
+
+        client = get_client()
+        items: dict[str, str] = {
+            "trace_id": transaction.trace_id,
+            "sample_rand": format_sample_rand(transaction._get_sample_rand()),
+        }
+        _options_into(items, client)
+        name = transaction.name
+        if name and transaction.source not in LOW_QUALITY_TRANSACTION_SOURCES:
+            items["transaction"] = name
+        if transaction.sample_rate is not None:
+            items["sample_rate"] = str(transaction.sample_rate)
+        if transaction.sampled is not None:
+            items["sampled"] = "true" if transaction.sampled else "false"
+        previous = transaction._baggage
+        third_party = previous.third_party_items if previous is not None else ""
+        return cls(items, third_party, mutable=False)
+
+    def freeze(self) -> None:
+        """Stop this service from changing the Sentry entries."""
+        self.mutable = False
+
+    def dynamic_sampling_context(self) -> dict[str, str]:
+        """The Sentry entries as a dict (a copy)."""
+        return dict(self.sentry_items)
+
+    def serialize(self, include_third_party: bool = False) -> str:
+        """The header value: Sentry entries, then (optionally) the third-party ones."""
+        items = self.sentry_items
+        wire = self._wire
+        if wire is not None and wire[0] == items:
+            text = wire[1]
+        else:
+            text = _serialize_items(items)
+            self._wire = (dict(items), text)
+        if include_third_party and self.third_party_items:
+            return f"{text},{self.third_party_items}" if text else self.third_party_items
+        return text
+
+    @staticmethod
+    def strip_sentry_baggage(header: str) -> str:
+        """`header` without its `sentry-*` entries (to merge ours into someone else's)."""
+        return ",".join(
+            item
+            for item in (raw.strip() for raw in header.split(","))
+            if item and not unquote(item.partition("=")[0].strip()).startswith(SENTRY_PREFIX)
+        )
+
+    def _sample_rand(self) -> float | None:
+        return parse_sample_rand(self.sentry_items.get("sample_rand"))
+
+    def __repr__(self) -> str:
+        return f'<Baggage "{self.serialize(include_third_party=True)}", mutable={self.mutable}>'
+
+
+def _options_into(items: dict[str, str], client: BaseClient) -> None:
+    opts = client.options
+    environment = opts.get("environment")
+    if environment:
+        items["environment"] = str(environment)
+    release = opts.get("release")
+    if release:
+        items["release"] = str(release)
+    parsed = client.parsed_dsn
+    if parsed is not None:
+        items["public_key"] = parsed.public_key
+    org_id = local_org_id(client)
+    if org_id:
+        items["org_id"] = org_id
+
+
+def _dsc_from_options(client: BaseClient, trace_id: str) -> dict[str, str]:
+    items: dict[str, str] = {"trace_id": trace_id}
+    _options_into(items, client)
+    rate = client.options.get("traces_sample_rate")
+    if rate:  # as sentry_sdk: a rate of 0 is left out
+        items["sample_rate"] = str(rate)
+    return items
+
+
+def _serialize_items(items: dict[str, str]) -> str:
+    plain = _NEEDS_NO_QUOTING
+    try:
+        # One check each for keys and values in the common case: nothing to quote.
+        keys_plain = plain("".join(items)) is not None
+        if keys_plain and plain("".join(items.values())) is not None:
+            return ",".join([f"sentry-{key}={value}" for key, value in items.items()])
+        return ",".join(
+            [
+                f"sentry-{key if keys_plain else _quote(key)}={_quote(value)}"
+                for key, value in items.items()
+            ]
+        )
+    except TypeError:  # a non-str key or value
+        return ",".join([f"sentry-{_quote(str(k))}={_quote(str(v))}" for k, v in items.items()])
+
+
+def local_org_id(client: BaseClient) -> str | None:
+    """This service's org id: the `org_id` option, else the one in the DSN's host."""
+    org_id = client.options.get("org_id")
+    if org_id:
+        return str(org_id)
+    parsed = client.parsed_dsn
+    return parsed.org_id if parsed is not None else None
+
+
+def continue_allowed(incoming_org: str | None, local_org: str | None, strict: bool) -> bool:
+    """Whether a trace from an organization may be continued (strict_trace_continuation).
+
+    Two known, different org ids never continue. With `strict`, a trace continues only
+    when both are known and equal, or both are unknown.
+    """
+    if incoming_org and local_org:
+        return incoming_org == local_org
+    if strict:
+        return not incoming_org and not local_org
+    return True
 
 
 class PropagationContext:
     """trace_id / span_id / parent data continued from incoming headers or made up fresh."""
 
     __slots__ = (
+        "_dsc",
+        "_sample_rand",
         "_span_id",
         "_trace_id",
-        "dynamic_sampling_context",
+        "baggage",
         "parent_sampled",
         "parent_span_id",
-        "sample_rand",
     )
 
     def __init__(
@@ -30,13 +413,62 @@ class PropagationContext:
         parent_sampled: bool | None = None,
         dynamic_sampling_context: dict[str, str] | None = None,
         sample_rand: float | None = None,
+        baggage: Baggage | None = None,
     ) -> None:
         self._trace_id = trace_id
         self._span_id = span_id
         self.parent_span_id = parent_span_id
         self.parent_sampled = parent_sampled
-        self.dynamic_sampling_context = dynamic_sampling_context
-        self.sample_rand = sample_rand
+        if baggage is None and dynamic_sampling_context is not None:
+            baggage = Baggage(dict(dynamic_sampling_context), mutable=False)
+        self.baggage = baggage
+        self._sample_rand = sample_rand
+        # (client, baggage) of the last DSC built from options: errors and headers reuse it.
+        self._dsc: tuple[Any, Baggage] | None = None
+
+    @classmethod
+    def from_incoming_data(
+        cls, incoming_data: Mapping[str, Any], client: BaseClient | None = None
+    ) -> PropagationContext | None:
+        """The context continued from `sentry-trace` (or `traceparent`) and `baggage`.
+
+        Returns:
+            None when there is no valid trace header, or when the organizations do not
+            allow continuing (see `continue_allowed`): the caller starts a new trace.
+        """
+        data = normalize_incoming_data(incoming_data)
+        parsed = extract_sentrytrace_data(_text(data.get(SENTRY_TRACE_HEADER_NAME)))
+        if parsed is None:
+            parsed = extract_w3c_traceparent(_text(data.get("traceparent")))
+            if parsed is None:
+                return None
+        header = _text(data.get(BAGGAGE_HEADER_NAME))
+        baggage = Baggage.from_incoming_header(header) if header is not None else None
+        if client is None:
+            from tripwire.scope._current import get_client
+
+            client = get_client()
+        incoming_org = baggage.sentry_items.get("org_id") if baggage is not None else None
+        strict = bool(client.options.get("strict_trace_continuation"))
+        if (incoming_org or strict) and not continue_allowed(
+            incoming_org, local_org_id(client), strict
+        ):
+            return None
+        context = cls(
+            trace_id=parsed["trace_id"],
+            parent_span_id=parsed["parent_span_id"],
+            parent_sampled=parsed["parent_sampled"],
+            baggage=baggage,
+        )
+        if baggage is not None:
+            rand = baggage._sample_rand()
+            if rand is None and baggage.sentry_items:
+                # An older SDK upstream: derive one and forward it with the trace.
+                rate = _parse_rate(baggage.sentry_items.get("sample_rate"))
+                rand = sample_rand_from_trace_id(context.trace_id, context.parent_sampled, rate)
+                baggage.sentry_items["sample_rand"] = format_sample_rand(rand)
+            context._sample_rand = rand
+        return context
 
     @property
     def trace_id(self) -> str:
@@ -60,6 +492,47 @@ class PropagationContext:
     def span_id(self, value: str) -> None:
         self._span_id = value
 
+    @property
+    def sample_rand(self) -> float | None:
+        """The propagated sample_rand, if the incoming trace carried (or implied) one."""
+        return self._sample_rand
+
+    @sample_rand.setter
+    def sample_rand(self, value: float | None) -> None:
+        self._sample_rand = value
+
+    @property
+    def dynamic_sampling_context(self) -> dict[str, str] | None:
+        """The incoming DSC (None when this service heads the trace)."""
+        baggage = self.baggage
+        if baggage is None or not baggage.sentry_items:
+            return None
+        return baggage.dynamic_sampling_context()
+
+    @dynamic_sampling_context.setter
+    def dynamic_sampling_context(self, value: dict[str, str] | None) -> None:
+        self.baggage = Baggage(dict(value), mutable=False) if value is not None else None
+
+    def dsc_for(self, client: BaseClient) -> dict[str, str]:
+        """The DSC of this trace: the incoming one, else built from `client`'s options."""
+        return self.sentry_baggage(client).sentry_items
+
+    def sentry_baggage(self, client: BaseClient) -> Baggage:
+        """The baggage whose Sentry entries are this trace's DSC (see `dsc_for`)."""
+        baggage = self.baggage
+        if baggage is not None and baggage.sentry_items:
+            return baggage
+        cached = self._dsc
+        if cached is not None and cached[0] is client:
+            return cached[1]
+        baggage = Baggage(_dsc_from_options(client, self.trace_id), mutable=False)
+        self._dsc = (client, baggage)
+        return baggage
+
+    def to_traceparent(self) -> str:
+        """The `sentry-trace` value for requests made outside any span."""
+        return f"{self.trace_id}-{self.span_id}"
+
     def to_trace_context(self) -> dict[str, Any]:
         """The event's `contexts.trace` for errors outside any span."""
         return {
@@ -70,6 +543,48 @@ class PropagationContext:
 
     def __repr__(self) -> str:
         return (
-            f"<PropagationContext trace_id={self.trace_id} span_id={self.span_id}"
-            f" parent_span_id={self.parent_span_id} parent_sampled={self.parent_sampled}>"
+            f"<PropagationContext trace_id={self._trace_id} span_id={self._span_id}"
+            f" parent_span_id={self.parent_span_id} parent_sampled={self.parent_sampled}"
+            f" baggage={self.baggage!r}>"
         )
+
+
+def should_propagate_trace(client: BaseClient, url: str) -> bool:
+    """Whether outgoing requests to `url` get trace headers (trace_propagation_targets).
+
+    Never for the SDK's own ingest URL; otherwise when a target (a regex or substring,
+    searched anywhere in the URL) matches.
+    """
+    parsed = client.parsed_dsn
+    if parsed is not None and client.transport is not None and _is_sentry_url(parsed, url):
+        return False
+    targets = client.options.get("trace_propagation_targets")
+    if not targets:
+        return False
+    return match_regex_list(url, targets, substring_matching=True)
+
+
+def _is_sentry_url(parsed: Any, url: str) -> bool:
+    netloc = getattr(parsed, "netloc", None)
+    return isinstance(netloc, str) and bool(netloc) and netloc in url
+
+
+def match_regex_list(item: str, regex_list: Any = None, substring_matching: bool = False) -> bool:
+    """Whether `item` matches any of the patterns (regex search; `$`-anchored if not substring)."""
+    if not regex_list:
+        return False
+    for pattern in regex_list:
+        if isinstance(pattern, re.Pattern):
+            if pattern.search(item):
+                return True
+            continue
+        text = str(pattern)
+        if not substring_matching and not text.endswith("$"):
+            text += "$"
+        try:
+            if re.search(text, item):
+                return True
+        except re.error:
+            if text.rstrip("$") in item:
+                return True
+    return False

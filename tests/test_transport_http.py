@@ -1,0 +1,391 @@
+"""HttpTransport end to end, against a real HTTP receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any, Callable
+
+import pytest
+
+from _receiver import (
+    LeakCheck,
+    Receiver,
+    Reply,
+    TlsFiles,
+    make_envelope,
+    make_transaction,
+    tls_unavailable,
+)
+from tripwire.consts import USER_AGENT
+from tripwire.options import build_options
+from tripwire.transport import http as http_module
+from tripwire.transport.http import HttpTransport
+
+Make = Callable[..., HttpTransport]
+
+
+@pytest.fixture
+def rx() -> Iterator[Receiver]:
+    leaks = LeakCheck()
+    receiver = Receiver().start()
+    yield receiver
+    receiver.stop()
+    gc.collect()
+    leaks.assert_clean()
+
+
+@pytest.fixture
+def make(rx: Receiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[Make]:
+    # Retries back off for milliseconds, not seconds, in tests.
+    monkeypatch.setattr(http_module, "BACKOFF_BASE", 0.001)
+    made: list[HttpTransport] = []
+
+    def factory(**options: Any) -> HttpTransport:
+        options.setdefault("dsn", rx.dsn())
+        transport = HttpTransport(build_options(**options))
+        made.append(transport)
+        return transport
+
+    yield factory
+    for transport in made:
+        transport.kill()
+        transport._worker.join(10)
+
+
+def test_envelope_arrives_byte_for_byte_with_protocol_headers(rx: Receiver, make: Make) -> None:
+    transport = make()
+    envelope = make_envelope(message="héllo")
+    transport.capture_envelope(envelope)
+    transport.flush(10)
+    (request,) = rx.wait_for(1)
+    assert request.method == "POST"
+    assert request.path == "/api/1/envelope/"
+    assert request.body == envelope.serialize()
+    assert request.headers["content-type"] == "application/x-sentry-envelope"
+    assert request.headers["user-agent"] == USER_AGENT
+    assert request.headers["x-sentry-auth"] == (
+        f"Sentry sentry_key=public, sentry_version=7, sentry_client={USER_AGENT}"
+    )
+    assert request.headers["content-encoding"] in ("gzip", "br")
+    assert transport._outcomes.snapshot() == {}
+
+
+@pytest.mark.parametrize(
+    ("experiments", "encoding"),
+    [
+        ({"transport_compression_algo": "gzip"}, "gzip"),
+        ({"transport_compression_algo": "gzip", "transport_compression_level": 9}, "gzip"),
+        ({"transport_compression_level": 0}, None),
+        ({"transport_compression_algo": "zstd-from-the-future"}, None),
+    ],
+)
+def test_compression_options(
+    rx: Receiver, make: Make, experiments: dict[str, Any], encoding: str | None
+) -> None:
+    transport = make(_experiments=experiments)
+    envelope = make_envelope()
+    transport.capture_envelope(envelope)
+    transport.flush(10)
+    (request,) = rx.wait_for(1)
+    assert request.headers.get("content-encoding") == encoding
+    assert request.body == envelope.serialize()
+
+
+def test_the_calling_thread_never_waits_for_the_network(rx: Receiver, make: Make) -> None:
+    transport = make()
+    rx.hold()  # the server takes the first request and answers nothing until released
+    # If capture_envelope waited for the network, this loop would never end: the
+    # watchdog would release the server after 20 s and the assertion would fail.
+    watchdog = threading.Timer(20, rx.release)
+    watchdog.start()
+    try:
+        for i in range(60):
+            transport.capture_envelope(make_envelope("%032x" % i))
+        rx.wait_for(1)
+        assert not rx._released.is_set(), "capture_envelope blocked until the server answered"
+    finally:
+        watchdog.cancel()
+        rx.release()
+    transport.flush(10)
+    assert len(rx.wait_for(60)) == 60
+    assert sorted(e["event_id"] for e in rx.events()) == ["%032x" % i for i in range(60)]
+
+
+def test_bare_429_limits_every_category_for_60s(rx: Receiver, make: Make) -> None:
+    transport = make()
+    rx.reply(Reply(429))
+    transport.capture_envelope(make_envelope())
+    transport.flush(10)
+    assert not transport.is_healthy()
+    limits = transport._delivery.ratelimits.snapshot()
+    assert list(limits) == [None] and 59 < limits[None] <= 60
+    transport.capture_envelope(make_envelope())
+    transport.capture_envelope(make_transaction(spans=3))
+    transport.flush(10)
+    assert len(rx.requests) == 1  # nothing sent while limited, not even a client report
+    # The 429'd envelope is counted by the server itself; what the SDK held back is ours.
+    assert transport._outcomes.snapshot() == {
+        ("ratelimit_backoff", "error"): 1,
+        ("ratelimit_backoff", "transaction"): 1,
+        ("ratelimit_backoff", "span"): 4,
+    }
+
+
+def test_retry_after_header(rx: Receiver, make: Make) -> None:
+    transport = make()
+    rx.reply(Reply(429, {"Retry-After": "7"}))
+    transport.capture_envelope(make_envelope())
+    transport.flush(10)
+    assert 6 < transport._delivery.ratelimits.snapshot()[None] <= 7
+
+
+def test_category_limit_on_a_200_drops_only_that_category(rx: Receiver, make: Make) -> None:
+    transport = make()
+    rx.reply(Reply(200, {"X-Sentry-Rate-Limits": "60:transaction;unknown_thing:key, 2.5:foo:org"}))
+    transport.capture_envelope(make_envelope("%032x" % 1))
+    transport.flush(10)
+    transport.capture_envelope(make_transaction(spans=2))
+    transport.capture_envelope(make_envelope("%032x" % 2))
+    transport.flush(10)
+    requests = rx.wait_for(3)
+    assert [r.item_types for r in requests] == [["event"], ["event"], ["client_report"]]
+    assert rx.discarded() == {("ratelimit_backoff", "transaction"): 1, ("ratelimit_backoff", "span"): 3}
+    assert set(transport._delivery.ratelimits.snapshot()) == {"transaction"}
+
+
+def test_413_is_counted_and_logged_as_an_error(
+    rx: Receiver, make: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    transport = make()
+    rx.reply(Reply(413))
+    with caplog.at_level(logging.ERROR, logger="tripwire.errors"):
+        transport.capture_envelope(make_envelope())
+        transport.flush(10)
+    assert any("413" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    assert rx.discarded() == {("send_error", "error"): 1}
+
+
+@pytest.mark.parametrize("status", [400, 403, 500, 503])
+def test_http_errors_discard_and_count_send_error(rx: Receiver, make: Make, status: int) -> None:
+    transport = make()
+    rx.reply(Reply(status))
+    transport.capture_envelope(make_envelope())
+    transport.flush(10)
+    requests = rx.wait_for(2)
+    assert [r.item_types for r in requests] == [["event"], ["client_report"]]  # no retry
+    assert rx.discarded() == {("send_error", "error"): 1}
+
+
+@pytest.mark.parametrize("action", ["reset", "garbage", "close"])
+def test_network_errors_are_retried(rx: Receiver, make: Make, action: str) -> None:
+    transport = make()
+    rx.reply(Reply(action=action))
+    envelope = make_envelope()
+    transport.capture_envelope(envelope)
+    transport.flush(10)
+    requests = rx.wait_for(2)
+    assert [r.body for r in requests] == [envelope.serialize()] * 2
+    assert transport._outcomes.snapshot() == {}
+
+
+def test_network_errors_give_up_after_three_attempts(rx: Receiver, make: Make) -> None:
+    transport = make()
+    rx.reply(Reply(action="reset"), Reply(action="reset"), Reply(action="reset"))
+    transport.capture_envelope(make_envelope())
+    transport.flush(10)
+    requests = rx.wait_for(4)
+    assert [r.item_types for r in requests] == [["event"]] * 3 + [["client_report"]]
+    assert rx.discarded() == {("network_error", "error"): 1}
+
+
+def test_server_down_flush_returns_and_kill_counts_the_rest(rx: Receiver, make: Make) -> None:
+    transport = make()
+    rx.down()
+    for i in range(5):
+        transport.capture_envelope(make_envelope("%032x" % i))
+    transport.flush(0.5)
+    transport.kill()
+    transport._worker.join(10)
+    assert sum(transport._outcomes.snapshot().values()) == 5
+    assert set(transport._outcomes.snapshot()) <= {("network_error", "error")}
+    rx.up()
+
+
+def test_keeps_one_connection_alive(rx: Receiver, make: Make) -> None:
+    transport = make(keep_alive=True, socket_options=None)
+    for i in range(20):
+        transport.capture_envelope(make_envelope("%032x" % i))
+    transport.flush(10)
+    assert len(rx.wait_for(20)) == 20
+    assert rx.connections == 1
+
+
+def test_reconnects_after_the_server_closed_the_connection(rx: Receiver, make: Make) -> None:
+    transport = make()
+    transport.capture_envelope(make_envelope("%032x" % 1))
+    transport.flush(10)
+    rx.down()  # drops the kept-alive connection
+    rx.up()
+    transport.capture_envelope(make_envelope("%032x" % 2))
+    transport.flush(10)
+    assert len(rx.events()) == 2
+    assert transport._outcomes.snapshot() == {}
+
+
+def test_queue_overflow_drops_transactions_before_errors_and_reports_on_first_flush(
+    rx: Receiver, make: Make
+) -> None:
+    transport = make(transport_queue_size=4)
+    rx.hold()
+    transport.capture_envelope(make_envelope("%032x" % 99))
+    rx.wait_for(1)  # the worker is now stuck on the first request
+    for i in range(4):
+        transport.capture_envelope(make_transaction(spans=1, event_id="%032x" % (100 + i)))
+    for i in range(3):
+        transport.capture_envelope(make_envelope("%032x" % i))  # evicts 3 transactions
+    transport.capture_envelope(make_transaction(spans=1))  # queue full of errors: dropped
+    rx.release()
+    transport.flush(10)
+    kinds = [r.item_types for r in rx.wait_for(6)]
+    assert kinds == [["event"], ["transaction"], ["event"], ["event"], ["event"], ["client_report"]]
+    expected = {("queue_overflow", "transaction"): 4, ("queue_overflow", "span"): 8}
+    assert transport._outcomes.snapshot() == expected
+    assert rx.discarded() == expected  # reported by the first flush
+
+
+def test_oversized_event_is_trimmed_to_fit(rx: Receiver, make: Make) -> None:
+    transport = make()
+    crumbs = [{"message": "x" * 2000, "category": str(i)} for i in range(1000)]
+    envelope = make_envelope(breadcrumbs={"values": crumbs}, extra={"blob": "y" * 300_000})
+    transport.capture_envelope(envelope)
+    transport.flush(10)
+    (request,) = rx.wait_for(1)
+    (item,) = request.envelope.items
+    assert len(item.get_bytes()) <= 1024 * 1024
+    event = item.payload.json
+    assert event["message"] == "hello"
+    assert event["breadcrumbs"]["values"][-1]["category"] == "999"  # the newest are kept
+    assert transport._outcomes.snapshot() == {}
+
+
+def test_http_proxy_option_and_absolute_form(rx: Receiver, make: Make) -> None:
+    transport = make(dsn="http://public@sentry.invalid:9000/5", http_proxy=rx.url)
+    transport.capture_envelope(make_envelope())
+    transport.flush(10)
+    (request,) = rx.wait_for(1)
+    assert request.path == "http://sentry.invalid:9000/api/5/envelope/"
+    assert request.headers["host"] == "sentry.invalid:9000"
+
+
+def test_proxy_from_environment_and_no_proxy(
+    rx: Receiver, make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", rx.url)
+    monkeypatch.setenv("NO_PROXY", "")
+    transport = make(dsn="http://public@sentry.invalid:9000/5")
+    transport.capture_envelope(make_envelope())
+    transport.flush(10)
+    assert rx.wait_for(1)[0].path.startswith("http://sentry.invalid:9000/")
+    client = transport._delivery.http
+    monkeypatch.setenv("NO_PROXY", "sentry.invalid")
+    assert client._proxy("http", "sentry.invalid") is None
+    assert client._proxy("http", "other.invalid") == rx.url
+    # An explicit option wins over NO_PROXY; "" turns the lookup off.
+    client.options = {"http_proxy": "http://explicit:1"}
+    assert client._proxy("http", "sentry.invalid") == "http://explicit:1"
+    client.options = {"http_proxy": ""}
+    assert client._proxy("http", "other.invalid") is None
+
+
+def test_proxy_headers_and_credentials(rx: Receiver, make: Make) -> None:
+    proxy = rx.url.replace("http://", "http://user:p%40ss@")
+    transport = make(
+        dsn="http://public@sentry.invalid:9000/5", http_proxy=proxy, proxy_headers={"X-Via": "t"}
+    )
+    transport.capture_envelope(make_envelope())
+    transport.flush(10)
+    (request,) = rx.wait_for(1)
+    assert request.headers["x-via"] == "t"
+    assert request.headers["proxy-authorization"] == "Basic dXNlcjpwQHNz"  # user:p@ss
+
+
+def test_socket_options_are_merged_with_keep_alive(rx: Receiver, make: Make) -> None:
+    import socket
+
+    transport = make(keep_alive=True, socket_options=[(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)])
+    options = transport._delivery.http.socket_options()
+    assert options is not None
+    assert options[0] == (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    if hasattr(socket, "TCP_KEEPIDLE"):
+        assert (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 45) in options
+    transport.capture_envelope(make_envelope())
+    transport.flush(10)
+    assert len(rx.wait_for(1)) == 1
+
+
+@pytest.fixture
+def tls() -> Iterator[TlsFiles]:
+    reason = tls_unavailable()
+    if reason:
+        pytest.skip(reason)
+    files = TlsFiles()
+    yield files
+    files.cleanup()
+
+
+def test_tls_with_ca_certs(make: Make, tls: TlsFiles) -> None:
+    with Receiver(tls=tls) as secure:
+        transport = make(dsn=secure.dsn(), ca_certs=tls.cert)
+        transport.capture_envelope(make_envelope())
+        transport.flush(10)
+        assert len(secure.wait_for(1)) == 1
+        assert transport._outcomes.snapshot() == {}
+        transport.kill()
+        transport._worker.join(10)
+
+
+def test_tls_env_bundle_and_verification_failure(
+    make: Make, tls: TlsFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Receiver(tls=tls) as secure:
+        untrusting = make(dsn=secure.dsn())  # certifi does not know our certificate
+        untrusting.capture_envelope(make_envelope())
+        untrusting.flush(10)
+        assert untrusting._outcomes.snapshot() == {("network_error", "error"): 1}
+        assert secure.requests == []
+        monkeypatch.setenv("SSL_CERT_FILE", tls.cert)
+        trusting = make(dsn=secure.dsn())
+        trusting.capture_envelope(make_envelope())
+        trusting.flush(10)
+        assert len(secure.wait_for(1)) == 1
+        for transport in (untrusting, trusting):
+            transport.kill()
+            transport._worker.join(10)
+
+
+def test_send_client_reports_false(rx: Receiver, make: Make) -> None:
+    transport = make(send_client_reports=False)
+    rx.reply(Reply(500))
+    transport.capture_envelope(make_envelope())
+    transport.flush(10)
+    transport.capture_envelope(make_envelope())
+    transport.flush(10)
+    assert [r.item_types for r in rx.wait_for(2)] == [["event"], ["event"]]
+    assert transport._outcomes.snapshot() == {("send_error", "error"): 1}  # still readable
+
+
+def test_flush_callback_and_timeout(rx: Receiver, make: Make) -> None:
+    transport = make()
+    calls: list[tuple[int, float]] = []
+    rx.hold()
+    for i in range(3):
+        transport.capture_envelope(make_envelope("%032x" % i))
+    rx.wait_for(1)
+    transport.flush(0.3, lambda pending, timeout: calls.append((pending, timeout)))
+    assert calls == [(3, 0.3)]
+    rx.release()
+    transport.flush(10)
+    assert len(rx.events()) == 3

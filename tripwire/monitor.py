@@ -1,0 +1,122 @@
+"""Backpressure: halve the trace sample rate while the transport is unhealthy.
+
+As sentry_sdk.monitor: `Monitor(transport, interval=10)` checks the transport's
+health every `interval` seconds from its own thread (started on first use). Each
+unhealthy check raises `downsample_factor` by one (up to 10); the trace sampler
+divides its rate by ``2 ** downsample_factor``. A healthy check resets it to 0.
+The transport is unhealthy while it is rate-limited or its queue is full.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import TYPE_CHECKING, Optional
+
+from tripwire._log import logger
+
+if TYPE_CHECKING:
+    from tripwire.transport import Transport
+
+MAX_DOWNSAMPLE_FACTOR = 10
+
+
+class Monitor:
+    """Periodic transport health check driving the downsample factor.
+
+    Args:
+        transport: The transport whose `is_healthy()` is polled.
+        interval: Seconds between checks.
+    """
+
+    name = "tripwire.monitor"
+
+    def __init__(self, transport: Transport, interval: float = 10) -> None:
+        _unshadow_crons_monitor()
+        self.transport = transport
+        self.interval = interval
+        self._healthy = True
+        self._downsample_factor = 0
+        self._running = True
+        self._thread: Optional[threading.Thread] = None
+        self._thread_for_pid: Optional[int] = None
+        self._thread_lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def _ensure_running(self) -> None:
+        # A forked child inherits the object but not the thread: start one per pid.
+        pid = os.getpid()
+        if not self._running or self._thread_for_pid == pid:
+            return
+        with self._thread_lock:
+            if self._thread_for_pid == pid or not self._running:
+                return
+            if self._thread_for_pid is not None:
+                self._stop = threading.Event()  # the parent's may be in any state
+            thread = threading.Thread(target=self.run, name=self.name, daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:
+                self._running = False  # interpreter shutting down
+                return
+            self._thread = thread
+            self._thread_for_pid = pid
+
+    def run(self) -> None:
+        """The thread body: check, adjust, wait `interval`, until `kill()`."""
+        stop = self._stop
+        while not stop.wait(self.interval):
+            if not self._running:
+                break
+            self.check_health()
+            self.set_downsample_factor()
+
+    def set_downsample_factor(self) -> None:
+        """Raise the factor after an unhealthy check, reset it after a healthy one."""
+        if self._healthy:
+            if self._downsample_factor > 0:
+                logger.debug("transport healthy again: trace sampling back to normal")
+            self._downsample_factor = 0
+        else:
+            if self._downsample_factor < MAX_DOWNSAMPLE_FACTOR:
+                self._downsample_factor += 1
+            logger.debug(
+                "transport unhealthy: trace sampling divided by %d", 2**self._downsample_factor
+            )
+
+    def check_health(self) -> None:
+        """Poll the transport now."""
+        try:
+            self._healthy = bool(self.transport.is_healthy())
+        except Exception:
+            logger.debug("transport health check failed", exc_info=True)
+            self._healthy = True
+
+    def is_healthy(self) -> bool:
+        """The result of the last check (True before the first one)."""
+        self._ensure_running()
+        return self._healthy
+
+    @property
+    def downsample_factor(self) -> int:
+        """Trace sample rates are divided by ``2 ** downsample_factor``."""
+        self._ensure_running()
+        return self._downsample_factor
+
+    def kill(self) -> None:
+        """Stop the thread."""
+        self._running = False
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(1.0)
+
+
+def _unshadow_crons_monitor() -> None:
+    # Importing this module binds the package attribute `tripwire.monitor` to it,
+    # hiding the crons decorator that sentry_sdk code means by `sentry_sdk.monitor`
+    # (tripwire/__init__.py resolves that name lazily). Undo the binding.
+    package = sys.modules.get("tripwire")
+    if package is not None and vars(package).get("monitor") is sys.modules.get(__name__):
+        del vars(package)["monitor"]

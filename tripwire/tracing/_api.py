@@ -1,0 +1,271 @@
+"""What `Scope` calls: starting transactions and spans, continuing traces, trace headers.
+
+Tracing off (no traces_sample_rate / traces_sampler / enable_tracing) costs almost
+nothing here: start_transaction returns an unsampled transaction without calling
+any sampler, generating ids or building dicts, and its children record nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from tripwire._clock import clock as _clock
+from tripwire.scope._current import get_client, get_isolation_scope
+from tripwire.tracing._consts import BAGGAGE_HEADER_NAME, INSTRUMENTER, SENTRY_TRACE_HEADER_NAME
+from tripwire.tracing._propagation import Baggage, PropagationContext
+from tripwire.tracing._sampling import (
+    configured_rate,
+    decide,
+    downsample_factor,
+    has_tracing_enabled,
+)
+from tripwire.tracing._span import _FAST_CHILD_KWARGS, NoOpSpan, Span, _thread_data
+from tripwire.tracing._transaction import Transaction, transaction_from_context
+
+if TYPE_CHECKING:
+    from tripwire.client import BaseClient
+    from tripwire.scope._scope import Scope
+
+
+# start_transaction keyword arguments handled without going through Transaction.__init__.
+_ROOT_KWARGS = frozenset({"name", "op", "source", "origin", "description"})
+_new_span = object.__new__
+
+
+def _instrumenter_ok(instrumenter: str, options: Mapping[str, Any]) -> bool:
+    return instrumenter == (options.get("instrumenter") or INSTRUMENTER.SENTRY)
+
+
+def start_transaction(
+    scope: Scope,
+    transaction: Any = None,
+    custom_sampling_context: Mapping[str, Any] | None = None,
+    instrumenter: str = INSTRUMENTER.SENTRY,
+    **kwargs: Any,
+) -> Any:
+    """Start `transaction` (or a new one from `kwargs`) and take the sampling decision."""
+    client = get_client()
+    options = client.options
+    if not _instrumenter_ok(instrumenter, options):
+        return NoOpSpan()
+    if transaction is None:
+        if _ROOT_KWARGS.issuperset(kwargs):
+            transaction = _new_span(Transaction)
+            transaction._init_root(
+                kwargs.get("op"), kwargs.get("name") or "", kwargs.get("origin", "manual")
+            )
+            transaction.description = kwargs.get("description")
+            source = kwargs.get("source")
+            if source is not None:
+                transaction.source = source
+        else:
+            transaction = Transaction(**kwargs)
+    elif not isinstance(transaction, Transaction):
+        return transaction  # a NoOpSpan (or anything else) is returned as it is
+    if not has_tracing_enabled(options):
+        transaction.sampled = False
+        return transaction
+    _sample(transaction, client, options, custom_sampling_context)
+    if transaction.sampled:
+        transaction.init_span_recorder()
+    # With tracing on, even unsampled spans carry their thread: errors report it.
+    data = transaction._data
+    transaction._data = {**_thread_data(), **data} if data else _thread_data()
+    return transaction
+
+
+def _sample(
+    transaction: Transaction,
+    client: BaseClient,
+    options: Mapping[str, Any],
+    custom_sampling_context: Mapping[str, Any] | None,
+) -> None:
+    explicit = transaction.sampled
+    if explicit is not None:
+        transaction.sample_rate = float(explicit)
+        return
+    sampler = options.get("traces_sampler")
+    inherited = False
+    if sampler is not None:
+        context: dict[str, Any] = {
+            "transaction_context": transaction.to_json(),
+            "parent_sampled": transaction.parent_sampled,
+        }
+        if custom_sampling_context:
+            context.update(custom_sampling_context)
+        rate = client._run_user_hook(sampler, context, on_error=None)
+    elif transaction.parent_sampled is not None:
+        rate = transaction.parent_sampled
+        inherited = True
+    else:
+        rate = configured_rate(options)
+    result = decide(rate, transaction._get_sample_rand(), downsample_factor(client), inherited)
+    transaction.sampled = result.sampled
+    transaction.sample_rate = result.sample_rate
+    baggage = transaction._baggage
+    if result.sample_rate is not None and not inherited and baggage is not None:
+        # The incoming DSC is forwarded unchanged, except for the rate this service used.
+        baggage.sentry_items["sample_rate"] = str(result.sample_rate)
+
+
+def start_span(scope: Scope, instrumenter: str = INSTRUMENTER.SENTRY, **kwargs: Any) -> Any:
+    """A child of the scope's active span, or a span outside any transaction."""
+    if instrumenter != INSTRUMENTER.SENTRY and not _instrumenter_ok(
+        instrumenter, get_client().options
+    ):
+        return NoOpSpan()
+    return span_for_scope(scope, kwargs)
+
+
+def span_for_scope(scope: Scope, kwargs: dict[str, Any]) -> Any:
+    """`start_span` with the keyword arguments as one dict (the hot path, unpacked once)."""
+    parent = scope._d.span
+    if parent is None:
+        parent = get_isolation_scope()._d.span
+        if parent is None:
+            return _free_span(scope, kwargs)
+    cls = type(parent)
+    if (cls is not Span and cls is not Transaction) or not _FAST_CHILD_KWARGS.issuperset(kwargs):
+        kwargs.setdefault("scope", scope)
+        return parent.start_child(**kwargs)
+    # Span._child_of, inlined: this runs for every span.
+    transaction = parent._containing_transaction
+    child = _new_span(Span)
+    child._trace_id = None
+    child._span_id = None
+    child._parent_span_id = None
+    child._parent = parent
+    child.same_process_as_parent = True
+    child.sampled = parent.sampled
+    child.op = kwargs.get("op")
+    child.description = kwargs.get("name") or kwargs.get("description")
+    child.hub = None
+    child.status = None
+    child._containing_transaction = transaction
+    child._start = _clock.now()
+    child._end = None
+    child.scope = kwargs.get("scope") or scope
+    child.origin = kwargs.get("origin", "manual")
+    child._tags = None
+    child._measurements = None
+    child._flags = None
+    child._cm = None
+    if transaction is None:
+        child._data = None
+    else:
+        child._data = None if transaction._data is None else _thread_data()
+        if transaction._spans is not None:
+            transaction._record(child)
+    return child
+
+
+def _free_span(scope: Scope, kwargs: dict[str, Any]) -> Span:
+    """A span outside any transaction: part of the scope's trace, never sent."""
+    instrumenter = kwargs.pop("instrumenter", INSTRUMENTER.SENTRY)
+    if instrumenter != INSTRUMENTER.SENTRY and not _instrumenter_ok(
+        instrumenter, get_client().options
+    ):
+        return NoOpSpan()
+    context = scope.get_active_propagation_context()
+    kwargs.setdefault("scope", scope)
+    kwargs.setdefault("trace_id", context.trace_id)
+    kwargs.setdefault("parent_span_id", context.parent_span_id)
+    return Span(**kwargs)
+
+
+def continue_trace(
+    scope: Scope,
+    environ_or_headers: Mapping[str, Any] | None,
+    op: str | None = None,
+    name: str | None = None,
+    source: str | None = None,
+    origin: str = "manual",
+) -> Transaction:
+    """Make the incoming trace (or a new one) the scope's; returns a transaction to start."""
+    context = None
+    if environ_or_headers:
+        context = PropagationContext.from_incoming_data(environ_or_headers, get_client())
+    if context is None:
+        context = PropagationContext()
+    scope._w().propagation_context = context
+    return transaction_from_context(context, op=op, name=name, source=source, origin=origin)
+
+
+def propagation_context_from_headers(
+    headers: Mapping[str, Any],
+) -> PropagationContext | None:
+    """A propagation context continued from sentry-trace/traceparent and baggage, if present."""
+    return PropagationContext.from_incoming_data(headers)
+
+
+def _active_span(scope: Scope, client: BaseClient) -> Span | None:
+    """The scope's span, if it should speak for the trace (tracing enabled)."""
+    span = scope._d.span
+    if span is None or not has_tracing_enabled(client.options):
+        return None
+    return span  # type: ignore[no-any-return]
+
+
+def trace_context_for_scope(scope: Scope) -> dict[str, Any]:
+    """The `contexts.trace` of an event captured in `scope` (DSC included for the envelope)."""
+    client = get_client()
+    span = _active_span(scope, client)
+    if span is not None:
+        return span.get_trace_context()
+    context = scope.get_active_propagation_context()
+    out = context.to_trace_context()
+    out["dynamic_sampling_context"] = dict(context.dsc_for(client))
+    return out
+
+
+def dynamic_sampling_context_for_scope(scope: Scope) -> dict[str, str] | None:
+    """The dynamic sampling context of the scope's trace."""
+    client = get_client()
+    span = _active_span(scope, client)
+    if span is not None:
+        baggage = span.to_baggage()
+        return baggage.dynamic_sampling_context() if baggage is not None else None
+    return dict(scope.get_active_propagation_context().dsc_for(client))
+
+
+def traceparent_for_scope(scope: Scope) -> str | None:
+    """The `sentry-trace` header value for the scope's span or trace."""
+    span = _active_span(scope, get_client())
+    if span is not None:
+        return span.to_traceparent()
+    return scope.get_active_propagation_context().to_traceparent()
+
+
+def baggage_for_scope(scope: Scope) -> Baggage | None:
+    """The baggage for the scope's span or trace."""
+    client = get_client()
+    span = _active_span(scope, client)
+    if span is not None:
+        return span.to_baggage()
+    context = scope.get_active_propagation_context()
+    third_party = context.baggage.third_party_items if context.baggage is not None else ""
+    return Baggage(dict(context.dsc_for(client)), third_party, mutable=False)
+
+
+def iter_propagation_headers(scope: Scope, span: Any = None) -> Iterator[tuple[str, str]]:
+    """sentry-trace and baggage for an outgoing request from `scope` (or inside `span`).
+
+    A span that belongs to no transaction (or tracing off) propagates the scope's
+    trace instead, so downstream services still join the same trace.
+    """
+    client = get_client()
+    if not client.options.get("propagate_traces", True):
+        return
+    if span is None:
+        span = _active_span(scope, client)
+    elif not has_tracing_enabled(client.options):
+        span = None
+    if span is not None and span.containing_transaction is not None:
+        yield from span.iter_headers()
+        return
+    context = scope.get_active_propagation_context()
+    yield SENTRY_TRACE_HEADER_NAME, context.to_traceparent()
+    baggage = context.sentry_baggage(client).serialize()
+    if baggage:
+        yield BAGGAGE_HEADER_NAME, baggage

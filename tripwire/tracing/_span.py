@@ -1,0 +1,652 @@
+"""`Span`: timing of one block of code, and `NoOpSpan`, which records nothing.
+
+Spans are cheap when nobody will read them: ids are generated on first read (an
+unsampled span that nobody asks for headers never makes one), tags and data dicts
+are created on first write, and thread data is captured only for sampled spans.
+Timestamps are epoch floats from the SDK clock; the `datetime` views are built on
+demand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from threading import current_thread, get_ident
+from typing import TYPE_CHECKING, Any
+
+from tripwire._clock import clock, format_timestamp, to_epoch
+from tripwire._ids import ids
+from tripwire._log import logger
+from tripwire.scope._current import get_current_scope
+from tripwire.tracing._consts import (
+    BAGGAGE_HEADER_NAME,
+    INSTRUMENTER,
+    SENTRY_TRACE_HEADER_NAME,
+    SPANDATA,
+    SPANSTATUS,
+    get_span_status_from_http_code,
+)
+
+if TYPE_CHECKING:
+    from tripwire.scope._scope import Scope
+    from tripwire.tracing._propagation import Baggage
+    from tripwire.tracing._transaction import Transaction
+
+# start_child keyword arguments handled without going through Span.__init__.
+_FAST_CHILD_KWARGS = frozenset({"op", "name", "description", "origin", "scope"})
+# Feature flags kept per span (as sentry_sdk 2.x).
+_MAX_FLAGS = 10
+
+
+def _is_error(exc: BaseException) -> bool:
+    """Whether an exception leaving a `with span:` block marks the span as failed."""
+    return not (isinstance(exc, SystemExit) and exc.code in (0, None))
+
+
+# (second, "YYYY-MM-DDTHH:MM:SS") of the last timestamp formatted: the spans of one
+# transaction mostly fall within the same second. Replaced as a whole (thread-safe).
+_last_second: tuple[int, str] = (-1, "")
+
+
+def iso_timestamp(value: float) -> str:
+    """`format_timestamp` for epoch floats, reusing the date-time part within a second."""
+    global _last_second
+    seconds = int(value)
+    micros = round((value - seconds) * 1_000_000)
+    if micros >= 1_000_000:
+        seconds, micros = seconds + 1, micros - 1_000_000
+    last = _last_second
+    if last[0] == seconds:
+        head = last[1]
+    else:
+        head = format_timestamp(seconds)[:19]
+        _last_second = (seconds, head)
+    return f"{head}.{micros:06d}Z"
+
+
+def _as_datetime(value: float) -> datetime:
+    return datetime.fromtimestamp(value, timezone.utc)
+
+
+def _thread_data() -> dict[str, Any]:
+    return {SPANDATA.THREAD_ID: str(get_ident()), SPANDATA.THREAD_NAME: current_thread().name}
+
+
+class Span:
+    """A span: timing information of a block of code, possibly with child spans.
+
+    Use `start_child` (or `tripwire.start_span`) rather than the constructor; as a
+    context manager a span becomes the scope's active span and is finished on exit,
+    with status "internal_error" if an exception leaves the block.
+    """
+
+    __slots__ = (
+        "_cm",
+        "_containing_transaction",
+        "_data",
+        "_end",
+        "_flags",
+        "_measurements",
+        "_parent",
+        "_parent_span_id",
+        "_span_id",
+        "_start",
+        "_tags",
+        "_trace_id",
+        "description",
+        "hub",
+        "op",
+        "origin",
+        "same_process_as_parent",
+        "sampled",
+        "scope",
+        "status",
+    )
+
+    def __init__(
+        self,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        parent_span_id: str | None = None,
+        same_process_as_parent: bool = True,
+        sampled: bool | None = None,
+        op: str | None = None,
+        description: str | None = None,
+        hub: Any = None,
+        status: str | None = None,
+        containing_transaction: Transaction | None = None,
+        start_timestamp: datetime | float | None = None,
+        scope: Scope | None = None,
+        origin: str = "manual",
+        name: str | None = None,
+        **unknown: Any,
+    ) -> None:
+        if unknown:
+            logger.debug("Span: unknown arguments %s ignored", sorted(unknown))
+        self._trace_id = trace_id
+        self._span_id = span_id
+        self._parent_span_id = parent_span_id
+        self._parent: Span | None = None
+        self.same_process_as_parent = same_process_as_parent
+        self.sampled = sampled
+        self.op = op
+        self.description = name or description
+        self.hub = hub
+        self.status = status
+        self._containing_transaction = containing_transaction
+        start = to_epoch(start_timestamp) if start_timestamp is not None else None
+        self._start: float = start if start is not None else clock.now()
+        self._end: float | None = None
+        self.scope = scope
+        self.origin = origin
+        self._tags: dict[str, Any] | None = None
+        self._data: dict[str, Any] | None = _thread_data()
+        self._measurements: dict[str, Any] | None = None
+        self._flags: dict[str, bool] | None = None
+        self._cm: tuple[Scope, Any] | None = None
+
+    @classmethod
+    def _child_of(
+        cls,
+        parent: Span,
+        transaction: Transaction | None,
+        scope: Scope | None,
+        op: str | None,
+        description: str | None,
+        origin: str,
+    ) -> Span:
+        """A child span without the keyword-argument handling of `__init__` (hot path)."""
+        span = cls.__new__(cls)
+        span._trace_id = None
+        span._span_id = None
+        span._parent_span_id = None
+        span._parent = parent
+        span.same_process_as_parent = True
+        span.sampled = parent.sampled
+        span.op = op
+        span.description = description
+        span.hub = None
+        span.status = None
+        span._containing_transaction = transaction
+        span._start = clock.now()
+        span._end = None
+        span.scope = scope
+        span.origin = origin
+        span._tags = None
+        # Thread data only under a transaction started with tracing on (it has data).
+        span._data = (
+            _thread_data() if transaction is not None and transaction._data is not None else None
+        )
+        span._measurements = None
+        span._flags = None
+        span._cm = None
+        return span
+
+    # -- identity ------------------------------------------------------------------------
+
+    @property
+    def trace_id(self) -> str:
+        """The trace id (the parent's; a new one for a root span), made on first read."""
+        trace_id = self._trace_id
+        if trace_id is None:
+            parent = self._parent
+            trace_id = self._trace_id = parent.trace_id if parent is not None else ids.trace_id()
+        return trace_id
+
+    @trace_id.setter
+    def trace_id(self, value: str) -> None:
+        self._trace_id = value
+
+    @property
+    def span_id(self) -> str:
+        """This span's id, made on first read."""
+        span_id = self._span_id
+        if span_id is None:
+            span_id = self._span_id = ids.span_id()
+        return span_id
+
+    @span_id.setter
+    def span_id(self, value: str) -> None:
+        self._span_id = value
+
+    @property
+    def parent_span_id(self) -> str | None:
+        """The parent span's id (None for a root span)."""
+        parent_span_id = self._parent_span_id
+        if parent_span_id is None and self._parent is not None:
+            parent_span_id = self._parent_span_id = self._parent.span_id
+        return parent_span_id
+
+    @parent_span_id.setter
+    def parent_span_id(self, value: str | None) -> None:
+        self._parent_span_id = value
+        self._parent = None
+
+    @property
+    def name(self) -> str | None:
+        """The span's name (its description)."""
+        return self.description
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self.description = value
+
+    @property
+    def containing_transaction(self) -> Transaction | None:
+        """The transaction this span belongs to (None for a span started outside one)."""
+        return self._containing_transaction
+
+    # -- time --------------------------------------------------------------------------
+
+    @property
+    def start_timestamp(self) -> datetime:
+        """When the span started (UTC)."""
+        return _as_datetime(self._start)
+
+    @start_timestamp.setter
+    def start_timestamp(self, value: datetime | float) -> None:
+        epoch = to_epoch(value)
+        if epoch is not None:
+            self._start = epoch
+
+    @property
+    def timestamp(self) -> datetime | None:
+        """When the span finished (UTC), None while it runs."""
+        end = self._end
+        return None if end is None else _as_datetime(end)
+
+    @timestamp.setter
+    def timestamp(self, value: datetime | float | None) -> None:
+        self._end = to_epoch(value) if value is not None else None
+
+    # -- context manager ----------------------------------------------------------------
+
+    def __enter__(self) -> Span:
+        scope = self.scope
+        if scope is None:
+            scope = get_current_scope()
+        # The scope's record (`_d`) is read and written directly: this is the hot path.
+        self._cm = (scope, scope._d.span)
+        (scope._d if scope._mine else scope._w()).span = self
+        return self
+
+    def __exit__(self, ty: Any, value: Any, tb: Any) -> None:
+        if value is not None and _is_error(value):
+            self.status = SPANSTATUS.INTERNAL_ERROR
+        cm = self._cm
+        if cm is None:
+            self.finish()
+            return
+        scope, old_span = cm
+        self._cm = None
+        if type(self) is Span:
+            if self._end is None:  # Span.finish, inlined: this runs for every span
+                end = clock.now()
+                self._end = end if end >= self._start else self._start
+        else:
+            self.finish(scope)
+        (scope._d if scope._mine else scope._w()).span = old_span
+
+    # -- children ----------------------------------------------------------------------
+
+    def start_child(self, instrumenter: str = INSTRUMENTER.SENTRY, **kwargs: Any) -> Span:
+        """Start a child span; it inherits the trace, the sampling decision and the transaction.
+
+        Takes the keyword arguments of `Span` (op, name, description, origin, ...).
+        """
+        if instrumenter != INSTRUMENTER.SENTRY and _instrumenter_mismatch(instrumenter):
+            return NoOpSpan()
+        transaction = self._containing_transaction
+        if _FAST_CHILD_KWARGS.issuperset(kwargs):
+            child = Span._child_of(
+                self,
+                transaction,
+                kwargs.get("scope", self.scope),
+                kwargs.get("op"),
+                kwargs.get("name") or kwargs.get("description"),
+                kwargs.get("origin", "manual"),
+            )
+        else:
+            kwargs.setdefault("scope", self.scope)
+            kwargs.setdefault("sampled", self.sampled)
+            kwargs["containing_transaction"] = transaction
+            child = Span(**kwargs)
+            if child._trace_id is None:
+                child._parent = self
+            elif child._parent_span_id is None:
+                child._parent_span_id = self.span_id
+        if transaction is not None and transaction._spans is not None:
+            transaction._record(child)
+        return child
+
+    def new_span(self, **kwargs: Any) -> Span:
+        """Deprecated: use `start_child`."""
+        return self.start_child(**kwargs)
+
+    # -- data --------------------------------------------------------------------------
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set a tag on the span."""
+        tags = self._tags
+        if tags is None:
+            tags = self._tags = {}
+        tags[key] = value
+
+    def set_data(self, key: str, value: Any) -> None:
+        """Set a data attribute on the span."""
+        data = self._data
+        if data is None:
+            data = self._data = {}
+        data[key] = value
+
+    def update_data(self, data: Mapping[str, Any]) -> None:
+        """Set several data attributes."""
+        own = self._data
+        if own is None:
+            own = self._data = {}
+        own.update(data)
+
+    def set_flag(self, flag: str, result: bool) -> None:
+        """Record a feature flag evaluation (the first 10 flags are kept)."""
+        flags = self._flags
+        if flags is None:
+            flags = self._flags = {}
+        if flag in flags or len(flags) < _MAX_FLAGS:
+            flags[flag] = result
+
+    def set_status(self, value: str) -> None:
+        """Set the span's status (see `SPANSTATUS`)."""
+        self.status = value
+
+    def set_measurement(self, name: str, value: float, unit: str = "") -> None:
+        """Record a measurement on the span."""
+        measurements = self._measurements
+        if measurements is None:
+            measurements = self._measurements = {}
+        measurements[name] = {"value": value, "unit": unit}
+
+    def set_thread(self, thread_id: int | None, thread_name: str | None) -> None:
+        """Record the thread the span ran on."""
+        if thread_id is not None:
+            self.set_data(SPANDATA.THREAD_ID, str(thread_id))
+            if thread_name is not None:
+                self.set_data(SPANDATA.THREAD_NAME, thread_name)
+
+    def update_active_thread(self) -> None:
+        """Record the calling thread as the span's thread."""
+        self.set_thread(get_ident(), current_thread().name)
+
+    def set_profiler_id(self, profiler_id: str | None) -> None:
+        """Record the continuous profiler's id."""
+        if profiler_id is not None:
+            self.set_data(SPANDATA.PROFILER_ID, profiler_id)
+
+    def get_profile_context(self) -> dict[str, Any] | None:
+        """The profile context of a span with a continuous profiler id."""
+        profiler_id = (self._data or {}).get(SPANDATA.PROFILER_ID)
+        return {"profiler_id": profiler_id} if profiler_id is not None else None
+
+    def set_http_status(self, http_status: int) -> None:
+        """Record an HTTP status code and set the matching span status."""
+        self.set_tag("http.status_code", str(http_status))
+        self.set_data(SPANDATA.HTTP_STATUS_CODE, http_status)
+        self.status = get_span_status_from_http_code(http_status)
+
+    def is_success(self) -> bool:
+        """Whether the status is "ok"."""
+        return self.status == SPANSTATUS.OK
+
+    # -- finish ------------------------------------------------------------------------
+
+    def finish(
+        self,
+        scope: Any = None,
+        end_timestamp: datetime | float | None = None,
+        *,
+        hub: Any = None,
+    ) -> str | None:
+        """Set the end timestamp (now unless given); a finished span stays as it is.
+
+        Returns:
+            None (the type matches `Transaction.finish`, which returns the event id).
+        """
+        if self._end is not None:
+            return None
+        end = to_epoch(end_timestamp) if end_timestamp is not None else None
+        if end is None:
+            end = clock.now()
+            if end < self._start:  # the wall clock went back: keep durations >= 0
+                end = self._start
+        self._end = end
+        return None
+
+    # -- propagation -------------------------------------------------------------------
+
+    def to_traceparent(self) -> str:
+        """The `sentry-trace` header value for requests made inside this span."""
+        sampled = self.sampled
+        if sampled is True:
+            return f"{self.trace_id}-{self.span_id}-1"
+        if sampled is False:
+            return f"{self.trace_id}-{self.span_id}-0"
+        return f"{self.trace_id}-{self.span_id}"
+
+    def to_baggage(self) -> Baggage | None:
+        """The baggage of the containing transaction, if any."""
+        transaction = self._containing_transaction
+        return transaction.get_baggage() if transaction is not None else None
+
+    def iter_headers(self) -> Iterator[tuple[str, str]]:
+        """The `sentry-trace` and `baggage` headers of this span.
+
+        A span outside any transaction yields nothing (as sentry_sdk 2.x): it would
+        become the root of a trace that is never sent.
+        """
+        if self._containing_transaction is None:
+            return
+        yield SENTRY_TRACE_HEADER_NAME, self.to_traceparent()
+        baggage = self.to_baggage()
+        if baggage is not None:
+            value = baggage.serialize()
+            if value:
+                yield BAGGAGE_HEADER_NAME, value
+
+    @classmethod
+    def continue_from_environ(cls, environ: Mapping[str, Any], **kwargs: Any) -> Transaction:
+        """A transaction continuing the trace in a WSGI/ASGI environ's headers."""
+        from tripwire.tracing._propagation import EnvironHeaders
+
+        return cls.continue_from_headers(EnvironHeaders(environ), **kwargs)
+
+    @classmethod
+    def continue_from_headers(cls, headers: Mapping[str, Any], **kwargs: Any) -> Transaction:
+        """A transaction continuing the trace in `sentry-trace`/`traceparent` and `baggage`."""
+        from tripwire.tracing._transaction import transaction_from_headers
+
+        return transaction_from_headers(headers, **kwargs)
+
+    @classmethod
+    def from_traceparent(cls, traceparent: str | None, **kwargs: Any) -> Transaction | None:
+        """Deprecated: a transaction continuing a `sentry-trace` value (None if invalid)."""
+        from tripwire.tracing._propagation import extract_sentrytrace_data
+
+        if extract_sentrytrace_data(traceparent) is None:
+            return None
+        return cls.continue_from_headers({SENTRY_TRACE_HEADER_NAME: traceparent}, **kwargs)
+
+    # -- serialization -----------------------------------------------------------------
+
+    def get_trace_context(self) -> dict[str, Any]:
+        """The `contexts.trace` of an error captured while this span is active."""
+        rv: dict[str, Any] = {
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+            "op": self.op,
+            "description": self.description,
+            "origin": self.origin,
+        }
+        if self.status:
+            rv["status"] = self.status
+        transaction = self._containing_transaction
+        if transaction is not None:
+            rv["dynamic_sampling_context"] = transaction.get_baggage().dynamic_sampling_context()
+        data = self._data
+        if data:
+            thread = {k: data[k] for k in (SPANDATA.THREAD_ID, SPANDATA.THREAD_NAME) if k in data}
+            if thread:
+                rv["data"] = thread
+        return rv
+
+    def to_json(self) -> dict[str, Any]:
+        """The span as a dict (timestamps as datetimes, as sentry_sdk returns them)."""
+        rv = self._json_head()
+        rv["start_timestamp"] = self.start_timestamp
+        rv["timestamp"] = self.timestamp
+        self._json_tail(rv)
+        return rv
+
+    def _wire(self) -> dict[str, Any]:
+        """The span as it goes into a transaction event (timestamps as strings)."""
+        rv = self._json_head()
+        rv["start_timestamp"] = iso_timestamp(self._start)
+        end = self._end
+        rv["timestamp"] = iso_timestamp(end) if end is not None else None
+        self._json_tail(rv)
+        return rv
+
+    def _json_head(self) -> dict[str, Any]:
+        return {
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+            "same_process_as_parent": self.same_process_as_parent,
+            "op": self.op,
+            "description": self.description,
+        }
+
+    def _json_tail(self, rv: dict[str, Any]) -> None:
+        rv["origin"] = self.origin
+        status = self.status
+        if status:
+            rv["status"] = status
+        if self._measurements:
+            rv["measurements"] = dict(self._measurements)
+        tags = self._tags
+        if status:
+            tags = {**tags, "status": status} if tags else {"status": status}
+        if tags:
+            rv["tags"] = dict(tags)
+        data = self._data
+        flags = self._flags
+        if flags:
+            data = {**flags, **data} if data else dict(flags)
+        if data:
+            rv["data"] = dict(data)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__}(op={self.op!r}, description:{self.description!r},"
+            f" trace_id={self.trace_id!r}, span_id={self.span_id!r},"
+            f" parent_span_id={self.parent_span_id!r}, sampled={self.sampled!r},"
+            f" origin={self.origin!r})>"
+        )
+
+
+def _instrumenter_mismatch(instrumenter: str) -> bool:
+    from tripwire.scope._current import get_client
+
+    return bool(instrumenter != get_client().options.get("instrumenter", INSTRUMENTER.SENTRY))
+
+
+class NoOpSpan(Span):
+    """A span that records nothing: every method is accepted and ignored."""
+
+    __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sampled=False)
+
+    def __repr__(self) -> str:
+        return "<NoOpSpan>"
+
+    def __enter__(self) -> NoOpSpan:
+        return self
+
+    def __exit__(self, ty: Any, value: Any, tb: Any) -> None:
+        pass
+
+    @property
+    def containing_transaction(self) -> Transaction | None:
+        """None: a no-op span belongs to no transaction."""
+        return None
+
+    def start_child(self, instrumenter: str = INSTRUMENTER.SENTRY, **kwargs: Any) -> NoOpSpan:
+        """Another NoOpSpan."""
+        return NoOpSpan()
+
+    def to_traceparent(self) -> str:
+        """An empty string."""
+        return ""
+
+    def to_baggage(self) -> Baggage | None:
+        """None."""
+        return None
+
+    def get_baggage(self) -> Baggage | None:
+        """None."""
+        return None
+
+    def iter_headers(self) -> Iterator[tuple[str, str]]:
+        """Nothing."""
+        return iter(())
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Ignored."""
+
+    def set_data(self, key: str, value: Any) -> None:
+        """Ignored."""
+
+    def update_data(self, data: Mapping[str, Any]) -> None:
+        """Ignored."""
+
+    def set_flag(self, flag: str, result: bool) -> None:
+        """Ignored."""
+
+    def set_status(self, value: str) -> None:
+        """Ignored."""
+
+    def set_http_status(self, http_status: int) -> None:
+        """Ignored."""
+
+    def set_measurement(self, name: str, value: float, unit: str = "") -> None:
+        """Ignored."""
+
+    def set_context(self, key: str, value: dict[str, Any]) -> None:
+        """Ignored."""
+
+    def is_success(self) -> bool:
+        """True."""
+        return True
+
+    def to_json(self) -> dict[str, Any]:
+        """An empty dict."""
+        return {}
+
+    def get_trace_context(self) -> dict[str, Any]:
+        """An empty dict."""
+        return {}
+
+    def get_profile_context(self) -> dict[str, Any] | None:
+        """None."""
+        return None
+
+    def finish(
+        self,
+        scope: Any = None,
+        end_timestamp: datetime | float | None = None,
+        *,
+        hub: Any = None,
+    ) -> str | None:
+        """Nothing to finish."""
+        return None

@@ -1,0 +1,373 @@
+"""`Transaction`: the root span, which records its children and is sent when finished.
+
+Only a sampled transaction records children, and at most `MAX_SPANS` of them; the
+rest are counted and reported as lost (`buffer_overflow`), as are children still
+running when the transaction finishes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from random import random as _random
+from typing import TYPE_CHECKING, Any
+
+from tripwire._clock import clock
+from tripwire._log import logger
+from tripwire.outcomes import DataCategory, DropReason
+from tripwire.scope._current import get_client, get_current_scope
+from tripwire.scope._scope import Scope
+from tripwire.tracing._consts import MAX_SPANS, UNLABELED_TRANSACTION, TransactionSource
+from tripwire.tracing._propagation import Baggage, PropagationContext, sample_rand_from_trace_id
+from tripwire.tracing._sampling import downsample_factor, has_tracing_enabled
+from tripwire.tracing._span import Span, iso_timestamp
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from tripwire.client import BaseClient
+
+
+class Transaction(Span):
+    """The root of a span tree: finishing it sends it, with its finished children."""
+
+    __slots__ = (
+        "_baggage",
+        "_contexts",
+        "_continuous_profile",
+        "_dropped",
+        "_profile",
+        "_sample_rand",
+        "_spans",
+        "name",
+        "parent_sampled",
+        "sample_rate",
+        "source",
+    )
+
+    def __init__(
+        self,
+        name: str = "",
+        parent_sampled: bool | None = None,
+        baggage: Baggage | None = None,
+        source: str = TransactionSource.CUSTOM,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("same_process_as_parent", False)
+        super().__init__(**kwargs)
+        self._containing_transaction = self
+        # Thread data is added by start_transaction, and only with tracing on: its
+        # children look at it to know whether to record theirs.
+        self._data = None
+        self.name = name
+        self.source = source
+        self.parent_sampled = parent_sampled
+        self.sample_rate: float | None = None
+        self._baggage = baggage
+        self._sample_rand: float | None = None
+        self._contexts: dict[str, Any] | None = None
+        # Recorded children: a list only once the transaction is sampled.
+        self._spans: list[Span] | None = None
+        self._dropped = 0
+        self._profile: Any = None
+        self._continuous_profile: Any = None
+
+    def _init_root(self, op: str | None, name: str, origin: str) -> None:
+        """Set every slot as `__init__` does with defaults (hot-path constructor)."""
+        self._trace_id = None
+        self._span_id = None
+        self._parent_span_id = None
+        self._parent = None
+        self.same_process_as_parent = False
+        self.sampled = None
+        self.op = op
+        self.description = None
+        self.hub = None
+        self.status = None
+        self._containing_transaction = self
+        self._start = clock.now()
+        self._end = None
+        self.scope = None
+        self.origin = origin
+        self._tags = None
+        self._data = None
+        self._measurements = None
+        self._flags = None
+        self._cm = None
+        self.name = name
+        self.source = TransactionSource.CUSTOM
+        self.parent_sampled = None
+        self.sample_rate = None
+        self._baggage = None
+        self._sample_rand = None
+        self._contexts = None
+        self._spans = None
+        self._dropped = 0
+        self._profile = None
+        self._continuous_profile = None
+
+    # -- recording ----------------------------------------------------------------------
+
+    def init_span_recorder(self, maxlen: int = MAX_SPANS) -> None:
+        """Start recording children (done by start_transaction for sampled transactions)."""
+        if self._spans is None:
+            self._spans = []
+
+    def _record(self, span: Span) -> None:
+        spans = self._spans
+        if spans is None:
+            return
+        if len(spans) < MAX_SPANS:
+            spans.append(span)
+        else:
+            self._dropped += 1
+
+    # -- context manager ------------------------------------------------------------------
+
+    def __enter__(self) -> Transaction:
+        scope = self.scope
+        if scope is None:
+            scope = get_current_scope()
+        data = scope._d if scope._mine else scope._w()
+        self._cm = (scope, data.span)
+        # What the `Scope.span` setter does: the scope's events are named after us.
+        data.span = self
+        name = self.name
+        if name:
+            data.transaction = name
+            source = self.source
+            if source:
+                data.transaction_info = {"source": source}
+        return self
+
+    # -- identity and sampling ------------------------------------------------------------
+
+    @property
+    def containing_transaction(self) -> Transaction:
+        """The transaction itself."""
+        return self
+
+    def _get_sample_rand(self) -> float:
+        rand = self._sample_rand
+        if rand is None:
+            baggage = self._baggage
+            if baggage is None and self.parent_sampled is None and self._parent_span_id is None:
+                # A trace this service heads: any uniform number will do, and it travels
+                # with the trace from here on.
+                rand = self._sample_rand = int(_random() * 1_000_000) / 1_000_000
+                return rand
+            # A trace from upstream that carried none: derive it from the trace id, as
+            # sentry_sdk does, so that every service continuing it picks the same one.
+            rate = None
+            if baggage is not None:
+                try:
+                    rate = float(baggage.sentry_items.get("sample_rate", ""))
+                except ValueError:
+                    rate = None
+            rand = self._sample_rand = sample_rand_from_trace_id(
+                self.trace_id, self.parent_sampled, rate
+            )
+        return rand
+
+    def get_baggage(self) -> Baggage:
+        """The trace's baggage; the first time this service makes its entries, they freeze."""
+        baggage = self._baggage
+        if baggage is None or baggage.mutable:
+            baggage = self._baggage = Baggage.populate_from_transaction(self)
+        return baggage
+
+    # -- data -------------------------------------------------------------------------------
+
+    def set_context(self, key: str, value: dict[str, Any]) -> None:
+        """Set a context sent with this transaction (under `contexts.<key>`)."""
+        contexts = self._contexts
+        if contexts is None:
+            contexts = self._contexts = {}
+        contexts[key] = value
+
+    def set_http_status(self, http_status: int) -> None:
+        """Record an HTTP status code: span status, data, tag and the `response` context."""
+        super().set_http_status(http_status)
+        self.set_context("response", {"status_code": http_status})
+
+    # -- finish ---------------------------------------------------------------------------
+
+    def finish(
+        self,
+        scope: Any = None,
+        end_timestamp: datetime | float | None = None,
+        *,
+        hub: Any = None,
+    ) -> str | None:
+        """Finish the transaction and send it with its finished children.
+
+        Args:
+            scope: The scope whose data goes with it (default: the current scope); a
+                Hub is accepted as in sentry_sdk 1.x.
+            end_timestamp: When it ended (default: now).
+            hub: Accepted for sentry_sdk 1.x compatibility.
+
+        Returns:
+            The event id if the transaction was handed to the transport, else None.
+        """
+        if self._end is not None:
+            return None
+        Span.finish(self, None, end_timestamp)
+        try:
+            return self._send(scope)
+        except Exception:
+            logger.debug("sending the transaction failed", exc_info=True)
+            return None
+
+    def _send(self, scope: Any) -> str | None:
+        if not self.sampled:
+            client = get_client()
+            if client.is_active():
+                _record_unsampled(client, self)
+            return None
+        if not isinstance(scope, Scope):
+            scope = self.scope if self.scope is not None else get_current_scope()
+        client = scope.get_client()
+        if not client.is_active():
+            return None
+        event = self._event(client)
+        from tripwire.scope._capture import capture_event
+
+        return capture_event(scope, event, None, None, {}, built_by_sdk=True)
+
+    def _event(self, client: BaseClient) -> dict[str, Any]:
+        if not self.name:
+            self.name = UNLABELED_TRANSACTION
+        recorded = self._spans or []
+        finished = [span._wire() for span in recorded if span._end is not None]
+        lost = len(recorded) - len(finished) + self._dropped
+        trace = self.get_trace_context()
+        if self._data:
+            trace["data"] = dict(self._data)
+        contexts = dict(self._contexts) if self._contexts else {}
+        contexts["trace"] = trace
+        source = self.source
+        end = self._end
+        event: dict[str, Any] = {
+            "type": "transaction",
+            "transaction": self.name,
+            "transaction_info": {
+                "source": source.value if isinstance(source, enum.Enum) else source
+            },
+            "contexts": contexts,
+            "tags": dict(self._tags) if self._tags else {},
+            "timestamp": iso_timestamp(end if end is not None else self._start),
+            "start_timestamp": iso_timestamp(self._start),
+            "spans": finished,
+            "measurements": dict(self._measurements) if self._measurements else {},
+        }
+        if lost:
+            client.outcomes.record(DropReason.BUFFER_OVERFLOW, DataCategory.SPAN, lost)
+            event["_meta"] = {"spans": {"": {"len": len(recorded) + self._dropped}}}
+        return event
+
+    # -- serialization ----------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The transaction as a dict (what traces_sampler sees as `transaction_context`)."""
+        rv = super().to_json()
+        rv["name"] = self.name
+        rv["source"] = self.source
+        rv["sampled"] = self.sampled
+        return rv
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__}(name={self.name!r}, op={self.op!r},"
+            f" trace_id={self.trace_id!r}, span_id={self.span_id!r},"
+            f" parent_span_id={self.parent_span_id!r}, sampled={self.sampled!r},"
+            f" source={self.source!r}, origin={self.origin!r})>"
+        )
+
+
+# Ints well inside what the serializer keeps as numbers.
+_INT_BOUND = 1 << 256
+
+
+def _plain(value: Any, max_chars: int, depth: int) -> bool:
+    """Whether the serializer would leave `value` exactly as it is (a cheap, safe check)."""
+    t = type(value)
+    if t is str:
+        return len(value) <= max_chars
+    if value is None or t is bool:
+        return True
+    if t is int:
+        return -_INT_BOUND < value < _INT_BOUND  # type: ignore[no-any-return]
+    if t is float:
+        return value - value == 0.0  # type: ignore[no-any-return]  # finite
+    if depth >= 3:
+        return False
+    if t is dict:
+        for key, item in value.items():
+            if type(key) is not str or len(key) > max_chars:
+                return False
+            if not _plain(item, max_chars, depth + 1):
+                return False
+        return True
+    if t is list:
+        return len(value) <= 1000 and all(_plain(item, max_chars, depth + 1) for item in value)
+    return False
+
+
+def spans_are_plain(spans: list[Any], max_chars: int) -> bool:
+    """Whether serializing these spans (as `Span._wire` builds them) would change nothing.
+
+    Args:
+        spans: The transaction event's `spans`.
+        max_chars: Strings up to this many characters are never trimmed.
+    """
+    for span in spans:
+        if type(span) is not dict:
+            return False
+        for item in span.values():
+            if not _plain(item, max_chars, 0):
+                return False
+    return True
+
+
+def _record_unsampled(client: BaseClient, transaction: Transaction) -> None:
+    """An unsampled transaction is a loss the server hears about (if tracing is on)."""
+    if transaction.sampled is None:
+        logger.debug("transaction discarded: not started with start_transaction")
+        return
+    if not has_tracing_enabled(client.options):
+        return
+    reason = DropReason.BACKPRESSURE if downsample_factor(client) > 0 else DropReason.SAMPLE_RATE
+    client.outcomes.record(reason, DataCategory.TRANSACTION)
+    client.outcomes.record(reason, DataCategory.SPAN)
+
+
+def transaction_from_context(
+    context: PropagationContext,
+    op: str | None = None,
+    name: str | None = None,
+    source: str | None = None,
+    origin: str = "manual",
+    **kwargs: Any,
+) -> Transaction:
+    """An unstarted transaction continuing `context`'s trace."""
+    if kwargs:
+        transaction = Transaction(op=op, name=name or "", origin=origin, **kwargs)
+    else:
+        # What Transaction(...) would do, without its keyword handling: this runs
+        # for every incoming request.
+        transaction = Transaction.__new__(Transaction)
+        transaction._init_root(op, name or "", origin)
+    transaction._trace_id = context.trace_id
+    transaction._parent_span_id = context.parent_span_id
+    transaction.parent_sampled = context.parent_sampled
+    transaction._baggage = context.baggage
+    transaction.source = source or TransactionSource.CUSTOM
+    transaction._sample_rand = context.sample_rand
+    return transaction
+
+
+def transaction_from_headers(headers: Mapping[str, Any], **kwargs: Any) -> Transaction:
+    """An unstarted transaction continuing the trace in `headers` (or a new trace)."""
+    context = PropagationContext.from_incoming_data(headers) or PropagationContext()
+    return transaction_from_context(context, **kwargs)

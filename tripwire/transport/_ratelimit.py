@@ -1,0 +1,154 @@
+"""Rate limits the server asked for: `X-Sentry-Rate-Limits`, `Retry-After` and bare 429s.
+
+Pure policy with an injectable clock; no I/O. The header grammar is::
+
+    X-Sentry-Rate-Limits: <limit>, <limit>, ...
+    <limit> = retry_after:categories:scope[:reason_code[:namespaces]]
+
+`retry_after` is seconds (int or float), `categories` a ``;``-separated list where
+an empty list means every category. Categories this SDK does not know are ignored
+(a limit naming only unknown ones limits nothing), and when several limits cover
+the same category the longest one wins.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Callable, Optional
+
+from tripwire.outcomes import DataCategory
+
+# Categories the server may name that map onto items this SDK sends.
+KNOWN_CATEGORIES = frozenset(c.value for c in DataCategory) | {"security", "feedback"}
+
+# None stands for "every category" (an empty category list, a bare 429 or Retry-After).
+ALL: Optional[str] = None
+
+DEFAULT_RETRY_AFTER = 60.0
+
+
+def parse_rate_limits(header: str) -> list[tuple[Optional[str], float]]:
+    """Parse an `X-Sentry-Rate-Limits` value into (category or None for all, seconds).
+
+    Malformed entries are skipped; unknown categories are left out.
+    """
+    limits: list[tuple[Optional[str], float]] = []
+    for raw in header.split(","):
+        fields = raw.strip().split(":")
+        if not fields[0]:
+            continue
+        try:
+            seconds = float(fields[0])
+        except ValueError:
+            continue
+        if seconds != seconds or seconds < 0:  # NaN or negative: meaningless
+            continue
+        categories = fields[1].strip() if len(fields) > 1 else ""
+        namespaces = fields[4].strip() if len(fields) > 4 else ""
+        if not categories:
+            limits.append((ALL, seconds))
+            continue
+        for category in categories.split(";"):
+            category = category.strip()
+            if category not in KNOWN_CATEGORIES:
+                continue
+            # A metric limit scoped to namespaces only applies to ours if "custom" is named.
+            if (
+                category == "metric_bucket"
+                and namespaces
+                and "custom" not in {n.strip() for n in namespaces.split(";")}
+            ):
+                continue
+            limits.append((category, seconds))
+    return limits
+
+
+def parse_retry_after(value: Optional[str]) -> float:
+    """Seconds from a `Retry-After` header (delta-seconds or HTTP date); 60 if unusable."""
+    if not value:
+        return DEFAULT_RETRY_AFTER
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return DEFAULT_RETRY_AFTER
+        seconds = when.timestamp() - time.time()
+    if seconds != seconds:
+        return DEFAULT_RETRY_AFTER
+    return max(seconds, 0.0)
+
+
+class RateLimits:
+    """The active limits: category (None = all) -> monotonic deadline. Thread-safe.
+
+    Args:
+        clock: Monotonic seconds; a seam for tests.
+    """
+
+    __slots__ = ("_clock", "_lock", "_until")
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._until: dict[Optional[str], float] = {}
+
+    def update(self, status: int, headers: Mapping[str, str]) -> None:
+        """Apply the limits carried by a response (any status: they may come on a 200)."""
+        header = headers.get("x-sentry-rate-limits")
+        if header:
+            limits = parse_rate_limits(header)
+        elif status == 429:
+            limits = [(ALL, parse_retry_after(headers.get("retry-after")))]
+        else:
+            return
+        now = self._clock()
+        with self._lock:
+            until = self._until
+            for category, seconds in limits:
+                deadline = now + seconds
+                if until.get(category, 0.0) < deadline:  # the longest limit wins
+                    until[category] = deadline
+
+    def is_limited(self, category: str) -> bool:
+        """True while `category` (or every category) is rate-limited."""
+        until = self._until
+        if not until:
+            return False
+        now = self._clock()
+        return until.get(category, 0.0) > now or until.get(ALL, 0.0) > now
+
+    def limited(self, categories: Iterable[str]) -> set[str]:
+        """The subset of `categories` that is rate-limited now."""
+        if not self._until:
+            return set()
+        return {c for c in categories if self.is_limited(c)}
+
+    def any_active(self) -> bool:
+        """True while any limit is in force (the transport is then "unhealthy")."""
+        until = self._until
+        if not until:
+            return False
+        now = self._clock()
+        with self._lock:
+            expired = [c for c, deadline in until.items() if deadline <= now]
+            for category in expired:
+                del until[category]
+            return bool(until)
+
+    def snapshot(self) -> dict[Optional[str], float]:
+        """{category or None: seconds left} for the limits still in force."""
+        now = self._clock()
+        with self._lock:
+            return {c: d - now for c, d in self._until.items() if d > now}
+
+    def reset_after_fork(self) -> None:
+        """A fresh lock in a forked child (another thread may have held the parent's)."""
+        self._lock = threading.Lock()
+        self._until = dict(self._until)

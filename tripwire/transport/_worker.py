@@ -1,0 +1,495 @@
+"""The background worker: a bounded queue and one thread per transport.
+
+Two stages keep the calling thread cheap and the memory bounded:
+
+- the *intake*, a deque of envelopes as the client built them (Python objects),
+  bounded by ``transport_queue_size``. `submit` is an append, plus waking the
+  worker if it sleeps; nothing is encoded on the calling thread;
+- the *backlog*, the same envelopes encoded and compressed by the worker (a few
+  hundred bytes each instead of a tree of dicts), bounded in bytes.
+
+The worker empties the whole intake every time it runs, so in a burst it keeps
+up with the producer even though each HTTP request takes far longer than a
+capture. When the intake is half full, `submit` yields the interpreter lock once
+so the worker gets a turn to empty it; it never waits for the network. When a
+bound is hit, transactions, spans and logs are dropped before errors, and every
+drop is counted (queue_overflow).
+
+Fork safety: `os.register_at_fork` gives a child fresh locks, empty queues and no
+thread (it starts its own on first use); the parent's queue stays the parent's.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union
+
+from tripwire._log import logger, suppress
+from tripwire.outcomes import DropReason
+
+if TYPE_CHECKING:
+    from tripwire.envelope import Envelope
+    from tripwire.transport._sender import Entry
+
+# sys._is_gil_enabled exists on 3.13+; without a GIL the worker runs in parallel and
+# yielding would only cost a syscall.
+_HAS_GIL: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
+
+DEFAULT_BACKLOG_BYTES = 16 * 1024 * 1024
+# Deflate looks back 32 KiB at most; a fresh dictionary now and then follows drift.
+_ZDICT_MAX = 32 * 1024
+_ZDICT_REFRESH = 4096
+
+_monotonic = time.monotonic
+
+
+class Delivery(Protocol):
+    """What the worker drives: encoding, sending and counting (see `HttpTransport`)."""
+
+    def encode(self, envelope: Envelope) -> Optional[Entry]:
+        """The entry to queue for `envelope`, or None (nothing left to send)."""
+
+    def send(self, entry: Entry) -> Optional[float]:
+        """Try to deliver `entry`: None when done with it, else seconds until a retry."""
+
+    def lost_envelope(self, envelope: Envelope, reason: DropReason) -> None:
+        """Count an envelope dropped before it was encoded."""
+
+    def lost_entry(self, entry: Entry, reason: DropReason) -> None:
+        """Count an encoded entry that will not be sent."""
+
+    def park(self, entry: Entry) -> bool:
+        """Keep `entry` for a later process (the spool); False if it cannot be kept."""
+
+    def idle(self) -> Optional[float]:
+        """Background work when the queue is empty; seconds until it is wanted again."""
+
+    def report(self) -> None:
+        """Send the pending client report now (flush)."""
+
+    def wants_flush(self) -> bool:
+        """True if a flush has something to send even with an empty queue."""
+
+    def after_fork(self) -> None:
+        """Reset connections and locks in a forked child."""
+
+
+class _Marker:
+    """A flush request travelling through the queue behind everything submitted before it."""
+
+    __slots__ = ("done", "seq")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.seq = -1
+
+
+_Queued = Union["Envelope", _Marker]
+
+
+def _call_weak(ref: Callable[[], Any]) -> Callable[[], None]:
+    def hook() -> None:
+        method = ref()
+        if method is not None:
+            method()
+
+    return hook
+
+
+class Worker:
+    """The bounded queue and the thread that empties it.
+
+    Args:
+        delivery: Encodes, sends and counts (the transport's policy and I/O).
+        queue_size: Envelopes the intake holds (0: unbounded, as in sentry_sdk).
+        backlog_bytes: Bytes of encoded envelopes kept waiting for the network.
+        name: The thread's name.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_backlog",
+        "_backlog_bytes",
+        "_budget",
+        "_delivery",
+        "_high_water",
+        "_ident",
+        "_inflight",
+        "_intake",
+        "_lock",
+        "_low",
+        "_markers",
+        "_packed",
+        "_queue_size",
+        "_retry_at",
+        "_seq",
+        "_start_lock",
+        "_stopped",
+        "_thread",
+        "_wake",
+        "_zdict",
+        "name",
+    )
+
+    def __init__(
+        self,
+        delivery: Delivery,
+        queue_size: int = 100,
+        backlog_bytes: int = DEFAULT_BACKLOG_BYTES,
+        name: str = "tripwire.worker",
+    ) -> None:
+        self._delivery = delivery
+        self._queue_size = max(int(queue_size), 0)
+        self._high_water = max(self._queue_size // 2, 1)
+        self._budget = backlog_bytes
+        self.name = name
+        self._reset_state()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_call_weak(weakref.WeakMethod(self._after_fork)))
+
+    def _reset_state(self) -> None:
+        self._intake: deque[_Queued] = deque()
+        self._backlog: deque[Entry] = deque()
+        self._low: deque[Entry] = deque()  # low-priority backlog entries, oldest first
+        self._backlog_bytes = 0
+        self._inflight: Optional[Entry] = None
+        self._markers: list[_Marker] = []
+        self._lock = threading.Lock()  # backlog and markers: worker vs kill()
+        self._start_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._ident: Optional[int] = None
+        self._stopped = False
+        self._seq = 0
+        self._retry_at = 0.0
+        self._zdict: Optional[bytes] = None
+        self._packed = 0
+
+    # -- calling thread ------------------------------------------------------------------
+
+    def submit(self, envelope: Envelope) -> bool:
+        """Queue `envelope` (never blocks on I/O); False if it was dropped (and counted)."""
+        if self._stopped:
+            return False
+        intake = self._intake
+        size = self._queue_size
+        if size and len(intake) >= size and not self._make_room(envelope):
+            self._delivery.lost_envelope(envelope, DropReason.QUEUE_OVERFLOW)
+            return False
+        intake.append(envelope)
+        if self._thread is None:
+            self.start()
+        elif not self._wake.is_set():
+            self._wake.set()
+        if (
+            size
+            and _HAS_GIL
+            and len(intake) >= self._high_water
+            and threading.get_ident() != self._ident
+        ):
+            # Hand the interpreter lock to the worker once so it can empty the
+            # intake; without this a busy producer keeps it for a whole switch
+            # interval (5 ms) and overflows the queue. No network wait: the
+            # worker gives the lock back as soon as it blocks on a socket.
+            time.sleep(0)
+        return True
+
+    def _make_room(self, envelope: Envelope) -> bool:
+        """The intake is full: evict a queued low-priority envelope if `envelope` is not one."""
+        from tripwire.transport._sender import is_low_priority
+
+        if is_low_priority(envelope):
+            return False
+        for queued in self._intake:
+            if not isinstance(queued, _Marker) and is_low_priority(queued):
+                try:
+                    self._intake.remove(queued)
+                except ValueError:
+                    return True  # the worker took it meanwhile: there is room now
+                self._delivery.lost_envelope(queued, DropReason.QUEUE_OVERFLOW)
+                return True
+        return False
+
+    def start(self) -> bool:
+        """Start the thread if it is not running; False if it cannot be (interpreter exit)."""
+        with self._start_lock:
+            thread = self._thread
+            if thread is not None and thread.is_alive():
+                return True
+            if self._stopped:
+                return False
+            thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:
+                # Python 3.12+ refuses new threads during shutdown; flush() then
+                # delivers on the calling thread instead.
+                logger.debug("cannot start the %s thread", self.name, exc_info=True)
+                self._thread = None
+                return False
+            self._thread = thread
+            self._ident = thread.ident
+            return True
+
+    def flush(
+        self, timeout: float, callback: Optional[Callable[[int, float], None]] = None
+    ) -> bool:
+        """Wait up to `timeout` seconds until everything queued so far is sent or dropped.
+
+        Then the pending client report is sent. `callback(pending, timeout)` is
+        called once if this takes more than a moment (as sentry_sdk's flush does).
+        Returns True if everything was handled in time.
+        """
+        if self._stopped:
+            return True
+        # Only a worker that never ran is known to be idle without asking it: a
+        # running one may be encoding what it just took from the intake.
+        if self._thread is None and not self._intake and not self._delivery.wants_flush():
+            return True
+        marker = _Marker()
+        self._intake.append(marker)
+        thread = self._thread
+        if (thread is None or not thread.is_alive()) and not self.start():
+            return self._flush_here(marker, timeout)
+        self._wake.set()
+        deadline = _monotonic() + timeout
+        if marker.done.wait(min(0.1, timeout)):
+            return True
+        if callback is not None:
+            try:
+                callback(self.pending(), timeout)
+            except Exception:
+                logger.debug("flush callback failed", exc_info=True)
+        return marker.done.wait(max(deadline - _monotonic(), 0.0))
+
+    def _flush_here(self, marker: _Marker, timeout: float) -> bool:
+        """Deliver on the calling thread: no worker thread can run (interpreter exit)."""
+        deadline = _monotonic() + timeout
+        with suppress:
+            while not marker.done.is_set() and not self._stopped:
+                left = deadline - _monotonic()
+                if left <= 0:
+                    return False
+                self._cycle(max_wait=left)
+        return marker.done.is_set()
+
+    def pending(self) -> int:
+        """Envelopes queued or in flight."""
+        intake = sum(1 for q in self._intake if not isinstance(q, _Marker))
+        return intake + len(self._backlog) + (self._inflight is not None)
+
+    def full(self) -> bool:
+        """True when the intake is at its bound (new low-priority envelopes are dropped)."""
+        size = self._queue_size
+        return bool(size) and len(self._intake) >= size
+
+    def kill(self, join_timeout: float = 0.1) -> None:
+        """Stop the thread; what is still queued is parked on disk or counted as lost."""
+        self._stopped = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread.ident != threading.get_ident():
+            thread.join(join_timeout)
+        with self._lock:
+            leftovers: list[Any] = list(self._backlog)
+            self._backlog.clear()
+            self._low.clear()
+            self._backlog_bytes = 0
+            markers, self._markers = self._markers, []
+        delivery = self._delivery
+        while self._intake:
+            queued = self._intake.popleft()
+            if isinstance(queued, _Marker):
+                markers.append(queued)
+            else:
+                leftovers.append(queued)
+        for item in leftovers:
+            self._park_or_lose(item)
+        for marker in markers:
+            marker.done.set()
+        del delivery
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        """Wait for the thread to end (after `kill`)."""
+        thread = self._thread
+        if thread is not None and thread.ident != threading.get_ident():
+            thread.join(timeout)
+
+    def _park_or_lose(self, item: Any) -> None:
+        from tripwire.transport._sender import Entry
+
+        delivery = self._delivery
+        try:
+            entry = item if isinstance(item, Entry) else delivery.encode(item)
+            if entry is not None and not delivery.park(entry):
+                delivery.lost_entry(entry, DropReason.NETWORK_ERROR)
+        except Exception:
+            logger.debug("could not keep an unsent envelope", exc_info=True)
+
+    # -- worker thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._ident = threading.get_ident()
+        with suppress:  # nothing the SDK logs from here is captured as an event
+            while not self._stopped:
+                try:
+                    self._cycle()
+                except Exception:
+                    logger.warning("the %s thread hit an error", self.name, exc_info=True)
+
+    def _cycle(self, max_wait: Optional[float] = None) -> None:
+        """One turn: empty the intake, send one entry or do idle work, else sleep."""
+        self._take_intake()
+        if self._stopped:
+            return
+        now = _monotonic()
+        head = self._backlog[0] if self._backlog else None
+        timeout: Optional[float]
+        if head is not None:
+            if now >= self._retry_at:
+                self._send(head)
+                return
+            timeout = self._retry_at - now
+        else:
+            timeout = self._delivery.idle()
+            if timeout is not None and timeout <= 0:
+                return  # it did some work (a spooled envelope): flushes wait for the rest
+            if self._markers:
+                self._settle_markers()
+        if max_wait is not None:
+            timeout = max_wait if timeout is None else min(timeout, max_wait)
+        wake = self._wake
+        wake.clear()
+        if self._intake or self._stopped:
+            return
+        wake.wait(timeout)
+
+    def _take_intake(self) -> None:
+        intake = self._intake
+        if not intake:
+            return
+        delivery = self._delivery
+        with self._lock:
+            if self._stopped:
+                return
+            while intake:
+                try:
+                    queued = intake.popleft()
+                except IndexError:  # kill() emptied it meanwhile
+                    break
+                if isinstance(queued, _Marker):
+                    queued.seq = self._seq
+                    self._markers.append(queued)
+                    continue
+                try:
+                    entry = delivery.encode(queued)
+                except Exception:
+                    logger.warning("could not encode an envelope", exc_info=True)
+                    delivery.lost_envelope(queued, DropReason.INTERNAL_SDK_ERROR)
+                    continue
+                if entry is not None:
+                    self._seq += 1
+                    entry.seq = self._seq
+                    self._admit(entry)
+
+    def _admit(self, entry: Entry) -> None:
+        """Append to the backlog, evicting low-priority entries if it is over budget."""
+        low = self._low
+        while self._backlog_bytes + entry.size > self._budget:
+            if entry.low_priority or not low:
+                self._delivery.lost_entry(entry, DropReason.QUEUE_OVERFLOW)
+                return
+            victim = low.popleft()
+            try:
+                self._backlog.remove(victim)
+            except ValueError:
+                continue  # already sent
+            self._backlog_bytes -= victim.size
+            self._delivery.lost_entry(victim, DropReason.QUEUE_OVERFLOW)
+        if self._backlog:
+            # It will wait: keep it compact (deflated against a recent envelope, see
+            # Entry). An entry that goes straight out is not worth packing.
+            zdict = self._zdict
+            if zdict is None or self._packed >= _ZDICT_REFRESH:
+                zdict = self._zdict = entry.plain()[-_ZDICT_MAX:]
+                self._packed = 0
+            entry.pack(zdict)
+            self._packed += 1
+        else:
+            self._zdict = None
+        self._backlog.append(entry)
+        self._backlog_bytes += entry.size
+        if entry.low_priority:
+            low.append(entry)
+
+    def _send(self, entry: Entry) -> None:
+        with self._lock:
+            if self._stopped or not self._backlog or self._backlog[0] is not entry:
+                return
+            self._backlog.popleft()
+            self._backlog_bytes -= entry.size
+            if self._low and self._low[0] is entry:
+                self._low.popleft()
+            self._inflight = entry
+        try:
+            delay = self._delivery.send(entry)
+        except Exception:
+            logger.warning("sending an envelope failed", exc_info=True)
+            self._delivery.lost_entry(entry, DropReason.INTERNAL_SDK_ERROR)
+            delay = None
+        with self._lock:
+            self._inflight = None
+            if delay is None:
+                pass
+            elif self._halted():  # kill() ran while the request was out
+                self._park_or_lose(entry)
+            else:
+                # Back to the head of the line, with its place in flush order.
+                self._backlog.appendleft(entry)
+                self._backlog_bytes += entry.size
+                if entry.low_priority:
+                    self._low.appendleft(entry)
+                self._retry_at = _monotonic() + delay
+        if self._markers:
+            self._settle_markers()
+
+    def _halted(self) -> bool:
+        return self._stopped
+
+    def _settle_markers(self) -> None:
+        """Release the flushes whose envelopes are all handled (then report losses)."""
+        with self._lock:
+            head = self._backlog[0].seq if self._backlog else None
+            inflight = self._inflight
+            ready = [
+                m
+                for m in self._markers
+                if (head is None or head > m.seq) and (inflight is None or inflight.seq > m.seq)
+            ]
+            if not ready:
+                return
+            self._markers = [m for m in self._markers if m not in ready]
+        try:
+            self._delivery.report()
+        except Exception:
+            logger.debug("sending the client report failed", exc_info=True)
+        for marker in ready:
+            marker.done.set()
+
+    # -- fork ----------------------------------------------------------------------------
+
+    def _after_fork(self) -> None:
+        # The child must not touch the parent's queue (the parent sends it) nor any
+        # lock another parent thread may have held at fork time.
+        stopped = self._stopped
+        self._reset_state()
+        self._stopped = stopped
+        try:
+            self._delivery.after_fork()
+        except Exception:
+            logger.debug("after-fork reset failed", exc_info=True)

@@ -1,0 +1,296 @@
+"""`HttpTransport`: the default transport, sending envelopes to the DSN's server.
+
+The pieces, each in its own module: `_worker` (bounded queue and thread),
+`_sender` (policy: encoding, rate limits, verdicts; no I/O), `_http` (urllib3,
+the only network code), `_spool` (the optional offline spool). This module wires
+them together and owns the retry and offline decisions.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from tripwire._log import logger
+from tripwire.consts import USER_AGENT
+from tripwire.outcomes import DropReason
+from tripwire.transport import Transport
+from tripwire.transport._http import HttpClient, NetworkError
+from tripwire.transport._ratelimit import RateLimits
+from tripwire.transport._sender import (
+    REPORT_INTERVAL,
+    Sender,
+    Verdict,
+    compressor_for,
+    item_losses,
+)
+from tripwire.transport._worker import DEFAULT_BACKLOG_BYTES, Worker
+
+if TYPE_CHECKING:
+    from tripwire.envelope import Envelope
+    from tripwire.outcomes import Outcome
+    from tripwire.transport._sender import Entry
+    from tripwire.transport._spool import Spool
+
+# Network errors: the first retry is immediate (a kept-alive connection the server
+# closed is the usual cause), then exponential backoff with jitter.
+MAX_ATTEMPTS = 3
+BACKOFF_BASE = 1.0
+BACKOFF_MAX = 60.0
+# With a spool, how often an idle worker looks for files other processes left.
+SPOOL_RESCAN = 60.0
+
+
+def backoff(failures: int, rng: Callable[[], float] = random.random) -> float:
+    """Seconds to wait after `failures` consecutive failures: exponential, with jitter."""
+    ceiling = min(BACKOFF_MAX, BACKOFF_BASE * float(2 ** min(max(failures - 1, 0), 16)))
+    return ceiling * (0.5 + 0.5 * rng())
+
+
+class HttpTransport(Transport):
+    """Sends envelopes to Sentry (or any compatible server) from a background thread.
+
+    As sentry_sdk 2.x: built by `init()` when a DSN is set; `capture_envelope`
+    only queues, `flush(timeout, callback)` waits, `kill()` stops. Honours the
+    transport options (``transport_queue_size``, proxies, certificates,
+    ``keep_alive``, ``socket_options``, compression in ``_experiments``) and the
+    tripwire ``spool_*`` options.
+    """
+
+    TIMEOUT = 30.0
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        dsn = self.parsed_dsn
+        if dsn is None:
+            raise ValueError("HttpTransport needs a DSN")
+        self.options: dict[str, Any] = options
+        self._delivery = _HttpDelivery(self, options)
+        experiments = options.get("_experiments") or {}
+        budget = experiments.get("transport_backlog_bytes", DEFAULT_BACKLOG_BYTES)
+        self._worker = Worker(
+            self._delivery,
+            queue_size=options.get("transport_queue_size", 100),
+            backlog_bytes=budget if isinstance(budget, int) else DEFAULT_BACKLOG_BYTES,
+        )
+        if self._delivery.spool is not None and self._delivery.spool.has_ready():
+            # Envelopes an earlier process could not send: deliver them now.
+            self._worker.start()
+
+    # -- the Transport interface -----------------------------------------------------------
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        """Queue `envelope` for sending; never blocks on the network."""
+        self._worker.submit(envelope)
+
+    def flush(
+        self, timeout: float, callback: Optional[Callable[[int, float], None]] = None
+    ) -> None:
+        """Wait up to `timeout` seconds for the queue to be sent; then send the client report."""
+        self._worker.flush(timeout, callback)
+
+    def kill(self) -> None:
+        """Stop the worker. Unsent envelopes are spooled (if enabled) or counted as lost."""
+        self._worker.kill()
+        self._delivery.close()
+
+    def is_healthy(self) -> bool:
+        """False while rate-limited or while the queue is full (see `tripwire.monitor`)."""
+        return not (self._delivery.ratelimits.any_active() or self._worker.full())
+
+    def __repr__(self) -> str:
+        return f"<HttpTransport {self.options.get('dsn')!r}>"
+
+
+class _HttpDelivery:
+    """The worker's side of the transport: encode, send, retry, spool, count."""
+
+    def __init__(self, transport: HttpTransport, options: dict[str, Any]) -> None:
+        dsn = transport.parsed_dsn
+        assert dsn is not None
+        self._transport = transport
+        self.ratelimits = RateLimits()
+        self.sender = Sender(
+            self.ratelimits,
+            compressor_for(options),
+            self._record,
+            self._drain,
+            send_client_reports=bool(options.get("send_client_reports", True)),
+        )
+        self.http = HttpClient(dsn.envelope_url, options, timeout=HttpTransport.TIMEOUT)
+        self._base_headers = {
+            "User-Agent": USER_AGENT,
+            "Content-Type": "application/x-sentry-envelope",
+            "X-Sentry-Auth": dsn.auth_header(),
+        }
+        self._headers: dict[Optional[str], dict[str, str]] = {}
+        self._failures = 0
+        self._offline_until = 0.0
+        self._next_report = time.monotonic() + REPORT_INTERVAL
+        self._next_scan = 0.0
+        self.spool: Optional[Spool] = None
+        if options.get("spool_dir"):
+            from tripwire.transport._spool import Spool, spool_key
+
+            self.spool = Spool(
+                str(options["spool_dir"]),
+                spool_key(dsn),
+                int(options.get("spool_max_bytes") or 50 * 1024 * 1024),
+                float(options.get("spool_max_age") or 24 * 3600.0),
+                self.lost_entry,
+            )
+
+    # -- counting ------------------------------------------------------------------------
+
+    def _record(self, reason: DropReason, category: str, quantity: int) -> None:
+        self._transport.record_lost_event(reason, category, quantity=quantity)
+
+    def _drain(self) -> list[Outcome]:
+        return self._transport._outcomes.drain()
+
+    def lost_envelope(self, envelope: Envelope, reason: DropReason) -> None:
+        for item in envelope.items:
+            self.sender.count(item_losses(item), reason)
+
+    def lost_entry(self, entry: Entry, reason: DropReason) -> None:
+        self.sender.lost(entry, reason)
+
+    # -- worker callbacks ----------------------------------------------------------------
+
+    def encode(self, envelope: Envelope) -> Optional[Entry]:
+        return self.sender.encode(envelope)
+
+    def send(self, entry: Entry) -> Optional[float]:
+        if self.spool is not None and time.monotonic() < self._offline_until:
+            # Offline: straight to disk, a probe later decides when to go back online.
+            if not self.park(entry):
+                self.lost_entry(entry, DropReason.NETWORK_ERROR)
+            return None
+        checked = self.sender.recheck(entry)
+        if checked is None:
+            return None
+        verdict, reason = self._post(checked)
+        if verdict is Verdict.RETRY:
+            return self._transient(checked, reason)
+        return None
+
+    def _post(self, entry: Entry) -> tuple[Verdict, DropReason]:
+        """One request; for a RETRY verdict, the reason to count if it is given up."""
+        try:
+            body, encoding = entry.body(self.sender.compressor)
+            response = self.http.post(body, self._headers_for(encoding))
+        except NetworkError as exc:
+            logger.warning("could not reach the server: %s", exc)
+            self._failures += 1
+            return Verdict.RETRY, DropReason.NETWORK_ERROR
+        verdict = self.sender.judge(entry, response.status, response.headers)
+        if verdict is Verdict.RETRY:
+            self._failures += 1
+        else:
+            self._failures = 0
+            self._offline_until = 0.0
+        return verdict, DropReason.SEND_ERROR
+
+    def _transient(self, entry: Entry, reason: DropReason) -> Optional[float]:
+        """A network error or 5xx: retry now, later, spool, or count the loss."""
+        entry.attempts += 1
+        if reason is DropReason.NETWORK_ERROR and entry.attempts == 1:
+            return 0.0
+        delay = backoff(self._failures)
+        if self.spool is not None:
+            self._offline_until = time.monotonic() + delay
+            if not self.park(entry):
+                self.lost_entry(entry, reason)
+            return None
+        if reason is DropReason.SEND_ERROR or entry.attempts >= MAX_ATTEMPTS:
+            # Without a spool a 5xx is final (as the SDK spec says); network errors
+            # get MAX_ATTEMPTS tries.
+            self.lost_entry(entry, reason)
+            return None
+        return delay
+
+    def park(self, entry: Entry) -> bool:
+        spool = self.spool
+        if spool is None or not entry.summary:
+            return False
+        body, encoding = entry.body(self.sender.compressor)
+        return spool.put(entry, body, encoding)
+
+    def idle(self) -> Optional[float]:
+        now = time.monotonic()
+        waits: list[float] = []
+        sender = self.sender
+        if sender.send_client_reports:
+            # Losses with no envelope to ride along with still get reported.
+            if now >= self._next_report:
+                self._next_report = now + sender.report_interval
+                self.report()
+            waits.append(self._next_report - now)
+        spool = self.spool
+        if spool is not None:
+            if now < self._offline_until:
+                waits.append(self._offline_until - now)
+            else:
+                if now >= self._next_scan:
+                    self._next_scan = now + SPOOL_RESCAN
+                    spool.recover()
+                claimed = spool.claim()
+                if claimed is not None:
+                    self._resend(*claimed)
+                    return 0.0
+                waits.append(self._next_scan - now)
+        return min(waits) if waits else None
+
+    def _resend(self, path: str, entry: Entry) -> None:
+        spool = self.spool
+        assert spool is not None
+        checked = self.sender.recheck(entry)
+        if checked is None:
+            spool.done(path)
+            return
+        verdict, _ = self._post(checked)
+        if verdict is Verdict.RETRY:
+            self._offline_until = time.monotonic() + backoff(self._failures)
+            spool.release(path, entry)
+        else:
+            spool.done(path)
+
+    def report(self) -> None:
+        entry = self.sender.report_entry()
+        if entry is None:
+            return
+        if self.spool is not None and time.monotonic() < self._offline_until:
+            return  # offline: the counts are not worth a disk write
+        verdict, _ = self._post(entry)
+        if verdict is Verdict.RETRY:
+            logger.debug("client report not delivered")
+
+    def wants_flush(self) -> bool:
+        # Any loss not yet reported? (Peeked without draining; True if unsure.)
+        outcomes = self._transport._outcomes
+        return self.sender.send_client_reports and bool(getattr(outcomes, "_pending", True))
+
+    def _headers_for(self, encoding: Optional[str]) -> dict[str, str]:
+        headers = self._headers.get(encoding)
+        if headers is None:
+            headers = dict(self._base_headers)
+            if encoding:
+                headers["Content-Encoding"] = encoding
+            self._headers[encoding] = headers
+        return headers
+
+    def after_fork(self) -> None:
+        self.http.forget()
+        self.ratelimits.reset_after_fork()
+        self._transport._outcomes.reset_after_fork()
+        if self.spool is not None:
+            self.spool.reset_after_fork()
+        self._failures = 0
+        self._offline_until = 0.0
+
+    def close(self) -> None:
+        self.http.close()
+
+
+__all__ = ["HttpTransport"]
