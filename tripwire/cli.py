@@ -214,58 +214,11 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 
 def _demo_app(notes: list[str]) -> None:
-    """A small application that goes wrong in a few ways, instrumented with tripwire."""
-    import tripwire
+    """Run the demo shop as the application module "shop" (see `_demo_shop`)."""
+    import runpy
 
-    prices = {"apple": 3, "pear": 4}
-
-    def checkout(cart: list[str]) -> int:
-        total = 0
-        for item in cart:
-            total += prices[item]  # raises KeyError for an unknown item
-        return total
-
-    def parse_quantity(text: str) -> int:
-        return int(text)
-
-    for user, cart in (("alice", ["apple", "kiwi"]), ("bob", ["pear", "kiwi"])):
-        with tripwire.new_scope() as scope:
-            scope.set_user({"id": user, "email": f"{user}@example.com"})
-            scope.set_tag("shop", "demo")
-            tripwire.add_breadcrumb(category="cart", message=f"{user} checks out {cart}")
-            try:
-                checkout(cart)
-            except KeyError:
-                tripwire.capture_exception()
-    try:
-        parse_quantity("three")
-    except ValueError:
-        tripwire.capture_exception()
-    tripwire.capture_message("Payment provider answered slowly", level="warning")
-
-    try:
-        with tripwire.start_transaction(name="demo checkout", op="task"):
-            with tripwire.start_span(op="db.query", name="SELECT * FROM carts"):
-                pass
-            with tripwire.start_span(op="http.client", name="POST /payments"):
-                pass
-    except Exception as exc:  # tracing may not be finished in this build
-        notes.append(f"transaction skipped: {type(exc).__name__}: {exc}")
-
-    try:
-        from tripwire import logger as tripwire_logger
-
-        tripwire_logger.info("demo order {order_id} placed", order_id=42)
-        tripwire_logger.warning("demo stock low for {item}", item="pear")
-    except Exception as exc:
-        notes.append(f"logs skipped: {type(exc).__name__}: {exc}")
-
-    try:
-        from tripwire.crons import capture_checkin
-
-        capture_checkin(monitor_slug="demo-nightly-report", status="ok", duration=1.5)
-    except Exception as exc:
-        notes.append(f"cron check-in skipped: {type(exc).__name__}: {exc}")
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_demo_shop.py")
+    runpy.run_path(path, run_name="shop")["main"](notes)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -288,6 +241,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             traces_sample_rate=1.0,
             enable_logs=True,
             send_default_pii=True,
+            in_app_include=["shop"],
         )
         import tripwire
 
@@ -313,9 +267,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _out()
         _out(f"{'EVENTS':>6}  {'USERS':>5}  ISSUE")
         for issue in issues:
-            _out(
-                f"{issue['count']:>6}  {issue['users']:>5}  {issue['title']}  ({issue['culprit']})"
-            )
+            culprit = f"  ({issue['culprit']})" if issue.get("culprit") else ""
+            _out(f"{issue['count']:>6}  {issue['users']:>5}  {issue['title']}{culprit}")
         _out()
         _out(f"open {server.url}/issues/ to see them")
         if args.serve:
