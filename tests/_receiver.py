@@ -404,7 +404,7 @@ class Receiver:
 
 
 def _read_chunked(reader: Any) -> bytes:
-    parts = []
+    parts: list[bytes] = []
     while True:
         size = int(reader.readline().split(b";")[0], 16)
         if size == 0:

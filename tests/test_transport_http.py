@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
-
 from _receiver import (
     LeakCheck,
     Receiver,
@@ -19,6 +18,7 @@ from _receiver import (
     make_transaction,
     tls_unavailable,
 )
+
 from tripwire.consts import USER_AGENT
 from tripwire.options import build_options
 from tripwire.transport import http as http_module
@@ -152,7 +152,10 @@ def test_category_limit_on_a_200_drops_only_that_category(rx: Receiver, make: Ma
     transport.flush(10)
     requests = rx.wait_for(3)
     assert [r.item_types for r in requests] == [["event"], ["event"], ["client_report"]]
-    assert rx.discarded() == {("ratelimit_backoff", "transaction"): 1, ("ratelimit_backoff", "span"): 3}
+    assert rx.discarded() == {
+        ("ratelimit_backoff", "transaction"): 1,
+        ("ratelimit_backoff", "span"): 3,
+    }
     assert set(transport._delivery.ratelimits.snapshot()) == {"transaction"}
 
 

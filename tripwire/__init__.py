@@ -64,6 +64,17 @@ _LAZY = {
     "logger": ("tripwire.logger", None),
     "metrics": ("tripwire.metrics", None),
     "profiler": ("tripwire.profiler", None),
+    # Submodules sentry_sdk code reaches as attributes (`sentry_sdk.tracing.Span`).
+    "tracing": ("tripwire.tracing", None),
+    "tracing_utils": ("tripwire.tracing_utils", None),
+    "envelope": ("tripwire.envelope", None),
+    "utils": ("tripwire.utils", None),
+    "crons": ("tripwire.crons", None),
+    "sessions": ("tripwire.sessions", None),
+    "session": ("tripwire.session", None),
+    "attachments": ("tripwire.attachments", None),
+    "scrubber": ("tripwire.scrubber", None),
+    "testing": ("tripwire.testing", None),
 }
 
 

@@ -350,7 +350,9 @@ def continue_trace(
     origin: str = "manual",
 ) -> Any:
     """Continue an incoming trace; returns a transaction to start."""
-    return get_isolation_scope().continue_trace(environ_or_headers, op, name, source, origin)
+    return (_tracing or _load_tracing()).continue_trace(
+        get_isolation_scope(), environ_or_headers, op, name, source, origin
+    )
 
 
 @guarded()

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Callable
 from tripwire._clock import clock, format_timestamp
 from tripwire._ids import ids
 from tripwire._log import logger
-from tripwire.consts import DEFAULT_MAX_VALUE_LENGTH
 from tripwire.outcomes import Drop, DropReason
 from tripwire.scope._apply import apply_layers
 
@@ -235,27 +234,24 @@ def _serialize(client: Client) -> Step:
 
 
 def _serialize_spans(client: Client) -> Step:
-    """`serialize` for transactions: spans the serializer would not change skip it."""
+    """`serialize` for transactions: spans the tracing module vouches for skip it."""
     full = _serialize(client)
-    limit = client._max_value_length
-    # Strings this short fit the limit whatever their encoding (4 bytes per character).
-    max_chars = (DEFAULT_MAX_VALUE_LENGTH if limit is None else max(limit, 0)) // 4
-    plain: list[Callable[[list[Any], int], bool]] = []
+    plain_type: list[Any] = []
 
     def serialize(cap: Capture) -> Drop | None:
         event = cap.event
-        spans = event.get("spans")
-        if not spans or not cap.built_by_sdk or cap.user_hooks_ran or type(spans) is not list:
+        spans: Any = event.get("spans")
+        if not spans or not cap.built_by_sdk or cap.user_hooks_ran:
             return full(cap)
-        if not plain:
-            from tripwire.tracing._transaction import spans_are_plain
+        if not plain_type:
+            from tripwire.tracing._transaction import PlainSpans
 
-            plain.append(spans_are_plain)
-        if not plain[0](spans, max_chars):
+            plain_type.append(PlainSpans)
+        if type(spans) is not plain_type[0]:
             return full(cap)
         del event["spans"]
         drop = full(cap)
-        cap.event["spans"] = spans
+        cap.event["spans"] = list(spans)
         return drop
 
     serialize.__name__ = "serialize"

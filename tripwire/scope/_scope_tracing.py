@@ -97,7 +97,7 @@ class TracingMethods:
     ) -> Iterator[tuple[str, str]]:
         """Headers for outgoing requests (the span given as `span=`, else the active one)."""
         span = kwargs.get("span") or (args[0] if args else None)
-        yield from (_tracing or _load_tracing()).iter_propagation_headers(self, span)
+        return (_tracing or _load_tracing()).iter_propagation_headers(self, span)  # type: ignore[no-any-return]
 
     def trace_propagation_meta(self, *args: Any, **kwargs: Any) -> str:
         """HTML meta tags carrying the trace headers, for templates."""
@@ -152,6 +152,6 @@ class TracingMethods:
         origin: str = "manual",
     ) -> Any:
         """Continue the trace in `environ_or_headers`; returns an unstarted transaction."""
-        from tripwire.tracing import continue_trace
-
-        return continue_trace(cast("Scope", self), environ_or_headers, op, name, source, origin)
+        return (_tracing or _load_tracing()).continue_trace(
+            self, environ_or_headers, op, name, source, origin
+        )

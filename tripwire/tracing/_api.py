@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tripwire._clock import clock as _clock
-from tripwire.scope._current import get_client, get_isolation_scope
+from tripwire.scope._current import active_propagation_context, get_client, get_isolation_scope
 from tripwire.tracing._consts import BAGGAGE_HEADER_NAME, INSTRUMENTER, SENTRY_TRACE_HEADER_NAME
 from tripwire.tracing._propagation import Baggage, PropagationContext
 from tripwire.tracing._sampling import (
@@ -129,27 +129,23 @@ def span_for_scope(scope: Scope, kwargs: dict[str, Any]) -> Any:
     if (cls is not Span and cls is not Transaction) or not _FAST_CHILD_KWARGS.issuperset(kwargs):
         kwargs.setdefault("scope", scope)
         return parent.start_child(**kwargs)
-    # Span._child_of, inlined: this runs for every span.
+    # Span._child_of, inlined (keep the two in step): this runs for every span.
     transaction = parent._containing_transaction
     child = _new_span(Span)
     child._trace_id = None
     child._span_id = None
     child._parent_span_id = None
     child._parent = parent
-    child.same_process_as_parent = True
     child.sampled = parent.sampled
     child.op = kwargs.get("op")
     child.description = kwargs.get("name") or kwargs.get("description")
-    child.hub = None
-    child.status = None
     child._containing_transaction = transaction
     child._start = _clock.now()
     child._end = None
     child.scope = kwargs.get("scope") or scope
-    child.origin = kwargs.get("origin", "manual")
-    child._tags = None
-    child._measurements = None
-    child._flags = None
+    origin = kwargs.get("origin")
+    if origin is not None and origin != "manual":
+        child.origin = origin
     child._cm = None
     if transaction is None:
         child._data = None
@@ -167,7 +163,7 @@ def _free_span(scope: Scope, kwargs: dict[str, Any]) -> Span:
         instrumenter, get_client().options
     ):
         return NoOpSpan()
-    context = scope.get_active_propagation_context()
+    context = active_propagation_context(scope)
     kwargs.setdefault("scope", scope)
     kwargs.setdefault("trace_id", context.trace_id)
     kwargs.setdefault("parent_span_id", context.parent_span_id)
@@ -213,7 +209,7 @@ def trace_context_for_scope(scope: Scope) -> dict[str, Any]:
     span = _active_span(scope, client)
     if span is not None:
         return span.get_trace_context()
-    context = scope.get_active_propagation_context()
+    context = active_propagation_context(scope)
     out = context.to_trace_context()
     out["dynamic_sampling_context"] = dict(context.dsc_for(client))
     return out
@@ -226,7 +222,7 @@ def dynamic_sampling_context_for_scope(scope: Scope) -> dict[str, str] | None:
     if span is not None:
         baggage = span.to_baggage()
         return baggage.dynamic_sampling_context() if baggage is not None else None
-    return dict(scope.get_active_propagation_context().dsc_for(client))
+    return dict(active_propagation_context(scope).dsc_for(client))
 
 
 def traceparent_for_scope(scope: Scope) -> str | None:
@@ -234,7 +230,7 @@ def traceparent_for_scope(scope: Scope) -> str | None:
     span = _active_span(scope, get_client())
     if span is not None:
         return span.to_traceparent()
-    return scope.get_active_propagation_context().to_traceparent()
+    return active_propagation_context(scope).to_traceparent()
 
 
 def baggage_for_scope(scope: Scope) -> Baggage | None:
@@ -243,7 +239,7 @@ def baggage_for_scope(scope: Scope) -> Baggage | None:
     span = _active_span(scope, client)
     if span is not None:
         return span.to_baggage()
-    context = scope.get_active_propagation_context()
+    context = active_propagation_context(scope)
     third_party = context.baggage.third_party_items if context.baggage is not None else ""
     return Baggage(dict(context.dsc_for(client)), third_party, mutable=False)
 
@@ -264,7 +260,7 @@ def iter_propagation_headers(scope: Scope, span: Any = None) -> Iterator[tuple[s
     if span is not None and span.containing_transaction is not None:
         yield from span.iter_headers()
         return
-    context = scope.get_active_propagation_context()
+    context = active_propagation_context(scope)
     yield SENTRY_TRACE_HEADER_NAME, context.to_traceparent()
     baggage = context.sentry_baggage(client).serialize()
     if baggage:

@@ -88,6 +88,29 @@ def normalize_incoming_data(incoming_data: Mapping[Any, Any]) -> dict[str, Any]:
     return data
 
 
+# The usual spellings of the trace headers: found with a lookup, not a scan.
+_SPELLINGS = (
+    ("sentry-trace", ("sentry-trace", "HTTP_SENTRY_TRACE", "Sentry-Trace")),
+    ("baggage", ("baggage", "HTTP_BAGGAGE", "Baggage")),
+    ("traceparent", ("traceparent", "HTTP_TRACEPARENT", "Traceparent")),
+)
+
+
+def _trace_headers(incoming_data: Mapping[Any, Any]) -> Mapping[str, Any]:
+    """The trace headers of a request, whatever the mapping's key spelling."""
+    if type(incoming_data) is dict:
+        found: dict[str, Any] = {}
+        for name, spellings in _SPELLINGS:
+            for spelling in spellings:
+                value = incoming_data.get(spelling)
+                if value is not None:
+                    found[name] = value
+                    break
+        if "sentry-trace" in found or "traceparent" in found:
+            return found
+    return normalize_incoming_data(incoming_data)
+
+
 class EnvironHeaders(Mapping[str, str]):
     """The HTTP headers of a WSGI/ASGI environ, keyed without the `HTTP_` prefix."""
 
@@ -436,7 +459,7 @@ class PropagationContext:
             None when there is no valid trace header, or when the organizations do not
             allow continuing (see `continue_allowed`): the caller starts a new trace.
         """
-        data = normalize_incoming_data(incoming_data)
+        data = _trace_headers(incoming_data)
         parsed = extract_sentrytrace_data(_text(data.get(SENTRY_TRACE_HEADER_NAME)))
         if parsed is None:
             parsed = extract_w3c_traceparent(_text(data.get("traceparent")))
@@ -454,12 +477,8 @@ class PropagationContext:
             incoming_org, local_org_id(client), strict
         ):
             return None
-        context = cls(
-            trace_id=parsed["trace_id"],
-            parent_span_id=parsed["parent_span_id"],
-            parent_sampled=parsed["parent_sampled"],
-            baggage=baggage,
-        )
+        context = cls(parsed["trace_id"], None, parsed["parent_span_id"], parsed["parent_sampled"])
+        context.baggage = baggage
         if baggage is not None:
             rand = baggage._sample_rand()
             if rand is None and baggage.sentry_items:

@@ -2,7 +2,7 @@
 
 Spans are cheap when nobody will read them: ids are generated on first read (an
 unsampled span that nobody asks for headers never makes one), tags and data dicts
-are created on first write, and thread data is captured only for sampled spans.
+are created on first write, and thread data is captured only when tracing is on.
 Timestamps are epoch floats from the SDK clock; the `datetime` views are built on
 demand.
 """
@@ -80,28 +80,33 @@ class Span:
     with status "internal_error" if an exception leaves the block.
     """
 
+    # Attributes every span sets live in slots. Rarely set ones are class-level
+    # defaults, overridden in the instance `__dict__` when set: a span that never
+    # gets tags or a status pays nothing for them (span creation is the hot path).
     __slots__ = (
+        "__dict__",
         "_cm",
         "_containing_transaction",
         "_data",
         "_end",
-        "_flags",
-        "_measurements",
         "_parent",
         "_parent_span_id",
         "_span_id",
         "_start",
-        "_tags",
         "_trace_id",
         "description",
-        "hub",
         "op",
-        "origin",
-        "same_process_as_parent",
         "sampled",
         "scope",
-        "status",
     )
+
+    hub: Any = None
+    status: str | None = None
+    origin: str = "manual"
+    same_process_as_parent: bool = True
+    _tags: dict[str, Any] | None = None
+    _measurements: dict[str, Any] | None = None
+    _flags: dict[str, bool] | None = None
 
     def __init__(
         self,
@@ -127,22 +132,23 @@ class Span:
         self._span_id = span_id
         self._parent_span_id = parent_span_id
         self._parent: Span | None = None
-        self.same_process_as_parent = same_process_as_parent
+        if same_process_as_parent is not type(self).same_process_as_parent:
+            self.same_process_as_parent = same_process_as_parent
         self.sampled = sampled
         self.op = op
         self.description = name or description
-        self.hub = hub
-        self.status = status
+        if hub is not None:
+            self.hub = hub
+        if status is not None:
+            self.status = status
         self._containing_transaction = containing_transaction
         start = to_epoch(start_timestamp) if start_timestamp is not None else None
         self._start: float = start if start is not None else clock.now()
         self._end: float | None = None
         self.scope = scope
-        self.origin = origin
-        self._tags: dict[str, Any] | None = None
+        if origin != "manual":
+            self.origin = origin
         self._data: dict[str, Any] | None = _thread_data()
-        self._measurements: dict[str, Any] | None = None
-        self._flags: dict[str, bool] | None = None
         self._cm: tuple[Scope, Any] | None = None
 
     @classmethod
@@ -155,30 +161,28 @@ class Span:
         description: str | None,
         origin: str,
     ) -> Span:
-        """A child span without the keyword-argument handling of `__init__` (hot path)."""
+        """A child span without the keyword-argument handling of `__init__` (hot path).
+
+        `tracing._api.span_for_scope` inlines the same assignments: keep them in step.
+        """
         span = cls.__new__(cls)
         span._trace_id = None
         span._span_id = None
         span._parent_span_id = None
         span._parent = parent
-        span.same_process_as_parent = True
         span.sampled = parent.sampled
         span.op = op
         span.description = description
-        span.hub = None
-        span.status = None
         span._containing_transaction = transaction
         span._start = clock.now()
         span._end = None
         span.scope = scope
-        span.origin = origin
-        span._tags = None
+        if origin != "manual":
+            span.origin = origin
         # Thread data only under a transaction started with tracing on (it has data).
         span._data = (
             _thread_data() if transaction is not None and transaction._data is not None else None
         )
-        span._measurements = None
-        span._flags = None
         span._cm = None
         return span
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tripwire._clock import clock
 from tripwire._log import logger
+from tripwire.consts import DEFAULT_MAX_VALUE_LENGTH
 from tripwire.outcomes import DataCategory, DropReason
 from tripwire.scope._current import get_client, get_current_scope
 from tripwire.scope._scope import Scope
@@ -33,10 +34,6 @@ class Transaction(Span):
 
     __slots__ = (
         "_baggage",
-        "_contexts",
-        "_continuous_profile",
-        "_dropped",
-        "_profile",
         "_sample_rand",
         "_spans",
         "name",
@@ -44,6 +41,13 @@ class Transaction(Span):
         "sample_rate",
         "source",
     )
+
+    # Rarely set: class-level defaults (see `Span`).
+    same_process_as_parent: bool = False
+    _contexts: dict[str, Any] | None = None
+    _dropped: int = 0
+    _profile: Any = None
+    _continuous_profile: Any = None
 
     def __init__(
         self,
@@ -65,12 +69,8 @@ class Transaction(Span):
         self.sample_rate: float | None = None
         self._baggage = baggage
         self._sample_rand: float | None = None
-        self._contexts: dict[str, Any] | None = None
         # Recorded children: a list only once the transaction is sampled.
         self._spans: list[Span] | None = None
-        self._dropped = 0
-        self._profile: Any = None
-        self._continuous_profile: Any = None
 
     def _init_root(self, op: str | None, name: str, origin: str) -> None:
         """Set every slot as `__init__` does with defaults (hot-path constructor)."""
@@ -78,21 +78,16 @@ class Transaction(Span):
         self._span_id = None
         self._parent_span_id = None
         self._parent = None
-        self.same_process_as_parent = False
         self.sampled = None
         self.op = op
         self.description = None
-        self.hub = None
-        self.status = None
         self._containing_transaction = self
         self._start = clock.now()
         self._end = None
         self.scope = None
-        self.origin = origin
-        self._tags = None
+        if origin != "manual":
+            self.origin = origin
         self._data = None
-        self._measurements = None
-        self._flags = None
         self._cm = None
         self.name = name
         self.source = TransactionSource.CUSTOM
@@ -100,11 +95,7 @@ class Transaction(Span):
         self.sample_rate = None
         self._baggage = None
         self._sample_rand = None
-        self._contexts = None
         self._spans = None
-        self._dropped = 0
-        self._profile = None
-        self._continuous_profile = None
 
     # -- recording ----------------------------------------------------------------------
 
@@ -241,6 +232,10 @@ class Transaction(Span):
         recorded = self._spans or []
         finished = [span._wire() for span in recorded if span._end is not None]
         lost = len(recorded) - len(finished) + self._dropped
+        limit = getattr(client, "_max_value_length", None)
+        max_chars = (DEFAULT_MAX_VALUE_LENGTH if limit is None else max(limit, 0)) // 4
+        if all(_span_is_plain(span, max_chars) for span in recorded if span._end is not None):
+            finished = PlainSpans(finished)
         trace = self.get_trace_context()
         if self._data:
             trace["data"] = dict(self._data)
@@ -285,48 +280,50 @@ class Transaction(Span):
         )
 
 
+class PlainSpans(list):  # type: ignore[type-arg]
+    """A transaction's `spans`, known to need no serialization (see `_span_is_plain`).
+
+    The transaction steps skip serializing spans of this type while no user code has
+    touched the event.
+    """
+
+    __slots__ = ()
+
+
 # Ints well inside what the serializer keeps as numbers.
 _INT_BOUND = 1 << 256
 
 
-def _plain(value: Any, max_chars: int, depth: int) -> bool:
-    """Whether the serializer would leave `value` exactly as it is (a cheap, safe check)."""
-    t = type(value)
-    if t is str:
-        return len(value) <= max_chars
-    if value is None or t is bool:
-        return True
-    if t is int:
-        return -_INT_BOUND < value < _INT_BOUND  # type: ignore[no-any-return]
-    if t is float:
-        return value - value == 0.0  # type: ignore[no-any-return]  # finite
-    if depth >= 3:
-        return False
-    if t is dict:
-        for key, item in value.items():
-            if type(key) is not str or len(key) > max_chars:
-                return False
-            if not _plain(item, max_chars, depth + 1):
-                return False
-        return True
-    if t is list:
-        return len(value) <= 1000 and all(_plain(item, max_chars, depth + 1) for item in value)
-    return False
-
-
-def spans_are_plain(spans: list[Any], max_chars: int) -> bool:
-    """Whether serializing these spans (as `Span._wire` builds them) would change nothing.
-
-    Args:
-        spans: The transaction event's `spans`.
-        max_chars: Strings up to this many characters are never trimmed.
-    """
-    for span in spans:
-        if type(span) is not dict:
+def _span_is_plain(span: Span, max_chars: int) -> bool:
+    """Whether the serializer would leave `span._wire()` exactly as it is (cheap, safe)."""
+    for value in (span.op, span.description, span.origin, span.status, span._span_id):
+        if value is not None and (type(value) is not str or len(value) > max_chars):
             return False
-        for item in span.values():
-            if not _plain(item, max_chars, 0):
+    for bag in (span._tags, span._data, span._measurements, span._flags):
+        if bag and not _plain_dict(bag, max_chars, 0):
+            return False
+    return type(span._trace_id) is str or span._trace_id is None
+
+
+def _plain_dict(bag: dict[Any, Any], max_chars: int, depth: int) -> bool:
+    for key, value in bag.items():
+        if type(key) is not str or len(key) > max_chars:
+            return False
+        t = type(value)
+        if t is str:
+            if len(value) > max_chars:
                 return False
+        elif t is int:
+            if not -_INT_BOUND < value < _INT_BOUND:
+                return False
+        elif t is float:
+            if value - value != 0.0:  # inf or nan
+                return False
+        elif t is dict:
+            if depth >= 2 or not _plain_dict(value, max_chars, depth + 1):
+                return False
+        elif t is not bool and value is not None:
+            return False
     return True
 
 

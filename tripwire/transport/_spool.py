@@ -89,16 +89,10 @@ class Spool:
 
     def put(self, entry: Entry, body: bytes, encoding: Optional[str]) -> bool:
         """Store `entry` as the request `body` durably; False if it could not be written."""
-        created = entry.created or self.clock()
-        meta = {
-            "encoding": encoding,
-            "summary": [list(pair) for pair in entry.summary],
-            "categories": sorted(entry.categories),
-            "low_priority": entry.low_priority,
-            "created": created,
-            "attempts": entry.attempts,
-        }
-        head = MAGIC + dumps(meta) + b"\n"
+        if not entry.created:
+            entry.created = self.clock()
+        created = entry.created
+        head = self._head(entry, encoding)
         size = len(head) + len(body)
         if size > self.max_bytes:
             return False
@@ -120,6 +114,18 @@ class Spool:
             if self._bytes >= 0:
                 self._bytes += size
         return True
+
+    @staticmethod
+    def _head(entry: Entry, encoding: Optional[str]) -> bytes:
+        meta = {
+            "encoding": encoding,
+            "summary": [list(pair) for pair in entry.summary],
+            "categories": sorted(entry.categories),
+            "low_priority": entry.low_priority,
+            "created": entry.created,
+            "attempts": entry.attempts,
+        }
+        return MAGIC + dumps(meta) + b"\n"
 
     def _write(self, name: str, head: bytes, body: bytes) -> None:
         tmp = os.path.join(self.path, f"{TMP_PREFIX}{os.getpid()}-{self._token}")
@@ -207,7 +213,11 @@ class Spool:
             return
         ready = claimed.partition(CLAIM)[0]
         try:
-            os.rename(claimed, ready)
+            # Rewritten under its old name with the new attempt count (same crash-safe
+            # write), then the claim is dropped; the name keeps its place in the order.
+            with self._lock:
+                self._write(os.path.basename(ready), self._head(entry, entry.encoding), entry.data)
+            os.unlink(claimed)
         except OSError:
             logger.debug("could not put back spool file %s", claimed, exc_info=True)
 

@@ -124,6 +124,7 @@ class Worker:
         "_lock",
         "_low",
         "_markers",
+        "_no_low",
         "_packed",
         "_queue_size",
         "_retry_at",
@@ -168,6 +169,7 @@ class Worker:
         self._seq = 0
         self._retry_at = 0.0
         self._zdict: Optional[bytes] = None
+        self._no_low = False
         self._packed = 0
 
     # -- calling thread ------------------------------------------------------------------
@@ -203,16 +205,20 @@ class Worker:
         """The intake is full: evict a queued low-priority envelope if `envelope` is not one."""
         from tripwire.transport._sender import is_low_priority
 
-        if is_low_priority(envelope):
+        if self._no_low or is_low_priority(envelope):
             return False
-        for queued in self._intake:
+        # A snapshot: the worker pops from the intake while we look (list() of a deque
+        # is one C call, so it cannot see the deque change under it).
+        for queued in list(self._intake):
             if not isinstance(queued, _Marker) and is_low_priority(queued):
                 try:
                     self._intake.remove(queued)
-                except ValueError:
+                except (ValueError, RuntimeError):
                     return True  # the worker took it meanwhile: there is room now
                 self._delivery.lost_envelope(queued, DropReason.QUEUE_OVERFLOW)
                 return True
+        # Nothing to evict: skip the scan until the worker has taken the intake.
+        self._no_low = True
         return False
 
     def start(self) -> bool:
@@ -280,7 +286,7 @@ class Worker:
 
     def pending(self) -> int:
         """Envelopes queued or in flight."""
-        intake = sum(1 for q in self._intake if not isinstance(q, _Marker))
+        intake = sum(1 for q in list(self._intake) if not isinstance(q, _Marker))
         return intake + len(self._backlog) + (self._inflight is not None)
 
     def full(self) -> bool:
@@ -374,6 +380,7 @@ class Worker:
         if not intake:
             return
         delivery = self._delivery
+        self._no_low = False
         with self._lock:
             if self._stopped:
                 return

@@ -119,6 +119,7 @@ class _HttpDelivery:
             send_client_reports=bool(options.get("send_client_reports", True)),
         )
         self.http = HttpClient(dsn.envelope_url, options, timeout=HttpTransport.TIMEOUT)
+        self.http.warm_up()
         self._base_headers = {
             "User-Agent": USER_AGENT,
             "Content-Type": "application/x-sentry-envelope",

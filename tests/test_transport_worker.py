@@ -1,0 +1,328 @@
+"""The worker (queue and thread) with a scripted delivery; the monitor, Spotlight, atexit."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any, Optional
+
+import pytest
+from _receiver import LeakCheck, Receiver, make_envelope, make_transaction
+
+import tripwire
+from tripwire.envelope import Envelope
+from tripwire.monitor import MAX_DOWNSAMPLE_FACTOR, Monitor
+from tripwire.outcomes import DropReason
+from tripwire.spotlight import DEFAULT_URL, spotlight_url
+from tripwire.testing import reset
+from tripwire.transport._sender import Entry, is_low_priority
+from tripwire.transport._worker import Worker
+
+
+class FakeDelivery:
+    """Records what the worker asks for; `gate` blocks `send` until set."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.lost: list[tuple[bytes, DropReason]] = []
+        self.parked: list[bytes] = []
+        self.park_ok = False
+        self.gate = threading.Event()
+        self.gate.set()
+        self.sending = threading.Event()
+        self.reports = 0
+        self.forks = 0
+
+    def encode(self, envelope: Envelope) -> Optional[Entry]:
+        return Entry(
+            envelope.serialize(), None, (("x", 1),), frozenset(), is_low_priority(envelope), 0.0
+        )
+
+    def send(self, entry: Entry) -> Optional[float]:
+        self.sending.set()
+        self.gate.wait(30)
+        self.sent.append(entry.plain())
+        return None
+
+    def lost_envelope(self, envelope: Envelope, reason: DropReason) -> None:
+        self.lost.append((envelope.serialize(), reason))
+
+    def lost_entry(self, entry: Entry, reason: DropReason) -> None:
+        self.lost.append((entry.plain(), reason))
+
+    def park(self, entry: Entry) -> bool:
+        if self.park_ok:
+            self.parked.append(entry.plain())
+        return self.park_ok
+
+    def idle(self) -> Optional[float]:
+        return None
+
+    def report(self) -> None:
+        self.reports += 1
+
+    def wants_flush(self) -> bool:
+        return False
+
+    def after_fork(self) -> None:
+        self.forks += 1
+
+
+@pytest.fixture
+def leaks() -> Iterator[None]:
+    check = LeakCheck()
+    yield
+    check.assert_clean()
+
+
+def env(n: int) -> Envelope:
+    return make_envelope("%032x" % n)
+
+
+def test_flush_sends_everything_in_order_then_reports(leaks: None) -> None:
+    delivery = FakeDelivery()
+    worker = Worker(delivery, queue_size=100)
+    envelopes = [env(i) for i in range(30)]
+    for e in envelopes:
+        assert worker.submit(e)
+    assert worker.flush(10)
+    assert delivery.sent == [e.serialize() for e in envelopes]
+    assert delivery.reports == 1
+    worker.kill()
+    worker.join(10)
+
+
+def test_flush_without_anything_queued_starts_no_thread(leaks: None) -> None:
+    worker = Worker(FakeDelivery())
+    assert worker.flush(1)
+    assert worker._thread is None
+    worker.kill()
+
+
+def test_full_intake_evicts_low_priority_first(leaks: None) -> None:
+    delivery = FakeDelivery()
+    delivery.gate.clear()
+    worker = Worker(delivery, queue_size=3)
+    worker.submit(env(0))
+    delivery.sending.wait(10)  # the worker is stuck sending env(0)
+    t1, t2 = make_transaction(event_id="%032x" % 101), make_transaction(event_id="%032x" % 102)
+    for e in (t1, env(1), t2):
+        assert worker.submit(e)
+    assert worker.full()
+    assert worker.submit(env(2))  # evicts t1, the oldest transaction
+    assert worker.submit(env(3))  # evicts t2
+    assert not worker.submit(env(4))  # only errors left: the newcomer is dropped
+    assert not worker.submit(make_transaction())
+    assert [r for _, r in delivery.lost] == [DropReason.QUEUE_OVERFLOW] * 4
+    assert [b for b, _ in delivery.lost[:2]] == [t1.serialize(), t2.serialize()]
+    delivery.gate.set()
+    assert worker.flush(10)
+    assert delivery.sent == [env(i).serialize() for i in range(4)]
+    worker.kill()
+    worker.join(10)
+
+
+def test_backlog_budget_is_bytes(leaks: None) -> None:
+    delivery = FakeDelivery()
+    delivery.gate.clear()
+    size = len(env(0).serialize()) + 200
+    worker = Worker(delivery, queue_size=1000, backlog_bytes=3 * size + 100)
+    worker.submit(env(0))
+    delivery.sending.wait(10)
+    for i in range(1, 10):
+        worker.submit(env(i))
+    delivery.gate.set()
+    assert worker.flush(10)
+    # The first went out at once; the backlog held what fit (packed entries are small).
+    assert len(delivery.sent) + len(delivery.lost) == 10
+    assert all(r is DropReason.QUEUE_OVERFLOW for _, r in delivery.lost)
+    worker.kill()
+    worker.join(10)
+
+
+@pytest.mark.parametrize("park", [False, True])
+def test_kill_parks_or_counts_what_is_left(leaks: None, park: bool) -> None:
+    delivery = FakeDelivery()
+    delivery.park_ok = park
+    delivery.gate.clear()
+    worker = Worker(delivery, queue_size=100)
+    for i in range(5):
+        worker.submit(env(i))
+    delivery.sending.wait(10)
+    assert not worker.flush(0.05)
+    worker.kill()
+    delivery.gate.set()
+    worker.join(10)
+    assert delivery.sent == [env(0).serialize()]  # the one in flight finished
+    left = sorted(env(i).serialize() for i in range(1, 5))
+    if park:
+        assert sorted(delivery.parked) == left and delivery.lost == []
+    else:
+        assert sorted(b for b, _ in delivery.lost) == left
+        assert {r for _, r in delivery.lost} == {DropReason.NETWORK_ERROR}
+    assert not worker.submit(env(9))  # stopped
+
+
+def test_flush_runs_on_the_calling_thread_when_no_thread_can_start(
+    leaks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What Python 3.12+ does during interpreter shutdown.
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    delivery = FakeDelivery()
+    worker = Worker(delivery)
+    for i in range(3):
+        worker.submit(env(i))
+    assert worker._thread is None
+    assert worker.flush(10)
+    assert delivery.sent == [env(i).serialize() for i in range(3)]
+    worker.kill()
+
+
+def test_after_fork_starts_empty(leaks: None) -> None:
+    delivery = FakeDelivery()
+    delivery.gate.clear()
+    worker = Worker(delivery)
+    for i in range(3):
+        worker.submit(env(i))
+    delivery.sending.wait(10)
+    parent_lock, parent_thread = worker._lock, worker._thread
+    worker._after_fork()  # what os.register_at_fork runs in the child
+    assert worker.pending() == 0 and worker._thread is None
+    assert worker._lock is not parent_lock and delivery.forks == 1
+    # In a real child that thread does not exist; here it has to be stopped by hand.
+    delivery.gate.set()
+    worker.kill()
+    assert parent_thread is not None
+    parent_thread.join(10)
+
+
+# -- monitor ---------------------------------------------------------------------------------
+
+
+class Health:
+    def __init__(self) -> None:
+        self.healthy = True
+
+    def is_healthy(self) -> bool:
+        return self.healthy
+
+
+def test_monitor_downsamples_while_unhealthy(leaks: None) -> None:
+    transport: Any = Health()
+    monitor = Monitor(transport, interval=3600)
+    assert monitor.downsample_factor == 0  # starts the thread
+    assert monitor._thread is not None and monitor._thread.is_alive()
+    transport.healthy = False
+    for expected in range(1, MAX_DOWNSAMPLE_FACTOR + 3):
+        monitor.check_health()
+        monitor.set_downsample_factor()
+        assert monitor.downsample_factor == min(expected, MAX_DOWNSAMPLE_FACTOR)
+    assert not monitor.is_healthy()
+    transport.healthy = True
+    monitor.check_health()
+    monitor.set_downsample_factor()
+    assert monitor.downsample_factor == 0 and monitor.is_healthy()
+    monitor.kill()
+
+
+@pytest.fixture
+def rx() -> Iterator[Receiver]:
+    check = LeakCheck()
+    receiver = Receiver().start()
+    yield receiver
+    reset()
+    receiver.stop()
+    check.assert_clean()
+
+
+def test_client_has_a_monitor_fed_by_the_transport(rx: Receiver) -> None:
+    tripwire.init(dsn=rx.dsn(), default_integrations=False)
+    client = tripwire.get_client()
+    assert isinstance(client.monitor, Monitor)
+    assert client.monitor.transport is client.transport
+    assert not isinstance(tripwire.monitor, type(tripwire))  # still the crons decorator
+    tripwire.init(dsn=rx.dsn(), default_integrations=False, enable_backpressure_handling=False)
+    assert tripwire.get_client().monitor is None
+    client.close()
+    _join_workers(client)
+
+
+def _join_workers(*clients: Any) -> None:
+    for thread in threading.enumerate():
+        if thread.name.startswith("tripwire."):
+            thread.join(10)
+
+
+# -- spotlight -------------------------------------------------------------------------------
+
+
+def test_spotlight_url_values() -> None:
+    assert spotlight_url(True) == DEFAULT_URL
+    assert spotlight_url("1") == DEFAULT_URL
+    assert spotlight_url("false") is None
+    assert spotlight_url(None) is None
+    assert spotlight_url("http://h:1/stream") == "http://h:1/stream"
+
+
+def test_spotlight_gets_a_copy_of_every_envelope(rx: Receiver) -> None:
+    tripwire.init(spotlight=f"{rx.url}/stream", default_integrations=False)  # no DSN needed
+    tripwire.capture_message("to the sidecar")
+    tripwire.flush(10)
+    (request,) = rx.wait_for(1)
+    assert request.path == "/stream"
+    assert request.headers["content-type"] == "application/x-sentry-envelope"
+    assert "content-encoding" not in request.headers
+    event = request.envelope.get_event()
+    assert event is not None and event["message"] == "to the sidecar"
+    tripwire.get_client().close()
+    _join_workers()
+
+
+def test_spotlight_from_environment_alongside_the_dsn(
+    rx: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Receiver() as sidecar:
+        monkeypatch.setenv("SENTRY_SPOTLIGHT", f"{sidecar.url}/stream")
+        tripwire.init(dsn=rx.dsn(), default_integrations=False)
+        tripwire.capture_message("both")
+        tripwire.flush(10)
+        assert [e["message"] for e in rx.events()] == ["both"]
+        assert sidecar.wait_for(1)[0].path == "/stream"
+        tripwire.get_client().close()
+        _join_workers()
+
+
+# -- atexit ----------------------------------------------------------------------------------
+
+
+def test_atexit_handler_closes_the_client_with_the_callback(rx: Receiver) -> None:
+    from tripwire.integrations.atexit import AtexitIntegration, _shutdown
+
+    calls: list[tuple[int, float]] = []
+    tripwire.init(
+        dsn=rx.dsn(),
+        default_integrations=False,
+        shutdown_timeout=0.2,
+        integrations=[AtexitIntegration(lambda pending, timeout: calls.append((pending, timeout)))],
+    )
+    client = tripwire.get_client()
+    rx.hold()  # the server never answers: the flush gives up after shutdown_timeout
+    tripwire.capture_message("at exit")
+    tripwire.capture_message("never sent")
+    rx.wait_for(1)
+    _shutdown()
+    rx.release()
+    assert client.transport is None  # closed
+    assert calls == [(2, 0.2)]
+    assert client.outcomes.snapshot() == {("network_error", "error"): 1}
+    _join_workers()
+
+
+def test_default_integrations_include_atexit(rx: Receiver) -> None:
+    tripwire.init(dsn=rx.dsn())
+    assert tripwire.get_client().get_integration("atexit") is not None
+    tripwire.get_client().close()
+    _join_workers()
