@@ -264,8 +264,12 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._keys: dict[str, int] = {}
         self._closed = False
-        self._migrate()
-        self._load_keys()
+        try:
+            self._migrate()
+            self._load_keys()
+        except BaseException:
+            self.close()  # the caller never gets the store: release its connection now
+            raise
 
     # -- connections ------------------------------------------------------------------------
 
