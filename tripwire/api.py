@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 from tripwire._clock import clock as _clock
 from tripwire._guard import guarded
 from tripwire._log import logger
+from tripwire.scope._breadcrumbs import record_breadcrumb
 from tripwire.scope._current import (
     _current_scope,
     _global,
@@ -25,7 +26,6 @@ from tripwire.scope._current import (
 from tripwire.scope._data import CRUMBS as _CRUMBS
 from tripwire.scope._data import EXTRAS as _EXTRAS
 from tripwire.scope._data import TAGS as _TAGS
-from tripwire.scope._scope import record_breadcrumb
 
 if TYPE_CHECKING:
     from tripwire.client import Client

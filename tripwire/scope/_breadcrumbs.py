@@ -7,9 +7,16 @@ the first time an event carries it; `CrumbCache` remembers the result by identit
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from tripwire._clock import format_timestamp, to_epoch
+from tripwire._clock import clock, format_timestamp, to_epoch
+from tripwire._log import logger
+from tripwire.scope import _current
+from tripwire.scope._data import CRUMBS
+
+if TYPE_CHECKING:
+    from tripwire.scope._scope import Scope
+    from tripwire.types import Breadcrumb, BreadcrumbHint
 
 Prepared = tuple[dict[str, Any], "dict[str, Any] | None"]
 
@@ -80,3 +87,36 @@ def base_wire_form(crumb: dict[str, Any]) -> dict[str, Any]:
     if "type" not in out:
         out["type"] = "default"
     return out
+
+
+def record_breadcrumb(
+    scope: Scope, crumb: Breadcrumb | None, hint: BreadcrumbHint | None, kwargs: dict[str, Any]
+) -> None:
+    """`add_breadcrumb` for `scope`; `kwargs` is taken over (the caller's ** dict is fresh)."""
+    client = _current.get_client()
+    if not client._recording:
+        return
+    if crumb:
+        new = dict(crumb)
+        if kwargs:
+            new.update(kwargs)
+    else:
+        new = kwargs
+    if not new:
+        return
+    if new.get("timestamp") is None:
+        new["timestamp"] = clock.now()
+    before = client._before_breadcrumb
+    if before is not None:
+        result = client._run_user_hook(before, new, hint or {})
+        if result is None:
+            logger.debug("before_breadcrumb dropped a breadcrumb")
+            return
+        new = result
+    limit = client._max_breadcrumbs
+    data = scope._d
+    ring = data.breadcrumbs
+    if scope._mine and data.owned & CRUMBS and ring.maxlen == limit:
+        ring.append(new)
+    else:
+        scope.append_breadcrumb(new, limit)

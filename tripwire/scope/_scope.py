@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
-from tripwire._clock import clock
-from tripwire._log import logger
 from tripwire.scope import _current
+from tripwire.scope._breadcrumbs import record_breadcrumb
 from tripwire.scope._data import (
     ATTACHMENTS,
     ATTRIBUTES,
@@ -26,6 +25,7 @@ from tripwire.scope._data import (
     TAGS,
     ScopeData,
 )
+from tripwire.scope._private_names import PrivateNames
 from tripwire.scope._scope_tracing import TracingMethods
 
 if TYPE_CHECKING:
@@ -53,34 +53,7 @@ class ScopeType:
     MERGED = "merged"
 
 
-def _data_property(name: str, doc: str) -> Any:
-    """`scope._<name>` for code written against sentry_sdk's private attributes."""
-
-    def fget(self: Scope) -> Any:
-        return getattr(self._d, name)
-
-    def fset(self: Scope, value: Any) -> None:
-        data = self._w()
-        setattr(data, name, value)
-        if name in _CONTAINER_BITS:
-            data.owned |= _CONTAINER_BITS[name]
-
-    return property(fget, fset, doc=doc)
-
-
-_CONTAINER_BITS = {
-    "tags": TAGS,
-    "contexts": CONTEXTS,
-    "extras": EXTRAS,
-    "breadcrumbs": CRUMBS,
-    "event_processors": PROCESSORS,
-    "error_processors": ERROR_PROCESSORS,
-    "attachments": ATTACHMENTS,
-    "attributes": ATTRIBUTES,
-}
-
-
-class Scope(TracingMethods):
+class Scope(TracingMethods, PrivateNames):
     """Holds extra information that is sent with every event captured in it."""
 
     __slots__ = ("_client", "_d", "_mine", "_type")
@@ -170,30 +143,6 @@ class Scope(TracingMethods):
     def last_event_id(cls) -> str | None:
         """Id of the last event captured in the current isolation scope."""
         return _current.get_isolation_scope()._d.last_event_id
-
-    # -- private attribute names sentry_sdk code reads ------------------------------------
-
-    _level = _data_property("level", "The level override.")
-    _user = _data_property("user", "The user.")
-    _tags = _data_property("tags", "The tags.")
-    _contexts = _data_property("contexts", "The contexts.")
-    _extras = _data_property("extras", "The extra values.")
-    _attributes = _data_property("attributes", "The log/metric attributes.")
-    _breadcrumbs = _data_property("breadcrumbs", "The breadcrumb ring.")
-    _event_processors = _data_property("event_processors", "The event processors.")
-    _error_processors = _data_property("error_processors", "The error processors.")
-    _attachments = _data_property("attachments", "The attachments.")
-    _fingerprint = _data_property("fingerprint", "The fingerprint override.")
-    _transaction = _data_property("transaction", "The transaction name.")
-    _transaction_info = _data_property("transaction_info", "The transaction source info.")
-    _span = _data_property("span", "The active span.")
-    _session = _data_property("session", "The release-health session.")
-    _profile = _data_property("profile", "The active profile.")
-    _propagation_context = _data_property("propagation_context", "The propagation context.")
-    _last_event_id = _data_property("last_event_id", "The last captured event id.")
-    _force_auto_session_tracking = _data_property(
-        "force_auto_session_tracking", "Session tracking override."
-    )
 
     # -- simple fields ------------------------------------------------------------------
 
@@ -545,39 +494,6 @@ class Scope(TracingMethods):
 
     def __repr__(self) -> str:
         return f"<Scope id={id(self):#x} name={self._type}>"
-
-
-def record_breadcrumb(
-    scope: Scope, crumb: Breadcrumb | None, hint: BreadcrumbHint | None, kwargs: dict[str, Any]
-) -> None:
-    """`add_breadcrumb` for `scope`; `kwargs` is taken over (the caller's ** dict is fresh)."""
-    client = _current.get_client()
-    if not client._recording:
-        return
-    if crumb:
-        new = dict(crumb)
-        if kwargs:
-            new.update(kwargs)
-    else:
-        new = kwargs
-    if not new:
-        return
-    if new.get("timestamp") is None:
-        new["timestamp"] = clock.now()
-    before = client._before_breadcrumb
-    if before is not None:
-        result = client._run_user_hook(before, new, hint or {})
-        if result is None:
-            logger.debug("before_breadcrumb dropped a breadcrumb")
-            return
-        new = result
-    limit = client._max_breadcrumbs
-    data = scope._d
-    ring = data.breadcrumbs
-    if scope._mine and data.owned & CRUMBS and ring.maxlen == limit:
-        ring.append(new)
-    else:
-        scope.append_breadcrumb(new, limit)
 
 
 # Imported last: `_capture` needs `Scope` defined (the import cycle resolves here).
