@@ -291,3 +291,25 @@ def test_new_breadcrumbs_between_events_are_seen(transport: MemoryTransport) -> 
         tripwire.capture_message(f"e{i}")
     counts = [len(e["breadcrumbs"]["values"]) for e in transport.events]
     assert counts == [1, 2, 3]
+
+
+def test_spliced_breadcrumbs_encode_to_the_same_json(transport: MemoryTransport) -> None:
+    import json
+
+    from tripwire._json import dumps
+
+    for i in range(30):
+        tripwire.add_breadcrumb(message=f"step {i}", category="c", data={"i": i, "password": "x"})
+    for _ in range(3):
+        tripwire.capture_message("storm")
+    envelopes = transport.envelopes
+    for envelope in envelopes:
+        (item,) = [i for i in envelope.items if i.type == "event"]
+        wire = json.loads(item.get_bytes())
+        assert wire == json.loads(dumps(wire))  # valid, stable JSON
+        assert len(wire["breadcrumbs"]["values"]) == 30
+        assert wire["breadcrumbs"]["values"][5]["data"] == {"i": 5, "password": "[Filtered]"}
+        assert wire["_meta"]["breadcrumbs"]["values"]["5"]["data"]["password"] == {
+            "": {"rem": [["!config", "s"]]}
+        }
+    assert transport.events[0]["breadcrumbs"] == transport.events[2]["breadcrumbs"]

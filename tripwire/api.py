@@ -121,16 +121,8 @@ def add_breadcrumb(
         scope = _isolation_get()
         if scope is None:
             scope = get_isolation_scope()
-        global_scope = _global.scope
-        client = global_scope._client if global_scope is not None else None
-        if (
-            crumb is not None
-            or client is None
-            or not client._recording
-            or _global.scoped_clients
-            or client._before_breadcrumb is not None
-            or not kwargs
-        ):
+        client = _global.breadcrumb_client
+        if client is None or crumb is not None or not kwargs:
             record_breadcrumb(scope, crumb, hint, kwargs)
             return
         if kwargs.get("timestamp") is None:

@@ -334,7 +334,8 @@ class Client(BaseClient):
             self.outcomes.record(drop.reason, DataCategory.SPAN, count)
 
     def _envelope_for(self, event: Event, hint: Hint) -> Envelope:
-        from tripwire.envelope import Envelope
+        from tripwire._event_payload import EventPayload
+        from tripwire.envelope import Envelope, Item
 
         headers: dict[str, Any] = {
             "event_id": event["event_id"],
@@ -351,7 +352,7 @@ class Client(BaseClient):
         if is_transaction:
             envelope.add_transaction(event)
         else:
-            envelope.add_event(event)
+            envelope.add_item(Item(payload=EventPayload(json=event), type="event"))
         for attachment in hint.get("attachments") or ():
             if is_transaction and not attachment.add_to_transactions:
                 continue

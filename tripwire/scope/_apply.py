@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from tripwire._log import logger
 from tripwire.outcomes import Drop, DropReason
+from tripwire.scope._breadcrumbs import CrumbsBlock
 
 if TYPE_CHECKING:
     from tripwire.client import BaseClient
@@ -146,12 +147,14 @@ def _merge_breadcrumbs(event: Event, rings: list[Any], client: BaseClient, share
     limit = client._max_breadcrumbs
     if len(rings) == 1 and not own_values and len(rings[0]) <= limit:
         # The common case: one scope's ring, as it was for the previous event.
-        values, metas = client._crumb_wire.ring_wire(rings[0])
-        if not share:
-            values = [dict(v) for v in values]
-        event["breadcrumbs"] = {"values": values}
-        if metas:
-            event.setdefault("_meta", {}).setdefault("breadcrumbs", {})["values"] = dict(metas)
+        shared = client._crumb_wire.ring_wire(rings[0])
+        if share:
+            event["breadcrumbs"] = CrumbsBlock(shared)
+        else:
+            event["breadcrumbs"] = {"values": [dict(v) for v in shared.values]}
+        if shared.metas:
+            metas = dict(shared.metas)
+            event.setdefault("_meta", {}).setdefault("breadcrumbs", {})["values"] = metas
         return
     crumbs: list[Any] = list(own_values) if isinstance(own_values, list) else []
     for ring in rings:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from tripwire._clock import clock, format_timestamp, to_epoch
 from tripwire._log import logger
-from tripwire.scope import _current
 from tripwire.scope._data import CRUMBS
 
 if TYPE_CHECKING:
@@ -19,6 +18,37 @@ if TYPE_CHECKING:
     from tripwire.types import Breadcrumb, BreadcrumbHint
 
 Prepared = tuple[dict[str, Any], "dict[str, Any] | None"]
+
+
+class SharedRing:
+    """A ring's prepared breadcrumbs, shared by every event that carries them unchanged."""
+
+    __slots__ = ("_encoded", "metas", "values")
+
+    def __init__(self, values: list[dict[str, Any]], metas: dict[str, Any]) -> None:
+        self.values = values
+        self.metas = metas
+        self._encoded: bytes | None = None
+
+    def encoded(self) -> bytes:
+        """`{"values": [...]}` as JSON, encoded once (on whichever thread first needs it)."""
+        data = self._encoded
+        if data is None:
+            from tripwire._json import dumps
+
+            data = self._encoded = dumps({"values": self.values})
+        return data
+
+
+class CrumbsBlock(dict):  # type: ignore[type-arg]
+    """`event["breadcrumbs"]` when it is a `SharedRing`: a plain dict to everyone
+    else, but `EventPayload` splices its pre-encoded JSON instead of encoding it."""
+
+    __slots__ = ("shared",)
+
+    def __init__(self, shared: SharedRing) -> None:
+        super().__init__(values=shared.values)
+        self.shared = shared
 
 
 class CrumbCache:
@@ -36,7 +66,7 @@ class CrumbCache:
         self._entries: dict[int, tuple[dict[str, Any], dict[str, Any], Any]] = {}
         self._last_ring: tuple[Any, ...] | None = None
 
-    def ring_wire(self, ring: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def ring_wire(self, ring: Any) -> SharedRing:
         """Wire forms of a whole ring (values, {index: _meta}), reused while it is unchanged.
 
         Rings only grow at the end (and drop from the front once full), so the same
@@ -54,7 +84,7 @@ class CrumbCache:
             and last[2] is crumbs[0]
             and last[3] is crumbs[-1]
         ):
-            return last[4], last[5]
+            return last[4]  # type: ignore[no-any-return]
         values: list[dict[str, Any]] = []
         metas: dict[str, Any] = {}
         for index, crumb in enumerate(crumbs):
@@ -62,9 +92,10 @@ class CrumbCache:
             values.append(ready)
             if meta:
                 metas[str(index)] = meta
+        shared = SharedRing(values, metas)
         if crumbs:
-            self._last_ring = (ring, len(crumbs), crumbs[0], crumbs[-1], values, metas)
-        return values, metas
+            self._last_ring = (ring, len(crumbs), crumbs[0], crumbs[-1], shared)
+        return shared
 
     def __call__(self, crumb: dict[str, Any]) -> Prepared:
         entry = self._entries.get(id(crumb))
@@ -120,3 +151,8 @@ def record_breadcrumb(
         ring.append(new)
     else:
         scope.append_breadcrumb(new, limit)
+
+
+# Imported last: `_current` leads back here through `_scope`, which needs
+# `record_breadcrumb` defined first.
+from tripwire.scope import _current  # noqa: E402

@@ -26,13 +26,16 @@ _isolation_scope: ContextVar[Scope | None] = ContextVar("tripwire_isolation_scop
 
 
 class _Global:
-    __slots__ = ("scope", "scoped_clients")
+    __slots__ = ("breadcrumb_client", "scope", "scoped_clients")
 
     def __init__(self) -> None:
         self.scope: Scope | None = None
         # Whether any scope but the global one ever had a client bound (Hub(client),
         # scope.set_client). Until then get_client() is a single attribute read.
         self.scoped_clients = False
+        # The client add_breadcrumb may use without further checks: the global one,
+        # recording, with no before_breadcrumb, and no scope-bound clients around.
+        self.breadcrumb_client: BaseClient | None = None
 
 
 _global = _Global()
@@ -41,6 +44,18 @@ _global = _Global()
 def note_scoped_client() -> None:
     """A client was bound to a non-global scope: get_client() must look at all three."""
     _global.scoped_clients = True
+    _global.breadcrumb_client = None
+
+
+def note_global_client(client: BaseClient | None) -> None:
+    """The global scope's client changed: refresh the breadcrumb fast path."""
+    fast = (
+        client is not None
+        and client._recording
+        and client._before_breadcrumb is None
+        and not _global.scoped_clients
+    )
+    _global.breadcrumb_client = client if fast else None
 
 
 def get_global_scope() -> Scope:
@@ -205,5 +220,6 @@ def reset_scopes() -> None:
     """Back to the just-imported state (used by `tripwire.testing.reset`)."""
     _global.scope = None
     _global.scoped_clients = False
+    _global.breadcrumb_client = None
     _current_scope.set(None)
     _isolation_scope.set(None)

@@ -132,7 +132,10 @@ class Scope(TracingMethods, PrivateNames):
     def set_client(self, client: BaseClient | None = None) -> None:
         """Bind `client` to this scope (None unbinds)."""
         self._client = client
-        if client is not None and self._type != ScopeType.GLOBAL:
+        if self._type == ScopeType.GLOBAL:
+            if self is _current._global.scope:
+                _current.note_global_client(client)
+        elif client is not None:
             _current.note_scoped_client()
 
     def is_forked(self) -> bool:
