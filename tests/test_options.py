@@ -577,7 +577,7 @@ def test_release_env_precedence(monkeypatch: pytest.MonkeyPatch, repo: pathlib.P
 
 
 def test_platform_release_vars_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tripwire.options import _RELEASE_ENV_AFTER_GIT, _RELEASE_ENV_EXTRA
+    from tripwire._release import _RELEASE_ENV_AFTER_GIT, _RELEASE_ENV_EXTRA
 
     order = [*_RELEASE_ENV_AFTER_GIT, *_RELEASE_ENV_EXTRA]
     for var in order:
@@ -592,7 +592,7 @@ def test_release_detection_matches_sentry_sdk(
     monkeypatch: pytest.MonkeyPatch, repo: pathlib.Path
 ) -> None:
     utils = pytest.importorskip("sentry_sdk.utils")
-    from tripwire.options import _RELEASE_ENV_AFTER_GIT
+    from tripwire._release import _RELEASE_ENV_AFTER_GIT
 
     # Every platform variable sentry-sdk reads, alone, outside a repository.
     for var in ("SENTRY_RELEASE", *_RELEASE_ENV_AFTER_GIT):

@@ -1,4 +1,4 @@
-"""The SQLite store of the local backend: schema, versioning and writes.
+"""The SQLite store of the local backend: connections, versioning and writes.
 
 One database file holds projects (with their public keys), issues, events,
 transactions and spans, sessions, check-ins, logs, attachments, outcomes (client
@@ -7,8 +7,9 @@ It runs in WAL mode, so the web pages read while ingest writes, and several serv
 processes may share one file. Each thread gets its own connection; each write is
 one ``BEGIN IMMEDIATE`` transaction, so an envelope is stored whole or not at all.
 
-The schema version lives in ``PRAGMA user_version``; `MIGRATIONS` upgrades older
-files in place, and a file from a newer tripwire is refused rather than damaged.
+The schema version lives in ``PRAGMA user_version``; `MIGRATIONS` (in
+`tripwire.server.schema`) upgrades older files in place, and a file from a newer
+tripwire is refused rather than damaged.
 
 Reads are in `tripwire.server.queries`.
 """
@@ -33,6 +34,8 @@ from tripwire.server.items import (
     parse_timestamp,
     save_raw,
 )
+from tripwire.server.schema import MIGRATIONS as MIGRATIONS
+from tripwire.server.schema import SCHEMA_VERSION, SchemaError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -45,189 +48,7 @@ __all__ = [
     "parse_timestamp",
 ]
 
-SCHEMA_VERSION = 1
-
-# MIGRATIONS[n] upgrades a database at version n to n + 1 (version 0 is a new file).
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE projects (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL,
-        public_key TEXT NOT NULL UNIQUE,
-        created REAL NOT NULL
-    );
-    CREATE TABLE issues (
-        id INTEGER PRIMARY KEY,
-        project_id INTEGER NOT NULL,
-        hash TEXT NOT NULL,
-        title TEXT NOT NULL,
-        culprit TEXT NOT NULL,
-        type TEXT NOT NULL,
-        value TEXT NOT NULL,
-        level TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'unresolved',
-        first_seen REAL NOT NULL,
-        last_seen REAL NOT NULL,
-        times_seen INTEGER NOT NULL,
-        last_event_id TEXT NOT NULL,
-        UNIQUE (project_id, hash)
-    );
-    CREATE INDEX issues_last_seen ON issues (project_id, last_seen);
-    CREATE TABLE events (
-        project_id INTEGER NOT NULL,
-        event_id TEXT NOT NULL,
-        issue_id INTEGER NOT NULL,
-        received REAL NOT NULL,
-        timestamp REAL NOT NULL,
-        level TEXT NOT NULL,
-        title TEXT NOT NULL,
-        release TEXT,
-        environment TEXT,
-        platform TEXT,
-        transaction_name TEXT,
-        trace_id TEXT,
-        user_key TEXT,
-        data TEXT NOT NULL,
-        PRIMARY KEY (project_id, event_id)
-    );
-    CREATE INDEX events_issue ON events (issue_id, timestamp);
-    CREATE INDEX events_trace ON events (trace_id);
-    CREATE TABLE issue_users (
-        issue_id INTEGER NOT NULL,
-        user_key TEXT NOT NULL,
-        PRIMARY KEY (issue_id, user_key)
-    ) WITHOUT ROWID;
-    CREATE TABLE transactions (
-        project_id INTEGER NOT NULL,
-        event_id TEXT NOT NULL,
-        received REAL NOT NULL,
-        trace_id TEXT,
-        span_id TEXT,
-        name TEXT NOT NULL,
-        op TEXT,
-        status TEXT,
-        start_time REAL NOT NULL,
-        end_time REAL NOT NULL,
-        release TEXT,
-        environment TEXT,
-        data TEXT NOT NULL,
-        PRIMARY KEY (project_id, event_id)
-    );
-    CREATE INDEX transactions_start ON transactions (project_id, start_time);
-    CREATE INDEX transactions_trace ON transactions (trace_id);
-    CREATE TABLE spans (
-        id INTEGER PRIMARY KEY,
-        project_id INTEGER NOT NULL,
-        trace_id TEXT NOT NULL,
-        span_id TEXT NOT NULL,
-        parent_span_id TEXT,
-        transaction_event_id TEXT,
-        is_segment INTEGER NOT NULL,
-        op TEXT,
-        description TEXT,
-        status TEXT,
-        start_time REAL NOT NULL,
-        end_time REAL NOT NULL,
-        data TEXT
-    );
-    CREATE INDEX spans_trace ON spans (trace_id, start_time);
-    CREATE TABLE sessions (
-        project_id INTEGER NOT NULL,
-        sid TEXT NOT NULL,
-        did TEXT,
-        release TEXT NOT NULL,
-        environment TEXT,
-        status TEXT NOT NULL,
-        errors INTEGER NOT NULL,
-        started REAL NOT NULL,
-        timestamp REAL NOT NULL,
-        duration REAL,
-        PRIMARY KEY (project_id, sid)
-    );
-    CREATE TABLE session_aggregates (
-        id INTEGER PRIMARY KEY,
-        project_id INTEGER NOT NULL,
-        release TEXT NOT NULL,
-        environment TEXT,
-        started REAL NOT NULL,
-        exited INTEGER NOT NULL,
-        errored INTEGER NOT NULL,
-        abnormal INTEGER NOT NULL,
-        crashed INTEGER NOT NULL
-    );
-    CREATE TABLE check_ins (
-        project_id INTEGER NOT NULL,
-        check_in_id TEXT NOT NULL,
-        monitor_slug TEXT NOT NULL,
-        status TEXT NOT NULL,
-        duration REAL,
-        environment TEXT,
-        release TEXT,
-        received REAL NOT NULL,
-        monitor_config TEXT,
-        PRIMARY KEY (project_id, check_in_id)
-    );
-    CREATE INDEX check_ins_slug ON check_ins (project_id, monitor_slug, received);
-    CREATE TABLE logs (
-        id INTEGER PRIMARY KEY,
-        project_id INTEGER NOT NULL,
-        timestamp REAL NOT NULL,
-        level TEXT NOT NULL,
-        severity_number INTEGER,
-        body TEXT NOT NULL,
-        trace_id TEXT,
-        release TEXT,
-        environment TEXT,
-        attributes TEXT NOT NULL
-    );
-    CREATE INDEX logs_timestamp ON logs (project_id, timestamp);
-    CREATE INDEX logs_trace ON logs (trace_id);
-    CREATE TABLE attachments (
-        id INTEGER PRIMARY KEY,
-        project_id INTEGER NOT NULL,
-        event_id TEXT,
-        filename TEXT NOT NULL,
-        content_type TEXT,
-        attachment_type TEXT,
-        size INTEGER NOT NULL,
-        data BLOB NOT NULL
-    );
-    CREATE INDEX attachments_event ON attachments (project_id, event_id);
-    CREATE TABLE outcomes (
-        id INTEGER PRIMARY KEY,
-        project_id INTEGER,
-        source TEXT NOT NULL,
-        received REAL NOT NULL,
-        reason TEXT NOT NULL,
-        category TEXT NOT NULL,
-        quantity INTEGER NOT NULL
-    );
-    CREATE TABLE rejections (
-        id INTEGER PRIMARY KEY,
-        project_id INTEGER,
-        received REAL NOT NULL,
-        status INTEGER NOT NULL,
-        reason TEXT NOT NULL,
-        size INTEGER NOT NULL
-    );
-    CREATE TABLE items (
-        id INTEGER PRIMARY KEY,
-        project_id INTEGER NOT NULL,
-        received REAL NOT NULL,
-        event_id TEXT,
-        type TEXT NOT NULL,
-        headers TEXT NOT NULL,
-        payload BLOB NOT NULL
-    );
-    CREATE INDEX items_type ON items (project_id, type);
-    """,
-]
-
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-class SchemaError(RuntimeError):
-    """The database was written by a newer tripwire, or is not a tripwire database."""
 
 
 def default_db_path() -> Path:
