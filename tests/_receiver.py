@@ -38,7 +38,9 @@ class Reply:
     Args:
         status: HTTP status code.
         headers: Extra response headers.
-        action: None, "reset" (TCP RST), "garbage" (not HTTP) or "close" (no answer).
+        action: None, "reset" (TCP RST), "garbage" (not HTTP), "close" (no answer) or
+            "raw" (send `body` as the whole response, then keep the connection).
+        body: The response body (or the whole response for "raw").
     """
 
     def __init__(
@@ -185,8 +187,12 @@ def _make_cert_openssl(cert: str, key: str) -> None:
 class Receiver:
     """The scriptable HTTP(S) server; see the module docstring."""
 
-    def __init__(self, tls: Optional[TlsFiles] = None) -> None:
+    def __init__(self, tls: Optional[TlsFiles] = None, proxy: bool = False) -> None:
         self.tls = tls
+        # proxy=True: every connection starts with CONNECT (recorded in `connects`), then
+        # the tunnel leads back to this receiver itself (TLS inside it if `tls`).
+        self.proxy = proxy
+        self.connects: list[dict[str, str]] = []
         self.port = 0
         self.requests: list[Request] = []
         self.connections = 0
@@ -344,6 +350,20 @@ class Receiver:
     def _serve(self, conn: socket.socket) -> None:
         sock: Any = conn
         try:
+            if self.proxy:
+                reader = conn.makefile("rb")
+                line = reader.readline(65536)
+                headers = {"request-line": line.decode("latin-1").strip()}
+                while True:
+                    header = reader.readline(65536)
+                    if header in (b"\r\n", b"\n", b""):
+                        break
+                    name, _, value = header.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                reader.close()
+                with self._cond:
+                    self.connects.append(headers)
+                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             if self._context is not None:
                 sock = self._context.wrap_socket(conn, server_side=True)
                 with self._cond:
@@ -395,6 +415,9 @@ class Receiver:
             return False
         if reply.action == "close":
             return False
+        if reply.action == "raw":
+            sock.sendall(reply.body)
+            return not reply.body.startswith(b"HTTP/1.0")
         head = [f"HTTP/1.1 {reply.status} X"]
         for name, value in reply.headers.items():
             head.append(f"{name}: {value}")

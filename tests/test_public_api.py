@@ -109,3 +109,15 @@ def test_import_has_no_side_effects() -> None:
         "assert tripwire.is_initialized() is False\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_monitor_name_is_the_crons_decorator_even_after_importing_the_module() -> None:
+    code = (
+        "import tripwire, tripwire.monitor\n"
+        "from tripwire.monitor import Monitor\n"
+        "from tripwire.crons import monitor\n"
+        "assert tripwire.monitor is monitor, tripwire.monitor\n"
+        "tripwire.init(dsn='https://k@127.0.0.1:9/1')\n"  # creates a backpressure Monitor
+        "assert tripwire.monitor is monitor, tripwire.monitor\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

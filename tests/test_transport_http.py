@@ -392,3 +392,80 @@ def test_flush_callback_and_timeout(rx: Receiver, make: Make) -> None:
     rx.release()
     transport.flush(10)
     assert len(rx.events()) == 3
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n{"a":1}\r\n0\r\n\r\n',
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\n\r\nclose-delimited body",
+        b"HTTP/1.1 200 OK\r\nX-Sentry-Rate-Limits: 60:transaction:key\r\nContent-Length: 0\r\n\r\n",
+    ],
+)
+def test_response_framings(rx: Receiver, make: Make, raw: bytes) -> None:
+    transport = make()
+    rx.reply(Reply(action="raw", body=raw))
+    for i in range(3):
+        transport.capture_envelope(make_envelope("%032x" % i))
+        transport.flush(10)
+    assert len(rx.wait_for(3)) == 3
+    assert transport._outcomes.snapshot() == {}
+    limited = b"X-Sentry-Rate-Limits" in raw
+    assert bool(transport._delivery.ratelimits.snapshot()) == limited
+
+
+def test_https_through_a_connect_tunnel(make: Make, tls: TlsFiles) -> None:
+    with Receiver(tls=tls, proxy=True) as proxy:
+        transport = make(
+            dsn=proxy.dsn(host="localhost"),
+            https_proxy=f"http://user:secret@127.0.0.1:{proxy.port}",
+            ca_certs=tls.cert,
+        )
+        transport.capture_envelope(make_envelope())
+        transport.flush(10)
+        (request,) = proxy.wait_for(1)
+        assert request.path == "/api/1/envelope/"
+        (connect,) = proxy.connects
+        assert connect["request-line"] == f"CONNECT localhost:{proxy.port} HTTP/1.1"
+        assert connect["proxy-authorization"] == "Basic dXNlcjpzZWNyZXQ="
+        assert "x-sentry-auth" not in connect  # nothing of the request leaks to the proxy
+        transport.kill()
+        transport._worker.join(10)
+
+
+URLLIB3 = {"http_client": "urllib3"}
+
+
+def test_urllib3_escape_hatch_sends_the_same_bytes(rx: Receiver, make: Make) -> None:
+    transport = make(_experiments=URLLIB3)
+    envelope = make_envelope(message="via urllib3")
+    transport.capture_envelope(envelope)
+    transport.flush(10)
+    (request,) = rx.wait_for(1)
+    assert request.body == envelope.serialize()
+    assert request.headers["x-sentry-auth"].startswith("Sentry sentry_key=public")
+    assert transport._outcomes.snapshot() == {}
+    transport.kill()
+
+
+def test_urllib3_escape_hatch_reads_rate_limits(rx: Receiver, make: Make) -> None:
+    transport = make(_experiments=URLLIB3)
+    rx.reply(Reply(429))
+    transport.capture_envelope(make_envelope())
+    transport.flush(10)
+    assert not transport.is_healthy()
+    assert list(transport._delivery.ratelimits.snapshot()) == [None]
+    transport.kill()
+
+
+def test_urllib3_escape_hatch_with_tls(make: Make, tls: TlsFiles) -> None:
+    with Receiver(tls=tls) as secure:
+        transport = make(dsn=secure.dsn(), ca_certs=tls.cert, _experiments=URLLIB3)
+        transport.capture_envelope(make_envelope())
+        transport.flush(10)
+        assert len(secure.wait_for(1)) == 1
+        assert transport._outcomes.snapshot() == {}
+        transport.kill()
+        transport._worker.join(10)

@@ -57,6 +57,14 @@ from tripwire.transport import Transport
 
 __version__ = VERSION
 
+# `tripwire.monitor` is the crons decorator (as `sentry_sdk.monitor`), and also the name
+# of the backpressure module. Loading the module now, then dropping the attribute the
+# import bound, means no later `import tripwire.monitor` can rebind the name (Python
+# binds a submodule on the package only when it is first loaded).
+import tripwire.monitor  # noqa: F401 - loaded for its side effect on the name, see above
+
+del globals()["monitor"]
+
 # Feature modules are imported on first attribute access: `import tripwire` stays cheap.
 _LAZY = {
     "HttpTransport": ("tripwire.transport", "HttpTransport"),

@@ -10,7 +10,6 @@ The transport is unhealthy while it is rate-limited or its queue is full.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from typing import TYPE_CHECKING, Optional
 
@@ -33,7 +32,6 @@ class Monitor:
     name = "tripwire.monitor"
 
     def __init__(self, transport: Transport, interval: float = 10) -> None:
-        _unshadow_crons_monitor()
         self.transport = transport
         self.interval = interval
         self._healthy = True
@@ -111,12 +109,3 @@ class Monitor:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(1.0)
-
-
-def _unshadow_crons_monitor() -> None:
-    # Importing this module binds the package attribute `tripwire.monitor` to it,
-    # hiding the crons decorator that sentry_sdk code means by `sentry_sdk.monitor`
-    # (tripwire/__init__.py resolves that name lazily). Undo the binding.
-    package = sys.modules.get("tripwire")
-    if package is not None and vars(package).get("monitor") is sys.modules.get(__name__):
-        del vars(package)["monitor"]

@@ -91,7 +91,7 @@ class _SpotlightDelivery:
         return Entry(envelope.serialize(), None, (), frozenset(), False, 0.0)
 
     def send(self, entry: Entry) -> Optional[float]:
-        from tripwire.transport._http import NetworkError
+        from tripwire.transport._wire import NetworkError
 
         try:
             response = self.http.post(entry.plain(), self._HEADERS)

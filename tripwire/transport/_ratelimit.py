@@ -73,16 +73,42 @@ def parse_retry_after(value: Optional[str]) -> float:
     try:
         seconds = float(value)
     except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        when = _http_date(value)
+        if when is None:
             return DEFAULT_RETRY_AFTER
-        seconds = when.timestamp() - time.time()
+        seconds = when - time.time()
     if seconds != seconds:
         return DEFAULT_RETRY_AFTER
     return max(seconds, 0.0)
+
+
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
+
+
+def _http_date(value: str) -> Optional[float]:
+    """Unix time of an IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``), or None.
+
+    Parsed by hand: the worker thread must not import (email.utils) at run time.
+    """
+    parts = value.replace(",", " ").split()
+    if len(parts) != 6 or parts[5].upper() != "GMT":
+        return None
+    _, day, month_name, year, clock, _ = parts
+    month = _MONTHS.get(month_name.lower())
+    hms = clock.split(":")
+    if month is None or len(hms) != 3 or not all(p.isdigit() for p in (day, year, *hms)):
+        return None
+    # Days since 1970-01-01 in the proleptic Gregorian calendar (Howard Hinnant's
+    # days_from_civil), so no calendar/datetime import is needed either.
+    y = int(year) - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + int(day) - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    h, m, s = (int(p) for p in hms)
+    return float(days * 86400 + h * 3600 + m * 60 + s)
 
 
 class RateLimits:

@@ -10,10 +10,12 @@ Two stages keep the calling thread cheap and the memory bounded:
 
 The worker empties the whole intake every time it runs, so in a burst it keeps
 up with the producer even though each HTTP request takes far longer than a
-capture. When the intake is half full, `submit` yields the interpreter lock once
-so the worker gets a turn to empty it; it never waits for the network. When a
-bound is hit, transactions, spans and logs are dropped before errors, and every
-drop is counted (queue_overflow).
+capture. While the intake is over half full, every other `submit` yields the
+interpreter lock (a sleep of ~70 us) so the worker gets a turn to empty it; the
+calling thread never waits for the network. When a bound is hit, transactions,
+spans and logs are dropped before errors, and every drop is counted
+(queue_overflow). Queued entries are packed (see `Entry.pack`) once the backlog
+holds a quarter of its byte budget, so 20,000 small events fit in ~10 MB.
 
 Fork safety: `os.register_at_fork` gives a child fresh locks, empty queues and no
 thread (it starts its own on first use); the parent's queue stays the parent's.
@@ -39,6 +41,13 @@ if TYPE_CHECKING:
 # sys._is_gil_enabled exists on 3.13+; without a GIL the worker runs in parallel and
 # yielding would only cost a syscall.
 _HAS_GIL: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
+# How the calling thread hands the interpreter lock over: a sleep long enough for the
+# worker to take it (~70 us with the kernel's timer slack). Before 3.11 sleep(0) does
+# not release the lock at all, so the shortest real sleep is used there.
+_YIELD_SECONDS = 0.0 if sys.version_info >= (3, 11) else 1e-6
+# At most one yield per this many submits: each costs the caller that sleep, and a
+# worker blocked on a slow server cannot use the lock anyway.
+_YIELD_EVERY = 2
 
 DEFAULT_BACKLOG_BYTES = 16 * 1024 * 1024
 # Deflate looks back 32 KiB at most; a fresh dictionary now and then follows drift.
@@ -129,6 +138,7 @@ class Worker:
         "_queue_size",
         "_retry_at",
         "_seq",
+        "_since_yield",
         "_start_lock",
         "_stopped",
         "_thread",
@@ -170,6 +180,7 @@ class Worker:
         self._retry_at = 0.0
         self._zdict: Optional[bytes] = None
         self._no_low = False
+        self._since_yield = 0
         self._packed = 0
 
     # -- calling thread ------------------------------------------------------------------
@@ -188,17 +199,15 @@ class Worker:
             self.start()
         elif not self._wake.is_set():
             self._wake.set()
-        if (
-            size
-            and _HAS_GIL
-            and len(intake) >= self._high_water
-            and threading.get_ident() != self._ident
-        ):
-            # Hand the interpreter lock to the worker once so it can empty the
-            # intake; without this a busy producer keeps it for a whole switch
-            # interval (5 ms) and overflows the queue. No network wait: the
-            # worker gives the lock back as soon as it blocks on a socket.
-            time.sleep(0)
+        if size and _HAS_GIL and len(intake) >= self._high_water:
+            self._since_yield += 1
+            if self._since_yield >= _YIELD_EVERY and threading.get_ident() != self._ident:
+                # Hand the interpreter lock to the worker so it can empty the intake;
+                # without this a busy producer keeps it for whole switch intervals
+                # (5 ms) and overflows the queue. No network wait: the worker gives
+                # the lock back as soon as it blocks on a socket.
+                self._since_yield = 0
+                time.sleep(_YIELD_SECONDS)
         return True
 
     def _make_room(self, envelope: Envelope) -> bool:
@@ -307,9 +316,11 @@ class Worker:
             self._low.clear()
             self._backlog_bytes = 0
             markers, self._markers = self._markers, []
-        delivery = self._delivery
         while self._intake:
-            queued = self._intake.popleft()
+            try:
+                queued = self._intake.popleft()
+            except IndexError:
+                break
             if isinstance(queued, _Marker):
                 markers.append(queued)
             else:
@@ -318,7 +329,6 @@ class Worker:
             self._park_or_lose(item)
         for marker in markers:
             marker.done.set()
-        del delivery
 
     def join(self, timeout: Optional[float] = None) -> None:
         """Wait for the thread to end (after `kill`)."""
@@ -418,16 +428,17 @@ class Worker:
                 continue  # already sent
             self._backlog_bytes -= victim.size
             self._delivery.lost_entry(victim, DropReason.QUEUE_OVERFLOW)
-        if self._backlog:
-            # It will wait: keep it compact (deflated against a recent envelope, see
-            # Entry). An entry that goes straight out is not worth packing.
+        if self._backlog and self._backlog_bytes + entry.size > self._budget // 4:
+            # A long wait ahead and memory getting used: keep it compact (deflated
+            # against a recent envelope, see Entry; ~2 us per KB). Short queues stay
+            # as they are, since packing and unpacking only cost CPU there.
             zdict = self._zdict
             if zdict is None or self._packed >= _ZDICT_REFRESH:
                 zdict = self._zdict = entry.plain()[-_ZDICT_MAX:]
                 self._packed = 0
             entry.pack(zdict)
             self._packed += 1
-        else:
+        elif not self._backlog:
             self._zdict = None
         self._backlog.append(entry)
         self._backlog_bytes += entry.size

@@ -1,9 +1,9 @@
 """`HttpTransport`: the default transport, sending envelopes to the DSN's server.
 
 The pieces, each in its own module: `_worker` (bounded queue and thread),
-`_sender` (policy: encoding, rate limits, verdicts; no I/O), `_http` (urllib3,
-the only network code), `_spool` (the optional offline spool). This module wires
-them together and owns the retry and offline decisions.
+`_sender` (policy: encoding, rate limits, verdicts; no I/O), `_trim` (size
+limits), `_http` (the only network code), `_spool` (the optional offline spool).
+This module wires them together and owns the retry and offline decisions.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from tripwire._log import logger
 from tripwire.consts import USER_AGENT
 from tripwire.outcomes import DropReason
 from tripwire.transport import Transport
-from tripwire.transport._http import HttpClient, NetworkError
+from tripwire.transport._http import HttpClient
 from tripwire.transport._ratelimit import RateLimits
 from tripwire.transport._sender import (
     REPORT_INTERVAL,
@@ -25,6 +25,7 @@ from tripwire.transport._sender import (
     compressor_for,
     item_losses,
 )
+from tripwire.transport._wire import NetworkError
 from tripwire.transport._worker import DEFAULT_BACKLOG_BYTES, Worker
 
 if TYPE_CHECKING:
