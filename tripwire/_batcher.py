@@ -136,6 +136,12 @@ class Batcher(Generic[T]):
         self.flush()
 
     def _start(self) -> None:
+        # Import on this thread what the flusher needs: a fork while the flusher holds
+        # an import lock would leave the child stuck on that import forever.
+        import tripwire._json
+        import tripwire.envelope
+
+        tripwire._json.dumps(None)  # picks the JSON backend now, not on the flusher
         with self._lock:
             if self._thread is not None or self._closed:
                 return

@@ -397,11 +397,15 @@ class Client(BaseClient):
         transport = self.transport
         if transport is None:
             return
+        # Batched items (logs, sessions) go to the transport first, then out with it; a
+        # failing batcher must not keep the transport's queue from being flushed.
         try:
-            # Batched items (logs, metrics) go to the transport first, then are flushed with it.
             from tripwire._batcher import flush_batchers
 
             flush_batchers(self)
+        except Exception:
+            logger.debug("flushing batched items failed", exc_info=True)
+        try:
             transport.flush(timeout, callback)
         except Exception:
             logger.debug("flush failed", exc_info=True)

@@ -120,6 +120,10 @@ class Outcomes:
         with self._lock:
             return {(r.value, c.value): n for (r, c), n in self._total.items()}
 
+    def pending(self) -> bool:
+        """Whether losses are waiting to be reported to the server."""
+        return bool(self._pending)
+
     def drain(self) -> list[Outcome]:
         """Take the losses not yet reported to the server (local-only reasons excluded)."""
         with self._lock:

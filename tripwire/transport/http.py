@@ -271,7 +271,7 @@ class _HttpDelivery:
     def wants_flush(self) -> bool:
         # Any loss not yet reported? (Peeked without draining; True if unsure.)
         outcomes = self._transport._outcomes
-        return self.sender.send_client_reports and bool(getattr(outcomes, "_pending", True))
+        return self.sender.send_client_reports and outcomes.pending()
 
     def _headers_for(self, encoding: Optional[str]) -> dict[str, str]:
         headers = self._headers.get(encoding)
