@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import Optional, Union
 
 from tripwire.consts import USER_AGENT
@@ -34,7 +33,6 @@ def _is_digits(text: str) -> bool:
     return bool(text) and all(ch in _DIGITS for ch in text)
 
 
-@dataclass(frozen=True)
 class Dsn:
     """A parsed DSN: where to send events and with which key.
 
@@ -48,6 +46,8 @@ class Dsn:
         project_id: Numeric project id, as a string.
     """
 
+    # Hand-written rather than a frozen dataclass: importing dataclasses (and inspect)
+    # cost more than the rest of init().
     __slots__ = ("host", "path", "port", "project_id", "public_key", "scheme", "secret_key")
 
     scheme: str
@@ -57,6 +57,45 @@ class Dsn:
     port: int
     path: str
     project_id: str
+
+    def __init__(
+        self,
+        scheme: str,
+        public_key: str,
+        secret_key: Optional[str],
+        host: str,
+        port: int,
+        path: str,
+        project_id: str,
+    ) -> None:
+        for name, value in zip(
+            self.__slots__, (host, path, port, project_id, public_key, scheme, secret_key)
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Dsn is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Dsn is immutable: cannot delete {name!r}")
+
+    def _key(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Dsn):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Dsn(scheme={self.scheme!r}, public_key={self.public_key!r}, "
+            f"secret_key={self.secret_key!r}, host={self.host!r}, port={self.port!r}, "
+            f"path={self.path!r}, project_id={self.project_id!r})"
+        )
 
     @classmethod
     def parse(cls, value: Union[str, bytes, Dsn]) -> Dsn:
