@@ -67,7 +67,7 @@ def test_capture_exception_with_extra_tags_user_context() -> None:
     assert event["tags"] == {"app": "shop", "tenant": "acme", "step": "pay", "site": "eu"}
     assert event["extra"]["order"] == 42
     assert event["extra"]["cart"] == 3
-    assert event["extra"]["sys.argv"] == list(sys.argv)
+    assert event["extra"]["sys.argv"] == list(sys.argv)[:10]  # lists keep 10 items
     assert event["user"] == {"id": 7, "email": "a@example.com"}
     assert event["request"] == {"url": "http://shop/checkout", "method": "POST"}
     [exc] = event["exception"]["values"]
@@ -260,9 +260,17 @@ def test_legacy_message_interface_becomes_logentry() -> None:
 
 @pytest.mark.parametrize(
     ("level", "expected"),
-    [(10, "debug"), (20, "info"), (30, "warning"), (40, "error"), (50, "fatal"),
-     ("WARN", "warning"), ("critical", "fatal"), ("nonsense", "error")],
-)  # fmt: skip
+    [
+        (10, "debug"),
+        (20, "info"),
+        (30, "warning"),
+        (40, "error"),
+        (50, "fatal"),
+        ("WARN", "warning"),
+        ("critical", "fatal"),
+        ("nonsense", "error"),
+    ],
+)
 def test_levels_become_protocol_strings(level: Any, expected: str) -> None:
     client, memory = make()
     client.captureMessage("m", level=level)
@@ -386,9 +394,7 @@ def test_context_data_is_merged_with_specific_data_winning() -> None:
     client, memory = make(tags={"t": "client"}, context={"e": "client"})
     client.tags_context({"t": "context"})
     client.extra_context({"e": "context"})
-    client.captureMessage(
-        "m", data={"tags": {"t": "data"}, "extra": {"e": "data"}}, tags={"u": 1}
-    )
+    client.captureMessage("m", data={"tags": {"t": "data"}, "extra": {"e": "data"}}, tags={"u": 1})
     event = memory.events[0]
     assert event["tags"] == {"t": "data", "u": 1}
     assert event["extra"] == {"e": "data"}  # `context=` replaces the sys.argv default
@@ -475,7 +481,7 @@ def test_exception_captured_by_both_clients_reaches_both() -> None:
 )
 def test_nonsense_options_fail_clearly(options: dict[str, Any], error: type) -> None:
     options.setdefault("install_sys_hook", False)
-    with pytest.raises(error, match="option|import|transport"):
+    with pytest.raises(error, match=r"option|import|transport"):
         Client(**options)
 
 
@@ -511,8 +517,23 @@ def test_option_values_are_exposed_and_mapped() -> None:
     event = memory.events[0]
     assert event["server_name"] == "web-1"
     assert event["release"] == "3"
-    assert event["extra"]["long"] == "y" * 17 + "..."
+    assert event["extra"]["long"] == "y" * 20  # cut as raven cut it, no ellipsis
     assert "vars" not in event["exception"]["values"][0]["stacktrace"]["frames"][-1]
+
+
+def test_string_and_list_max_length_apply_to_user_data_only() -> None:
+    client, memory = make(string_max_length=5, list_max_length=3)
+    client.captureMessage("m %s", params=("abcdefgh",), extra={"s": "abcdefgh", "l": [1, 2, 3, 4]})
+    try:
+        raise ValueError("a long exception value")
+    except ValueError:
+        client.captureException()
+    message, error = memory.events
+    assert message["logentry"]["params"] == ["abcde"]
+    assert message["logentry"]["formatted"] == "m abcdefgh"
+    assert message["extra"]["s"] == "abcde"
+    assert message["extra"]["l"] == [1, 2, 3]
+    assert error["exception"]["values"][0]["value"] == "a long exception value"
 
 
 def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -536,8 +557,11 @@ def test_dsn_handling(monkeypatch: pytest.MonkeyPatch) -> None:
     assert client.get_public_dsn() is None
     assert client.captureMessage("nowhere") is None
 
-    client = Client("threaded+https://pub:sec@sentry.example.com/sub/42?timeout=3",
-                    install_sys_hook=False, transport=MemoryTransport())  # fmt: skip
+    client = Client(
+        "threaded+https://pub:sec@sentry.example.com/sub/42?timeout=3",
+        install_sys_hook=False,
+        transport=MemoryTransport(),
+    )
     assert client.is_enabled()
     assert client.get_public_dsn() == "//pub@sentry.example.com/sub/42"
     assert client.get_public_dsn("https") == "https://pub@sentry.example.com/sub/42"
@@ -585,7 +609,7 @@ def test_install_sys_hook_captures_uncaught_as_fatal(monkeypatch: pytest.MonkeyP
         boom()
     except ZeroDivisionError:
         exc_info = sys.exc_info()
-    sys.excepthook(*exc_info)  # type: ignore[arg-type]
+    sys.excepthook(*exc_info)
     assert previous == [exc_info]
     event = memory.events[0]
     assert event["level"] == "fatal"
@@ -623,7 +647,7 @@ def test_broken_transport_never_raises_by_default() -> None:
     assert client.captureMessage("m") is not None
 
 
-odd_values = st.recursive(
+leaves = (
     st.none()
     | st.booleans()
     | st.integers()
@@ -631,10 +655,13 @@ odd_values = st.recursive(
     | st.text()
     | st.binary()
     | st.builds(Unprintable)
-    | st.builds(object),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    | st.builds(object)
+)
+odd_values = st.recursive(
+    leaves,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
     max_leaves=8,
-)  # fmt: skip
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -105,7 +105,7 @@ def test_handler_sends_exception_event(app_logger: logging.Logger) -> None:
     client, memory = make()
     app_logger.addHandler(SentryHandler(client=client))
     try:
-        {}["missing"]
+        dict[str, int]()["missing"]
     except KeyError:
         app_logger.exception("lookup failed for %s", "missing")
     [event] = memory.events
@@ -118,7 +118,7 @@ def test_handler_skips_exception_already_captured(app_logger: logging.Logger) ->
     client, memory = make()
     app_logger.addHandler(SentryHandler(client))
     try:
-        1 / 0  # noqa: B018
+        1 / 0
     except ZeroDivisionError:
         client.captureException()
         app_logger.exception("logged after capture")
@@ -261,7 +261,7 @@ def test_capture_breadcrumb_and_processor() -> None:
     def processor(crumb: dict[str, Any]) -> None:
         crumb["data"] = {"processed": True}
 
-    client.captureBreadcrumb(message="clicked", category="ui.click", type="user", level="info")
+    client.captureBreadcrumb("clicked", category="ui.click", type="user", level="info")
     client.capture_breadcrumb(message="lazy", processor=processor)
     client.captureMessage("m")
     values = crumbs(memory.events[0])

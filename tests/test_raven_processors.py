@@ -73,8 +73,11 @@ def test_default_sanitize_passwords_processor() -> None:
     assert request["data"] == {"password": MASK, "username": "ann"}
     assert request["query_string"] == f"password={MASK}&foo=2&api_key={MASK}"
     assert request["cookies"] == f"sessionid=abc; secret={MASK}"
-    assert request["headers"] == {"Authorization": MASK, "Cookie": f"a=1; password={MASK}",
-                                  "X-Id": "7"}  # fmt: skip
+    assert request["headers"] == {
+        "Authorization": MASK,
+        "Cookie": f"a=1; password={MASK}",
+        "X-Id": "7",
+    }
     assert request["env"] == {"SECRET_KEY": MASK, "HOME": "/"}
     frame_vars = event["exception"]["values"][0]["stacktrace"]["frames"][-1]["vars"]
     assert frame_vars == {"password": MASK, "api_key": MASK, "card": MASK}

@@ -8,7 +8,7 @@ tripwire's pipeline into an envelope, so they use the keys Relay documents today
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Optional
 
 from tripwire._clock import format_timestamp, to_epoch
@@ -181,6 +181,53 @@ def finish(event: dict[str, Any]) -> dict[str, Any]:
         if key in event and event[key] is None:
             del event[key]
     return event
+
+
+def stacktraces(event: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every stack trace in `event`: the event's own, its exceptions' and its threads'."""
+    top = event.get("stacktrace")
+    if isinstance(top, dict):
+        yield top
+    for key in ("exception", "threads"):
+        section = event.get(key)
+        values = section.get("values") if isinstance(section, dict) else section
+        if not isinstance(values, list):
+            continue
+        for value in values:
+            stacktrace = value.get("stacktrace") if isinstance(value, dict) else None
+            if isinstance(stacktrace, dict):
+                yield stacktrace
+
+
+def _shorten(value: Any, strings: int, lists: int, depth: int) -> Any:
+    if isinstance(value, str):
+        return value[:strings] if len(value) > strings else value
+    if depth >= 8:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_shorten(item, strings, lists, depth + 1) for item in value[:lists]]
+    if isinstance(value, dict):
+        return {k: _shorten(v, strings, lists, depth + 1) for k, v in value.items()}
+    return value
+
+
+def shorten(event: dict[str, Any], strings: int, lists: int) -> None:
+    """Apply raven's ``string_max_length`` / ``list_max_length`` in place.
+
+    As raven, only the data that is rendered from user values is cut: ``extra``,
+    message parameters and frame variables (messages and exception values are not).
+    """
+    extra = event.get("extra")
+    if isinstance(extra, dict):
+        event["extra"] = _shorten(extra, strings, lists, 0)
+    logentry = event.get("logentry")
+    if isinstance(logentry, dict) and isinstance(logentry.get("params"), (list, tuple, dict)):
+        logentry["params"] = _shorten(logentry["params"], strings, lists, 0)
+    for stacktrace in stacktraces(event):
+        frames = stacktrace.get("frames")
+        for frame in frames if isinstance(frames, list) else ():
+            if isinstance(frame, dict) and isinstance(frame.get("vars"), dict):
+                frame["vars"] = _shorten(frame["vars"], strings, lists, 0)
 
 
 def wire_breadcrumb(crumb: Mapping[str, Any]) -> dict[str, Any]:

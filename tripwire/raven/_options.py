@@ -219,6 +219,8 @@ def read_options(options: dict[str, Any]) -> Settings:
     ca_certs = pop("ca_certs", None)
     if ca_certs is not None:
         s.ca_certs = os.fspath(ca_certs) if isinstance(ca_certs, os.PathLike) else str(ca_certs)
+    if options.get("verify_ssl", True) in (False, 0, "0", "false", "False"):
+        _warn_verify_ssl()
     for name in sorted(options):
         if name in IGNORED_OPTIONS:
             logger.debug("raven option %r is not needed by tripwire; ignored", name)
@@ -227,6 +229,13 @@ def read_options(options: dict[str, Any]) -> Settings:
         else:
             logger.warning("unknown raven option %r; ignored", name)
     return s
+
+
+def _warn_verify_ssl() -> None:
+    logger.warning(
+        "raven verify_ssl=False is not supported: certificates are always verified "
+        "(pass ca_certs= to trust a private CA)"
+    )
 
 
 def _is_str(item: Any) -> bool:
@@ -250,3 +259,24 @@ def split_dsn(dsn: Optional[str]) -> tuple[Optional[str], dict[str, str]]:
         query = dict(parse_qsl(tail.partition("#")[0]))
         text = head
     return text, query
+
+
+def import_path(path: str) -> Any:
+    """The object at dotted `path`; ``raven.*`` paths resolve to ``tripwire.raven.*``.
+
+    Raises:
+        ImportError: Nothing importable there.
+    """
+    import importlib
+
+    candidates = [path]
+    if path.startswith("raven."):
+        candidates.insert(0, "tripwire." + path)
+    last_error: Optional[BaseException] = None
+    for candidate in candidates:
+        module_name, _, attr = candidate.rpartition(".")
+        try:
+            return getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError, ValueError) as exc:
+            last_error = exc
+    raise ImportError(f"cannot import {path!r}: {last_error}")

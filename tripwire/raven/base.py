@@ -13,22 +13,31 @@ captured.
 
 from __future__ import annotations
 
-import atexit
 import random
 import sys
 import threading
-import weakref
 from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, cast, overload
 
 from tripwire._clock import clock
 from tripwire._ids import ids
 from tripwire._log import logger, suppress
 from tripwire.raven import _event
-from tripwire.raven._options import Settings, read_options, split_dsn
+from tripwire.raven._backend import RemoteView, forget, keep_flushed, tripwire_options
+from tripwire.raven._options import (
+    Settings,
+    _warn_verify_ssl,
+    import_path,
+    read_options,
+    split_dsn,
+)
 from tripwire.raven.context import Context
 from tripwire.raven.events import BaseEvent, ExceptionEvent, MessageEvent, QueryEvent
+from tripwire.raven.versioning import installed_version
+
+if TYPE_CHECKING:
+    from tripwire.client import Client as TripwireClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,58 +48,6 @@ _HANDLERS: dict[str, type[BaseEvent]] = {
 }
 # Capture keyword arguments that set event fields (the rest go to the event handler).
 _EVENT_FIELDS = ("culprit", "logger", "server_name", "release", "environment", "transaction")
-
-_live_clients: weakref.WeakSet[Client] = weakref.WeakSet()
-_atexit_state = {"registered": False}
-
-
-def _flush_at_exit() -> None:
-    for client in list(_live_clients):
-        try:
-            client.flush()
-        except Exception:
-            pass
-
-
-class _Remote:
-    """What raven's ``client.remote`` (RemoteConfig) told about the DSN."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-    @property
-    def _dsn(self) -> Any:
-        return self._client.tripwire_client.parsed_dsn
-
-    @property
-    def base_url(self) -> Optional[str]:
-        """``scheme://host[:port][/path]`` of the server, or None."""
-        dsn = self._dsn
-        return f"{dsn.scheme}://{dsn.netloc}{dsn.path}" if dsn is not None else None
-
-    @property
-    def project(self) -> Optional[str]:
-        """The project id, or None."""
-        return self._dsn.project_id if self._dsn is not None else None
-
-    @property
-    def public_key(self) -> Optional[str]:
-        """The public key, or None."""
-        return self._dsn.public_key if self._dsn is not None else None
-
-    @property
-    def secret_key(self) -> Optional[str]:
-        """The legacy secret key, or None."""
-        return self._dsn.secret_key if self._dsn is not None else None
-
-    @property
-    def store_endpoint(self) -> Optional[str]:
-        """Where events go (tripwire sends envelopes to the envelope endpoint)."""
-        return self._dsn.envelope_url if self._dsn is not None else None
-
-    def is_active(self) -> bool:
-        """Whether a DSN is configured."""
-        return self._dsn is not None
 
 
 class Client:
@@ -176,7 +133,7 @@ class Client:
 
     def _load_processor(self, spec: Any) -> Any:
         if isinstance(spec, str):
-            cls = _import_path(spec)
+            cls = import_path(spec)
             return cls(self)
         if isinstance(spec, type):
             return spec(self)
@@ -207,9 +164,11 @@ class Client:
                 parsed = Dsn.parse(text)
             except BadDsn as exc:
                 raise InvalidDsn(f"Invalid Sentry DSN {text!r}: {exc}") from None
+        if dsn_options.get("verify_ssl") in ("0", "false", "False"):
+            _warn_verify_ssl()
         tw_transport, can_send = resolve_transport(transport, parsed, dsn_options)
         ca_certs = dsn_options.get("ca_certs") or self._ca_certs
-        tw_options = _tripwire_options(self, str(parsed) if parsed else None, tw_transport)
+        tw_options = tripwire_options(self, str(parsed) if parsed else None, tw_transport)
         if ca_certs:
             tw_options["ca_certs"] = ca_certs
         import tripwire
@@ -220,20 +179,17 @@ class Client:
         if old is not None:
             old.close(timeout=old.options["shutdown_timeout"])
         if self._can_send:
-            _live_clients.add(self)
-            if not _atexit_state["registered"]:
-                _atexit_state["registered"] = True
-                atexit.register(_flush_at_exit)
+            keep_flushed(self)
 
     @property
-    def tripwire_client(self) -> Any:
+    def tripwire_client(self) -> TripwireClient:
         """The private `tripwire.Client` that sends this client's events (tripwire extension)."""
-        return self._tw
+        return cast("TripwireClient", self._tw)
 
     @property
-    def remote(self) -> _Remote:
+    def remote(self) -> RemoteView:
         """The DSN's parts, as raven's ``RemoteConfig`` exposed them."""
-        return _Remote(self)
+        return RemoteView(self)
 
     def is_enabled(self) -> bool:
         """Whether events can be sent (a DSN or a transport is configured)."""
@@ -263,7 +219,7 @@ class Client:
         for path in sorted(self.include_paths):
             top = path.split(".", 1)[0]
             if top not in self.module_cache:
-                self.module_cache[top] = _package_version(top)
+                self.module_cache[top] = installed_version(top)
             if self.module_cache[top]:
                 versions[top] = self.module_cache[top]
         return versions
@@ -288,7 +244,7 @@ class Client:
             elif key.startswith(("raven.events.", "tripwire.raven.events.")) and short in _HANDLERS:
                 cls = _HANDLERS[short]
             else:
-                cls = _import_path(key)
+                cls = import_path(key)
             handler = self._handler_cache[key] = cls(self)
         return handler
 
@@ -473,6 +429,7 @@ class Client:
         if self.include_versions and "modules" not in event:
             event["modules"] = self.get_module_versions()
 
+        _event.shorten(event, self.string_max_length, self.list_max_length)
         for processor in self._processor_instances:
             result = processor.process(event)
             if isinstance(result, dict):
@@ -597,14 +554,53 @@ class Client:
             "raven.events.Query", query=query, params=params, engine=engine, **kwargs
         )
 
-    def captureBreadcrumb(self, *args: Any, **kwargs: Any) -> None:
-        """Record a breadcrumb in this thread's context (see `BreadcrumbBuffer.record`)."""
+    def captureBreadcrumb(
+        self,
+        message: Optional[str] = None,
+        timestamp: Any = None,
+        level: Optional[str] = None,
+        category: Optional[str] = None,
+        data: Optional[dict[str, Any]] = None,
+        type: Optional[str] = None,
+        processor: Optional[Callable[[dict[str, Any]], Any]] = None,
+    ) -> None:
+        """Record a breadcrumb in this thread's context.
+
+        Args:
+            message: What happened.
+            timestamp: When (epoch seconds or datetime; now by default).
+            level: ``"info"``, ``"warning"``, ...
+            category: A dotted category such as ``"ui.click"``.
+            data: Details.
+            type: The breadcrumb type (``"default"``, ``"http"``, ...).
+            processor: Called with the breadcrumb dict when it is sent, to edit it.
+        """
         try:
-            self._context.breadcrumbs.record(*args, **kwargs)
+            self._context.breadcrumbs.record(
+                timestamp=timestamp,
+                level=level,
+                message=message,
+                category=category,
+                data=data,
+                type=type,
+                processor=processor,
+            )
         except Exception:
             logger.debug("raven captureBreadcrumb failed", exc_info=True)
 
     capture_breadcrumb = captureBreadcrumb
+
+    @overload
+    def capture_exceptions(
+        self,
+        function_or_exceptions: Union[
+            type[BaseException], tuple[type[BaseException], ...], None
+        ] = None,
+        **kwargs: Any,
+    ) -> _CaptureExceptions: ...
+
+    @overload
+    def capture_exceptions(self, function_or_exceptions: F, **kwargs: Any) -> F: ...
 
     def capture_exceptions(self, function_or_exceptions: Any = None, **kwargs: Any) -> Any:
         """Capture (and re-raise) exceptions: as a decorator or a ``with`` block.
@@ -634,7 +630,7 @@ class Client:
 
     def close(self, timeout: Optional[float] = None) -> None:
         """Flush, then stop the transport; later events are dropped."""
-        _live_clients.discard(self)
+        forget(self)
         if self._tw is not None:
             self._tw.close(timeout)
         self._can_send = False
@@ -697,70 +693,6 @@ def _merged(*layers: Any) -> dict[str, Any]:
             for key, value in layer.items():
                 out.setdefault(key, value)
     return out
-
-
-def _tripwire_options(client: Client, dsn: Optional[str], transport: Any) -> dict[str, Any]:
-    from tripwire import _log
-
-    return {
-        "dsn": dsn,
-        "transport": transport,
-        "release": client.release,
-        "environment": client.environment,
-        "server_name": client.name or None,
-        # Sampling and ignore_exceptions follow raven's rules, before the event is built.
-        "sample_rate": 1.0,
-        "include_local_variables": client.capture_locals,
-        "max_value_length": client.string_max_length,
-        "in_app_include": sorted(client.include_paths),
-        "in_app_exclude": sorted(client.exclude_paths),
-        # This client must not install process-wide integrations: it is not global.
-        "default_integrations": False,
-        "auto_enabling_integrations": False,
-        "auto_session_tracking": False,
-        "enable_backpressure_handling": False,
-        "spotlight": False,
-        # raven's processors do the scrubbing (SanitizePasswordsProcessor by default).
-        "event_scrubber": _no_scrubbing(),
-        # A new client turns SDK debug output on or off process-wide: keep it as it is.
-        "debug": _log._debug_handler is not None,
-    }
-
-
-def _no_scrubbing() -> Any:
-    from tripwire.scrubber import EventScrubber
-
-    return EventScrubber(denylist=[], send_default_pii=True)
-
-
-def _import_path(path: str) -> Any:
-    """The object at dotted `path`; ``raven.*`` paths resolve to ``tripwire.raven.*``.
-
-    Raises:
-        ImportError: Nothing importable there.
-    """
-    import importlib
-
-    candidates = [path]
-    if path.startswith("raven."):
-        candidates.insert(0, "tripwire." + path)
-    last_error: Optional[BaseException] = None
-    for candidate in candidates:
-        module_name, _, attr = candidate.rpartition(".")
-        try:
-            return getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError, ValueError) as exc:
-            last_error = exc
-    raise ImportError(f"cannot import {path!r}: {last_error}")
-
-
-def _package_version(name: str) -> Optional[str]:
-    try:
-        from importlib.metadata import version
-
-        return version(name)
-    except Exception:
-        return None
 
 
 __all__ = ["Client", "DummyClient"]

@@ -13,8 +13,9 @@ a sensitive word, and strings that look like card numbers, with ``"********"``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Optional
+
+from tripwire.raven._event import stacktraces
 
 if TYPE_CHECKING:
     from tripwire.raven.base import Client
@@ -37,7 +38,7 @@ class Processor:
         replaced = self.get_data(data, **kwargs)
         if replaced:
             data = replaced
-        for stacktrace in _stacktraces(data):
+        for stacktrace in stacktraces(data):
             self.filter_stacktrace(stacktrace)
         request = data.get("request")
         if isinstance(request, dict):
@@ -55,21 +56,6 @@ class Processor:
 
     def filter_extra(self, data: dict[str, Any]) -> None:
         """Edit the ``extra`` data in place."""
-
-
-def _stacktraces(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    top = data.get("stacktrace")
-    if isinstance(top, dict):
-        yield top
-    for key in ("exception", "threads"):
-        section = data.get(key)
-        values = section.get("values") if isinstance(section, dict) else section
-        if not isinstance(values, list):
-            continue
-        for value in values:
-            stacktrace = value.get("stacktrace") if isinstance(value, dict) else None
-            if isinstance(stacktrace, dict):
-                yield stacktrace
 
 
 class RemovePostDataProcessor(Processor):

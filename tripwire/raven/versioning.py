@@ -53,4 +53,14 @@ def fetch_package_version(dist_name: str) -> str:
     return version(dist_name)
 
 
-__all__ = ["fetch_git_sha", "fetch_package_version"]
+def installed_version(name: str) -> Optional[str]:
+    """The installed version of `name`, or None (never raises)."""
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:
+        return None
+
+
+__all__ = ["fetch_git_sha", "fetch_package_version", "installed_version"]

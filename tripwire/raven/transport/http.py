@@ -52,14 +52,16 @@ class HTTPTransport(Transport):
             with urllib.request.urlopen(request, timeout=self.timeout, context=context) as response:  # noqa: S310
                 response.read()
         except urllib.error.HTTPError as exc:
-            message = exc.headers.get("X-Sentry-Error") or str(exc)
-            if exc.code == 429:
+            code, headers_in = exc.code, exc.headers
+            exc.close()  # the error holds the response open
+            message = headers_in.get("X-Sentry-Error") or f"HTTP {code}"
+            if code == 429:
                 try:
-                    retry_after = float(exc.headers.get("Retry-After") or 0)
+                    retry_after = float(headers_in.get("Retry-After") or 0)
                 except ValueError:
                     retry_after = 0
-                raise RateLimited(message, retry_after) from exc
-            raise APIError(message, exc.code) from exc
+                raise RateLimited(message, retry_after) from None
+            raise APIError(message, code) from None
 
 
 __all__ = ["HTTPTransport"]
