@@ -8,6 +8,7 @@ from being printed.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import os
@@ -19,6 +20,10 @@ from types import ModuleType
 from typing import Any, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
+# The working directory of child interpreters. Not the repo root: `python -c` puts the
+# cwd first on sys.path, which would shadow PYTHONPATH; bench/ is also what sys.path[0]
+# is for `python bench/core.py`, so `_harness` imports there.
+BENCH_DIR = ROOT / "bench"
 
 # Port 9 is "discard" on loopback; nothing is sent anyway because every benchmark that
 # captures events installs an in-memory transport.
@@ -45,6 +50,39 @@ def ensure_repo_on_path() -> None:
     root = str(ROOT)
     if root not in sys.path:
         sys.path.append(root)
+
+
+def add_sdk_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--sdk both|sentry|tripwire`` option; read it with ``selected_labels``."""
+    parser.add_argument(
+        "--sdk", choices=("both", "sentry", "tripwire"), default="both", help="what to run"
+    )
+
+
+def selected_labels(choice: str) -> list[str]:
+    """The SDK labels an ``--sdk`` value selects, sentry-sdk first."""
+    return {"both": [SENTRY, TRIPWIRE], "sentry": [SENTRY], "tripwire": [TRIPWIRE]}[choice]
+
+
+def child_env() -> dict[str, str]:
+    """The environment for a fresh benchmark interpreter (start-up and delivery children)."""
+    env = dict(os.environ)
+    # Import-time profiling would distort the numbers (and floods stderr); SENTRY_*
+    # variables would make init do different things (both SDKs read them) from one
+    # machine to the next.
+    env.pop("PYTHONPROFILEIMPORTTIME", None)
+    # Installed packages have bytecode caches (pip compiles at install); without them
+    # the working tree's tripwire would be compiled from source on every sample.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    for key in list(env):
+        if key.startswith("SENTRY_"):
+            del env[key]
+    # The working tree's tripwire must be importable; appended so PYTHONPATH wins.
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if str(ROOT) not in paths:
+        paths.append(str(ROOT))
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
 
 
 def describe_error(exc: BaseException) -> str:

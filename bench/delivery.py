@@ -20,12 +20,15 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any, Optional
 
 from _harness import (
+    BENCH_DIR,
+    SDK_MODULES,
     SENTRY,
     TRIPWIRE,
+    add_sdk_option,
+    child_env,
     fmt_ratio,
     fmt_time,
     machine_facts,
@@ -33,12 +36,10 @@ from _harness import (
     median,
     ratio,
     render_table,
+    selected_labels,
     spread_pct,
     write_json,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
-MODULES = {SENTRY: "sentry_sdk", TRIPWIRE: "tripwire"}
 
 # The receiver stops by itself after this long or this many requests, whatever happens.
 SERVER_MAX_SECONDS = 30 * 60
@@ -190,7 +191,7 @@ def _child(sdk_label: str, scenario: str, port: int, n: int) -> None:
     """Run one workload in this fresh interpreter and print its timings as JSON."""
     import importlib
 
-    sdk: Any = importlib.import_module(MODULES[sdk_label])
+    sdk: Any = importlib.import_module(SDK_MODULES[sdk_label][0])
     options: dict[str, Any] = {"dsn": f"http://bench@127.0.0.1:{port}/1"}
     if scenario != "burst":
         # Throughput: a queue that never overflows, so every event has to be delivered.
@@ -229,15 +230,6 @@ def _child(sdk_label: str, scenario: str, port: int, n: int) -> None:
         print("FLUSHED2", flush=True)
 
 
-def _child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if str(ROOT) not in paths:
-        paths.append(str(ROOT))
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    return env
-
-
 def run_sample(receiver: Receiver, sdk: str, scenario: str, n: int) -> dict[str, Any]:
     """One child run; returns its timings and the receiver's counts for it."""
     before = receiver.stats()
@@ -247,8 +239,8 @@ def run_sample(receiver: Receiver, sdk: str, scenario: str, n: int) -> dict[str,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_child_env(),
-        cwd=str(ROOT / "bench"),
+        env=child_env(),
+        cwd=str(BENCH_DIR),
     )
     assert proc.stdout is not None and proc.stdin is not None
     result: Optional[dict[str, Any]] = None
@@ -288,9 +280,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="one round, smaller workloads")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument(
-        "--sdk", choices=("both", "sentry", "tripwire"), default="both", help="what to run"
-    )
+    add_sdk_option(parser)
     args = parser.parse_args(argv)
     rounds = 1 if args.quick else 3
     sizes = (
@@ -298,7 +288,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.quick
         else {"message": 5000, "exception": 1500, "burst": 20_000}
     )
-    labels = {"both": [SENTRY, TRIPWIRE], "sentry": [SENTRY], "tripwire": [TRIPWIRE]}[args.sdk]
+    labels = selected_labels(args.sdk)
     facts = machine_facts()
     print("tripwire vs sentry-sdk: delivery to a loopback HTTP server")
     print(machine_line(facts))

@@ -14,18 +14,18 @@ times the whole process (interpreter start, import, init, shutdown). See README.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from _harness import (
+    BENCH_DIR,
     DSN,
-    ROOT,
     SDK_MODULES,
     SENTRY,
     TRIPWIRE,
+    child_env,
     fmt_ratio,
     fmt_time,
     machine_facts,
@@ -55,25 +55,6 @@ sys.stdout.write("BENCH %r %r %d %d\\n" % (t1 - t0, t2 - t1, m1 - m0, m2 - m1))
 BARE = "pass"
 
 
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    # Import-time profiling would distort the numbers; SENTRY_* variables would make
-    # init do different things (both SDKs read them) from one machine to the next.
-    env.pop("PYTHONPROFILEIMPORTTIME", None)
-    # Installed packages have bytecode caches (pip compiles at install); without them
-    # the working tree's tripwire would be compiled from source on every sample.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    for key in list(env):
-        if key.startswith("SENTRY_"):
-            del env[key]
-    # The working tree's tripwire must be importable; appended so PYTHONPATH wins.
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if str(ROOT) not in paths:
-        paths.append(str(ROOT))
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    return env
-
-
 class Sample:
     def __init__(self, wall: float, imp: float, init: float, mods_imp: int, mods_init: int):
         self.wall = wall
@@ -89,9 +70,7 @@ def run_child(code: str, env: dict[str, str]) -> Sample:
     proc = subprocess.run(
         [sys.executable, "-c", code],
         env=env,
-        # Not the repo root: `-c` puts the cwd first on sys.path, which would shadow
-        # PYTHONPATH; bench/ is also what sys.path[0] is for `python bench/core.py`.
-        cwd=str(ROOT / "bench"),
+        cwd=str(BENCH_DIR),  # not the repo root: see BENCH_DIR
         capture_output=True,
         text=True,
         timeout=60,
@@ -158,110 +137,52 @@ def main(argv: Optional[list[str]] = None) -> int:
             except Exception as exc:
                 errors[key] = str(exc)
 
-    def stat(key: str, attr: str) -> Optional[float]:
-        if key in errors:
-            return None
-        return median([float(getattr(s, attr)) for s in samples[key]])
+    def per_sample(key: str, fn: Callable[[Sample], float]) -> list[float]:
+        return [float(fn(s)) for s in samples[key]] if key not in errors else []
 
-    def total(key: str) -> list[float]:
-        return [s.imp + s.init for s in samples[key]] if key not in errors else []
-
-    def cell(key: str, value: Optional[float], fmt: Any = fmt_time) -> str:
-        if key in errors:
-            return "error"
-        return str(fmt(value))
+    def cell(key: str, value: Optional[float], fmt: Callable[[Optional[float]], str]) -> str:
+        return "error" if key in errors else fmt(value)
 
     def spread(values: list[float]) -> str:
         pct = spread_pct(values)
         return "" if pct is None else f"±{pct:.0f}%"
 
-    s_imp, t_imp = f"{SENTRY}/import", f"{TRIPWIRE}/import"
-    s_ini, t_ini = f"{SENTRY}/init", f"{TRIPWIRE}/init"
-
     def count(v: Optional[float]) -> str:
         return "-" if v is None else f"{v:.0f}"
 
-    rows_spec: list[tuple[str, str, str, Optional[float], Optional[float], str, str, Any]] = [
-        (
-            "import (in child)",
-            s_imp,
-            t_imp,
-            stat(s_imp, "imp"),
-            stat(t_imp, "imp"),
-            spread([s.imp for s in samples[s_imp]]),
-            spread([s.imp for s in samples[t_imp]]),
-            fmt_time,
-        ),
-        (
-            "init() after import (in child)",
-            s_ini,
-            t_ini,
-            stat(s_ini, "init"),
-            stat(t_ini, "init"),
-            spread([s.init for s in samples[s_ini]]),
-            spread([s.init for s in samples[t_ini]]),
-            fmt_time,
-        ),
-        (
-            "import + init (in child)",
-            s_ini,
-            t_ini,
-            median(total(s_ini)),
-            median(total(t_ini)),
-            spread(total(s_ini)),
-            spread(total(t_ini)),
-            fmt_time,
-        ),
-        (
-            "whole process: import",
-            s_imp,
-            t_imp,
-            stat(s_imp, "wall"),
-            stat(t_imp, "wall"),
-            spread([s.wall for s in samples[s_imp]]),
-            spread([s.wall for s in samples[t_imp]]),
-            fmt_time,
-        ),
-        (
-            "whole process: import + init",
-            s_ini,
-            t_ini,
-            stat(s_ini, "wall"),
-            stat(t_ini, "wall"),
-            spread([s.wall for s in samples[s_ini]]),
-            spread([s.wall for s in samples[t_ini]]),
-            fmt_time,
-        ),
-        (
-            "modules added by import",
-            s_imp,
-            t_imp,
-            stat(s_imp, "mods_imp"),
-            stat(t_imp, "mods_imp"),
-            "",
-            "",
-            count,
-        ),
-        (
-            "modules added by init",
-            s_ini,
-            t_ini,
-            stat(s_ini, "mods_init"),
-            stat(t_ini, "mods_init"),
-            "",
-            "",
-            count,
-        ),
+    # (row, case kind, the figure of one sample, formatter, show the ± column)
+    specs: list[tuple[str, str, Callable[[Sample], float], Callable[[Optional[float]], str], bool]]
+    specs = [
+        ("import (in child)", "import", lambda s: s.imp, fmt_time, True),
+        ("init() after import (in child)", "init", lambda s: s.init, fmt_time, True),
+        ("import + init (in child)", "init", lambda s: s.imp + s.init, fmt_time, True),
+        ("whole process: import", "import", lambda s: s.wall, fmt_time, True),
+        ("whole process: import + init", "init", lambda s: s.wall, fmt_time, True),
+        ("modules added by import", "import", lambda s: s.mods_imp, count, False),
+        ("modules added by init", "init", lambda s: s.mods_init, count, False),
     ]
-    rows = [
-        [name, cell(sk, sv, fmt), ss, cell(tk, tv, fmt), ts, fmt_ratio(ratio(tv, sv))]
-        for name, sk, tk, sv, tv, ss, ts, fmt in rows_spec
-    ]
+    rows: list[list[str]] = []
+    figures: dict[str, dict[str, Optional[float]]] = {}
+    for name, kind, fn, fmt, with_spread in specs:
+        s_key, t_key = f"{SENTRY}/{kind}", f"{TRIPWIRE}/{kind}"
+        s_vals, t_vals = per_sample(s_key, fn), per_sample(t_key, fn)
+        sv, tv = median(s_vals), median(t_vals)
+        rows.append(
+            [
+                name,
+                cell(s_key, sv, fmt),
+                spread(s_vals) if with_spread else "",
+                cell(t_key, tv, fmt),
+                spread(t_vals) if with_spread else "",
+                fmt_ratio(ratio(tv, sv)),
+            ]
+        )
+        figures[name] = {SENTRY: sv, TRIPWIRE: tv, "ratio": ratio(tv, sv)}
     print("Medians over fresh interpreters")
     print(
         render_table(["case", SENTRY, "±", TRIPWIRE, "±", "tripwire/sentry"], rows, {1, 2, 3, 4, 5})
     )
-    bare = stat("bare", "wall")
+    bare = median(per_sample("bare", lambda s: s.wall))
     print(f"\nbare interpreter (python -c pass), whole process: {fmt_time(bare)}")
     for key, err in errors.items():
         print(f"error: {key}: {err}")
@@ -275,10 +196,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             "machine": facts,
             "config": {"repeat": repeat, "dsn": DSN},
             "cases": {},
-            "rows": {
-                name: {SENTRY: sv, TRIPWIRE: tv, "ratio": ratio(tv, sv)}
-                for name, _, _, sv, tv, _, _, _ in rows_spec
-            },
+            "rows": figures,
             "bare_interpreter_s": bare,
             "errors": errors,
             "elapsed_s": elapsed,
