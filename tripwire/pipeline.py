@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from tripwire._clock import clock, format_timestamp
 from tripwire._ids import ids
 from tripwire._log import logger
+from tripwire.event.meta import merge_meta
 from tripwire.outcomes import Drop, DropReason
 from tripwire.scope._apply import apply_layers
 
@@ -225,7 +226,7 @@ def _serialize(client: Client) -> Step:
             meta = done.pop("_meta", None)
             event.update(done)
             if meta:
-                _merge_meta(event.setdefault("_meta", {}), meta)
+                merge_meta(event.setdefault("_meta", {}), meta)
         if max_len is not None and "exception" in event:
             _trim_exception_values(event, max_len)
         return None
@@ -329,14 +330,6 @@ def _timestamp_str(value: Any) -> Any:
 
     epoch = to_epoch(value)
     return format_timestamp(epoch) if epoch is not None else value
-
-
-def _merge_meta(into: dict[str, Any], meta: dict[str, Any]) -> None:
-    for key, value in meta.items():
-        if key in into and isinstance(into[key], dict) and isinstance(value, dict):
-            _merge_meta(into[key], value)
-        else:
-            into[key] = value
 
 
 def _trim_exception_values(event: Event, max_len: int) -> None:

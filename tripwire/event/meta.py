@@ -25,3 +25,16 @@ def annotate(event: dict[str, Any], path: tuple[str | int, ...], entry: dict[str
             node["rem"].extend(value)
         else:
             node[key] = value
+
+
+def merge_meta(dst: dict[str, Any], src: dict[str, Any]) -> None:
+    """Merge the `_meta` tree `src` into `dst` (annotation nodes "" are updated in place)."""
+    for key, value in src.items():
+        old = dst.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            if key == "":
+                old.update(value)
+            else:
+                merge_meta(old, value)
+        else:
+            dst[key] = value

@@ -42,6 +42,7 @@ from tripwire.event._repr import (
     _utf8_len,
     safe_repr,
 )
+from tripwire.event.meta import merge_meta as _merge_meta
 
 __all__ = ["BROKEN_REPR", "CYCLIC", "FAILED", "Serializer", "safe_repr"]
 
@@ -74,18 +75,6 @@ def _annotate(pmeta: dict[str, Any], key: str | int, note: dict[str, Any]) -> No
         pmeta[skey] = {"": note}
     else:
         node[""] = note
-
-
-def _merge_meta(dst: dict[str, Any], src: dict[str, Any]) -> None:
-    for key, value in src.items():
-        old = dst.get(key)
-        if isinstance(old, dict) and isinstance(value, dict):
-            if key == "":
-                old.update(value)
-            else:
-                _merge_meta(old, value)
-        else:
-            dst[key] = value
 
 
 # --------------------------------------------------------------------------- containers
