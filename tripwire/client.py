@@ -176,14 +176,22 @@ class Client(BaseClient):
         self._setup()
 
     def _setup(self) -> None:
+        from tripwire._event_payload import EventPayload
+        from tripwire.envelope import Envelope, Item
         from tripwire.event.frames import FrameOptions
         from tripwire.event.serializer import Serializer
         from tripwire.integrations import setup_integrations
-        from tripwire.pipeline import error_steps, transaction_steps
+        from tripwire.pipeline import Capture, error_steps, new_event_id, transaction_steps
         from tripwire.scrubber import EventScrubber
         from tripwire.transport import make_transport
 
         opts = self.options
+        # What the capture path uses, bound once: no import statements per event.
+        self._capture_cls = Capture
+        self._new_event_id = new_event_id
+        self._envelope_cls = Envelope
+        self._item_cls = Item
+        self._event_payload_cls = EventPayload
         configure_debug(bool(opts["debug"]))
         from tripwire.scope._breadcrumbs import CrumbCache
 
@@ -277,10 +285,8 @@ class Client(BaseClient):
         if transport is None and self.spotlight is None:
             logger.debug("event dropped: no DSN and no transport")
             return None
-        from tripwire.pipeline import Capture, new_event_id
-
-        event_id = new_event_id(event)
-        cap = Capture(event, hint, layers, built_by_sdk)
+        event_id = self._new_event_id(event)
+        cap = self._capture_cls(event, hint, layers, built_by_sdk)
         if event.get("type") == "transaction":
             steps, category = self._transaction_steps, DataCategory.TRANSACTION
         else:
@@ -334,9 +340,6 @@ class Client(BaseClient):
             self.outcomes.record(drop.reason, DataCategory.SPAN, count)
 
     def _envelope_for(self, event: Event, hint: Hint) -> Envelope:
-        from tripwire._event_payload import EventPayload
-        from tripwire.envelope import Envelope, Item
-
         headers: dict[str, Any] = {
             "event_id": event["event_id"],
             "sent_at": format_timestamp(clock.now()),
@@ -347,12 +350,14 @@ class Client(BaseClient):
             dsc = trace.pop("dynamic_sampling_context", None)
             if dsc:
                 headers["trace"] = dsc
-        envelope = Envelope(headers=headers)
+        envelope = self._envelope_cls(headers=headers)
         is_transaction = event.get("type") == "transaction"
         if is_transaction:
             envelope.add_transaction(event)
         else:
-            envelope.add_item(Item(payload=EventPayload(json=event), type="event"))
+            envelope.add_item(
+                self._item_cls(payload=self._event_payload_cls(json=event), type="event")
+            )
         for attachment in hint.get("attachments") or ():
             if is_transaction and not attachment.add_to_transactions:
                 continue
