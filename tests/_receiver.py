@@ -187,7 +187,9 @@ def _make_cert_openssl(cert: str, key: str) -> None:
 class Receiver:
     """The scriptable HTTP(S) server; see the module docstring."""
 
-    def __init__(self, tls: Optional[TlsFiles] = None, proxy: bool = False) -> None:
+    def __init__(
+        self, tls: Optional[TlsFiles] = None, proxy: bool = False, client_ca: Optional[str] = None
+    ) -> None:
         self.tls = tls
         # proxy=True: every connection starts with CONNECT (recorded in `connects`), then
         # the tunnel leads back to this receiver itself (TLS inside it if `tls`).
@@ -209,6 +211,10 @@ class Receiver:
         if tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(tls.cert, tls.key)
+            if client_ca is not None:
+                # Mutual TLS: only clients presenting a certificate signed by client_ca.
+                context.verify_mode = ssl.CERT_REQUIRED
+                context.load_verify_locations(client_ca)
             self._context = context
 
     # -- control -------------------------------------------------------------------------

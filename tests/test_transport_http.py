@@ -469,3 +469,33 @@ def test_urllib3_escape_hatch_with_tls(make: Make, tls: TlsFiles) -> None:
         assert transport._outcomes.snapshot() == {}
         transport.kill()
         transport._worker.join(10)
+
+
+@pytest.mark.parametrize("experiments", [{}, URLLIB3], ids=["wire", "urllib3"])
+def test_client_certificate_for_mutual_tls(
+    make: Make, tls: TlsFiles, experiments: dict[str, str]
+) -> None:
+    client = TlsFiles()  # self-signed: the server trusts it directly
+    try:
+        with Receiver(tls=tls, client_ca=client.cert) as secure:
+            anonymous = make(dsn=secure.dsn(), ca_certs=tls.cert, _experiments=experiments)
+            anonymous.capture_envelope(make_envelope())
+            anonymous.flush(10)
+            assert secure.requests == []
+            assert anonymous._outcomes.snapshot() == {("network_error", "error"): 1}
+            anonymous.kill()
+
+            identified = make(
+                dsn=secure.dsn(),
+                ca_certs=tls.cert,
+                cert_file=client.cert,
+                key_file=client.key,
+                _experiments=experiments,
+            )
+            identified.capture_envelope(make_envelope())
+            identified.flush(10)
+            assert len(secure.wait_for(1)) == 1
+            assert identified._outcomes.snapshot() == {}
+            identified.kill()
+    finally:
+        client.cleanup()
