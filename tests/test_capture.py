@@ -216,3 +216,22 @@ def test_release_environment_server_name_dist(init_memory) -> None:  # type: ign
 @pytest.mark.parametrize("bad", [object(), 5, None])
 def test_capture_event_rejects_non_dict(transport: MemoryTransport, bad: object) -> None:
     assert tripwire.capture_event(bad) is None  # type: ignore[arg-type]
+
+
+def test_a_second_client_uses_its_own_integrations(transport: MemoryTransport) -> None:
+    # The global client has the default integrations; this one has none.
+    other_transport = MemoryTransport()
+    other = tripwire.Client(transport=other_transport, default_integrations=False)
+    try:
+        raise ValueError("same object twice")
+    except ValueError as exc:
+        assert tripwire.capture_exception(exc) is not None
+        event, hint = other._event_from_exception((type(exc), exc, exc.__traceback__))
+        assert other.capture_event(event, hint) is not None  # no dedupe on this client
+    (theirs,) = other_transport.events
+    assert "sys.argv" not in theirs.get("extra", {})  # no argv integration here
+    assert "modules" not in theirs
+    assert "runtime" not in theirs.get("contexts", {})
+    (ours,) = transport.events
+    assert "sys.argv" in ours["extra"]
+    assert "runtime" in ours["contexts"]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from tripwire.integrations import Integration
 from tripwire.integrations._processors import add_internal_processor
-from tripwire.scope._current import get_client
+from tripwire.scope._current import capturing_client
 
 if TYPE_CHECKING:
     from tripwire.types import Event, Hint
@@ -23,7 +23,7 @@ class ArgvIntegration(Integration):
         """Register the processor."""
 
         def add_argv(event: Event, hint: Hint) -> Event | None:
-            if get_client().get_integration(ArgvIntegration) is not None:
+            if capturing_client().get_integration(ArgvIntegration) is not None:
                 extra = event.get("extra")
                 if not isinstance(extra, dict):
                     extra = event["extra"] = {}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from tripwire.integrations import Integration
 from tripwire.integrations._processors import add_internal_processor
-from tripwire.scope._current import get_client
+from tripwire.scope._current import capturing_client
 
 if TYPE_CHECKING:
     from tripwire.types import Event, Hint
@@ -27,7 +27,7 @@ class DedupeIntegration(Integration):
 
         def dedupe(event: Event, hint: Hint) -> Event | None:
             exc_info = hint.get("exc_info") if hint else None
-            if exc_info is None or get_client().get_integration(DedupeIntegration) is None:
+            if exc_info is None or capturing_client().get_integration(DedupeIntegration) is None:
                 return event
             exc = exc_info[1]
             if exc is not None and _last_seen.get() is exc:

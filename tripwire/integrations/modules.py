@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from tripwire.integrations import Integration
 from tripwire.integrations._processors import add_internal_processor
-from tripwire.scope._current import get_client
+from tripwire.scope._current import capturing_client
 
 if TYPE_CHECKING:
     from tripwire.types import Event, Hint
@@ -44,7 +44,7 @@ class ModulesIntegration(Integration):
         def add_modules(event: Event, hint: Hint) -> Event | None:
             if event.get("type") == "transaction":
                 return event
-            if get_client().get_integration(ModulesIntegration) is not None:
+            if capturing_client().get_integration(ModulesIntegration) is not None:
                 event["modules"] = installed_packages()
             return event
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tripwire.integrations import Integration
 from tripwire.integrations._processors import add_internal_processor
-from tripwire.scope._current import get_client
+from tripwire.scope._current import capturing_client
 
 if TYPE_CHECKING:
     from tripwire.types import Event, Hint
@@ -61,7 +61,7 @@ class StdlibIntegration(Integration):
         """Register the processor."""
 
         def add_runtime(event: Event, hint: Hint) -> Event | None:
-            if get_client().get_integration(StdlibIntegration) is not None:
+            if capturing_client().get_integration(StdlibIntegration) is not None:
                 contexts = event.get("contexts")
                 if not isinstance(contexts, dict):
                     contexts = event["contexts"] = {}

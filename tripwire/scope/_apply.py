@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from tripwire._log import logger
 from tripwire.outcomes import Drop, DropReason
+from tripwire.scope import _current
 from tripwire.scope._breadcrumbs import CrumbsBlock
 
 if TYPE_CHECKING:
@@ -132,12 +133,18 @@ def apply_layers(
                 logger.debug("error processor %r dropped the event", processor)
                 return Drop(DropReason.EVENT_PROCESSOR, repr(processor))
             event = result
-    for processor in (*global_event_processors, *event_processors):
-        result = client._run_user_hook(processor, event, hint)
-        if result is None:
-            logger.debug("event processor %r dropped the event", processor)
-            return Drop(DropReason.EVENT_PROCESSOR, repr(processor))
-        event = result
+    capturing = _current._capturing
+    outer = capturing.client
+    capturing.client = client
+    try:
+        for processor in (*global_event_processors, *event_processors):
+            result = client._run_user_hook(processor, event, hint)
+            if result is None:
+                logger.debug("event processor %r dropped the event", processor)
+                return Drop(DropReason.EVENT_PROCESSOR, repr(processor))
+            event = result
+    finally:
+        capturing.client = outer
     return event
 
 

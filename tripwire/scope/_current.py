@@ -12,6 +12,7 @@ asyncio task started outside any scope starts clean rather than sharing state.
 
 from __future__ import annotations
 
+import threading
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
@@ -101,6 +102,24 @@ def get_client() -> BaseClient:
     if scope is not None and scope._client is not None:
         return scope._client
     return _no_client()
+
+
+class _Capturing(threading.local):
+    client: BaseClient | None = None
+
+
+_capturing = _Capturing()
+
+
+def capturing_client() -> BaseClient:
+    """The client whose event the processors on this thread are processing, else get_client().
+
+    Processors of integrations ask it whether they are enabled: an event captured by a
+    client that is not the current one (``Client(...).capture_event``) is judged by its
+    own integrations, not by the global client's.
+    """
+    client = _capturing.client
+    return client if client is not None else get_client()
 
 
 def _no_client() -> BaseClient:
