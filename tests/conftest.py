@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import pytest
+from _receiver import LeakCheck, Receiver
 
 import tripwire
 from tripwire.testing import MemoryTransport, reset
@@ -35,3 +37,16 @@ def init_memory() -> object:
         return memory
 
     return _init
+
+
+@pytest.fixture
+def rx() -> Iterator[Receiver]:
+    """A real HTTP receiver on 127.0.0.1; afterwards no SDK thread or socket may be left."""
+    leaks = LeakCheck()
+    receiver = Receiver().start()
+    yield receiver
+    # This teardown runs before `_fresh_sdk`'s: stop the SDK's threads first.
+    reset()
+    receiver.stop()
+    gc.collect()
+    leaks.assert_clean()

@@ -14,11 +14,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _receiver import LeakCheck, Receiver
+from _receiver import Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,15 +72,6 @@ def run_script(python: str, dsn: str, count: int, shutdown_timeout: float) -> tu
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr
     return proc.stderr, elapsed
-
-
-@pytest.fixture
-def rx() -> Iterator[Receiver]:
-    leaks = LeakCheck()
-    receiver = Receiver().start()
-    yield receiver
-    receiver.stop()
-    leaks.assert_clean()
 
 
 @pytest.mark.parametrize("python", INTERPRETERS)

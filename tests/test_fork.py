@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _receiver import LeakCheck, Receiver
+from _receiver import Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,15 +54,6 @@ _, status = os.waitpid(pid, 0)
 tripwire.flush(20)
 sys.stdout.write("child exit %d\n" % os.waitstatus_to_exitcode(status))
 """
-
-
-@pytest.fixture
-def rx() -> Iterator[Receiver]:
-    leaks = LeakCheck()
-    receiver = Receiver().start()
-    yield receiver
-    receiver.stop()
-    leaks.assert_clean()
 
 
 def test_child_sends_its_own_events_and_never_the_parents(rx: Receiver) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _receiver import LeakCheck, Receiver, Reply, make_envelope
+from _receiver import Receiver, Reply, make_envelope
 
 from tripwire.options import build_options
 from tripwire.outcomes import DropReason
@@ -20,15 +19,6 @@ from tripwire.transport._spool import MAGIC, Spool, spool_key
 from tripwire.transport.http import HttpTransport
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def rx() -> Iterator[Receiver]:
-    leaks = LeakCheck()
-    receiver = Receiver().start()
-    yield receiver
-    receiver.stop()
-    leaks.assert_clean()
 
 
 def entry(n: int = 1, created: float = 1000.0) -> Entry:

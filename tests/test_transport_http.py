@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from collections.abc import Iterator
@@ -10,7 +9,6 @@ from typing import Any, Callable
 
 import pytest
 from _receiver import (
-    LeakCheck,
     Receiver,
     Reply,
     TlsFiles,
@@ -25,16 +23,6 @@ from tripwire.transport import http as http_module
 from tripwire.transport.http import HttpTransport
 
 Make = Callable[..., HttpTransport]
-
-
-@pytest.fixture
-def rx() -> Iterator[Receiver]:
-    leaks = LeakCheck()
-    receiver = Receiver().start()
-    yield receiver
-    receiver.stop()
-    gc.collect()
-    leaks.assert_clean()
 
 
 @pytest.fixture

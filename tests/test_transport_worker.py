@@ -14,7 +14,6 @@ from tripwire.envelope import Envelope
 from tripwire.monitor import MAX_DOWNSAMPLE_FACTOR, Monitor
 from tripwire.outcomes import DropReason
 from tripwire.spotlight import DEFAULT_URL, spotlight_url
-from tripwire.testing import reset
 from tripwire.transport._sender import Entry, is_low_priority
 from tripwire.transport._worker import Worker
 
@@ -226,16 +225,6 @@ def test_monitor_downsamples_while_unhealthy(leaks: None) -> None:
     monitor.set_downsample_factor()
     assert monitor.downsample_factor == 0 and monitor.is_healthy()
     monitor.kill()
-
-
-@pytest.fixture
-def rx() -> Iterator[Receiver]:
-    check = LeakCheck()
-    receiver = Receiver().start()
-    yield receiver
-    reset()
-    receiver.stop()
-    check.assert_clean()
 
 
 def test_client_has_a_monitor_fed_by_the_transport(rx: Receiver) -> None:
