@@ -313,3 +313,19 @@ def test_spliced_breadcrumbs_encode_to_the_same_json(transport: MemoryTransport)
             "": {"rem": [["!config", "s"]]}
         }
     assert transport.events[0]["breadcrumbs"] == transport.events[2]["breadcrumbs"]
+
+
+def test_breadcrumbs_from_several_scopes_are_merged_in_time_order(
+    transport: MemoryTransport,
+) -> None:
+    from tripwire.testing import frozen_clock
+
+    frozen_clock(at=1_700_000_000.0, step=1.0)
+    tripwire.get_global_scope().add_breadcrumb(message="global first")
+    tripwire.add_breadcrumb(message="isolation second")
+    with tripwire.new_scope() as scope:
+        scope.add_breadcrumb(message="current third")
+        tripwire.get_global_scope().add_breadcrumb(message="global fourth")
+        tripwire.capture_message("x")
+    messages = [c["message"] for c in transport.events[0]["breadcrumbs"]["values"]]
+    assert messages == ["global first", "isolation second", "current third", "global fourth"]

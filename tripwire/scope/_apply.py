@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Union
 
+from tripwire._clock import to_epoch
 from tripwire._log import logger
 from tripwire.outcomes import Drop, DropReason
 from tripwire.scope import _current
@@ -185,13 +186,12 @@ def _merge_breadcrumbs(event: Event, rings: list[Any], client: BaseClient, share
 
 
 def _crumb_time(crumb: Any) -> float:
-    from tripwire._clock import to_epoch
-
+    # The sort key when several scopes contribute breadcrumbs: runs once per crumb.
     if not isinstance(crumb, dict):
         return 0.0
     ts = crumb.get("timestamp")
     if isinstance(ts, str):
-        from datetime import datetime
+        from datetime import datetime  # rare (user-supplied string); kept off import
 
         try:
             return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
