@@ -41,6 +41,8 @@ class Reply:
         action: None, "reset" (TCP RST), "garbage" (not HTTP), "close" (no answer) or
             "raw" (send `body` as the whole response, then keep the connection).
         body: The response body (or the whole response for "raw").
+        gate: If given, the answer waits until it is set (the server stopping
+            releases it too).
     """
 
     def __init__(
@@ -49,11 +51,13 @@ class Reply:
         headers: Optional[dict[str, str]] = None,
         action: Optional[str] = None,
         body: bytes = b"",
+        gate: Optional[threading.Event] = None,
     ) -> None:
         self.status = status
         self.headers = headers or {}
         self.action = action
         self.body = body
+        self.gate = gate
 
 
 class Request:
@@ -410,6 +414,9 @@ class Receiver:
             reply = self._script.popleft() if self._script else self.default
             self._cond.notify_all()
         self._released.wait()
+        if reply.gate is not None:
+            while not reply.gate.wait(0.05) and not self._stopping:
+                pass
         if self._stopping or self._listener is None:
             return False
         if reply.action == "reset":

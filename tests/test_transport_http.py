@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, Callable
 
@@ -16,8 +18,10 @@ from _receiver import (
     make_transaction,
     tls_unavailable,
 )
+from _socks import Socks5Proxy
 
 from tripwire.consts import USER_AGENT
+from tripwire.envelope import Envelope
 from tripwire.options import build_options
 from tripwire.transport import http as http_module
 from tripwire.transport.http import HttpTransport
@@ -205,13 +209,101 @@ def test_server_down_flush_returns_and_kill_counts_the_rest(rx: Receiver, make: 
     rx.up()
 
 
-def test_keeps_one_connection_alive(rx: Receiver, make: Make) -> None:
+def test_keeps_its_two_connections_alive(rx: Receiver, make: Make) -> None:
     transport = make(keep_alive=True, socket_options=None)
     for i in range(20):
         transport.capture_envelope(make_envelope("%032x" % i))
     transport.flush(10)
-    assert len(rx.wait_for(20)) == 20
+    assert sorted(r.envelope.headers["event_id"] for r in rx.wait_for(20)) == [
+        "%032x" % i for i in range(20)
+    ]
+    assert rx.connections <= 2
+
+
+def test_one_connection_when_asked(rx: Receiver, make: Make) -> None:
+    transport = make(_experiments={"transport_connections": 1})
+    for i in range(20):
+        transport.capture_envelope(make_envelope("%032x" % i))
+    transport.flush(10)
+    # One request at a time on one connection: they arrive in order.
+    assert [r.envelope.headers["event_id"] for r in rx.wait_for(20)] == [
+        "%032x" % i for i in range(20)
+    ]
     assert rx.connections == 1
+
+
+def _check_in(n: int) -> Envelope:
+    env = Envelope()
+    env.add_checkin({"check_in_id": "%032x" % n, "monitor_slug": "job", "status": "ok"})
+    return env
+
+
+def _queue_behind_a_held_request(
+    rx: Receiver, transport: HttpTransport, *envelopes: Envelope
+) -> threading.Event:
+    """Queue `envelopes` while a first request is held; returns the gate of their answers.
+
+    The first answer is let go once they are all queued, so the worker meets them
+    together; each of their answers then waits for the returned gate.
+    """
+    first, rest = threading.Event(), threading.Event()
+    rx.reply(Reply(gate=first), *(Reply(gate=rest) for _ in envelopes))
+    transport.capture_envelope(make_envelope("f" * 32))
+    rx.wait_for(1)
+    for envelope in envelopes:
+        transport.capture_envelope(envelope)
+    first.set()
+    return rest
+
+
+def test_the_next_envelope_goes_out_on_a_second_connection_while_one_is_out(
+    rx: Receiver, make: Make
+) -> None:
+    transport = make()
+    gate = _queue_behind_a_held_request(
+        rx, transport, make_envelope("%032x" % 1), make_envelope("%032x" % 2)
+    )
+    # Both are out before either is answered.
+    assert sorted(r.envelope.headers["event_id"] for r in rx.wait_for(3)[1:]) == [
+        "%032x" % 1,
+        "%032x" % 2,
+    ]
+    gate.set()
+    transport.flush(10)
+    assert rx.connections == 2
+    assert transport._outcomes.snapshot() == {}
+
+
+def test_the_second_connection_rests_after_a_network_error(
+    rx: Receiver, make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_module, "SECOND_CONNECTION_REST", 0.2)
+    transport = make()
+    delivery = transport._delivery
+    assert delivery.lanes == 2
+    rx.reply(Reply(action="reset"))
+    entry = delivery.encode(make_envelope())
+    assert entry is not None
+    assert delivery.send(entry, None, lane=1) == 0.0  # retried at once, on the first connection
+    assert delivery.lanes == 1
+    time.sleep(0.3)
+    assert delivery.lanes == 2
+    assert delivery.send(entry, None, lane=0) is None
+    assert len(rx.wait_for(2)) == 2
+    assert transport._outcomes.snapshot() == {}
+
+
+def test_check_ins_never_overlap(rx: Receiver, make: Make) -> None:
+    transport = make()
+    gate = _queue_behind_a_held_request(rx, transport, _check_in(1), _check_in(2))
+    rx.wait_for(2)
+    time.sleep(0.3)  # the second check-in must wait for the first one's answer
+    assert len(rx.requests) == 2
+    gate.set()
+    transport.flush(10)
+    assert [r.item_types for r in rx.wait_for(3)] == [["event"], ["check_in"], ["check_in"]]
+    ids = [json.loads(r.envelope.items[0].get_bytes())["check_in_id"] for r in rx.requests[1:]]
+    assert ids == ["%032x" % 1, "%032x" % 2]
 
 
 def test_reconnects_after_the_server_closed_the_connection(rx: Receiver, make: Make) -> None:
@@ -240,8 +332,9 @@ def test_queue_overflow_drops_transactions_before_errors_and_reports_on_first_fl
     transport.capture_envelope(make_transaction(spans=1))  # queue full of errors: dropped
     rx.release()
     transport.flush(10)
-    kinds = [r.item_types for r in rx.wait_for(6)]
-    assert kinds == [["event"], ["transaction"], ["event"], ["event"], ["event"], ["client_report"]]
+    # Two connections: neighbours may arrive in either order.
+    kinds = sorted(r.item_types for r in rx.wait_for(6))
+    assert kinds == [["client_report"], ["event"], ["event"], ["event"], ["event"], ["transaction"]]
     expected = {("queue_overflow", "transaction"): 4, ("queue_overflow", "span"): 8}
     assert transport._outcomes.snapshot() == expected
     assert rx.discarded() == expected  # reported by the first flush
@@ -419,6 +512,45 @@ def test_https_through_a_connect_tunnel(make: Make, tls: TlsFiles) -> None:
         assert connect["request-line"] == f"CONNECT localhost:{proxy.port} HTTP/1.1"
         assert connect["proxy-authorization"] == "Basic dXNlcjpzZWNyZXQ="
         assert "x-sentry-auth" not in connect  # nothing of the request leaks to the proxy
+        transport.kill()
+        transport._worker.join(10)
+
+
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h"])
+def test_through_a_socks_proxy(rx: Receiver, make: Make, scheme: str) -> None:
+    pytest.importorskip("socks", reason="SOCKS proxies need PySocks")
+    with Socks5Proxy() as proxy:
+        transport = make(
+            dsn=rx.dsn(host="localhost"), http_proxy=f"{scheme}://127.0.0.1:{proxy.port}"
+        )
+        envelope = make_envelope(message="via socks")
+        transport.capture_envelope(envelope)
+        transport.flush(10)
+        (request,) = rx.wait_for(1)
+        assert request.body == envelope.serialize()
+        assert transport._outcomes.snapshot() == {}
+        # socks5h: the proxy resolves the name; socks5: the client does.
+        kind, host = ("domain", "localhost") if scheme == "socks5h" else ("ipv4", "127.0.0.1")
+        assert proxy.targets == [(kind, host, rx.port)]
+        transport.kill()
+        transport._worker.join(10)
+
+
+def test_through_a_proxy_spoken_to_over_tls(rx: Receiver, make: Make, tls: TlsFiles) -> None:
+    # An https:// proxy URL: the connection to the proxy is TLS, verified with ca_certs.
+    # The receiver plays the proxy: it gets the request in absolute form.
+    with Receiver(tls=tls) as proxy:
+        transport = make(
+            dsn="http://public@sentry.invalid:9000/5",
+            http_proxy=f"https://localhost:{proxy.port}",
+            ca_certs=tls.cert,
+        )
+        transport.capture_envelope(make_envelope(message="via a TLS proxy"))
+        transport.flush(10)
+        (request,) = proxy.wait_for(1)
+        assert request.path == "http://sentry.invalid:9000/api/5/envelope/"
+        assert request.envelope.items[0].payload.json["message"] == "via a TLS proxy"
+        assert transport._outcomes.snapshot() == {}
         transport.kill()
         transport._worker.join(10)
 

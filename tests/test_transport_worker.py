@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pytest
 from _receiver import LeakCheck, Receiver, make_envelope, make_transaction
@@ -25,6 +26,10 @@ class FakeDelivery:
         self.sent: list[bytes] = []
         self.lost: list[tuple[bytes, DropReason]] = []
         self.parked: list[bytes] = []
+        self.prepared: list[bytes] = []
+        self.out: list[int] = []  # the lanes of the requests out now
+        self.lanes_used: list[int] = []
+        self.reports_while_out = 0
         self.park_ok = False
         self.gate = threading.Event()
         self.gate.set()
@@ -37,11 +42,25 @@ class FakeDelivery:
             envelope.serialize(), None, (("x", 1),), frozenset(), is_low_priority(envelope), 0.0
         )
 
-    def send(self, entry: Entry) -> Optional[float]:
+    lanes = 1
+
+    def send(
+        self, entry: Entry, meanwhile: Optional[Callable[[], None]] = None, lane: int = 0
+    ) -> Optional[float]:
         self.sending.set()
-        self.gate.wait(30)
-        self.sent.append(entry.plain())
+        self.out.append(lane)
+        try:
+            if meanwhile is not None:
+                meanwhile()  # as the wire client does: after writing, before reading
+            self.gate.wait(30)
+            self.sent.append(entry.plain())
+            self.lanes_used.append(lane)
+        finally:
+            self.out.remove(lane)
         return None
+
+    def prepare(self, entry: Entry) -> None:
+        self.prepared.append(entry.plain())
 
     def lost_envelope(self, envelope: Envelope, reason: DropReason) -> None:
         self.lost.append((envelope.serialize(), reason))
@@ -59,6 +78,8 @@ class FakeDelivery:
 
     def report(self) -> None:
         self.reports += 1
+        if self.out:
+            self.reports_while_out += 1
 
     def wants_flush(self) -> bool:
         return False
@@ -87,6 +108,29 @@ def test_flush_sends_everything_in_order_then_reports(leaks: None) -> None:
     assert worker.flush(10)
     assert delivery.sent == [e.serialize() for e in envelopes]
     assert delivery.reports == 1
+    worker.kill()
+    worker.join(10)
+
+
+def test_second_lane_overlaps_and_the_report_waits_for_both(leaks: None) -> None:
+    delivery = FakeDelivery()
+    delivery.lanes = 2
+    delivery.gate.clear()
+    worker = Worker(delivery, queue_size=100)
+    assert worker.submit(env(0))  # held at the gate, with nothing to overlap
+    assert delivery.sending.wait(10)
+    flusher = threading.Thread(target=worker.flush, args=(10,))
+    flusher.start()
+    while not worker._intake:  # the flush's marker is queued first
+        time.sleep(0.001)
+    assert worker.submit(env(1))
+    assert worker.submit(env(2))
+    delivery.gate.set()
+    flusher.join(10)
+    assert sorted(delivery.sent) == sorted(env(i).serialize() for i in range(3))
+    assert delivery.lanes_used == [0, 1, 0]  # 2 went out while 1 was out, and came back first
+    assert delivery.reports == 1
+    assert delivery.reports_while_out == 0  # never in the middle of a request
     worker.kill()
     worker.join(10)
 
@@ -296,6 +340,8 @@ def test_atexit_handler_closes_the_client_with_the_callback(rx: Receiver) -> Non
         default_integrations=False,
         shutdown_timeout=0.2,
         integrations=[AtexitIntegration(lambda pending, timeout: calls.append((pending, timeout)))],
+        # One request out at a time, so which envelope is still queued is certain.
+        _experiments={"transport_connections": 1},
     )
     client = tripwire.get_client()
     rx.hold()  # the server never answers: the flush gives up after shutdown_timeout

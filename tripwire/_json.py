@@ -32,6 +32,30 @@ from tripwire._log import logger, suppress
 MAX_DEPTH = 200
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _refuse(obj: object) -> Any:
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def _make_c_encoder() -> Any:
+    """The C encoder `_ENCODER.encode` builds on every call, built once (None without it).
+
+    Without cycle tracking: a cycle runs into RecursionError, which sends the
+    object to the sanitising pass like any other failure.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    try:
+        return make(
+            None, _refuse, json.encoder.encode_basestring, None, ":", ",", False, False, False
+        )
+    except Exception:  # a different signature on some interpreter: use the public API
+        return None
+
+
+_C_ENCODE: Any = _make_c_encoder()
 _DECODER = json.JSONDecoder()
 
 # Set on the first call by `_select_backend`: the orjson module, or False without it.
@@ -89,6 +113,8 @@ def _select_backend() -> tuple[Callable[[object], bytes], Callable[[Any], Any]]:
 
 def _dumps_stdlib(obj: object) -> bytes:
     try:
+        if _C_ENCODE is not None:
+            return "".join(_C_ENCODE(obj, 0)).encode("utf-8")
         return _ENCODER.encode(obj).encode("utf-8")
     except Exception:  # TypeError, ValueError (NaN, cycle), UnicodeEncodeError, RecursionError
         return _dumps_sanitised(obj, None)

@@ -81,6 +81,8 @@ class SpotlightClient:
 class _SpotlightDelivery:
     _HEADERS = {"Content-Type": "application/x-sentry-envelope"}
 
+    lanes = 1  # one connection: a local sidecar answers fast
+
     def __init__(self, http: Any) -> None:
         self.http = http
         self._warned = False
@@ -90,11 +92,13 @@ class _SpotlightDelivery:
 
         return Entry(envelope.serialize(), None, (), frozenset(), False, 0.0)
 
-    def send(self, entry: Entry) -> Optional[float]:
+    def send(
+        self, entry: Entry, meanwhile: Optional[Callable[[], None]] = None, lane: int = 0
+    ) -> Optional[float]:
         from tripwire.transport._wire import NetworkError
 
         try:
-            response = self.http.post(entry.plain(), self._HEADERS)
+            response = self.http.post(entry.plain(), self._HEADERS, meanwhile)
         except NetworkError as exc:
             if not self._warned:
                 self._warned = True
@@ -103,6 +107,9 @@ class _SpotlightDelivery:
         if response.status >= 400:
             logger.debug("Spotlight answered %d", response.status)
         return None
+
+    def prepare(self, entry: Entry) -> None:
+        pass  # sent as it is
 
     def lost_envelope(self, envelope: Envelope, reason: DropReason) -> None:
         pass  # copies for a local tool: not the user's data loss

@@ -3,7 +3,8 @@
 Nothing heavy is imported at `import tripwire`; what requests need is imported by
 `HttpClient.warm_up()` at ``init()``, never on the worker thread (see there). One
 `HttpClient` talks to one URL (the DSN's envelope endpoint, or the Spotlight
-sidecar) over one kept-alive connection: one worker sends one request at a time.
+sidecar) over one kept-alive connection; the transport keeps two of them (see
+`Worker._meanwhile`).
 
 The connection itself speaks HTTP/1.1 directly (`_wire`, for its speed). This
 module turns the options into its settings: certificates (ca_certs,
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from tripwire._log import logger
 from tripwire.transport._wire import WANTED_HEADERS, Connection, NetworkError, Response
@@ -59,8 +60,17 @@ class HttpClient:
         self.use_proxy = use_proxy
         self._backend: Optional[Union[Connection, _Urllib3Backend]] = None
 
-    def post(self, body: bytes, headers: Mapping[str, str]) -> Response:
+    def post(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        meanwhile: Optional[Callable[[], None]] = None,
+    ) -> Response:
         """Send one POST and read the whole response.
+
+        `meanwhile` (which must not raise) runs while the server works on the
+        request, between writing it and reading the answer. urllib3 cannot split a
+        request that way: it skips `meanwhile`, whose work then waits its turn.
 
         Raises:
             NetworkError: no HTTP response was received.
@@ -69,6 +79,8 @@ class HttpClient:
         try:
             if backend is None:
                 backend = self._backend = self._make_backend()
+            if isinstance(backend, Connection):
+                return backend.post(body, headers, meanwhile)
             return backend.post(body, headers)
         except NetworkError:
             raise
@@ -260,6 +272,10 @@ class _Urllib3Backend:
             from urllib.parse import urlsplit
 
             headers = client.proxy_headers(_auth(urlsplit(proxy)))
+            if proxy.startswith("https"):
+                # The proxy's certificate is checked against the same CAs (ca_certs,
+                # SSL_CERT_FILE, ...) as the server's; urllib3 would use the system's.
+                pool_kw["proxy_ssl_context"] = client.ssl_context()
             self._manager = urllib3.ProxyManager(
                 proxy, num_pools=2, proxy_headers=headers or None, **pool_kw
             )

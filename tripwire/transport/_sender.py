@@ -45,6 +45,11 @@ LOW_PRIORITY_TYPES = frozenset(
     }
 )
 
+# Item types whose envelopes are sent strictly in order, never while another request
+# is out: a session's updates and a monitor's check-ins describe one thing over time.
+# Everything else is keyed by its own id, and may overlap with a neighbour.
+ORDERED_TYPES = frozenset({"session", "sessions", "check_in"})
+
 # Python object overhead charged per queued entry, on top of its bytes.
 ENTRY_OVERHEAD = 200
 
@@ -64,11 +69,16 @@ class Entry:
     gzip and cheaper to produce; the worker packs queued entries this way); or,
     when `encoding` is set, the finished request body (read back from the spool).
 
+    The request body itself is made just before sending, usually while the
+    previous request is out (`prepare`), and kept until the entry is done with.
+
     Attributes:
         summary: What the envelope holds, as (data category, quantity) pairs, for
             counting it if it is lost.
         categories: The rate-limit categories of its items.
         low_priority: True if it holds only transactions, spans, logs and the like.
+        ordered: True if it must not be sent while another request is out
+            (see `ORDERED_TYPES`).
     """
 
     __slots__ = (
@@ -78,9 +88,11 @@ class Entry:
         "data",
         "encoding",
         "low_priority",
+        "ordered",
         "seq",
         "size",
         "summary",
+        "wire",
         "zdict",
     )
 
@@ -92,6 +104,7 @@ class Entry:
         categories: frozenset[str],
         low_priority: bool,
         created: float,
+        ordered: bool = False,
     ) -> None:
         self.data = data
         self.encoding = encoding
@@ -99,10 +112,12 @@ class Entry:
         self.summary = summary
         self.categories = categories
         self.low_priority = low_priority
+        self.ordered = ordered
         self.created = created
         self.size = len(data) + ENTRY_OVERHEAD
         self.attempts = 0
         self.seq = 0
+        self.wire: Optional[tuple[bytes, Optional[str]]] = None
 
     def pack(self, zdict: bytes) -> None:
         """Store the plain bytes deflated against `zdict` (kept by reference)."""
@@ -127,10 +142,18 @@ class Entry:
         return decompress(self.data, self.encoding)
 
     def body(self, compressor: Compressor) -> tuple[bytes, Optional[str]]:
-        """The request body and its Content-Encoding."""
+        """The request body and its Content-Encoding (made by `prepare`, or now)."""
         if self.encoding is not None:
             return self.data, self.encoding
-        return compressor.compress(self.plain()), compressor.content_encoding
+        wire = self.wire
+        if wire is None:
+            wire = self.wire = (compressor.compress(self.plain()), compressor.content_encoding)
+        return wire
+
+    def prepare(self, compressor: Compressor) -> None:
+        """Make the request body ahead of time (the worker does it while it waits)."""
+        if self.wire is None and self.encoding is None:
+            self.body(compressor)
 
     def __repr__(self) -> str:
         return f"<Entry {len(self.data)} bytes {self.summary!r}>"
@@ -322,6 +345,7 @@ class Sender:
         summary: list[tuple[str, int]] = []
         categories: set[str] = set()
         low_priority = True
+        ordered = False
         for item in envelope.items:
             category = item.data_category
             if limits.is_limited(category):
@@ -347,8 +371,11 @@ class Sender:
             if item.type != _CLIENT_REPORT:
                 summary.extend(item_losses(item))
                 categories.add(category)
-                if item.headers.get("type") not in LOW_PRIORITY_TYPES:
+                kind = item.headers.get("type")
+                if kind not in LOW_PRIORITY_TYPES:
                     low_priority = False
+                if kind in ORDERED_TYPES:
+                    ordered = True
         if not parts:
             return None
         if attach_report and self._report_due():
@@ -361,7 +388,7 @@ class Sender:
         key = (merged, frozenset(categories))
         # Most entries hold the same things ("one error"): share those tuples.
         merged, frozen = interned.setdefault(key, key) if len(interned) < 256 else key
-        return Entry(data, None, merged, frozen, low_priority, self._wall())
+        return Entry(data, None, merged, frozen, low_priority, self._wall(), ordered)
 
     def recheck(self, entry: Entry) -> Optional[Entry]:
         """`entry` as it may be sent now: limits that arrived since it was encoded apply.

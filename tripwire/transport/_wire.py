@@ -98,8 +98,17 @@ class Connection:
         self._extra = extra
         self._head_cache: Optional[tuple[Mapping[str, str], bytes]] = None
 
-    def post(self, body: bytes, headers: Mapping[str, str]) -> Response:
+    def post(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        meanwhile: Optional[Callable[[], None]] = None,
+    ) -> Response:
         """Send one POST and read the whole response.
+
+        `meanwhile` runs once the request is written, before the response is read:
+        work that overlaps the server's turn instead of following it. It must not
+        raise.
 
         Raises:
             NetworkError: the response is not HTTP; OSError: the socket failed.
@@ -125,6 +134,8 @@ class Connection:
         head = b"%sContent-Length: %d\r\n\r\n" % (prefix, len(body))
         try:
             self._sock.sendall(head + body)
+            if meanwhile is not None:
+                meanwhile()
             status, found, keep = self._read_response()
         except BaseException:
             self.close()  # the next request starts on a fresh connection

@@ -5,8 +5,8 @@ Two stages keep the calling thread cheap and the memory bounded:
 - the *intake*, a deque of envelopes as the client built them (Python objects),
   bounded by ``transport_queue_size``. `submit` is an append, plus waking the
   worker if it sleeps; nothing is encoded on the calling thread;
-- the *backlog*, the same envelopes encoded and compressed by the worker (a few
-  hundred bytes each instead of a tree of dicts), bounded in bytes.
+- the *backlog*, the same envelopes encoded by the worker (a few hundred bytes
+  each instead of a tree of dicts), bounded in bytes.
 
 The worker empties the whole intake every time it runs, so in a burst it keeps
 up with the producer even though each HTTP request takes far longer than a
@@ -16,6 +16,10 @@ calling thread never waits for the network. When a bound is hit, transactions,
 spans and logs are dropped before errors, and every drop is counted
 (queue_overflow). Queued entries are packed (see `Entry.pack`) once the backlog
 holds a quarter of its byte budget, so 20,000 small events fit in ~10 MB.
+
+While a request is out the worker does not just wait: it sends the next entry on
+a second connection if the delivery has one (`Delivery.lanes`), or encodes and
+prepares what comes next (`_meanwhile`).
 
 Fork safety: `os.register_at_fork` gives a child fresh locks, empty queues and no
 thread (it starts its own on first use); the parent's queue stays the parent's.
@@ -54,17 +58,35 @@ DEFAULT_BACKLOG_BYTES = 16 * 1024 * 1024
 _ZDICT_MAX = 32 * 1024
 _ZDICT_REFRESH = 4096
 
+# Envelopes encoded while a request is out (see Worker._meanwhile): about one
+# loopback round trip's worth; the rest waits for the next turn.
+_MEANWHILE_ENCODES = 4
+
 _monotonic = time.monotonic
 
 
 class Delivery(Protocol):
     """What the worker drives: encoding, sending and counting (see `HttpTransport`)."""
 
+    @property
+    def lanes(self) -> int:
+        """How many requests it can have out at once now (one connection each)."""
+
     def encode(self, envelope: Envelope) -> Optional[Entry]:
         """The entry to queue for `envelope`, or None (nothing left to send)."""
 
-    def send(self, entry: Entry) -> Optional[float]:
-        """Try to deliver `entry`: None when done with it, else seconds until a retry."""
+    def send(
+        self, entry: Entry, meanwhile: Optional[Callable[[], None]] = None, lane: int = 0
+    ) -> Optional[float]:
+        """Try to deliver `entry` on connection `lane`: None when done with it, else
+        seconds until a retry.
+
+        `meanwhile` (it never raises) is to be called while the request is out, if
+        the HTTP client can: the worker's next work, overlapping the server's.
+        """
+
+    def prepare(self, entry: Entry) -> None:
+        """Make `entry`'s request body ahead of its turn."""
 
     def lost_envelope(self, envelope: Envelope, reason: DropReason) -> None:
         """Count an envelope dropped before it was encoded."""
@@ -130,6 +152,7 @@ class Worker:
         "_ident",
         "_inflight",
         "_intake",
+        "_lanes",
         "_lock",
         "_low",
         "_markers",
@@ -155,6 +178,8 @@ class Worker:
         name: str = "tripwire.worker",
     ) -> None:
         self._delivery = delivery
+        # False for a delivery with one connection for good (read once, not per request).
+        self._lanes = getattr(delivery, "lanes", 1) != 1
         self._queue_size = max(int(queue_size), 0)
         self._high_water = max(self._queue_size // 2, 1)
         self._budget = backlog_bytes
@@ -168,7 +193,7 @@ class Worker:
         self._backlog: deque[Entry] = deque()
         self._low: deque[Entry] = deque()  # low-priority backlog entries, oldest first
         self._backlog_bytes = 0
-        self._inflight: Optional[Entry] = None
+        self._inflight: list[Entry] = []
         self._markers: list[_Marker] = []
         self._lock = threading.Lock()  # backlog and markers: worker vs kill()
         self._start_lock = threading.Lock()
@@ -296,7 +321,7 @@ class Worker:
     def pending(self) -> int:
         """Envelopes queued or in flight."""
         intake = sum(1 for q in list(self._intake) if not isinstance(q, _Marker))
-        return intake + len(self._backlog) + (self._inflight is not None)
+        return intake + len(self._backlog) + len(self._inflight)
 
     def full(self) -> bool:
         """True when the intake is at its bound (new low-priority envelopes are dropped)."""
@@ -385,7 +410,8 @@ class Worker:
             return
         wake.wait(timeout)
 
-    def _take_intake(self) -> None:
+    def _take_intake(self, limit: int = -1) -> None:
+        """Encode what the intake holds (at most `limit` envelopes if >= 0) into the backlog."""
         intake = self._intake
         if not intake:
             return
@@ -394,7 +420,8 @@ class Worker:
         with self._lock:
             if self._stopped:
                 return
-            while intake:
+            while intake and limit != 0:
+                limit -= 1
                 try:
                     queued = intake.popleft()
                 except IndexError:  # kill() emptied it meanwhile
@@ -445,7 +472,7 @@ class Worker:
         if entry.low_priority:
             low.append(entry)
 
-    def _send(self, entry: Entry) -> None:
+    def _send(self, entry: Entry, lane: int = 0) -> None:
         with self._lock:
             if self._stopped or not self._backlog or self._backlog[0] is not entry:
                 return
@@ -453,15 +480,16 @@ class Worker:
             self._backlog_bytes -= entry.size
             if self._low and self._low[0] is entry:
                 self._low.popleft()
-            self._inflight = entry
+            self._inflight.append(entry)
         try:
-            delay = self._delivery.send(entry)
+            meanwhile = self._meanwhile if lane == 0 else self._prepare_next
+            delay = self._delivery.send(entry, meanwhile, lane)
         except Exception:
             logger.warning("sending an envelope failed", exc_info=True)
             self._delivery.lost_entry(entry, DropReason.INTERNAL_SDK_ERROR)
             delay = None
         with self._lock:
-            self._inflight = None
+            self._inflight.remove(entry)
             if delay is None:
                 pass
             elif self._halted():  # kill() ran while the request was out
@@ -473,8 +501,58 @@ class Worker:
                 if entry.low_priority:
                     self._low.appendleft(entry)
                 self._retry_at = _monotonic() + delay
-        if self._markers:
+        # Not from the second lane: the first request's answer is still unread, and
+        # settling may send the client report on that connection.
+        if self._markers and lane == 0:
             self._settle_markers()
+
+    def _meanwhile(self) -> None:
+        """While a request is out: send the next one on the second lane, or prepare it.
+
+        The server's turn is otherwise idle time on the worker's critical path. So
+        the next entry goes out on a second connection right away, and is handled
+        to the end (its own wait overlaps encoding) before the first answer is
+        read. Envelopes that must stay in order (`Entry.ordered`) never overlap.
+        Whatever happens here, the first request's answer is read afterwards.
+        """
+        try:
+            if (
+                self._lanes
+                and self._delivery.lanes > 1
+                and not self._stopped
+                and _monotonic() >= self._retry_at
+            ):
+                self._take_intake(_MEANWHILE_ENCODES)
+                backlog = self._backlog
+                head = backlog[0] if backlog else None
+                inflight = self._inflight
+                if (
+                    head is not None
+                    and not head.ordered
+                    and len(inflight) == 1
+                    and not inflight[0].ordered
+                ):
+                    self._send(head, lane=1)
+                    return
+            self._prepare_next()
+        except Exception:
+            logger.debug("work between request and response failed", exc_info=True)
+
+    def _prepare_next(self) -> None:
+        """While a request is out: encode a few new envelopes, make the next body.
+
+        Work the worker has to do anyway, done while the server answers instead of
+        after. Bounded, so the answer (maybe a rate limit) is read soon after it
+        arrives.
+        """
+        try:
+            self._take_intake(_MEANWHILE_ENCODES)
+            backlog = self._backlog
+            head = backlog[0] if backlog else None
+            if head is not None:
+                self._delivery.prepare(head)
+        except Exception:
+            logger.debug("work between request and response failed", exc_info=True)
 
     def _halted(self) -> bool:
         return self._stopped
@@ -483,11 +561,11 @@ class Worker:
         """Release the flushes whose envelopes are all handled (then report losses)."""
         with self._lock:
             head = self._backlog[0].seq if self._backlog else None
-            inflight = self._inflight
+            oldest = min((e.seq for e in self._inflight), default=None)
             ready = [
                 m
                 for m in self._markers
-                if (head is None or head > m.seq) and (inflight is None or inflight.seq > m.seq)
+                if (head is None or head > m.seq) and (oldest is None or oldest > m.seq)
             ]
             if not ready:
                 return

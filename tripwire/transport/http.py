@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 MAX_ATTEMPTS = 3
 BACKOFF_BASE = 1.0
 BACKOFF_MAX = 60.0
+# After the second connection fails, the seconds it is left unused.
+SECOND_CONNECTION_REST = 60.0
 # With a spool, how often an idle worker looks for files other processes left.
 SPOOL_RESCAN = 60.0
 
@@ -56,7 +58,8 @@ class HttpTransport(Transport):
     only queues, `flush(timeout, callback)` waits, `kill()` stops. Honours the
     transport options (``transport_queue_size``, proxies, certificates,
     ``keep_alive``, ``socket_options``, compression in ``_experiments``) and the
-    tripwire ``spool_*`` options.
+    tripwire ``spool_*`` options. Up to two requests are out at once, on two
+    kept-alive connections (``_experiments={"transport_connections": 1}``: one).
     """
 
     TIMEOUT = 30.0
@@ -119,8 +122,16 @@ class _HttpDelivery:
             self._drain,
             send_client_reports=bool(options.get("send_client_reports", True)),
         )
+        # Two connections: while one request is out, the next may go on the other
+        # (see Worker._meanwhile). The second connects on first use.
+        # `_experiments={"transport_connections": 1}` keeps to one.
         self.http = HttpClient(dsn.envelope_url, options, timeout=HttpTransport.TIMEOUT)
         self.http.warm_up()
+        self._second = HttpClient(dsn.envelope_url, options, timeout=HttpTransport.TIMEOUT)
+        self._second.warm_up()
+        experiments = options.get("_experiments") or {}
+        self._max_lanes = 1 if experiments.get("transport_connections") == 1 else 2
+        self._second_off_until = 0.0
         self._base_headers = {
             "User-Agent": USER_AGENT,
             "Content-Type": "application/x-sentry-envelope",
@@ -143,6 +154,13 @@ class _HttpDelivery:
                 self.lost_entry,
             )
 
+    @property
+    def lanes(self) -> int:
+        """Connections in use: the second rests a while after it failed."""
+        if self._second_off_until and time.monotonic() < self._second_off_until:
+            return 1
+        return self._max_lanes
+
     # -- counting ------------------------------------------------------------------------
 
     def _record(self, reason: DropReason, category: str, quantity: int) -> None:
@@ -163,7 +181,9 @@ class _HttpDelivery:
     def encode(self, envelope: Envelope) -> Optional[Entry]:
         return self.sender.encode(envelope)
 
-    def send(self, entry: Entry) -> Optional[float]:
+    def send(
+        self, entry: Entry, meanwhile: Optional[Callable[[], None]] = None, lane: int = 0
+    ) -> Optional[float]:
         if self.spool is not None and time.monotonic() < self._offline_until:
             # Offline: straight to disk, a probe later decides when to go back online.
             if not self.park(entry):
@@ -172,16 +192,28 @@ class _HttpDelivery:
         checked = self.sender.recheck(entry)
         if checked is None:
             return None
-        verdict, reason = self._post(checked)
+        verdict, reason = self._post(checked, meanwhile, self._second if lane else self.http)
+        if lane and reason is DropReason.NETWORK_ERROR and verdict is Verdict.RETRY:
+            # A server or proxy that takes one connection at a time would stall every
+            # second request until the timeout: back to one connection for a while.
+            self._second_off_until = time.monotonic() + SECOND_CONNECTION_REST
         if verdict is Verdict.RETRY:
             return self._transient(checked, reason)
         return None
 
-    def _post(self, entry: Entry) -> tuple[Verdict, DropReason]:
+    def prepare(self, entry: Entry) -> None:
+        entry.prepare(self.sender.compressor)
+
+    def _post(
+        self,
+        entry: Entry,
+        meanwhile: Optional[Callable[[], None]] = None,
+        http: Optional[HttpClient] = None,
+    ) -> tuple[Verdict, DropReason]:
         """One request; for a RETRY verdict, the reason to count if it is given up."""
         try:
             body, encoding = entry.body(self.sender.compressor)
-            response = self.http.post(body, self._headers_for(encoding))
+            response = (http or self.http).post(body, self._headers_for(encoding), meanwhile)
         except NetworkError as exc:
             logger.warning("could not reach the server: %s", exc)
             self._failures += 1
@@ -284,6 +316,7 @@ class _HttpDelivery:
 
     def after_fork(self) -> None:
         self.http.forget()
+        self._second.forget()
         self.ratelimits.reset_after_fork()
         self._transport._outcomes.reset_after_fork()
         if self.spool is not None:
@@ -293,6 +326,7 @@ class _HttpDelivery:
 
     def close(self) -> None:
         self.http.close()
+        self._second.close()
 
 
 __all__ = ["HttpTransport"]
