@@ -15,7 +15,7 @@ from tripwire.envelope import Envelope
 from tripwire.monitor import MAX_DOWNSAMPLE_FACTOR, Monitor
 from tripwire.outcomes import DropReason
 from tripwire.spotlight import DEFAULT_URL, spotlight_url
-from tripwire.transport._sender import Entry, is_low_priority
+from tripwire.transport._sender import ENTRY_OVERHEAD, Entry, is_low_priority
 from tripwire.transport._worker import Worker
 
 
@@ -142,25 +142,50 @@ def test_flush_without_anything_queued_starts_no_thread(leaks: None) -> None:
     worker.kill()
 
 
-def test_full_intake_evicts_low_priority_first(leaks: None) -> None:
+def test_a_full_intake_is_moved_to_the_backlog_by_the_caller_not_dropped(leaks: None) -> None:
+    # The worker cannot run (here: stuck in a request; on a loaded machine: no CPU):
+    # a submit that finds the intake full encodes its oldest envelopes itself.
     delivery = FakeDelivery()
     delivery.gate.clear()
     worker = Worker(delivery, queue_size=3)
     worker.submit(env(0))
     delivery.sending.wait(10)  # the worker is stuck sending env(0)
-    t1, t2 = make_transaction(event_id="%032x" % 101), make_transaction(event_id="%032x" % 102)
-    for e in (t1, env(1), t2):
-        assert worker.submit(e)
-    assert worker.full()
-    assert worker.submit(env(2))  # evicts t1, the oldest transaction
-    assert worker.submit(env(3))  # evicts t2
-    assert not worker.submit(env(4))  # only errors left: the newcomer is dropped
-    assert not worker.submit(make_transaction())
-    assert [r for _, r in delivery.lost] == [DropReason.QUEUE_OVERFLOW] * 4
-    assert [b for b, _ in delivery.lost[:2]] == [t1.serialize(), t2.serialize()]
+    for i in range(1, 50):
+        assert worker.submit(env(i))
+    assert len(worker._intake) <= 3
+    assert delivery.lost == []
     delivery.gate.set()
     assert worker.flush(10)
-    assert delivery.sent == [env(i).serialize() for i in range(4)]
+    assert delivery.sent == [env(i).serialize() for i in range(50)]  # in order, all of them
+    worker.kill()
+    worker.join(10)
+
+
+def test_full_backlog_drops_low_priority_first(leaks: None) -> None:
+    delivery = FakeDelivery()
+    delivery.gate.clear()
+    size = len(env(0).serialize()) + ENTRY_OVERHEAD
+    worker = Worker(delivery, queue_size=1, backlog_bytes=3 * size)
+    worker.submit(env(0))
+    delivery.sending.wait(10)  # the worker is stuck sending env(0): nothing leaves
+    first_tx = make_transaction(spans=0, event_id="%032x" % 1000)
+    submitted = [first_tx]
+    for i in range(1, 101):
+        submitted.append(env(i))
+        if i % 10 == 0:
+            submitted.append(make_transaction(spans=0, event_id="%032x" % (1000 + i)))
+    for e in submitted:
+        assert worker.submit(e)
+    delivery.gate.set()
+    assert worker.flush(10)
+    lost = [b for b, r in delivery.lost if r is DropReason.QUEUE_OVERFLOW]
+    assert len(lost) == len(delivery.lost)
+    assert lost[0] == first_tx.serialize()  # the oldest transaction went first
+    sent_kinds = [b"transaction" in b.split(b"\n")[1] for b in delivery.sent]
+    lost_errors = [b for b in lost if b"transaction" not in b.split(b"\n")[1]]
+    assert lost_errors  # the budget was too small for all the errors
+    assert not any(sent_kinds)  # so no transaction kept a place an error could have had
+    assert len(delivery.sent) + len(lost) == len(submitted) + 1  # every envelope accounted for
     worker.kill()
     worker.join(10)
 

@@ -43,9 +43,11 @@ class HttpClient:
         options: The client options (proxies, certificates, socket options).
         timeout: Seconds allowed for connecting and for each read.
         use_proxy: False to ignore proxy options and environment (Spotlight on localhost).
+        pool: Makes the urllib3 pool to send through (a transport's `_make_pool`
+            override); None: the built-in connection, or urllib3 where needed.
     """
 
-    __slots__ = ("_backend", "options", "timeout", "url", "use_proxy")
+    __slots__ = ("_backend", "options", "pool", "timeout", "url", "use_proxy")
 
     def __init__(
         self,
@@ -53,11 +55,13 @@ class HttpClient:
         options: Mapping[str, Any],
         timeout: float = DEFAULT_TIMEOUT,
         use_proxy: bool = True,
+        pool: Optional[Callable[[], Any]] = None,
     ) -> None:
         self.url = url
         self.options = options
         self.timeout = timeout
         self.use_proxy = use_proxy
+        self.pool = pool
         self._backend: Optional[Union[Connection, _Urllib3Backend]] = None
 
     def post(
@@ -139,6 +143,8 @@ class HttpClient:
         if target.query:
             path = f"{path}?{target.query}"
         proxy = self._proxy(scheme, host) if self.use_proxy else None
+        if self.pool is not None:
+            return _Urllib3Backend(self, proxy, self.pool())
         experiments = self.options.get("_experiments") or {}
         if experiments.get("http_client") == "urllib3":
             # Escape hatch: every request through urllib3 (for networks where the
@@ -151,6 +157,29 @@ class HttpClient:
                 return _Urllib3Backend(self, proxy)
             return _wire_backend(self, scheme, host, port, path, parsed)
         return _wire_backend(self, scheme, host, port, path, None)
+
+    def proxy_url(self) -> Optional[str]:
+        """The proxy requests to `url` go through, or None."""
+        from urllib.parse import urlsplit
+
+        target = urlsplit(self.url)
+        return self._proxy(target.scheme or "http", target.hostname or "")
+
+    def pool_options(self) -> dict[str, Any]:
+        """Keyword arguments for a urllib3 pool manager with these options."""
+        import urllib3
+
+        pool_kw: dict[str, Any] = {
+            "num_pools": 2,
+            "maxsize": 1,
+            "timeout": urllib3.Timeout(connect=self.timeout, read=self.timeout),
+        }
+        socket_options = self.socket_options()
+        if socket_options is not None:
+            pool_kw["socket_options"] = socket_options
+        if self.url.startswith("https"):
+            pool_kw["ssl_context"] = self.ssl_context()
+        return pool_kw
 
     def _proxy(self, scheme: str, host: str) -> Optional[str]:
         """The proxy URL, as sentry_sdk picks it.
@@ -192,8 +221,10 @@ class HttpClient:
         if ca_certs and os.path.isdir(ca_certs):
             ca_certs, ca_dir = None, ca_certs  # REQUESTS_CA_BUNDLE may name a directory
         context = ssl.create_default_context(cafile=ca_certs or None, capath=ca_dir or None)
-        if options.get("cert_file"):
-            context.load_cert_chain(options["cert_file"], options.get("key_file") or None)
+        cert_file = options.get("cert_file") or environ.get("CLIENT_CERT_FILE")
+        if cert_file:
+            key_file = options.get("key_file") or environ.get("CLIENT_KEY_FILE")
+            context.load_cert_chain(cert_file, key_file or None)
         return context
 
     def proxy_headers(self, proxy_auth: Optional[str]) -> dict[str, str]:
@@ -244,41 +275,40 @@ def _wire_backend(
     )
 
 
+def make_pool(client: HttpClient, proxy: Optional[str], pool_kw: dict[str, Any]) -> Any:
+    """A urllib3 PoolManager, or ProxyManager for `proxy` (HTTP, HTTPS or SOCKS)."""
+    import urllib3
+
+    if proxy is None:
+        return urllib3.PoolManager(**pool_kw)
+    if proxy.startswith("socks"):
+        try:
+            from urllib3.contrib.socks import SOCKSProxyManager
+        except ImportError:
+            raise NetworkError("a SOCKS proxy needs PySocks (pip install pysocks)") from None
+        return SOCKSProxyManager(proxy, **pool_kw)
+    from urllib.parse import urlsplit
+
+    pool_kw = dict(pool_kw)
+    headers = client.proxy_headers(_auth(urlsplit(proxy)))
+    if headers:
+        pool_kw.setdefault("proxy_headers", headers)
+    if proxy.startswith("https") and "proxy_ssl_context" not in pool_kw:
+        # The proxy's certificate is checked against the same CAs (ca_certs,
+        # SSL_CERT_FILE, ...) as the server's; urllib3 would use the system's.
+        pool_kw["proxy_ssl_context"] = client.ssl_context()
+    return urllib3.ProxyManager(proxy, **pool_kw)
+
+
 class _Urllib3Backend:
-    """urllib3 for SOCKS proxies, proxies spoken to over TLS, and `http_client="urllib3"`."""
+    """urllib3 for SOCKS proxies, proxies spoken to over TLS, `http_client="urllib3"`,
+    and transports that make their own pool (`manager`)."""
 
-    def __init__(self, client: HttpClient, proxy: Optional[str]) -> None:
-        import urllib3
-
+    def __init__(self, client: HttpClient, proxy: Optional[str], manager: Any = None) -> None:
         self._url = client.url
-        pool_kw: dict[str, Any] = {
-            "timeout": urllib3.Timeout(connect=client.timeout, read=client.timeout),
-            "maxsize": 1,
-        }
-        options = client.socket_options()
-        if options is not None:
-            pool_kw["socket_options"] = options
-        if self._url.startswith("https"):
-            pool_kw["ssl_context"] = client.ssl_context()
-        if proxy is None:
-            self._manager: Any = urllib3.PoolManager(num_pools=2, **pool_kw)
-        elif proxy.startswith("socks"):
-            try:
-                from urllib3.contrib.socks import SOCKSProxyManager
-            except ImportError:
-                raise NetworkError("a SOCKS proxy needs PySocks (pip install pysocks)") from None
-            self._manager = SOCKSProxyManager(proxy, num_pools=2, **pool_kw)
-        else:
-            from urllib.parse import urlsplit
-
-            headers = client.proxy_headers(_auth(urlsplit(proxy)))
-            if proxy.startswith("https"):
-                # The proxy's certificate is checked against the same CAs (ca_certs,
-                # SSL_CERT_FILE, ...) as the server's; urllib3 would use the system's.
-                pool_kw["proxy_ssl_context"] = client.ssl_context()
-            self._manager = urllib3.ProxyManager(
-                proxy, num_pools=2, proxy_headers=headers or None, **pool_kw
-            )
+        if manager is None:
+            manager = make_pool(client, proxy, client.pool_options())
+        self._manager = manager
 
     def post(self, body: bytes, headers: Mapping[str, str]) -> Response:
         response = self._manager.urlopen(

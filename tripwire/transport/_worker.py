@@ -4,18 +4,22 @@ Two stages keep the calling thread cheap and the memory bounded:
 
 - the *intake*, a deque of envelopes as the client built them (Python objects),
   bounded by ``transport_queue_size``. `submit` is an append, plus waking the
-  worker if it sleeps; nothing is encoded on the calling thread;
-- the *backlog*, the same envelopes encoded by the worker (a few hundred bytes
-  each instead of a tree of dicts), bounded in bytes.
+  worker if it sleeps;
+- the *backlog*, the same envelopes encoded (a few hundred bytes each instead of
+  a tree of dicts), bounded in bytes.
 
 The worker empties the whole intake every time it runs, so in a burst it keeps
 up with the producer even though each HTTP request takes far longer than a
 capture. While the intake is over half full, every other `submit` yields the
-interpreter lock (a sleep of ~70 us) so the worker gets a turn to empty it; the
-calling thread never waits for the network. When a bound is hit, transactions,
-spans and logs are dropped before errors, and every drop is counted
-(queue_overflow). Queued entries are packed (see `Entry.pack`) once the backlog
-holds a quarter of its byte budget, so 20,000 small events fit in ~10 MB.
+interpreter lock (a sleep of ~70 us) so the worker gets a turn to empty it. If
+the worker still cannot run (on a loaded machine the OS may not give it a CPU for
+milliseconds), a `submit` that finds the intake full moves its two oldest
+envelopes to the backlog itself: the only encoding ever done on a calling
+thread, instead of a lost event. The calling thread never waits for the network.
+When the backlog's budget is hit, transactions, spans and logs are dropped before
+errors, and every drop is counted (queue_overflow). Queued entries are packed
+(see `Entry.pack`) once the backlog holds a quarter of its budget, so 20,000
+small events fit in ~10 MB.
 
 While a request is out the worker does not just wait: it sends the next entry on
 a second connection if the delivery has one (`Delivery.lanes`), or encodes and
@@ -58,6 +62,8 @@ DEFAULT_BACKLOG_BYTES = 16 * 1024 * 1024
 _ZDICT_MAX = 32 * 1024
 _ZDICT_REFRESH = 4096
 
+# Envelopes a calling thread moves to the backlog when it finds the intake full.
+_HELP_TAKE = 2
 # Envelopes encoded while a request is out (see Worker._meanwhile): about one
 # loopback round trip's worth; the rest waits for the next turn.
 _MEANWHILE_ENCODES = 4
@@ -156,7 +162,6 @@ class Worker:
         "_lock",
         "_low",
         "_markers",
-        "_no_low",
         "_packed",
         "_queue_size",
         "_retry_at",
@@ -204,7 +209,6 @@ class Worker:
         self._seq = 0
         self._retry_at = 0.0
         self._zdict: Optional[bytes] = None
-        self._no_low = False
         self._since_yield = 0
         self._packed = 0
 
@@ -216,9 +220,13 @@ class Worker:
             return False
         intake = self._intake
         size = self._queue_size
-        if size and len(intake) >= size and not self._make_room(envelope):
-            self._delivery.lost_envelope(envelope, DropReason.QUEUE_OVERFLOW)
-            return False
+        if size and len(intake) >= size and not self._stopped:
+            # The worker cannot get a CPU to empty the intake (a loaded machine):
+            # move its oldest envelopes to the backlog here rather than lose one.
+            # This encodes on the calling thread, the only time it does; it never
+            # waits for the network. The backlog's byte budget decides what is
+            # dropped, transactions and the like first.
+            self._take_intake(_HELP_TAKE)
         intake.append(envelope)
         if self._thread is None:
             self.start()
@@ -234,26 +242,6 @@ class Worker:
                 self._since_yield = 0
                 time.sleep(_YIELD_SECONDS)
         return True
-
-    def _make_room(self, envelope: Envelope) -> bool:
-        """The intake is full: evict a queued low-priority envelope if `envelope` is not one."""
-        from tripwire.transport._sender import is_low_priority
-
-        if self._no_low or is_low_priority(envelope):
-            return False
-        # A snapshot: the worker pops from the intake while we look (list() of a deque
-        # is one C call, so it cannot see the deque change under it).
-        for queued in list(self._intake):
-            if not isinstance(queued, _Marker) and is_low_priority(queued):
-                try:
-                    self._intake.remove(queued)
-                except (ValueError, RuntimeError):
-                    return True  # the worker took it meanwhile: there is room now
-                self._delivery.lost_envelope(queued, DropReason.QUEUE_OVERFLOW)
-                return True
-        # Nothing to evict: skip the scan until the worker has taken the intake.
-        self._no_low = True
-        return False
 
     def start(self) -> bool:
         """Start the thread if it is not running; False if it cannot be (interpreter exit)."""
@@ -324,9 +312,12 @@ class Worker:
         return intake + len(self._backlog) + len(self._inflight)
 
     def full(self) -> bool:
-        """True when the intake is at its bound (new low-priority envelopes are dropped)."""
+        """True when the queue is near its bounds: the intake full, or the backlog's
+        bytes over half the budget (envelopes may soon be dropped)."""
         size = self._queue_size
-        return bool(size) and len(self._intake) >= size
+        return (bool(size) and len(self._intake) >= size) or (
+            self._backlog_bytes * 2 > self._budget
+        )
 
     def kill(self, join_timeout: float = 0.1) -> None:
         """Stop the thread; what is still queued is parked on disk or counted as lost."""
@@ -416,7 +407,6 @@ class Worker:
         if not intake:
             return
         delivery = self._delivery
-        self._no_low = False
         with self._lock:
             if self._stopped:
                 return

@@ -70,7 +70,8 @@ class HttpTransport(Transport):
         if dsn is None:
             raise ValueError("HttpTransport needs a DSN")
         self.options: dict[str, Any] = options
-        self._delivery = _HttpDelivery(self, options)
+        self._delivery = _HttpDelivery(self, options, _makes_own_pool(type(self)))
+        self._delivery.warm_up()
         experiments = options.get("_experiments") or {}
         budget = experiments.get("transport_backlog_bytes", DEFAULT_BACKLOG_BYTES)
         self._worker = Worker(
@@ -103,14 +104,42 @@ class HttpTransport(Transport):
         """False while rate-limited or while the queue is full (see `tripwire.monitor`)."""
         return not (self._delivery.ratelimits.any_active() or self._worker.full())
 
+    # -- urllib3 hooks (as in sentry_sdk) ------------------------------------------------
+
+    def _get_pool_options(self) -> dict[str, Any]:
+        """Keyword arguments for the urllib3 pool manager: timeouts, sockets, TLS.
+
+        Like `_make_pool`, this is a hook for subclasses, as in sentry_sdk: when a
+        subclass overrides either one, requests go through the urllib3 pool it makes
+        (one connection). Otherwise the built-in HTTP/1.1 connection sends them.
+        """
+        return self._delivery.http.pool_options()
+
+    def _make_pool(self) -> Any:
+        """The urllib3 PoolManager, or ProxyManager for the configured proxy."""
+        from tripwire.transport._http import make_pool
+
+        http = self._delivery.http
+        return make_pool(http, http.proxy_url(), self._get_pool_options())
+
     def __repr__(self) -> str:
         return f"<HttpTransport {self.options.get('dsn')!r}>"
+
+
+def _makes_own_pool(cls: type[HttpTransport]) -> bool:
+    """True if `cls` overrides the urllib3 hooks (`_get_pool_options`, `_make_pool`)."""
+    return (
+        cls._get_pool_options is not HttpTransport._get_pool_options
+        or cls._make_pool is not HttpTransport._make_pool
+    )
 
 
 class _HttpDelivery:
     """The worker's side of the transport: encode, send, retry, spool, count."""
 
-    def __init__(self, transport: HttpTransport, options: dict[str, Any]) -> None:
+    def __init__(
+        self, transport: HttpTransport, options: dict[str, Any], own_pool: bool = False
+    ) -> None:
         dsn = transport.parsed_dsn
         assert dsn is not None
         self._transport = transport
@@ -124,13 +153,20 @@ class _HttpDelivery:
         )
         # Two connections: while one request is out, the next may go on the other
         # (see Worker._meanwhile). The second connects on first use.
-        # `_experiments={"transport_connections": 1}` keeps to one.
-        self.http = HttpClient(dsn.envelope_url, options, timeout=HttpTransport.TIMEOUT)
-        self.http.warm_up()
-        self._second = HttpClient(dsn.envelope_url, options, timeout=HttpTransport.TIMEOUT)
-        self._second.warm_up()
+        # `_experiments={"transport_connections": 1}` keeps to one, and so does
+        # urllib3, which cannot split a request in two.
+        url, timeout = dsn.envelope_url, HttpTransport.TIMEOUT
+        self.http = HttpClient(
+            url, options, timeout, pool=transport._make_pool if own_pool else None
+        )
         experiments = options.get("_experiments") or {}
-        self._max_lanes = 1 if experiments.get("transport_connections") == 1 else 2
+        one = (
+            own_pool
+            or experiments.get("transport_connections") == 1
+            or experiments.get("http_client") == "urllib3"
+        )
+        self._second = self.http if one else HttpClient(url, options, timeout)
+        self._max_lanes = 1 if one else 2
         self._second_off_until = 0.0
         self._base_headers = {
             "User-Agent": USER_AGENT,
@@ -153,6 +189,12 @@ class _HttpDelivery:
                 float(options.get("spool_max_age") or 24 * 3600.0),
                 self.lost_entry,
             )
+
+    def warm_up(self) -> None:
+        """Read the proxy settings and import what requests need (see HttpClient.warm_up)."""
+        self.http.warm_up()
+        if self._second is not self.http:
+            self._second.warm_up()
 
     @property
     def lanes(self) -> int:
@@ -316,7 +358,8 @@ class _HttpDelivery:
 
     def after_fork(self) -> None:
         self.http.forget()
-        self._second.forget()
+        if self._second is not self.http:
+            self._second.forget()
         self.ratelimits.reset_after_fork()
         self._transport._outcomes.reset_after_fork()
         if self.spool is not None:
@@ -326,7 +369,8 @@ class _HttpDelivery:
 
     def close(self) -> None:
         self.http.close()
-        self._second.close()
+        if self._second is not self.http:
+            self._second.close()
 
 
 __all__ = ["HttpTransport"]
