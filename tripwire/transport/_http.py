@@ -293,10 +293,13 @@ def make_pool(client: HttpClient, proxy: Optional[str], pool_kw: dict[str, Any])
     headers = client.proxy_headers(_auth(urlsplit(proxy)))
     if headers:
         pool_kw.setdefault("proxy_headers", headers)
-    if proxy.startswith("https") and "proxy_ssl_context" not in pool_kw:
+    if proxy.startswith("https"):
         # The proxy's certificate is checked against the same CAs (ca_certs,
         # SSL_CERT_FILE, ...) as the server's; urllib3 would use the system's.
-        pool_kw["proxy_ssl_context"] = client.ssl_context()
+        # Older urllib3 (< 2.7) reads ssl_context for an http:// target's proxy.
+        context = client.ssl_context()
+        pool_kw.setdefault("proxy_ssl_context", context)
+        pool_kw.setdefault("ssl_context", context)
     return urllib3.ProxyManager(proxy, **pool_kw)
 
 
