@@ -175,7 +175,7 @@ def test_full_backlog_drops_low_priority_first(leaks: None) -> None:
         if i % 10 == 0:
             submitted.append(make_transaction(spans=0, event_id="%032x" % (1000 + i)))
     for e in submitted:
-        assert worker.submit(e)
+        worker.submit(e)
     delivery.gate.set()
     assert worker.flush(10)
     lost = [b for b, r in delivery.lost if r is DropReason.QUEUE_OVERFLOW]
@@ -186,6 +186,28 @@ def test_full_backlog_drops_low_priority_first(leaks: None) -> None:
     assert lost_errors  # the budget was too small for all the errors
     assert not any(sent_kinds)  # so no transaction kept a place an error could have had
     assert len(delivery.sent) + len(lost) == len(submitted) + 1  # every envelope accounted for
+    worker.kill()
+    worker.join(10)
+
+
+def test_with_the_backlog_full_of_errors_the_caller_stops_encoding(leaks: None) -> None:
+    delivery = FakeDelivery()
+    delivery.gate.clear()
+    encodes: list[int] = []
+    encode = delivery.encode
+    delivery.encode = lambda envelope: encodes.append(1) or encode(envelope)  # type: ignore[method-assign]
+    worker = Worker(delivery, queue_size=2, backlog_bytes=20 * 1024)
+    worker.submit(env(0))
+    delivery.sending.wait(10)  # the worker is stuck sending env(0)
+    for i in range(1, 200):
+        worker.submit(env(i))
+    before = len(encodes)
+    for i in range(200, 300):
+        assert not worker.submit(env(i))  # dropped at once, and counted
+    assert len(encodes) == before
+    assert sum(1 for _, r in delivery.lost if r is DropReason.QUEUE_OVERFLOW) >= 100
+    delivery.gate.set()
+    assert worker.flush(10)
     worker.kill()
     worker.join(10)
 

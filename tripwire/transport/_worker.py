@@ -162,6 +162,7 @@ class Worker:
         "_lock",
         "_low",
         "_markers",
+        "_no_room",
         "_packed",
         "_queue_size",
         "_retry_at",
@@ -211,6 +212,7 @@ class Worker:
         self._zdict: Optional[bytes] = None
         self._since_yield = 0
         self._packed = 0
+        self._no_room = False
 
     # -- calling thread ------------------------------------------------------------------
 
@@ -220,7 +222,12 @@ class Worker:
             return False
         intake = self._intake
         size = self._queue_size
-        if size and len(intake) >= size and not self._stopped:
+        if size and len(intake) >= size:
+            if not self._backlog_has_room():
+                # Sustained overload (a slow server): the backlog is full of errors
+                # too, so encoding more would only be thrown away.
+                self._delivery.lost_envelope(envelope, DropReason.QUEUE_OVERFLOW)
+                return False
             # The worker cannot get a CPU to empty the intake (a loaded machine):
             # move its oldest envelopes to the backlog here rather than lose one.
             # This encodes on the calling thread, the only time it does; it never
@@ -242,6 +249,11 @@ class Worker:
                 self._since_yield = 0
                 time.sleep(_YIELD_SECONDS)
         return True
+
+    def _backlog_has_room(self) -> bool:
+        """False once the backlog turned an error away (nothing evictable) and
+        nothing has left it since."""
+        return not self._no_room
 
     def start(self) -> bool:
         """Start the thread if it is not running; False if it cannot be (interpreter exit)."""
@@ -436,6 +448,8 @@ class Worker:
         low = self._low
         while self._backlog_bytes + entry.size > self._budget:
             if entry.low_priority or not low:
+                if not low:
+                    self._no_room = True  # until an entry leaves the backlog
                 self._delivery.lost_entry(entry, DropReason.QUEUE_OVERFLOW)
                 return
             victim = low.popleft()
@@ -468,6 +482,7 @@ class Worker:
                 return
             self._backlog.popleft()
             self._backlog_bytes -= entry.size
+            self._no_room = False
             if self._low and self._low[0] is entry:
                 self._low.popleft()
             self._inflight.append(entry)
