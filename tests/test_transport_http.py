@@ -14,6 +14,7 @@ import pytest
 from _receiver import (
     Receiver,
     Reply,
+    Request,
     TlsFiles,
     make_envelope,
     make_transaction,
@@ -524,6 +525,17 @@ def test_https_through_a_connect_tunnel(make: Make, tls: TlsFiles) -> None:
         transport._worker.join(10)
 
 
+def _deliver_one(transport: HttpTransport, rx: Receiver, message: str) -> Request:
+    """Send one envelope; it must arrive byte for byte, with nothing counted as lost."""
+    envelope = make_envelope(message=message)
+    transport.capture_envelope(envelope)
+    transport.flush(10)
+    (request,) = rx.wait_for(1)
+    assert request.body == envelope.serialize()
+    assert transport._outcomes.snapshot() == {}
+    return request
+
+
 @pytest.mark.parametrize("scheme", ["socks5", "socks5h"])
 def test_through_a_socks_proxy(rx: Receiver, make: Make, scheme: str) -> None:
     pytest.importorskip("socks", reason="SOCKS proxies need PySocks")
@@ -531,12 +543,7 @@ def test_through_a_socks_proxy(rx: Receiver, make: Make, scheme: str) -> None:
         transport = make(
             dsn=rx.dsn(host="localhost"), http_proxy=f"{scheme}://127.0.0.1:{proxy.port}"
         )
-        envelope = make_envelope(message="via socks")
-        transport.capture_envelope(envelope)
-        transport.flush(10)
-        (request,) = rx.wait_for(1)
-        assert request.body == envelope.serialize()
-        assert transport._outcomes.snapshot() == {}
+        _deliver_one(transport, rx, "via socks")
         # socks5h: the proxy resolves the name; socks5: the client does.
         kind, host = ("domain", "localhost") if scheme == "socks5h" else ("ipv4", "127.0.0.1")
         assert proxy.targets == [(kind, host, rx.port)]
@@ -568,13 +575,8 @@ URLLIB3 = {"http_client": "urllib3"}
 
 def test_urllib3_escape_hatch_sends_the_same_bytes(rx: Receiver, make: Make) -> None:
     transport = make(_experiments=URLLIB3)
-    envelope = make_envelope(message="via urllib3")
-    transport.capture_envelope(envelope)
-    transport.flush(10)
-    (request,) = rx.wait_for(1)
-    assert request.body == envelope.serialize()
+    request = _deliver_one(transport, rx, "via urllib3")
     assert request.headers["x-sentry-auth"].startswith("Sentry sentry_key=public")
-    assert transport._outcomes.snapshot() == {}
     transport.kill()
 
 
@@ -633,13 +635,8 @@ def test_subclass_urllib3_hooks_as_in_sentry_sdk(rx: Receiver, cls: Any) -> None
     cls.calls.clear()
     transport = cls(build_options(dsn=rx.dsn()))
     try:
-        envelope = make_envelope(message="through the user's pool")
-        transport.capture_envelope(envelope)
-        transport.flush(10)
-        (request,) = rx.wait_for(1)
-        assert request.body == envelope.serialize()
+        request = _deliver_one(transport, rx, "through the user's pool")
         assert request.headers["x-sentry-auth"].startswith("Sentry sentry_key=public")
-        assert transport._outcomes.snapshot() == {}
         assert transport._delivery.lanes == 1
         assert type(transport._delivery.http._backend).__name__ == "_Urllib3Backend"
     finally:

@@ -69,8 +69,8 @@ class Entry:
     gzip and cheaper to produce; the worker packs queued entries this way); or,
     when `encoding` is set, the finished request body (read back from the spool).
 
-    The request body itself is made just before sending, usually while the
-    previous request is out (`prepare`), and kept until the entry is done with.
+    The request body itself is made by `body()` and kept until the entry is done
+    with; the worker usually makes it while the previous request is out.
 
     Attributes:
         summary: What the envelope holds, as (data category, quantity) pairs, for
@@ -142,18 +142,13 @@ class Entry:
         return decompress(self.data, self.encoding)
 
     def body(self, compressor: Compressor) -> tuple[bytes, Optional[str]]:
-        """The request body and its Content-Encoding (made by `prepare`, or now)."""
+        """The request body and its Content-Encoding (made on the first call, then kept)."""
         if self.encoding is not None:
             return self.data, self.encoding
         wire = self.wire
         if wire is None:
             wire = self.wire = (compressor.compress(self.plain()), compressor.content_encoding)
         return wire
-
-    def prepare(self, compressor: Compressor) -> None:
-        """Make the request body ahead of time (the worker does it while it waits)."""
-        if self.wire is None and self.encoding is None:
-            self.body(compressor)
 
     def __repr__(self) -> str:
         return f"<Entry {len(self.data)} bytes {self.summary!r}>"

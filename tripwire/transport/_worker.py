@@ -158,7 +158,6 @@ class Worker:
         "_ident",
         "_inflight",
         "_intake",
-        "_lanes",
         "_lock",
         "_low",
         "_markers",
@@ -184,8 +183,6 @@ class Worker:
         name: str = "tripwire.worker",
     ) -> None:
         self._delivery = delivery
-        # False for a delivery with one connection for good (read once, not per request).
-        self._lanes = getattr(delivery, "lanes", 1) != 1
         self._queue_size = max(int(queue_size), 0)
         self._high_water = max(self._queue_size // 2, 1)
         self._budget = backlog_bytes
@@ -520,31 +517,14 @@ class Worker:
         read. Envelopes that must stay in order (`Entry.ordered`) never overlap.
         Whatever happens here, the first request's answer is read afterwards.
         """
-        try:
-            if (
-                self._lanes
-                and self._delivery.lanes > 1
-                and not self._stopped
-                and _monotonic() >= self._retry_at
-            ):
-                self._take_intake(_MEANWHILE_ENCODES)
-                backlog = self._backlog
-                head = backlog[0] if backlog else None
-                inflight = self._inflight
-                if (
-                    head is not None
-                    and not head.ordered
-                    and len(inflight) == 1
-                    and not inflight[0].ordered
-                ):
-                    self._send(head, lane=1)
-                    return
-            self._prepare_next()
-        except Exception:
-            logger.debug("work between request and response failed", exc_info=True)
+        self._use_the_wait(overlap=True)
 
     def _prepare_next(self) -> None:
-        """While a request is out: encode a few new envelopes, make the next body.
+        """While the second lane's request is out: encode and prepare, no third request."""
+        self._use_the_wait(overlap=False)
+
+    def _use_the_wait(self, overlap: bool) -> None:
+        """Encode a few new envelopes, then send the next entry (`overlap`) or make its body.
 
         Work the worker has to do anyway, done while the server answers instead of
         after. Bounded, so the answer (maybe a rate limit) is read soon after it
@@ -554,7 +534,20 @@ class Worker:
             self._take_intake(_MEANWHILE_ENCODES)
             backlog = self._backlog
             head = backlog[0] if backlog else None
-            if head is not None:
+            if head is None:
+                return
+            inflight = self._inflight
+            if (
+                overlap
+                and not head.ordered
+                and len(inflight) == 1
+                and not inflight[0].ordered
+                and not self._stopped
+                and _monotonic() >= self._retry_at
+                and self._delivery.lanes > 1
+            ):
+                self._send(head, lane=1)
+            else:
                 self._delivery.prepare(head)
         except Exception:
             logger.debug("work between request and response failed", exc_info=True)

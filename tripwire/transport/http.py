@@ -165,8 +165,8 @@ class _HttpDelivery:
             or experiments.get("transport_connections") == 1
             or experiments.get("http_client") == "urllib3"
         )
-        self._second = self.http if one else HttpClient(url, options, timeout)
-        self._max_lanes = 1 if one else 2
+        # The connections, by lane.
+        self._lanes = (self.http,) if one else (self.http, HttpClient(url, options, timeout))
         self._second_off_until = 0.0
         self._base_headers = {
             "User-Agent": USER_AGENT,
@@ -192,16 +192,15 @@ class _HttpDelivery:
 
     def warm_up(self) -> None:
         """Read the proxy settings and import what requests need (see HttpClient.warm_up)."""
-        self.http.warm_up()
-        if self._second is not self.http:
-            self._second.warm_up()
+        for http in self._lanes:
+            http.warm_up()
 
     @property
     def lanes(self) -> int:
         """Connections in use: the second rests a while after it failed."""
         if self._second_off_until and time.monotonic() < self._second_off_until:
             return 1
-        return self._max_lanes
+        return len(self._lanes)
 
     # -- counting ------------------------------------------------------------------------
 
@@ -234,7 +233,7 @@ class _HttpDelivery:
         checked = self.sender.recheck(entry)
         if checked is None:
             return None
-        verdict, reason = self._post(checked, meanwhile, self._second if lane else self.http)
+        verdict, reason = self._post(checked, meanwhile, self._lanes[lane])
         if lane and reason is DropReason.NETWORK_ERROR and verdict is Verdict.RETRY:
             # A server or proxy that takes one connection at a time would stall every
             # second request until the timeout: back to one connection for a while.
@@ -244,7 +243,7 @@ class _HttpDelivery:
         return None
 
     def prepare(self, entry: Entry) -> None:
-        entry.prepare(self.sender.compressor)
+        entry.body(self.sender.compressor)
 
     def _post(
         self,
@@ -357,9 +356,8 @@ class _HttpDelivery:
         return headers
 
     def after_fork(self) -> None:
-        self.http.forget()
-        if self._second is not self.http:
-            self._second.forget()
+        for http in self._lanes:
+            http.forget()
         self.ratelimits.reset_after_fork()
         self._transport._outcomes.reset_after_fork()
         if self.spool is not None:
@@ -368,9 +366,8 @@ class _HttpDelivery:
         self._offline_until = 0.0
 
     def close(self) -> None:
-        self.http.close()
-        if self._second is not self.http:
-            self._second.close()
+        for http in self._lanes:
+            http.close()
 
 
 __all__ = ["HttpTransport"]
