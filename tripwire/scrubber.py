@@ -16,7 +16,9 @@ from typing import Any, Optional, cast
 
 from tripwire.event.meta import annotate, meta_node
 
-# Key names matched case-insensitively (the same names sentry_sdk 2.x filters).
+# Key names matched ignoring case, and "-" and "_" alike ("X-Forwarded-For" is
+# "x_forwarded_for"), as sentry_sdk 2.76 matches them; 2.75 compared case only, so a
+# header spelt with dashes slipped past the PII list.
 DEFAULT_DENYLIST = [
     "password",
     "passwd",
@@ -33,7 +35,6 @@ DEFAULT_DENYLIST = [
     "csrftoken",
     "sessionid",
     "x_csrftoken",
-    "x_forwarded_for",
     "set_cookie",
     "cookie",
     "authorization",
@@ -53,7 +54,8 @@ DEFAULT_DENYLIST = [
     "XSRF-TOKEN",
 ]
 
-# Checked as well unless send_default_pii is on.
+# Checked as well unless send_default_pii is on. (x_forwarded_for is only here, as in
+# sentry_sdk 2.76: a client IP, sent when PII is allowed, like ip_address.)
 DEFAULT_PII_DENYLIST = [
     "x_forwarded_for",
     "x_real_ip",
@@ -93,7 +95,7 @@ class EventScrubber:
         names = list(DEFAULT_DENYLIST if denylist is None else denylist)
         if not send_default_pii:
             names.extend(DEFAULT_PII_DENYLIST if pii_denylist is None else pii_denylist)
-        self.denylist: list[str] = _lowered(names)
+        self.denylist: list[str] = _normalized(names)
         self.recursive = recursive
         self._deny: frozenset[str] = frozenset()
         self._deny_source: Optional[tuple[str, ...]] = None
@@ -102,7 +104,7 @@ class EventScrubber:
         # `denylist` is a public, mutable list (as in sentry_sdk): follow changes to it.
         source = tuple(self.denylist)
         if source != self._deny_source:
-            self._deny = frozenset(_lowered(source))
+            self._deny = frozenset(_normalized(source))
             self._deny_source = source
         return self._deny
 
@@ -227,7 +229,7 @@ class EventScrubber:
         recursive = self.recursive
         # Replacing the value of an existing key while iterating is safe (size unchanged).
         for key, value in d.items():
-            if isinstance(key, str) and key.lower() in deny:
+            if isinstance(key, str) and _key(key) in deny:
                 d[key] = FILTERED
                 if event is not None:
                     _mark_filtered(event, (*path, key))
@@ -262,9 +264,13 @@ class EventScrubber:
                 self._list(value, deny, event, (*path, index), depth + 1)
 
 
-def _lowered(names: Iterable[Any]) -> list[str]:
+def _key(name: str) -> str:
+    return name.lower().replace("-", "_")
+
+
+def _normalized(names: Iterable[Any]) -> list[str]:
     # Non-str entries cannot match a key; skip them rather than fail.
-    return [name.lower() for name in names if isinstance(name, str)]
+    return [_key(name) for name in names if isinstance(name, str)]
 
 
 def _values(event: dict[str, Any], key: str) -> list[tuple[list[Any], Path]]:
