@@ -410,7 +410,21 @@ def test_rate_limits_from_the_constructor(tmp_path):
 # -- spotlight sidecar --------------------------------------------------------------------------
 
 
-def test_stream_accepts_envelopes_without_a_key_and_streams_them(server):
+@pytest.fixture
+def open_server(tmp_path: Path):
+    # Pages on localhost:3000 (an app with a browser SDK, Spotlight's overlay) allowed.
+    s = ServerThread(
+        db=tmp_path / "open.db",
+        max_body_bytes=LIMIT,
+        max_decompressed_bytes=INFLATED_LIMIT,
+        allow_origins=["http://localhost:3000"],
+    )
+    yield s
+    s.stop()
+
+
+def test_stream_accepts_envelopes_without_a_key_and_streams_them(open_server):
+    server = open_server
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
         conn.request("GET", "/stream", headers={"Accept": "text/event-stream"})
@@ -445,10 +459,16 @@ def test_stream_accepts_envelopes_without_a_key_and_streams_them(server):
     assert stored_event_ids(server) == {"c" * 32}
 
 
-def test_stream_preflight_allows_cross_origin_posts(server):
-    reply = request(server, "OPTIONS", "/stream", headers={"Origin": "http://localhost:5173"})
+def test_stream_preflight_allows_cross_origin_posts(open_server):
+    reply = request(
+        open_server,
+        "OPTIONS",
+        "/stream",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
+    )
     assert reply.status == 204
     assert "POST" in reply.headers["access-control-allow-methods"]
+    assert reply.headers["access-control-allow-origin"] == "http://localhost:3000"
 
 
 def test_requests_for_other_host_names_are_refused(server):

@@ -8,12 +8,14 @@ cross-origin JSON request needs a CORS preflight, which this API never grants).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Optional
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tripwire.server import convertors as convertors
 from tripwire.server import queries
 from tripwire.server.ratelimits import RateLimit
 from tripwire.server.store import Store
@@ -29,11 +31,37 @@ def _store(request: Request) -> Store:
     return store
 
 
+# The most rows one request returns; a larger ``limit`` is read as this.
+MAX_LIMIT = 1000
+
+
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+
+
+class BadParameter(Exception):
+    """A query parameter out of range: answered with a 400 and the reason."""
+
+
 def _int(request: Request, name: str, default: int) -> int:
-    try:
-        return int(request.query_params.get(name, default))
-    except ValueError:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
         return default
+    text = raw.strip()
+    if not _INTEGER.match(text):
+        raise BadParameter(f"{name} must be a whole number, not {raw[:40]!r}")
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    # Any number of digits is read without int() of the whole (which has a cap).
+    value = int(digits) if len(digits) <= 18 else MAX_LIMIT + 1
+    if text.startswith("-"):
+        value = -value
+    if value < 1:
+        raise BadParameter(f"{name} must be at least 1, not {value}")
+    return min(value, MAX_LIMIT)
+
+
+def bad_parameter(request: Request, exc: Exception) -> Response:
+    """The exception handler for `BadParameter`."""
+    return _JSON({"detail": str(exc)}, status_code=400)
 
 
 def _not_found(what: str) -> Response:
@@ -195,10 +223,10 @@ async def rate_limits(request: Request) -> Response:
 routes = [
     Route("/projects/", projects),
     Route("/issues/", issues),
-    Route("/issues/{issue_id:int}/", issue, methods=["GET", "PUT"]),
-    Route("/issues/{issue_id:int}/events/", issue_events),
+    Route("/issues/{issue_id:id}/", issue, methods=["GET", "PUT"]),
+    Route("/issues/{issue_id:id}/events/", issue_events),
     Route("/events/{event_id}/", event),
-    Route("/attachments/{attachment_id:int}/", attachment),
+    Route("/attachments/{attachment_id:id}/", attachment),
     Route("/transactions/", transactions),
     Route("/traces/{trace_id}/", trace),
     Route("/logs/", logs),

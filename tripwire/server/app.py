@@ -18,6 +18,15 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount, Route
 
 from tripwire.server import api, ingest, stream, web
+from tripwire.server import convertors as convertors
+from tripwire.server.limits import (
+    MAX_BODY_BYTES,
+    MAX_DB_BYTES,
+    MAX_ENVELOPE_BYTES,
+    ByteBudget,
+    default_inflight_bytes,
+)
+from tripwire.server.origins import OriginMiddleware, OriginPolicy
 from tripwire.server.ratelimits import RateLimits
 from tripwire.server.store import PathLike, Store, default_db_path
 
@@ -27,8 +36,7 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "127.0.0.1"
 # Spotlight's sidecar port: with the server there, an SDK's `spotlight=True` reaches it.
 DEFAULT_PORT = 8969
-MAX_BODY_BYTES = 40 * 1024 * 1024
-MAX_DECOMPRESSED_BYTES = 100 * 1024 * 1024
+MAX_DECOMPRESSED_BYTES = MAX_ENVELOPE_BYTES
 
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 
@@ -42,12 +50,16 @@ class ServerState:
         rate_limits: RateLimits,
         max_body_bytes: int,
         max_decompressed_bytes: int,
+        max_inflight_bytes: int,
+        broadcaster: stream.Broadcaster,
     ) -> None:
         self.store = store
         self.rate_limits = rate_limits
         self.max_body_bytes = max_body_bytes
         self.max_decompressed_bytes = max_decompressed_bytes
-        self.broadcaster = stream.Broadcaster()
+        # What the requests in progress hold at once (bodies, decoded, parsed).
+        self.budget = ByteBudget(max_inflight_bytes)
+        self.broadcaster = broadcaster
         self.default_project_id: int = store.default_project()["id"]
 
 
@@ -57,8 +69,17 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
     allowed_hosts: Optional[Iterable[str]] = _LOOPBACK_NAMES,
+    allow_origins: Iterable[str] = (),
+    max_inflight_bytes: Optional[int] = None,
+    max_db_bytes: Optional[int] = MAX_DB_BYTES,
+    stream_history_bytes: int = stream.HISTORY_BYTES,
+    stream_backlog_bytes: int = stream.BACKLOG_BYTES,
+    max_stream_body: int = stream.MAX_STREAM_BODY,
 ) -> Starlette:
     """Build the backend's ASGI app.
+
+    Every limit is in bytes; the defaults are in `tripwire.server.limits` and
+    `tripwire.server.stream`.
 
     Args:
         db: a `Store`, or the database path (default: `default_db_path()`).
@@ -68,14 +89,36 @@ def create_app(
         max_decompressed_bytes: the largest body once decompressed (413 beyond).
         allowed_hosts: ``Host`` header values served (DNS-rebinding protection for a
             server on loopback); None serves any.
+        allow_origins: web origins (``http://localhost:3000``) whose pages may use the
+            server besides its own (see `tripwire.server.origins`).
+        max_inflight_bytes: what all requests in progress may hold at once (503
+            beyond); default: enough for one request of the largest size.
+        max_db_bytes: the database size beyond which envelopes are refused (507);
+            None for no limit.
+        stream_history_bytes: recent arrivals kept for the live page and ``/stream``.
+        stream_backlog_bytes: how far a live reader may fall behind before it is dropped.
+        max_stream_body: larger envelopes are stored but not sent on ``/stream``.
     """
     store = db if isinstance(db, Store) else Store(db if db is not None else default_db_path())
+    store.max_bytes = max_db_bytes
+    policy = OriginPolicy(allow_origins)
     state = ServerState(
-        store, RateLimits.parse(rate_limits), max_body_bytes, max_decompressed_bytes
+        store,
+        RateLimits.parse(rate_limits),
+        max_body_bytes,
+        max_decompressed_bytes,
+        max_inflight_bytes
+        if max_inflight_bytes is not None
+        else default_inflight_bytes(max_body_bytes, max_decompressed_bytes),
+        stream.Broadcaster(
+            history_bytes=stream_history_bytes,
+            backlog_bytes=stream_backlog_bytes,
+            max_stream_body=max_stream_body,
+        ),
     )
     routes = [
-        Route("/api/{project_id:int}/envelope/", ingest.envelope_endpoint, methods=["POST"]),
-        Route("/api/{project_id:int}/store/", ingest.store_endpoint, methods=["POST"]),
+        Route("/api/{project_id:id}/envelope/", ingest.envelope_endpoint, methods=["POST"]),
+        Route("/api/{project_id:id}/store/", ingest.store_endpoint, methods=["POST"]),
         Route("/stream", ingest.sidecar_endpoint, methods=["POST"]),
         Route("/stream", stream.stream_events, methods=["GET"]),
         Route("/stream", stream.stream_options, methods=["OPTIONS"]),
@@ -86,7 +129,13 @@ def create_app(
     middleware = []
     if allowed_hosts is not None:
         middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
-    app = Starlette(routes=routes, middleware=middleware)
+    # Inside the Host check: a page's origin is compared with the Host it reached.
+    middleware.append(Middleware(OriginMiddleware, policy=policy))
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={api.BadParameter: api.bad_parameter},
+    )
     app.state.tripwire = state
     return app
 
@@ -106,7 +155,10 @@ def _url_host(host: str) -> str:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when
+    # the listening socket says it is TCP. Without it, every keep-alive answer waits
+    # for the client's delayed ACK (~40 ms on Linux).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -13,10 +13,16 @@ Answers, each with a ``{"detail": reason}`` body on failure:
 - 400: the body is not an envelope (or not JSON for ``store``), or its compression
   is corrupt;
 - 401: no key was sent; 403: the key is unknown or belongs to another project;
-- 413: the body, or what it decompresses to, is larger than the limits (so a
-  decompression bomb is refused after at most the limit has been inflated);
+- 413: the body, what it decompresses to, or one of its items is larger than the
+  limits (`tripwire.server.limits`; a decompression bomb is refused after at most
+  the limit has been inflated);
 - 415: a content encoding this server cannot decode;
-- 429: every item is rate limited (see `tripwire.server.ratelimits`).
+- 429: every item is rate limited (see `tripwire.server.ratelimits`);
+- 503 with ``Retry-After``: the requests in progress already hold as many bytes as
+  the server allows at once;
+- 507: the database has reached its size limit.
+
+Browsers are subject to `tripwire.server.origins` before any of this.
 """
 
 from __future__ import annotations
@@ -33,8 +39,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tripwire.envelope import Envelope
-from tripwire.server.store import Item, SaveResult
-from tripwire.server.stream import Arrival, cors_headers
+from tripwire.server.limits import MAX_ATTACHMENTS_BYTES, BudgetExceeded, Hold, item_limit
+from tripwire.server.store import Item, SaveResult, StoreFull
 
 if TYPE_CHECKING:
     from tripwire.server.app import ServerState
@@ -48,9 +54,14 @@ class IngestError(Exception):
         self.status = status
         self.reason = reason
 
-    def response(self, headers: Optional[dict[str, str]] = None) -> Response:
+    def response(self) -> Response:
         """The JSON error response."""
+        headers = {"Retry-After": "1"} if self.status == 503 else None
         return JSONResponse({"detail": self.reason}, status_code=self.status, headers=headers)
+
+
+def _busy(exc: BudgetExceeded) -> IngestError:
+    return IngestError(503, str(exc))
 
 
 # -- authentication -----------------------------------------------------------------------------
@@ -108,8 +119,11 @@ def check_key(state: ServerState, key: Optional[str], project_id: int) -> None:
 # -- bodies -------------------------------------------------------------------------------------
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) bodies over `limit` bytes before reading them all."""
+async def read_body(request: Request, limit: int, hold: Optional[Hold] = None) -> bytes:
+    """The request body, refusing (413) bodies over `limit` bytes before reading them all.
+
+    What is read is reserved in `hold` as it arrives (503 if the server holds too much).
+    """
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -124,48 +138,104 @@ async def read_body(request: Request, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise IngestError(413, f"body is over the limit of {limit} bytes")
+        if hold is not None:
+            try:
+                hold.take(len(chunk))
+            except BudgetExceeded as exc:
+                raise _busy(exc) from None
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
+def decode_body(
+    body: bytes, content_encoding: str, limit: int, hold: Optional[Hold] = None
+) -> bytes:
     """Undo ``Content-Encoding`` (gzip, deflate, br, in the order applied).
+
+    Decoded bytes are reserved in `hold` (twice: the body, then its parsed copy) as
+    they are produced.
 
     Raises:
         IngestError: 413 when the output would exceed `limit` bytes, 400 when the
             compressed data is corrupt, 415 for an unknown encoding.
     """
+    hold = hold if hold is not None else Hold(None)
     encodings = [e.strip().lower() for e in content_encoding.split(",")]
-    for encoding in reversed([e for e in encodings if e and e != "identity"]):
+    try:
+        decoded = _decode(body, encodings, limit, hold)
+    except BudgetExceeded as exc:
+        raise _busy(exc) from None
+    if len(decoded) > limit:
+        raise IngestError(413, f"body is over the limit of {limit} bytes")
+    return decoded
+
+
+def _decode(body: bytes, encodings: list[str], limit: int, hold: Hold) -> bytes:
+    steps = [e for e in encodings if e and e != "identity"]
+    if not steps:
+        hold.take(len(body))  # its parsed copy
+        return body
+    for encoding in reversed(steps):
         if encoding in ("gzip", "x-gzip"):
-            body = inflate(body, 16 + zlib.MAX_WBITS, limit, "gzip")
+            body = inflate(body, 16 + zlib.MAX_WBITS, limit, "gzip", hold)
         elif encoding == "deflate":
             # "deflate" should be zlib-wrapped; some clients send raw deflate.
             wbits = zlib.MAX_WBITS if body[:1] and (body[0] & 0x0F) == 8 else -zlib.MAX_WBITS
             try:
-                body = inflate(body, wbits, limit, "deflate")
+                body = inflate(body, wbits, limit, "deflate", hold)
             except IngestError as exc:
                 if exc.status != 400 or wbits < 0:
                     raise
-                body = inflate(body, -zlib.MAX_WBITS, limit, "deflate")
+                body = inflate(body, -zlib.MAX_WBITS, limit, "deflate", hold)
         elif encoding == "br":
-            body = unbrotli(body, limit)
+            body = unbrotli(body, limit, hold)
         else:
             raise IngestError(415, f"unsupported Content-Encoding {encoding[:40]!r}")
-    if len(body) > limit:
-        raise IngestError(413, f"body is over the limit of {limit} bytes")
     return body
 
 
-def inflate(data: bytes, wbits: int, limit: int, name: str) -> bytes:
+# Output is produced (and reserved) this much at a time.
+_CHUNK = 1024 * 1024
+
+
+class _Output:
+    """Decompressed output, reserved in a `Hold` as it grows (2x: see `decode_body`)."""
+
+    __slots__ = ("hold", "limit", "name", "parts", "size")
+
+    def __init__(self, hold: Optional[Hold], limit: int, name: str) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.hold = hold
+        self.limit = limit
+        self.name = name
+
+    def add(self, data: bytes) -> None:
+        if self.size + len(data) > self.limit:
+            # Over the limit: a 413, whatever the other requests hold.
+            raise IngestError(
+                413, f"{self.name} body decompresses to more than the limit of {self.limit} bytes"
+            )
+        if self.hold is not None:
+            self.hold.take(2 * len(data))
+        self.parts.append(data)
+        self.size += len(data)
+
+    def join(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts = []
+        return data
+
+
+def inflate(data: bytes, wbits: int, limit: int, name: str, hold: Optional[Hold] = None) -> bytes:
     """zlib/gzip/raw-deflate decompression that stops past `limit` output bytes."""
-    out = bytearray()
+    out = _Output(hold, limit, name)
     decompressor = zlib.decompressobj(wbits)
     pending = data
     try:
         while True:
-            out += decompressor.decompress(pending, limit + 1 - len(out))
-            if len(out) > limit:
+            out.add(decompressor.decompress(pending, min(_CHUNK, limit + 1 - out.size)))
+            if out.size > limit:
                 raise IngestError(
                     413, f"{name} body decompresses to more than the limit of {limit} bytes"
                 )
@@ -177,17 +247,17 @@ def inflate(data: bytes, wbits: int, limit: int, name: str) -> bytes:
                     decompressor = zlib.decompressobj(wbits)
                     pending = rest
                     continue
-                return bytes(out)
+                return out.join()
             if not pending:
-                out += decompressor.flush()
-                if len(out) > limit:
+                out.add(decompressor.flush())
+                if out.size > limit:
                     raise IngestError(413, f"{name} body decompresses past the limit")
                 raise IngestError(400, f"{name} body is truncated")
     except zlib.error as exc:
         raise IngestError(400, f"{name} body is corrupt: {exc}") from None
 
 
-def unbrotli(data: bytes, limit: int) -> bytes:
+def unbrotli(data: bytes, limit: int, hold: Optional[Hold] = None) -> bytes:
     """Brotli decompression that stops past `limit` output bytes (needs brotli >= 1.2)."""
     try:
         import brotli
@@ -198,20 +268,20 @@ def unbrotli(data: bytes, limit: int) -> bytes:
     decompressor = brotli.Decompressor()
     if not hasattr(decompressor, "can_accept_more_data"):
         raise IngestError(415, "br bodies need brotli >= 1.2 (bounded decompression)")
-    out = bytearray()
+    out = _Output(hold, limit, "br")
     try:
-        chunk = decompressor.process(data, output_buffer_limit=limit + 1)
+        chunk = decompressor.process(data, output_buffer_limit=min(_CHUNK, limit + 1))
         while True:
-            out += chunk
-            if len(out) > limit:
+            out.add(chunk)
+            if out.size > limit:
                 raise IngestError(
                     413, f"br body decompresses to more than the limit of {limit} bytes"
                 )
             if decompressor.is_finished():
-                return bytes(out)
+                return out.join()
             if decompressor.can_accept_more_data():
                 raise IngestError(400, "br body is truncated")
-            chunk = decompressor.process(b"", output_buffer_limit=limit + 1 - len(out))
+            chunk = decompressor.process(b"", output_buffer_limit=min(_CHUNK, limit + 1 - out.size))
     except brotli.error as exc:
         raise IngestError(400, f"br body is corrupt: {exc}") from None
 
@@ -250,6 +320,27 @@ def parse_store_body(data: bytes, limit: int) -> dict[str, Any]:
     return event
 
 
+def check_items(envelope: Envelope, envelope_limit: int) -> None:
+    """Refuse (413) an envelope with an item over its type's limit, or too many attachments."""
+    attachments = 0
+    for item in envelope.items:
+        item_type = item.type or "unknown"
+        size = len(item.payload.bytes or b"")
+        limit = item_limit(item_type, envelope_limit)
+        if size > limit:
+            raise IngestError(
+                413, f"{item_type} item of {size} bytes is over the limit of {limit} bytes"
+            )
+        if item_type == "attachment":
+            attachments += size
+    if attachments > MAX_ATTACHMENTS_BYTES:
+        raise IngestError(
+            413,
+            f"attachments of {attachments} bytes in one envelope are over the limit of "
+            f"{MAX_ATTACHMENTS_BYTES} bytes",
+        )
+
+
 # -- endpoints ----------------------------------------------------------------------------------
 
 
@@ -264,20 +355,25 @@ async def _refuse(
     state = _state(request)
     # Refusals are kept so that the page of drops can say why data did not show up.
     await run_in_threadpool(state.store.record_rejection, project_id, exc.status, exc.reason, size)
-    return exc.response(cors_headers(request))
+    return exc.response()
 
 
 def _decode_envelope(
-    body: bytes, content_encoding: str, state: ServerState
+    body: bytes, content_encoding: str, state: ServerState, hold: Hold
 ) -> tuple[bytes, Envelope]:
     # CPU-bound (inflating up to the limit, parsing): run off the event loop.
-    data = decode_body(body, content_encoding, state.max_decompressed_bytes)
-    return data, parse_envelope(data)
+    data = decode_body(body, content_encoding, state.max_decompressed_bytes, hold)
+    envelope = parse_envelope(data)
+    check_items(envelope, state.max_decompressed_bytes)
+    return data, envelope
 
 
-def _decode_store(body: bytes, content_encoding: str, state: ServerState) -> dict[str, Any]:
-    data = decode_body(body, content_encoding, state.max_decompressed_bytes)
-    return parse_store_body(data, state.max_decompressed_bytes)
+def _decode_store(
+    body: bytes, content_encoding: str, state: ServerState, hold: Hold
+) -> dict[str, Any]:
+    limit = min(state.max_decompressed_bytes, item_limit("event", state.max_decompressed_bytes))
+    data = decode_body(body, content_encoding, limit, hold)
+    return parse_store_body(data, limit)
 
 
 async def envelope_endpoint(request: Request) -> Response:
@@ -285,61 +381,76 @@ async def envelope_endpoint(request: Request) -> Response:
     state = _state(request)
     project_id: int = request.path_params["project_id"]
     key = auth_key(request)
-    body = b""
+    size = 0
+    hold = Hold(state.budget)
     try:
-        if key is not None:
-            # Refuse a wrong key before reading (and inflating) the body.
-            check_key(state, key, project_id)
-        body = await read_body(request, state.max_body_bytes)
-        data, envelope = await run_in_threadpool(
-            _decode_envelope, body, request.headers.get("content-encoding", ""), state
-        )
-        if key is None:
-            key = dsn_key(envelope.headers.get("dsn"))
-            check_key(state, key, project_id)
-    except IngestError as exc:
-        return await _refuse(request, exc, len(body), project_id)
-    return await _accept(request, project_id, envelope, data)
+        try:
+            if key is not None:
+                # Refuse a wrong key before reading (and inflating) the body.
+                check_key(state, key, project_id)
+            body = await read_body(request, state.max_body_bytes, hold)
+            size = len(body)
+            data, envelope = await run_in_threadpool(
+                _decode_envelope, body, request.headers.get("content-encoding", ""), state, hold
+            )
+            del body
+            if key is None:
+                key = dsn_key(envelope.headers.get("dsn"))
+                check_key(state, key, project_id)
+        except IngestError as exc:
+            return await _refuse(request, exc, size, project_id)
+        return await _accept(request, project_id, envelope, data, size)
+    finally:
+        hold.release()
 
 
 async def store_endpoint(request: Request) -> Response:
     """``POST /api/<project_id>/store/``: one JSON event, as raven sent them."""
     state = _state(request)
     project_id: int = request.path_params["project_id"]
-    body = b""
+    size = 0
+    hold = Hold(state.budget)
     try:
-        check_key(state, auth_key(request), project_id)
-        body = await read_body(request, state.max_body_bytes)
-        event = await run_in_threadpool(
-            _decode_store, body, request.headers.get("content-encoding", ""), state
-        )
-    except IngestError as exc:
-        return await _refuse(request, exc, len(body), project_id)
-    item_type = "transaction" if event.get("type") == "transaction" else "event"
-    envelope = Envelope(headers={"event_id": event.get("event_id")})
-    envelope.add_event(event) if item_type == "event" else envelope.add_transaction(event)
-    return await _accept(request, project_id, envelope, envelope.serialize())
+        try:
+            check_key(state, auth_key(request), project_id)
+            body = await read_body(request, state.max_body_bytes, hold)
+            size = len(body)
+            event = await run_in_threadpool(
+                _decode_store, body, request.headers.get("content-encoding", ""), state, hold
+            )
+        except IngestError as exc:
+            return await _refuse(request, exc, size, project_id)
+        item_type = "transaction" if event.get("type") == "transaction" else "event"
+        envelope = Envelope(headers={"event_id": event.get("event_id")})
+        envelope.add_event(event) if item_type == "event" else envelope.add_transaction(event)
+        return await _accept(request, project_id, envelope, envelope.serialize(), size)
+    finally:
+        hold.release()
 
 
 async def sidecar_endpoint(request: Request) -> Response:
     """``POST /stream``: an envelope from an SDK's Spotlight support (no key needed)."""
     state = _state(request)
-    body = b""
+    size = 0
+    hold = Hold(state.budget)
     try:
-        body = await read_body(request, state.max_body_bytes)
-        data, envelope = await run_in_threadpool(
-            _decode_envelope, body, request.headers.get("content-encoding", ""), state
-        )
-    except IngestError as exc:
-        return await _refuse(request, exc, len(body), None)
-    # Spotlight sends no key; an envelope whose dsn names a known project goes there.
-    key = dsn_key(envelope.headers.get("dsn"))
-    project_id = state.store.project_for_key(key) if key else None
-    if project_id is None:
-        project_id = state.default_project_id
-    response = await _accept(request, project_id, envelope, data, apply_limits=False)
-    response.headers.update(cors_headers(request))
-    return response
+        try:
+            body = await read_body(request, state.max_body_bytes, hold)
+            size = len(body)
+            data, envelope = await run_in_threadpool(
+                _decode_envelope, body, request.headers.get("content-encoding", ""), state, hold
+            )
+            del body
+        except IngestError as exc:
+            return await _refuse(request, exc, size, None)
+        # Spotlight sends no key; an envelope whose dsn names a known project goes there.
+        key = dsn_key(envelope.headers.get("dsn"))
+        project_id = state.store.project_for_key(key) if key else None
+        if project_id is None:
+            project_id = state.default_project_id
+        return await _accept(request, project_id, envelope, data, size, apply_limits=False)
+    finally:
+        hold.release()
 
 
 async def _accept(
@@ -347,6 +458,7 @@ async def _accept(
     project_id: int,
     envelope: Envelope,
     data: bytes,
+    size: int,
     apply_limits: bool = True,
 ) -> Response:
     state = _state(request)
@@ -360,18 +472,22 @@ async def _accept(
             dropped.append((item_type, "rate_limited", limit.header_value()))
             continue
         items.append(Item(item_type, item.headers, item.payload.bytes or b"", item.payload.json))
-    result: SaveResult = await run_in_threadpool(
-        state.store.save, project_id, items, envelope.headers, None, dropped
+    # Only a body small enough for the live stream is kept past this point.
+    arrival = state.broadcaster.arrival(
+        request.url.path,
+        200,
+        [item.type or "unknown" for item in envelope.items],
+        _summary(envelope),
+        data,
     )
-    state.broadcaster.publish(
-        Arrival(
-            path=request.url.path,
-            status=200,
-            items=[item.type or "unknown" for item in envelope.items],
-            summary=_summary(envelope),
-            body=data,
+    del data
+    try:
+        result: SaveResult = await run_in_threadpool(
+            state.store.save, project_id, items, envelope.headers, None, dropped
         )
-    )
+    except StoreFull as exc:
+        return await _refuse(request, IngestError(507, str(exc)), size, project_id)
+    state.broadcaster.publish(arrival)
     headers: dict[str, str] = {}
     header = limits.header() if apply_limits else None
     if header:
@@ -383,14 +499,26 @@ async def _accept(
                 status_code=429,
                 headers=headers,
             )
-    event_id = envelope.headers.get("event_id")
-    if not isinstance(event_id, str) and result.event_ids:
-        event_id = result.event_ids[0]
-    body: dict[str, Any] = {"id": event_id} if isinstance(event_id, str) else {}
+    invalid = [d for d in result.dropped if d[1] == "invalid"]
+    if items and not result.stored and len(invalid) == len(items):
+        # Nothing of it could be stored: say so with a status, not only in the body.
+        reasons = "; ".join(f"{t}: {d[:200]}" for t, _r, d in invalid[:5])
+        return JSONResponse(
+            {
+                "detail": f"no item could be stored: {reasons}",
+                "dropped": [{"type": t, "reason": r, "detail": d[:200]} for t, r, d in invalid],
+            },
+            status_code=400,
+            headers=headers,
+        )
+    event_id = result.event_ids[0] if result.event_ids else result.header_event_id
+    body: dict[str, Any] = {"id": event_id} if event_id else {}
     if result.dropped:
         body["dropped"] = [
             {"type": t, "reason": r, "detail": d[:200]} for t, r, d in result.dropped
         ]
+    if result.repaired:
+        body["repaired"] = result.repaired[:20]
     return JSONResponse(body, headers=headers)
 
 
@@ -401,6 +529,6 @@ def _summary(envelope: Envelope) -> str:
         event = item.payload.json
         if isinstance(event, dict):
             if item.type == "transaction":
-                return f"transaction {event.get('transaction')}"
-            return event_title(event)
-    return ", ".join(item.type or "unknown" for item in envelope.items) or "empty envelope"
+                return f"transaction {event.get('transaction')}"[:300]
+            return event_title(event)[:300]
+    return (", ".join(item.type or "unknown" for item in envelope.items) or "empty envelope")[:300]

@@ -22,17 +22,36 @@ class InvalidItem(ValueError):
 
 
 class Item:
-    """One item to store: its type, headers and payload (bytes, JSON parsed on demand)."""
+    """One item to store: its type, headers and payload (bytes, JSON parsed on demand).
 
-    __slots__ = ("_json", "headers", "payload", "type")
+    Text that cannot be stored as UTF-8 (lone surrogates, which JSON can escape and
+    Python SDKs produce for undecodable file names) is repaired on the way in: each
+    one becomes U+FFFD, and `repaired` says so; the stored JSON is then the repaired
+    one, not the bytes as sent.
+    """
+
+    __slots__ = ("_json", "headers", "payload", "repaired", "text_repaired", "type")
 
     def __init__(
         self, type: str, headers: dict[str, Any], payload: bytes, parsed: Any = None
     ) -> None:
         self.type = type
-        self.headers = headers
+        self.repaired = False  # stored other than as sent (see SaveResult.repaired)
+        self.text_repaired = False
+        fixed_headers = repair_text(headers)
+        if fixed_headers is not headers:
+            self.repaired = self.text_repaired = True
+        self.headers = fixed_headers
         self.payload = payload
         self._json = parsed
+        if parsed is not None and (not payload or _ESCAPED_SURROGATE.search(payload)):
+            self._repair()
+
+    def _repair(self) -> None:
+        fixed = repair_text(self._json)
+        if fixed is not self._json:
+            self._json = fixed
+            self.repaired = self.text_repaired = True
 
     def json(self) -> Any:
         """The payload as JSON. Raises `InvalidItem` if it is not."""
@@ -41,6 +60,8 @@ class Item:
                 self._json = json.loads(self.payload)
             except (ValueError, RecursionError) as exc:
                 raise InvalidItem(f"{self.type} payload is not JSON: {exc}") from None
+            if _ESCAPED_SURROGATE.search(self.payload):
+                self._repair()
         return self._json
 
     def object(self) -> dict[str, Any]:
@@ -52,15 +73,21 @@ class Item:
 
 
 class SaveResult:
-    """What one `Store.save` stored: counts per item type and dropped items."""
+    """What one `Store.save` stored: counts per item type, dropped and repaired items."""
 
-    __slots__ = ("dropped", "event_ids", "issue_ids", "stored")
+    __slots__ = ("dropped", "event_ids", "header_event_id", "issue_ids", "repaired", "stored")
 
     def __init__(self) -> None:
         self.stored: dict[str, int] = {}
         self.dropped: list[tuple[str, str, str]] = []  # (item type, reason, detail)
         self.event_ids: list[str] = []
         self.issue_ids: list[int] = []
+        # What was stored other than as sent: {"type": ..., "field": ..., "reason": ...}.
+        self.repaired: list[dict[str, str]] = []
+        self.header_event_id: Optional[str] = None
+
+    def repair(self, item_type: str, field: str, reason: str) -> None:
+        self.repaired.append({"type": item_type, "field": field, "reason": reason[:200]})
 
     def count(self, kind: str, n: int = 1) -> None:
         self.stored[kind] = self.stored.get(kind, 0) + n
@@ -81,7 +108,7 @@ def _save_event(
     if event.get("type") == "transaction":
         _save_transaction(conn, project_id, item, header_event_id, now, result)
         return
-    event_id = _event_id(event, header_event_id)
+    event_id = _event_id(event, header_event_id, item, result)
     if conn.execute(
         "SELECT 1 FROM events WHERE project_id = ? AND event_id = ?", (project_id, event_id)
     ).fetchone():
@@ -162,7 +189,7 @@ def _save_transaction(
     result: SaveResult,
 ) -> None:
     event = item.object()
-    event_id = _event_id(event, header_event_id)
+    event_id = _event_id(event, header_event_id, item, result)
     if conn.execute(
         "SELECT 1 FROM transactions WHERE project_id = ? AND event_id = ?",
         (project_id, event_id),
@@ -545,9 +572,70 @@ def parse_timestamp(value: Any, default: float) -> float:
     return seconds
 
 
-def _event_id(event: dict[str, Any], header_event_id: Optional[str]) -> str:
-    event_id = _text(event.get("event_id")) or header_event_id or secrets.token_hex(16)
-    return event_id.replace("-", "").lower()[:64]
+_UUID = re.compile(
+    r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+    r"[0-9a-fA-F]{12})$"
+)
+
+
+def valid_event_id(value: Any) -> Optional[str]:
+    """`value` as 32 lowercase hex digits if it is a UUID (plain or dashed), else None."""
+    if isinstance(value, str) and _UUID.match(value):
+        return value.replace("-", "").lower()
+    return None
+
+
+def _event_id(
+    event: dict[str, Any], header_event_id: Optional[str], item: Item, result: SaveResult
+) -> str:
+    sent = event.get("event_id")
+    if sent is None or sent == "":
+        return header_event_id or secrets.token_hex(16)
+    event_id = valid_event_id(sent)
+    if event_id is not None:
+        return event_id
+    # As Relay does: a new id, and the value sent kept in the event's _meta.
+    event_id = header_event_id or secrets.token_hex(16)
+    shown = sent if isinstance(sent, str) else _dump(sent)
+    meta = event.get("_meta")
+    meta = dict(meta) if isinstance(meta, dict) else {}
+    meta["event_id"] = {
+        "": {"err": [["invalid_data", {"reason": "not a UUID"}]], "val": shown[:200]}
+    }
+    event["_meta"] = meta
+    event["event_id"] = event_id
+    item.repaired = True
+    result.repair(item.type, "event_id", f"not a UUID: {shown[:100]!r}; stored as {event_id}")
+    return event_id
+
+
+# A JSON escape of a UTF-16 surrogate (paired or not); only then can a parsed string hold one.
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def repair_text(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings (and keys) replaced by U+FFFD.
+
+    Returns `value` itself when there is nothing to repair.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        changed = False
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            new_key = repair_text(key)
+            new_item = repair_text(item)
+            changed = changed or new_key is not key or new_item is not item
+            out[new_key] = new_item
+        return out if changed else value
+    if isinstance(value, list):
+        items = [repair_text(v) for v in value]
+        if any(a is not b for a, b in zip(items, value)):
+            return items
+        return value
+    return value
 
 
 def _trace_context(event: dict[str, Any]) -> dict[str, Any]:
@@ -577,8 +665,9 @@ def _attribute(attributes: dict[str, Any], name: str) -> Any:
 
 
 def _json_text(item: Item, parsed: Any) -> str:
-    # Keep the bytes as sent when they are UTF-8 JSON; re-encode only what came parsed.
-    if item.payload:
+    # Keep the bytes as sent when they are UTF-8 JSON; re-encode what came parsed or
+    # what had to be repaired.
+    if item.payload and not item.repaired:
         try:
             return item.payload.decode("utf-8")
         except UnicodeDecodeError:

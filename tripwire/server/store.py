@@ -33,6 +33,7 @@ from tripwire.server.items import (
     category,
     parse_timestamp,
     save_raw,
+    valid_event_id,
 )
 from tripwire.server.schema import MIGRATIONS as MIGRATIONS
 from tripwire.server.schema import SCHEMA_VERSION, SchemaError
@@ -44,6 +45,7 @@ __all__ = [
     "SaveResult",
     "SchemaError",
     "Store",
+    "StoreFull",
     "default_db_path",
     "parse_timestamp",
 ]
@@ -63,8 +65,18 @@ def default_db_path() -> Path:
     return Path.cwd() / ".tripwire" / "tripwire.db"
 
 
+class StoreFull(Exception):
+    """Saving would take the database over `Store.max_bytes` (nothing was written)."""
+
+
 class Store:
-    """A tripwire database. Safe to share between threads; see the module docstring."""
+    """A tripwire database. Safe to share between threads; see the module docstring.
+
+    `max_bytes` (None: no limit) bounds what `save` adds: an envelope that would take
+    the database past it is refused whole with `StoreFull`.
+    """
+
+    max_bytes: Optional[int] = None
 
     def __init__(self, path: PathLike) -> None:
         """Open (creating or upgrading) the database at `path`; ``:memory:`` is refused.
@@ -218,11 +230,24 @@ class Store:
         """
         now = time.time() if received is None else received
         headers = envelope_headers or {}
-        event_id = headers.get("event_id")
-        header_event_id = event_id if isinstance(event_id, str) and event_id else None
+        items = list(items)
         result = SaveResult()
+        sent_id = headers.get("event_id")
+        header_event_id = valid_event_id(sent_id)
+        if header_event_id is None and sent_id not in (None, ""):
+            result.repair("envelope", "event_id", f"not a UUID: {str(sent_id)[:100]!r}; ignored")
+        result.header_event_id = header_event_id
         result.dropped.extend(dropped)
         with self.write() as conn:
+            if self.max_bytes is not None:
+                incoming = sum(len(item.payload) for item in items)
+                used = self.used_bytes(conn)
+                if used + incoming > self.max_bytes:
+                    raise StoreFull(
+                        f"the database {self.path} holds {used} bytes and its limit is "
+                        f"{self.max_bytes} bytes: this envelope ({incoming} bytes) is refused; "
+                        "start the server on a new --db or raise --max-db-size"
+                    )
             for item in items:
                 # A savepoint per item: one bad item is left out, the others are kept.
                 conn.execute("SAVEPOINT item")
@@ -239,6 +264,9 @@ class Store:
                 ) as exc:
                     conn.execute("ROLLBACK TO item")
                     result.dropped.append((item.type, "invalid", str(exc)))
+                else:
+                    if item.text_repaired:
+                        result.repair(item.type, "text", "lone surrogates replaced by U+FFFD")
                 conn.execute("RELEASE item")
             for item_type, reason, _detail in result.dropped:
                 conn.execute(
@@ -248,6 +276,14 @@ class Store:
                 )
         return result
 
+    def used_bytes(self, conn: Optional[sqlite3.Connection] = None) -> int:
+        """Bytes the database's pages hold (free pages not counted)."""
+        conn = conn or self.connection()
+        pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+        free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+        size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        return (pages - free) * size
+
     def record_rejection(
         self, project_id: Optional[int], status: int, reason: str, size: int
     ) -> None:
@@ -256,7 +292,7 @@ class Store:
             conn.execute(
                 "INSERT INTO rejections (project_id, received, status, reason, size) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (project_id, time.time(), status, reason[:500], size),
+                (_sqlite_int(project_id), time.time(), status, reason[:500], size),
             )
 
     def set_issue_status(self, issue_id: int, status: str) -> bool:
@@ -283,6 +319,11 @@ class _Transaction:
             self.conn.execute("COMMIT")
         else:
             self.conn.execute("ROLLBACK")
+
+
+def _sqlite_int(value: Optional[int]) -> Optional[int]:
+    # A project id from a URL may be any size; SQLite integers are 64-bit.
+    return value if value is None or -(2**63) <= value < 2**63 else None
 
 
 def _statements(script: str) -> list[str]:

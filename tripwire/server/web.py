@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from tripwire.server import convertors as convertors
 from tripwire.server import queries
 from tripwire.server.grouping import formatted_message
 from tripwire.server.store import Store
@@ -398,7 +399,7 @@ def live_page(request: Request) -> Response:
 routes = [
     Route("/", home),
     Route("/issues/", issues_page),
-    Route("/issues/{issue_id:int}/", issue_page),
+    Route("/issues/{issue_id:id}/", issue_page),
     Route("/events/{event_id}/", event_page),
     Route("/traces/", traces_page),
     Route("/traces/{trace_id}/", trace_page),
