@@ -11,6 +11,7 @@ See bench/README.md for what every number means.
 
 from __future__ import annotations
 
+import logging
 import sys
 from types import ModuleType
 from typing import Any, Optional
@@ -82,10 +83,38 @@ def op_capture_exception(sdk: ModuleType, n: int) -> None:
             capture_exception()
 
 
+def _bench_logger(sdk: ModuleType) -> logging.Logger:
+    """A logger at INFO with a NullHandler and propagate=False, one per SDK.
+
+    Both SDKs patch `logging.Logger.callHandlers` in this process, so every record
+    goes through both patches. Each SDK's logger is on the *other* SDK's ignore list:
+    the other patch then costs only its ignored-name check, in both columns alike.
+    """
+    own = "tripwire" if sdk.__name__ == "tripwire" else "sentry"
+    log = logging.getLogger(f"bench.logging.{own}")
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
+        log.setLevel(logging.INFO)
+        other = "sentry_sdk" if own == "tripwire" else "tripwire"
+        module = sys.modules.get(f"{other}.integrations.logging")
+        if module is not None:
+            module.ignore_logger(log.name)
+            module.ignore_logger_for_sentry_logs(log.name)
+    return log
+
+
+def op_logger_info(sdk: ModuleType, n: int) -> None:
+    info = _bench_logger(sdk).info
+    for _ in range(n):
+        info("request %s done", "abc")
+
+
 OPS = [
     Op("set_tag", op_set_tag),
     Op("set_user", op_set_user),
     Op("add_breadcrumb", op_add_breadcrumb),
+    Op("logger.info (stdlib, NullHandler)", op_logger_info),
     Op("new_scope enter/exit", op_new_scope),
     Op("capture_message", op_capture_message, sends="event"),
     Op(f"capture_exception ({EXC_DEPTH} deep)", op_capture_exception, sends="event"),

@@ -25,6 +25,7 @@ import struct
 import subprocess
 import tempfile
 import threading
+import time
 import zlib
 from collections import deque
 from typing import Any, Optional
@@ -339,8 +340,8 @@ class Receiver:
                 self._threads = []
             if not threads:
                 return
-            for thread in threads:
-                thread.join(10)
+            left = join_threads(threads, 10.0)
+            assert not left, f"receiver threads still running after stop: {left}"
 
     def _accept_loop(self, listener: socket.socket) -> None:
         while True:
@@ -476,6 +477,39 @@ def open_fds() -> set[int]:
         return set()
 
 
+def wait_until(predicate: Any, timeout: float = 10.0, what: str = "the condition") -> None:
+    """Poll `predicate` (for state no event announces) until true; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.001)
+
+
+def sdk_threads() -> list[threading.Thread]:
+    """The SDK's own threads (worker, monitor, batchers, spotlight...) alive now."""
+    return [t for t in threading.enumerate() if t.name.startswith("tripwire.") and t.is_alive()]
+
+
+def join_threads(threads: list[threading.Thread], timeout: float = 5.0) -> list[threading.Thread]:
+    """Join `threads` within one shared deadline; returns those still alive (a leak).
+
+    A thread that was told to stop ends in milliseconds; the deadline only bounds how
+    long a real leak takes to be reported, it is not a synchronisation delay.
+    """
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        if thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+    return [t for t in threads if t.is_alive() and t is not threading.current_thread()]
+
+
+def assert_sdk_threads_ended(before: Any = (), timeout: float = 5.0) -> None:
+    """Fail unless every SDK thread not in `before` ends within `timeout` seconds."""
+    left = join_threads([t for t in sdk_threads() if t not in before], timeout)
+    assert not left, f"SDK threads left running (a client not closed?): {left}"
+
+
 class LeakCheck:
     """Snapshot threads and file descriptors; `assert_clean()` compares after cleanup."""
 
@@ -484,7 +518,10 @@ class LeakCheck:
         self.fds = open_fds()
 
     def assert_clean(self) -> None:
-        extra_threads = [t for t in threading.enumerate() if t not in self.threads and t.is_alive()]
+        # Threads that were stopped may still be on their way out: a bounded join, then fail.
+        extra_threads = join_threads(
+            [t for t in threading.enumerate() if t not in self.threads and t.is_alive()]
+        )
         assert not extra_threads, f"threads left running: {extra_threads}"
         # Descriptors that were open before may be closed now (GC); new ones must not stay.
         extra = open_fds() - self.fds

@@ -6,7 +6,7 @@ import gc
 from collections.abc import Iterator
 
 import pytest
-from _receiver import LeakCheck, Receiver
+from _receiver import LeakCheck, Receiver, assert_sdk_threads_ended, sdk_threads
 
 import tripwire
 from tripwire.testing import MemoryTransport, reset
@@ -14,9 +14,16 @@ from tripwire.testing import MemoryTransport, reset
 
 @pytest.fixture(autouse=True)
 def _fresh_sdk() -> Iterator[None]:
+    """Reset before and after; a test that leaves an SDK thread running fails here.
+
+    `reset()` closes only the current client: a client replaced by a second `init()`
+    without being closed keeps its threads (its monitor checks every 10 s, forever).
+    """
     reset()
+    before = set(sdk_threads())
     yield
     reset()
+    assert_sdk_threads_ended(before)
 
 
 @pytest.fixture

@@ -182,7 +182,8 @@ def test_no_dsn_no_transport_drops() -> None:
 
 def test_callable_transport() -> None:
     got: list[dict[str, object]] = []
-    tripwire.init(transport=got.append)
+    with pytest.warns(DeprecationWarning, match="function as `transport`"):
+        tripwire.init(transport=got.append)
     tripwire.capture_message("via callable")
     assert got[0]["message"] == "via callable"
 

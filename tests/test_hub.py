@@ -1,24 +1,32 @@
-"""The sentry_sdk 1.x calls: Hub, configure_scope, push_scope, last_event_id."""
+"""The sentry_sdk 1.x calls: Hub, configure_scope, push_scope, last_event_id.
+
+Each of them warns (DeprecationWarning, as sentry_sdk 2.75 does): the tests expect it.
+"""
 
 from __future__ import annotations
 
+import pytest
+
 import tripwire
+from tripwire.hub import SentryHubDeprecationWarning
 from tripwire.testing import MemoryTransport
 
 
 def test_configure_scope_callback_and_with(transport: MemoryTransport) -> None:
-    tripwire.configure_scope(lambda scope: scope.set_tag("cb", "1"))
-    with tripwire.configure_scope() as scope:
+    with pytest.warns(DeprecationWarning):
+        tripwire.configure_scope(lambda scope: scope.set_tag("cb", "1"))
+    with pytest.warns(DeprecationWarning), tripwire.configure_scope() as scope:
         scope.set_tag("with", "1")
     tripwire.capture_message("x")
     assert transport.events[0]["tags"] == {"cb": "1", "with": "1"}
 
 
 def test_push_scope_callback_and_with(transport: MemoryTransport) -> None:
-    with tripwire.push_scope() as scope:
+    with pytest.warns(DeprecationWarning), tripwire.push_scope() as scope:
         scope.set_tag("pushed", "1")
         tripwire.capture_message("inside")
-    tripwire.push_scope(lambda scope: scope.set_tag("cb", "1"))
+    with pytest.warns(DeprecationWarning):
+        tripwire.push_scope(lambda scope: scope.set_tag("cb", "1"))
     tripwire.capture_message("outside")
     inside, outside = transport.events
     assert inside["tags"] == {"pushed": "1"}
@@ -26,7 +34,8 @@ def test_push_scope_callback_and_with(transport: MemoryTransport) -> None:
 
 
 def test_hub_current_and_methods(transport: MemoryTransport) -> None:
-    hub = tripwire.Hub.current
+    with pytest.warns(SentryHubDeprecationWarning):
+        hub = tripwire.Hub.current
     assert hub.client is tripwire.get_client()
     event_id = hub.capture_message("via hub")
     assert hub.last_event_id() == event_id
@@ -42,14 +51,15 @@ def test_hub_current_and_methods(transport: MemoryTransport) -> None:
 def test_hub_with_new_client() -> None:
     memory = MemoryTransport()
     client = tripwire.Client(transport=memory)
-    with tripwire.Hub(client) as hub:
+    with pytest.warns(SentryHubDeprecationWarning), tripwire.Hub(client) as hub:
         tripwire.capture_message("inside hub")
         assert hub.client is client
     assert memory.events[0]["message"] == "inside hub"
 
 
 def test_hub_push_and_pop_scope_unsafe(transport: MemoryTransport) -> None:
-    hub = tripwire.Hub.current
+    with pytest.warns(SentryHubDeprecationWarning):
+        hub = tripwire.Hub.current
     manager = hub.push_scope()
     assert manager is not None
     with manager as scope:
@@ -61,6 +71,8 @@ def test_hub_push_and_pop_scope_unsafe(transport: MemoryTransport) -> None:
 def test_hub_get_integration(transport: MemoryTransport) -> None:
     from tripwire.integrations.dedupe import DedupeIntegration
 
-    assert tripwire.Hub.current.get_integration(DedupeIntegration) is not None
-    assert tripwire.Hub.current.get_integration("dedupe") is not None
-    assert tripwire.Hub.current.get_integration("nope") is None
+    with pytest.warns(SentryHubDeprecationWarning):
+        hub = tripwire.Hub.current
+    assert hub.get_integration(DedupeIntegration) is not None
+    assert hub.get_integration("dedupe") is not None
+    assert hub.get_integration("nope") is None

@@ -297,7 +297,19 @@ def test_any_rate_out_of_range_is_rejected(rate: float) -> None:
 
 
 def test_accepted_spellings() -> None:
-    options = build_options(
+    with pytest.warns(DeprecationWarning, match="ignored when data_collection is set"):
+        options = _accepted_spellings()
+    assert options["debug"] == 1
+    assert options["attach_stacktrace"] == 0
+    assert options["sample_rate"] == Decimal("0.5")
+    assert options["org_id"] == "17"
+    assert options["ca_certs"] == "/etc/ssl/ca.pem"
+    assert options["spool_dir"] == "/var/spool/tripwire"
+    assert options["spool_max_age"] == 60
+
+
+def _accepted_spellings() -> dict[str, Any]:
+    return build_options(
         debug=1,
         attach_stacktrace=0,
         send_default_pii=True,
@@ -318,13 +330,6 @@ def test_accepted_spellings() -> None:
         data_collection={"user_info": True},
         socket_options=[(6, 1, 1)],
     )
-    assert options["debug"] == 1
-    assert options["attach_stacktrace"] == 0
-    assert options["sample_rate"] == Decimal("0.5")
-    assert options["org_id"] == "17"
-    assert options["ca_certs"] == "/etc/ssl/ca.pem"
-    assert options["spool_dir"] == "/var/spool/tripwire"
-    assert options["spool_max_age"] == 60
 
 
 def test_sequences_are_normalized() -> None:
@@ -606,3 +611,37 @@ def test_release_detection_matches_sentry_sdk(
     # Inside a repository the checkout wins over them.
     monkeypatch.chdir(repo)
     assert detect_release() == utils.get_default_release() == git(repo, "rev-parse", "HEAD")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"send_default_pii": True}, "send_default_pii option is deprecated"),
+        ({"send_default_pii": False}, "send_default_pii option is deprecated"),
+        ({"send_default_pii": True, "data_collection": {}}, "ignored when data_collection"),
+        (
+            {"send_default_pii": False, "_experiments": {"data_collection": {}}},
+            "ignored when data_collection",
+        ),
+    ],
+)
+def test_send_default_pii_is_deprecated_as_in_sentry_sdk(
+    options: dict[str, Any], message: str
+) -> None:
+    """sentry_sdk 2.75 warns whenever the option is given; so does tripwire, at the caller."""
+    sentry_sdk = pytest.importorskip("sentry_sdk")
+    with pytest.warns(DeprecationWarning) as theirs:
+        sentry_sdk.Client(default_integrations=False, **options)
+    assert [str(w.message) for w in theirs if "send_default_pii" in str(w.message)]
+    with pytest.warns(DeprecationWarning, match=message) as ours:
+        build_options(**options)
+    assert [w.filename for w in ours] == [__file__]
+
+
+def test_no_pii_warning_without_the_option() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_options(data_collection={"user_info": False})
+        build_options()

@@ -253,7 +253,7 @@ def test_transaction_name_on_events(transport: MemoryTransport) -> None:
 
 
 def test_apply_to_event() -> None:
-    tripwire.init(transport=lambda e: None)
+    tripwire.init(transport=MemoryTransport())
     scope = Scope()
     scope.set_tag("a", "b")
     event = scope.apply_to_event({"message": "m"}, {})

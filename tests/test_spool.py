@@ -81,13 +81,15 @@ def test_two_claimers_never_take_the_same_file(tmp_path: Path) -> None:
         writer.put(entry(i, created=1000.0 + i), b"wire-%d" % i, None)
     a, b = make_spool(tmp_path, lost), make_spool(tmp_path, lost)
     taken: list[bytes] = []
-    while True:
+    for _ in range(100):  # bounded: claims that never run out fail instead of hanging
         got = [s.claim() for s in (a, b)]
         if got == [None, None]:
             break
         for claimed in got:
             if claimed is not None:
                 taken.append(claimed[1].data)
+    else:
+        pytest.fail(f"the spool never ran out of claims ({len(taken)} taken)")
     assert sorted(taken) == sorted(b"wire-%d" % i for i in range(20))
 
 

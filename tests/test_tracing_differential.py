@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
 
 import tripwire
-from tripwire.testing import MemoryTransport, reset
+from tripwire.testing import MemoryTransport
 
 sentry_sdk = pytest.importorskip("sentry_sdk")
 from sentry_sdk.transport import Transport as SentryTransport  # noqa: E402
@@ -24,13 +23,6 @@ from sentry_sdk.transport import Transport as SentryTransport  # noqa: E402
 DSN = "https://abc@o123.ingest.sentry.io/42"
 TRACE = "771a43a4192642f0b136d5159a501700"
 PARENT = "1234567890abcdef"
-
-
-@pytest.fixture(autouse=True)
-def _clean() -> Iterator[None]:
-    reset()
-    yield
-    reset()
 
 
 class _SentryCapture(SentryTransport):
@@ -83,8 +75,15 @@ def run_both(
 
     ours = MemoryTransport()
     tripwire.init(dsn=DSN, transport=ours, release="r1", default_integrations=False, **options)
-    our_result = scenario(tripwire)
-    return (_envelopes(theirs.raw), their_result), (_envelopes(ours.raw), our_result)
+    client = tripwire.get_client()
+    try:
+        our_result = scenario(tripwire)
+        our_envelopes = _envelopes(ours.raw)
+    finally:
+        # Closed like sentry_sdk's above: a second run_both would otherwise replace this
+        # client with its monitor thread still running (reset() closes the current one only).
+        client.close()
+    return (_envelopes(theirs.raw), their_result), (our_envelopes, our_result)
 
 
 class _Ids:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,13 +22,6 @@ from tripwire.tracing_utils import (
 DSN = "https://pub@o17.ingest.example.com/5"
 TRACE = "771a43a4192642f0b136d5159a501700"
 PARENT = "1234567890abcdef"
-
-
-@pytest.fixture(autouse=True)
-def _clean() -> Iterator[None]:
-    reset()
-    yield
-    reset()
 
 
 def init(**options: Any) -> MemoryTransport:
@@ -277,7 +269,8 @@ def test_dsc_is_frozen_once_sent() -> None:
 
 
 def test_propagate_traces_off_sends_no_headers() -> None:
-    init(traces_sample_rate=1.0, propagate_traces=False)
+    with pytest.warns(DeprecationWarning, match="propagate_traces"):
+        init(traces_sample_rate=1.0, propagate_traces=False)
     with tripwire.start_transaction(name="t"):
         assert outgoing() == {}
 

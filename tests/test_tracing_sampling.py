@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -13,20 +12,13 @@ from hypothesis import strategies as st
 import tripwire
 from tripwire._ids import ids
 from tripwire.outcomes import DataCategory, DropReason
-from tripwire.testing import MemoryTransport, reset
+from tripwire.testing import MemoryTransport
 from tripwire.tracing import Transaction
 from tripwire.tracing._propagation import sample_rand_from_trace_id
 from tripwire.tracing._sampling import decide, has_tracing_enabled, to_rate
 
 DSN = "https://pub@o17.ingest.example.com/5"
 TRACE = "771a43a4192642f0b136d5159a501700"
-
-
-@pytest.fixture(autouse=True)
-def _clean() -> Iterator[None]:
-    reset()
-    yield
-    reset()
 
 
 def init(**options: Any) -> MemoryTransport:
@@ -92,6 +84,10 @@ def test_has_tracing_enabled(options: dict[str, Any], enabled: bool) -> None:
 def test_derived_sample_rand_agrees_with_the_parent(
     trace_id: str, rate: float, sampled: bool
 ) -> None:
+    if (sampled and rate == 0.0) or (not sampled and rate == 1.0):
+        with pytest.raises(ValueError):  # no value agrees: sentry_sdk then leaves it out
+            sample_rand_from_trace_id(trace_id, sampled, rate)
+        return
     rand = sample_rand_from_trace_id(trace_id, sampled, rate)
     assert rand == sample_rand_from_trace_id(trace_id, sampled, rate)  # a pure function
     assert 0.0 <= rand < 1.0
@@ -117,7 +113,11 @@ def test_derived_sample_rand_agrees_with_the_parent(
     ],
 )
 def test_sampling_options(options: dict[str, Any], sampled: bool, rate: Any) -> None:
-    transport = init(**options)
+    if "enable_tracing" in options:  # deprecated (as in sentry_sdk 2.x), still honoured
+        with pytest.warns(DeprecationWarning, match="enable_tracing"):
+            transport = init(**options)
+    else:
+        transport = init(**options)
     with tripwire.start_transaction(name="t") as tx:
         pass
     assert (tx.sampled, tx.sample_rate) == (sampled, rate)

@@ -235,6 +235,19 @@ def test_one_connection_when_asked(rx: Receiver, make: Make) -> None:
     assert rx.connections == 1
 
 
+class _ShiftedTime:
+    """Stands in for the `time` module of tripwire.transport.http: monotonic() + offset."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
 def _check_in(n: int) -> Envelope:
     env = Envelope()
     env.add_checkin({"check_in_id": "%032x" % n, "monitor_slug": "job", "status": "ok"})
@@ -280,7 +293,9 @@ def test_the_next_envelope_goes_out_on_a_second_connection_while_one_is_out(
 def test_the_second_connection_rests_after_a_network_error(
     rx: Receiver, make: Make, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(http_module, "SECOND_CONNECTION_REST", 0.2)
+    # The rest passes on a clock moved forward, not by sleeping through it.
+    clock = _ShiftedTime()
+    monkeypatch.setattr(http_module, "time", clock)
     transport = make()
     delivery = transport._delivery
     assert delivery.lanes == 2
@@ -289,18 +304,42 @@ def test_the_second_connection_rests_after_a_network_error(
     assert entry is not None
     assert delivery.send(entry, None, lane=1) == 0.0  # retried at once, on the first connection
     assert delivery.lanes == 1
-    time.sleep(0.3)
+    clock.offset = http_module.SECOND_CONNECTION_REST - 1.0
+    assert delivery.lanes == 1  # still resting
+    clock.offset = http_module.SECOND_CONNECTION_REST
     assert delivery.lanes == 2
     assert delivery.send(entry, None, lane=0) is None
     assert len(rx.wait_for(2)) == 2
     assert transport._outcomes.snapshot() == {}
 
 
-def test_check_ins_never_overlap(rx: Receiver, make: Make) -> None:
+def test_check_ins_never_overlap(rx: Receiver, make: Make, monkeypatch: pytest.MonkeyPatch) -> None:
     transport = make()
+    # While the first check-in is out, the worker decides about the second one: it
+    # either prepares its body (it waits for the first one's answer) or sends it on
+    # the second connection. Wait for that decision instead of sleeping.
+    delivery = transport._delivery
+    second = ("%032x" % 2).encode()
+    decided, overlapped = threading.Event(), []
+    prepare, send = delivery.prepare, delivery.send
+
+    def watch_prepare(entry: Any) -> None:
+        prepare(entry)
+        if second in entry.plain():
+            decided.set()
+
+    def watch_send(entry: Any, meanwhile: Any = None, lane: int = 0) -> Any:
+        if lane and second in entry.plain():
+            overlapped.append(entry)
+            decided.set()
+        return send(entry, meanwhile, lane)
+
+    monkeypatch.setattr(delivery, "prepare", watch_prepare)
+    monkeypatch.setattr(delivery, "send", watch_send)
     gate = _queue_behind_a_held_request(rx, transport, _check_in(1), _check_in(2))
     rx.wait_for(2)
-    time.sleep(0.3)  # the second check-in must wait for the first one's answer
+    assert decided.wait(10)  # the second check-in must wait for the first one's answer
+    assert not overlapped
     assert len(rx.requests) == 2
     gate.set()
     transport.flush(10)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any, Callable, Optional
 
 import pytest
-from _receiver import LeakCheck, Receiver, make_envelope, make_transaction
+from _receiver import (
+    LeakCheck,
+    Receiver,
+    assert_sdk_threads_ended,
+    make_envelope,
+    make_transaction,
+    wait_until,
+)
 
 import tripwire
 from tripwire.envelope import Envelope
@@ -121,8 +127,7 @@ def test_second_lane_overlaps_and_the_report_waits_for_both(leaks: None) -> None
     assert delivery.sending.wait(10)
     flusher = threading.Thread(target=worker.flush, args=(10,))
     flusher.start()
-    while not worker._intake:  # the flush's marker is queued first
-        time.sleep(0.001)
+    wait_until(lambda: worker._intake, what="the flush's marker")  # it is queued first
     assert worker.submit(env(1))
     assert worker.submit(env(2))
     delivery.gate.set()
@@ -331,9 +336,8 @@ def test_client_has_a_monitor_fed_by_the_transport(rx: Receiver) -> None:
 
 
 def _join_workers(*clients: Any) -> None:
-    for thread in threading.enumerate():
-        if thread.name.startswith("tripwire."):
-            thread.join(10)
+    """The closed clients' threads end: fails (instead of waiting it out) on a leak."""
+    assert_sdk_threads_ended()
 
 
 # -- spotlight -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tripwire import integrations
 from tripwire.api import (
@@ -65,6 +65,11 @@ import tripwire.monitor  # noqa: F401 - loaded for its side effect on the name, 
 
 del globals()["monitor"]
 
+if TYPE_CHECKING:
+    # What `tripwire.monitor` is at run time (see `_LAZY`); without this, type checkers
+    # see the submodule and call `@tripwire.monitor(...)` "Module not callable".
+    from tripwire.crons import monitor as monitor
+
 # Feature modules are imported on first attribute access: `import tripwire` stays cheap.
 _LAZY = {
     "HttpTransport": ("tripwire.transport", "HttpTransport"),
@@ -83,6 +88,14 @@ _LAZY = {
     "attachments": ("tripwire.attachments", None),
     "scrubber": ("tripwire.scrubber", None),
     "testing": ("tripwire.testing", None),
+    "serializer": ("tripwire.serializer", None),
+    "worker": ("tripwire.worker", None),
+    "debug": ("tripwire.debug", None),
+    "data_collection": ("tripwire.data_collection", None),
+    "feature_flags": ("tripwire.feature_flags", None),
+    "consts": ("tripwire.consts", None),
+    "types": ("tripwire.types", None),
+    "spotlight": ("tripwire.spotlight", None),
 }
 
 

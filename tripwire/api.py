@@ -5,6 +5,7 @@ Only `init` may raise (bad options are a programming error to surface at start-u
 
 from __future__ import annotations
 
+import warnings
 from contextlib import AbstractContextManager as ContextManager
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 
@@ -16,6 +17,7 @@ from tripwire.scope._current import (
     _current_scope,
     _global,
     _isolation_scope,
+    _PushedScope,
     get_client,
     get_current_scope,
     get_global_scope,
@@ -30,6 +32,7 @@ from tripwire.scope._data import TAGS as _TAGS
 if TYPE_CHECKING:
     from tripwire.client import Client
     from tripwire.scope._scope import Scope
+    from tripwire.tracing import NoOpSpan, Span, Transaction
     from tripwire.types import Breadcrumb, BreadcrumbHint, Event, ExceptionLike, Hint
 
 
@@ -49,6 +52,12 @@ class _InitGuard:
         self._client = client
 
     def __enter__(self) -> _InitGuard:
+        from tripwire._deprecation import deprecated
+
+        deprecated(
+            "`with init(...)` is deprecated (as in sentry_sdk 2.x): call init() and"
+            " close the client with get_client().close() when done"
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -131,6 +140,8 @@ def add_breadcrumb(
         data = scope._d
         ring = data.breadcrumbs
         if scope._mine and data.owned & _CRUMBS and ring.maxlen == limit:
+            if len(ring) == limit:
+                ring.truncated += 1  # for the event's `_meta` length (a Ring, see _scope)
             ring.append(kwargs)
         else:
             scope.append_breadcrumb(kwargs, limit)
@@ -252,10 +263,27 @@ class _ScopeCallbackResult:
         pass
 
 
+@overload
+def configure_scope() -> ContextManager[Scope]: ...
+
+
+@overload
+def configure_scope(callback: Callable[[Scope], None]) -> None: ...
+
+
 def configure_scope(
     callback: Callable[[Scope], None] | None = None,
 ) -> ContextManager[Scope] | None:
-    """sentry_sdk 1.x: configure the isolation scope (callback or `with` form)."""
+    """Deprecated (sentry_sdk 1.x): the isolation scope, to `callback` or as a `with` block.
+
+    Emits a DeprecationWarning at the caller's line, as sentry_sdk 2.x does.
+    """
+    warnings.warn(
+        "configure_scope() is deprecated: set data on get_isolation_scope() "
+        "(or the top-level set_tag(), set_user(), ...)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     scope = get_isolation_scope()
     scope.generate_propagation_context()
     if callback is not None:
@@ -264,13 +292,30 @@ def configure_scope(
     return _ScopeCallbackResult(scope)
 
 
+@overload
+def push_scope() -> ContextManager[Scope]: ...
+
+
+@overload
+def push_scope(callback: Callable[[Scope], None]) -> None: ...
+
+
 def push_scope(callback: Callable[[Scope], None] | None = None) -> ContextManager[Scope] | None:
-    """sentry_sdk 1.x: a new scope for a block (callback or `with` form)."""
+    """Deprecated (sentry_sdk 1.x): fork the isolation scope for a block or a callback.
+
+    As in sentry_sdk 2.x, what is set inside (on the yielded scope or with the
+    top-level functions) stays inside. Emits a DeprecationWarning at the caller's line.
+    """
+    warnings.warn(
+        "push_scope() is deprecated: use `with new_scope()` or `with isolation_scope()`",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     if callback is not None:
-        with new_scope() as scope:
+        with _PushedScope() as scope:
             guarded()(callback)(scope)
         return None
-    return new_scope()
+    return _PushedScope()
 
 
 # -- lifecycle -----------------------------------------------------------------------------------
@@ -300,27 +345,34 @@ async def flush_async(
 
 
 @guarded()
-def get_current_span(scope: Scope | None = None) -> Any:
+def get_current_span(scope: Scope | None = None) -> Span | None:
     """The active span of `scope` (default: the current scope), or None."""
-    return (scope or get_current_scope()).span
+    span: Span | None = (scope or get_current_scope()).span
+    return span
 
 
 def start_transaction(
-    transaction: Any = None,
+    transaction: Transaction | None = None,
     instrumenter: str = "sentry",
     custom_sampling_context: dict[str, Any] | None = None,
     **kwargs: Any,
-) -> Any:
-    """Start a transaction (an unsampled one when tracing is off)."""
-    return (_tracing or _load_tracing()).start_transaction(
+) -> Transaction | NoOpSpan:
+    """Start a transaction (an unsampled one when tracing is off).
+
+    Raises:
+        TypeError: An unknown keyword argument (as sentry_sdk 2.x, e.g. `data=`).
+    """
+    started: Transaction | NoOpSpan = (_tracing or _load_tracing()).start_transaction(
         get_current_scope(), transaction, custom_sampling_context, instrumenter, **kwargs
     )
+    return started
 
 
-def start_span(**kwargs: Any) -> Any:
-    """Start a span under the active span."""
+def start_span(**kwargs: Any) -> Span:
+    """Start a span under the active span (`description=` is deprecated: use `name=`)."""
     scope = _current_scope.get() or get_current_scope()  # one call fewer on the hot path
-    return (_tracing or _load_tracing()).span_for_scope(scope, kwargs)
+    span: Span = (_tracing or _load_tracing()).span_for_scope(scope, kwargs)
+    return span
 
 
 _tracing: Any = None  # tripwire.tracing._api, bound on first use (import tripwire stays cheap)
@@ -340,31 +392,31 @@ def continue_trace(
     name: str | None = None,
     source: str | None = None,
     origin: str = "manual",
-) -> Any:
+) -> Transaction:
     """Continue an incoming trace; returns a transaction to start."""
-    return (_tracing or _load_tracing()).continue_trace(
+    transaction: Transaction = (_tracing or _load_tracing()).continue_trace(
         get_isolation_scope(), environ_or_headers, op, name, source, origin
     )
+    return transaction
 
 
 @guarded()
 def get_traceparent() -> str | None:
-    """The sentry-trace header value for the active span or trace."""
-    return get_current_scope().get_traceparent() or get_isolation_scope().get_traceparent()
+    """The sentry-trace header value for the active span or trace ("" in a NoOpSpan)."""
+    traceparent = get_current_scope().get_traceparent()
+    return traceparent if traceparent is not None else get_isolation_scope().get_traceparent()
 
 
 @guarded()
 def get_baggage() -> str | None:
-    """The baggage header value for the active span or trace."""
-    baggage = get_current_scope().get_baggage() or get_isolation_scope().get_baggage()
-    if baggage is None:
-        return None
-    return baggage.serialize() if hasattr(baggage, "serialize") else str(baggage)
+    """The baggage header value for the active span or trace (None in a NoOpSpan)."""
+    baggage: str | None = (_tracing or _load_tracing()).baggage_header(get_current_scope())
+    return baggage
 
 
 @guarded()
 def set_measurement(name: str, value: float, unit: str = "") -> None:
-    """Set a measurement on the current transaction."""
+    """Deprecated (as in sentry_sdk 2.28+): set a measurement on the current transaction."""
     transaction = get_current_scope().transaction
     if transaction is not None:
         transaction.set_measurement(name, value, unit)
@@ -381,6 +433,10 @@ def update_current_span(
     span = get_current_scope().span
     if span is None:
         return
+    if data is not None:
+        from tripwire._deprecation import deprecated
+
+        deprecated("the `data` argument of update_current_span is deprecated: use `attributes`")
     if op is not None:
         span.op = op
     if name is not None:
@@ -442,6 +498,39 @@ def start_session(session_mode: str = "application") -> None:
 def end_session() -> None:
     """End the isolation scope's session."""
     get_isolation_scope().end_session()
+
+
+def _alias_doc(owner: str, f: _F) -> _F:
+    target = getattr(_owner_classes()[owner], f.__name__, None)
+    doc = getattr(target, "__doc__", None) or ""
+    f.__doc__ = f"Alias for `tripwire.{owner}.{f.__name__}`.\n\n{doc}".rstrip()
+    return f
+
+
+def _owner_classes() -> dict[str, type]:
+    from tripwire.client import Client
+    from tripwire.scope import Scope
+
+    return {"Client": Client, "Scope": Scope}
+
+
+def clientmethod(f: _F) -> _F:
+    """Mark a top-level function as the alias of the Client method of the same name."""
+    return _alias_doc("Client", f)
+
+
+def scopemethod(f: _F) -> _F:
+    """Mark a top-level function as the alias of the Scope method of the same name."""
+    return _alias_doc("Scope", f)
+
+
+def __getattr__(name: str) -> Any:
+    # `sentry_sdk.api.monitor`: the crons decorator, loaded on first use.
+    if name == "monitor":
+        from tripwire.crons import monitor
+
+        return monitor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -63,9 +63,15 @@ class Attachment:
         elif data is not None:
             if isinstance(data, str):
                 data = data.encode("utf-8")
-            elif not isinstance(data, builtins.bytes):
+            elif isinstance(data, (bytearray, memoryview)):
                 data = builtins.bytes(data)
-            ref = PayloadRef(bytes=data)
+            if isinstance(data, builtins.bytes):
+                ref = PayloadRef(bytes=data)
+            else:
+                # Not content (an int would become that many zero bytes): left out
+                # when the envelope is serialized, like a missing file.
+                ref = PayloadRef()
+                ref._loader = _not_content(data)
         else:
             ref = PayloadRef(path=self.path)
         item = Item(
@@ -79,6 +85,13 @@ class Attachment:
 
     def __repr__(self) -> str:
         return f"<Attachment {self.filename!r}>"
+
+
+def _not_content(value: object) -> Callable[[], builtins.bytes]:
+    def load() -> builtins.bytes:
+        raise TypeError(f"attachment content must be bytes or str, not {type(value).__name__}")
+
+    return load
 
 
 def _guess_type(filename: str) -> Optional[str]:

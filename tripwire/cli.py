@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -179,6 +180,32 @@ def init_sdk(dsn: str, **options: Any) -> list[str]:
             notes.append(f"option {rejected[0]} is not supported yet: left out")
 
 
+def _add_allow_origin(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="let pages of this origin (e.g. http://localhost:3000, a separate UI or a "
+        "browser SDK) read and send data; the server's own pages always may (repeatable)",
+    )
+
+
+def _byte_size(text: str) -> int:
+    """``500M`` -> bytes (K, M, G: powers of 1024); for argparse."""
+    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+    value = text.strip().upper().removesuffix("B")
+    number, unit = value, ""
+    if value and value[-1] in "KMG":
+        number, unit = value[:-1], value[-1]
+    try:
+        size = int(float(number) * units[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500M, 2G)") from None
+    if size < 0:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
+    return size
+
+
 # -- commands -----------------------------------------------------------------------------------
 
 
@@ -204,7 +231,12 @@ def cmd_server(args: argparse.Namespace) -> int:
             on_ready=ready,
             rate_limits=args.rate_limit or (),
             log_level=args.log_level,
+            allow_origins=args.allow_origin or (),
+            max_db_bytes=args.max_db_size or None,
         )
+    except ValueError as exc:
+        _err(f"tripwire server: {exc}")
+        return 2
     except OSError as exc:
         _err(f"cannot listen on {args.host}:{args.port}: {exc}")
         return 1
@@ -231,18 +263,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if db is None:
         tmp = tempfile.mkdtemp(prefix="tripwire-demo-")
         db = os.path.join(tmp, "demo.db")
-    server: ServerThread = app.ServerThread(db=db, port=args.port)
+    try:
+        server: ServerThread = app.ServerThread(
+            db=db, port=args.port, allow_origins=args.allow_origin or ()
+        )
+    except ValueError as exc:
+        _err(f"tripwire demo: {exc}")
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return 2
     try:
         _out(f"tripwire demo: backend on {server.url} (DSN {server.dsn})")
-        notes = init_sdk(
-            server.dsn,
-            release="tripwire-demo@1.0.0",
-            environment="demo",
-            traces_sample_rate=1.0,
-            enable_logs=True,
-            send_default_pii=True,
-            in_app_include=["shop"],
-        )
+        with warnings.catch_warnings():
+            # send_default_pii is deprecated in sentry_sdk 2.75, but it is still the
+            # option the integrations read; the demo wants the user's address shown.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            notes = init_sdk(
+                server.dsn,
+                release="tripwire-demo@1.0.0",
+                environment="demo",
+                traces_sample_rate=1.0,
+                enable_logs=True,
+                send_default_pii=True,
+                in_app_include=["shop"],
+            )
         import tripwire
 
         _demo_app(notes)
@@ -495,12 +539,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer with this rate limit, e.g. 60:error:key (repeatable)",
     )
     p.add_argument("--log-level", default="warning", help="uvicorn log level")
+    _add_allow_origin(p)
+    p.add_argument(
+        "--max-db-size",
+        type=_byte_size,
+        default=1024 * 1024 * 1024,
+        metavar="SIZE",
+        help="refuse new data (507) once the database holds this much, e.g. 500M, 2G; "
+        "0 for no limit (default 1G)",
+    )
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("demo", help="start a backend, send it a demo app's errors, show them")
     p.add_argument("--serve", action="store_true", help="keep the backend running afterwards")
     p.add_argument("--db", help="database to use (default: a temporary one)")
     p.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    _add_allow_origin(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("run", help="run a program with tripwire initialised from the environment")

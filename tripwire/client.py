@@ -6,7 +6,9 @@ Scopes call `Client._capture(event, hint, layers)`; the public
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Callable
 
 from tripwire._clock import clock, format_timestamp
@@ -21,9 +23,43 @@ if TYPE_CHECKING:
     from tripwire.pipeline import Step
     from tripwire.scope._scope import Scope
     from tripwire.transport import Transport
-    from tripwire.types import Event, ExcInfo, Hint
+    from tripwire.types import Event, EventDict, ExcInfo, Hint
 
 _FIRST_ARG: Any = object()
+
+# The `sdk` metadata every event carries (the client adds its integrations).
+SDK_INFO: dict[str, Any] = {
+    "name": SDK_NAME,
+    "version": VERSION,
+    "packages": [{"name": "pypi:tripwire", "version": VERSION}],
+}
+
+# True while a client with debug=True is being set up (sentry_sdk.client's name).
+_client_init_debug: ContextVar[bool] = ContextVar("client_init_debug", default=False)
+
+
+def get_options(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The full option dict `Client(*args, **kwargs)` would use (validated, defaults filled).
+
+    As sentry_sdk.client.get_options; raises as `init` does on a bad option.
+    """
+    from tripwire.options import build_options
+
+    return build_options(*args, **kwargs)
+
+
+class _CaptureGuard(threading.local):
+    """Set while this thread builds or processes an event.
+
+    User code runs in there (`__repr__` of frame locals and extras, a Mapping's
+    `__iter__`, hooks, processors, a transport); a capture it makes is a no-op, so
+    capture never recurses, let alone without bound (as sentry_sdk 2.x, one event).
+    """
+
+    active = False
+
+
+capture_guard = _CaptureGuard()
 
 
 class BaseClient:
@@ -73,13 +109,13 @@ class BaseClient:
         return None
 
     def _capture(
-        self, event: Event, hint: Hint, layers: Sequence[Scope], built_by_sdk: bool
+        self, event: EventDict, hint: Hint, layers: Sequence[Scope], built_by_sdk: bool
     ) -> str | None:
         return None
 
     def _event_from_exception(
         self, exc_info: ExcInfo, mechanism: dict[str, Any] | None = None
-    ) -> tuple[Event, Hint]:
+    ) -> tuple[EventDict, Hint]:
         raise RuntimeError("no client: nothing is captured before init()")
 
     def capture_session(self, session: Any) -> None:
@@ -170,22 +206,58 @@ class Client(BaseClient):
     """The client: takes the options of `tripwire.init` (dsn may be positional)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from tripwire.options import build_options
-
-        super().__init__(build_options(*args, **kwargs))
-        self._setup()
+        super().__init__(get_options(*args, **kwargs))
+        # While the client sets up, its own `debug` decides (as sentry_sdk's contextvar).
+        token = _client_init_debug.set(bool(self.options["debug"]))
+        try:
+            self._setup()
+        finally:
+            _client_init_debug.reset(token)
 
     def _setup(self) -> None:
+        from tripwire import _data_collection as data_collection
         from tripwire._event_payload import EventPayload
         from tripwire.envelope import Envelope, Item
         from tripwire.event.frames import FrameOptions
         from tripwire.event.serializer import Serializer
-        from tripwire.integrations import setup_integrations
+        from tripwire.integrations import _setup_for_options
         from tripwire.pipeline import Capture, error_steps, new_event_id, transaction_steps
         from tripwire.scrubber import EventScrubber
-        from tripwire.transport import make_transport
+        from tripwire.transport import lost_event_forwarder, make_transport
 
         opts = self.options
+        experiments = opts.get("_experiments") or {}
+        if (
+            opts["profiles_sample_rate"] is not None
+            or opts["profiles_sampler"] is not None
+            or experiments.get("profiles_sample_rate") is not None
+        ):
+            from tripwire._deprecation import deprecated
+
+            deprecated(
+                "transaction-based profiling (profiles_sample_rate, profiles_sampler) is"
+                " deprecated as in sentry_sdk 2.x: use profile_session_sample_rate"
+            )
+        if (
+            not isinstance(opts["data_collection"], dict)
+            or "provided_by_user" not in (opts["data_collection"])
+        ):
+            data_collection.resolve(opts)  # (an unpickled client's is resolved already)
+        if opts["spotlight"] is not False:
+            from tripwire.spotlight import sample_all, setup_spotlight
+
+            self.spotlight = setup_spotlight(opts)
+            if self.spotlight is not None and not opts["dsn"]:
+                # As sentry_sdk 2.x: Spotlight alone (local development) sees everything.
+                opts["send_default_pii"] = True
+                opts["error_sampler"] = opts["traces_sampler"] = sample_all
+                opts["profiles_sampler"] = sample_all
+                if not data_collection.enabled(opts):
+                    opts["data_collection"] = data_collection.from_legacy(
+                        True,
+                        opts["include_local_variables"] is not False,
+                        opts["include_source_context"] is not False,
+                    )
         # What the capture path uses, bound once: no import statements per event.
         self._capture_cls = Capture
         self._new_event_id = new_event_id
@@ -202,44 +274,51 @@ class Client(BaseClient):
         self._serializer = Serializer(
             max_value_length=opts["max_value_length"], custom_repr=opts["custom_repr"]
         )
+        collect = data_collection.enabled(opts)
+        local_vars = data_collection.local_variables(opts)
+        context_lines = data_collection.context_lines(opts)
         self._frame_options = FrameOptions(
-            include_source_context=bool(opts["include_source_context"]),
-            include_local_variables=bool(opts["include_local_variables"]),
+            include_source_context=context_lines > 0,
+            include_local_variables=local_vars,
+            context_lines=context_lines,
             in_app_include=opts["in_app_include"],
             in_app_exclude=opts["in_app_exclude"],
             project_root=opts["project_root"],
             max_stack_frames=opts["max_stack_frames"],
             add_full_stack=bool(opts["add_full_stack"]),
-            vars_renderer=(
-                self._serializer.frame_vars if opts["include_local_variables"] else None
-            ),
+            vars_renderer=self._serializer.frame_vars if local_vars else None,
         )
         scrubber = opts["event_scrubber"]
         if scrubber is None:
-            scrubber = opts["event_scrubber"] = EventScrubber(
-                send_default_pii=bool(opts["send_default_pii"])
-            )
+            # Deliberately not sentry_sdk 2.75, which drops the default scrubber when
+            # data_collection is given and then sends `password` locals as they are:
+            # the scrubber stays, with PII allowed as data_collection's user_info says.
+            pii = opts["data_collection"]["user_info"] if collect else opts["send_default_pii"]
+            scrubber = opts["event_scrubber"] = EventScrubber(send_default_pii=bool(pii))
         self._scrubber: EventScrubber | None = scrubber
         self._scrubber_is_custom = any(
             getattr(type(scrubber), name, None) is not getattr(EventScrubber, name)
             for name in ("scrub_event", "scrub_breadcrumbs", "scrub_dict")
         )
         self.transport = make_transport(opts)
+        if self.spotlight is not None:
+            from tripwire.spotlight import SpotlightTee
+
+            # Every envelope, whoever sends it, also goes to the sidecar.
+            self.transport = SpotlightTee(self.transport, self.spotlight)
         if self.transport is not None:
             self.transport._outcomes = self.outcomes
+            # Every loss counted in self.outcomes also reaches a transport subclass's own
+            # record_lost_event, whichever part of the SDK records it.
+            self.outcomes.forward = lost_event_forwarder(self.transport)
             if opts["enable_backpressure_handling"]:
                 from tripwire.monitor import Monitor
 
                 self.monitor = Monitor(self.transport)
-        if opts["spotlight"]:
-            from tripwire.spotlight import setup_spotlight
-
-            self.spotlight = setup_spotlight(opts)
-        self.integrations = setup_integrations(self, opts)
+        self.integrations = _setup_for_options(opts)
         self._sdk_info: dict[str, Any] = {
-            "name": SDK_NAME,
-            "version": VERSION,
-            "packages": [{"name": "pypi:tripwire", "version": VERSION}],
+            **SDK_INFO,
+            "packages": [dict(package) for package in SDK_INFO["packages"]],
             "integrations": sorted(self.integrations),
         }
         self._steps: list[Step] = error_steps(self)
@@ -273,16 +352,30 @@ class Client(BaseClient):
         """Capture a ready-made event; returns its id, or None if it was dropped."""
         try:
             layers = (scope,) if scope is not None else ()
-            return self._capture(dict(event), hint if hint is not None else {}, layers, False)
+            payload: EventDict = dict(event)
+            return self._capture(payload, hint if hint is not None else {}, layers, False)
         except Exception:
             logger.debug("capture_event failed", exc_info=True)
             return None
 
     def _capture(
-        self, event: Event, hint: Hint, layers: Sequence[Scope], built_by_sdk: bool
+        self, event: EventDict, hint: Hint, layers: Sequence[Scope], built_by_sdk: bool
+    ) -> str | None:
+        guard = capture_guard
+        if guard.active:
+            logger.debug("capture made while capturing on this thread: ignored")
+            return None
+        guard.active = True
+        try:
+            return self._process(event, hint, layers, built_by_sdk)
+        finally:
+            guard.active = False
+
+    def _process(
+        self, event: EventDict, hint: Hint, layers: Sequence[Scope], built_by_sdk: bool
     ) -> str | None:
         transport = self.transport
-        if transport is None and self.spotlight is None:
+        if transport is None:
             logger.debug("event dropped: no DSN and no transport")
             return None
         event_id = self._new_event_id(event)
@@ -298,11 +391,7 @@ class Client(BaseClient):
                 return None
         if category is DataCategory.ERROR:
             self._update_session(layers, cap.event)
-        envelope = self._envelope_for(cap.event, cap.hint)
-        if transport is not None:
-            transport.capture_envelope(envelope)
-        if self.spotlight is not None:
-            self.spotlight.capture_envelope(envelope)
+        transport.capture_envelope(self._envelope_for(cap.event, cap.hint))
         return event_id
 
     def capture_session(self, session: Any) -> None:
@@ -313,7 +402,7 @@ class Client(BaseClient):
 
         queue_session(self, session)
 
-    def _update_session(self, layers: Sequence[Scope], event: Event) -> None:
+    def _update_session(self, layers: Sequence[Scope], event: EventDict) -> None:
         for layer in reversed(layers):
             session = layer._d.session
             if session is not None:
@@ -323,7 +412,7 @@ class Client(BaseClient):
                 return
 
     def _record_drop(
-        self, drop: Drop, category: DataCategory, step: Any, event: Event | None = None
+        self, drop: Drop, category: DataCategory, step: Any, event: EventDict | None = None
     ) -> None:
         # The one place where a pipeline drop becomes an outcome.
         logger.info(
@@ -339,7 +428,7 @@ class Client(BaseClient):
             count = len(spans) + 1 if isinstance(spans, list) else 1
             self.outcomes.record(drop.reason, DataCategory.SPAN, count)
 
-    def _envelope_for(self, event: Event, hint: Hint) -> Envelope:
+    def _envelope_for(self, event: EventDict, hint: Hint) -> Envelope:
         headers: dict[str, Any] = {
             "event_id": event["event_id"],
             "sent_at": format_timestamp(clock.now()),
@@ -366,10 +455,16 @@ class Client(BaseClient):
 
     def _event_from_exception(
         self, exc_info: ExcInfo, mechanism: dict[str, Any] | None = None
-    ) -> tuple[Event, Hint]:
+    ) -> tuple[EventDict, Hint]:
         from tripwire.event.exceptions import event_from_exception
 
-        return event_from_exception(exc_info, self._frame_options, mechanism)
+        guard = capture_guard
+        outer = guard.active
+        guard.active = True  # frame locals' __repr__s run here (see _CaptureGuard)
+        try:
+            return event_from_exception(exc_info, self._frame_options, mechanism)
+        finally:
+            guard.active = outer
 
     def _prepare_crumb(self, crumb: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """A breadcrumb's wire form: bounded, scrubbed, with its own `_meta` (cached by Crumb)."""
@@ -442,6 +537,15 @@ class Client(BaseClient):
         except Exception:
             logger.debug("transport kill failed", exc_info=True)
         self.transport = None
+
+    # Pickling keeps the options only: the copy builds its own transport, worker and
+    # integrations on load, and can send (as a sentry_sdk 2.x client can).
+    def __getstate__(self) -> dict[str, Any]:
+        return {"options": self.options}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        BaseClient.__init__(self, state["options"])
+        self._setup()
 
     def __repr__(self) -> str:
         return f"<tripwire.Client dsn={self.dsn!r}>"

@@ -391,6 +391,11 @@ class Envelope:
         return f"<Envelope headers={self.headers!r} items={self.items!r}>"
 
 
+def parse_json(data: builtins.bytes | str) -> Any:
+    """Decode JSON from bytes or str (sentry_sdk.envelope's helper for payloads)."""
+    return loads(data)
+
+
 def _as_bytes(value: Any) -> builtins.bytes:
     if isinstance(value, builtins.bytes):
         return value

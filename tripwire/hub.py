@@ -6,18 +6,21 @@ to the current scopes. `Hub.current` and `Hub.main` exist for 1.x code.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import AbstractContextManager as ContextManager
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 
-from tripwire import api
+from tripwire._log import logger
+from tripwire.api import _ScopeCallbackResult
 from tripwire.scope._current import (
+    _PushedScope,
     _ScopeManager,
     get_client,
     get_current_scope,
     get_global_scope,
     get_isolation_scope,
-    new_scope,
 )
 from tripwire.scope._scope import Scope
 
@@ -28,54 +31,106 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class _HubMeta(type):
+class SentryHubDeprecationWarning(DeprecationWarning):
+    """Emitted where code uses `Hub` (deprecated since sentry_sdk 2.0)."""
+
+    _MESSAGE = (
+        "Hub is deprecated (sentry_sdk 2.x): use the scope API instead "
+        "(get_current_scope(), get_isolation_scope(), new_scope(), isolation_scope())"
+    )
+
+    def __init__(self, *_: object) -> None:
+        super().__init__(self._MESSAGE)
+
+
+# The hub entered with `with hub:` in this context (Hub.current).
+_local: ContextVar[Hub | None] = ContextVar("tripwire_current_hub", default=None)
+
+
+class HubMeta(type):
+    """Gives `Hub.current` and `Hub.main` (each warns once per call site)."""
+
     @property
     def current(cls) -> Hub:
-        """The hub of the current context."""
-        return Hub(None, get_current_scope())
+        """The hub of this context: the one entered last, else a clone of the main hub."""
+        warnings.warn(SentryHubDeprecationWarning(), stacklevel=2)
+        hub = _local.get()
+        if hub is None:
+            hub = _make_hub(GLOBAL_HUB)
+            _local.set(hub)
+        return hub
 
     @property
     def main(cls) -> Hub:
-        """The hub of the process (global scope)."""
-        return Hub(None, get_global_scope())
+        """The process's main hub (`GLOBAL_HUB`)."""
+        warnings.warn(SentryHubDeprecationWarning(), stacklevel=2)
+        return GLOBAL_HUB
 
 
-class Hub(metaclass=_HubMeta):
-    """Wraps a client and a scope; `with hub:` makes them current."""
+_HubMeta = HubMeta
+
+
+class Hub(metaclass=HubMeta):
+    """The sentry_sdk 1.x facade over the 2.x scopes; `with hub:` activates its scopes.
+
+    As in sentry_sdk 2.x: `hub.scope` is the isolation scope and `hub.client` the
+    active client; `Hub(client)` binds `client` to the global scope; `Hub(hub)` (the
+    1.x way to hand context to a thread) forks the isolation and current scopes.
+    Constructing one, or reading `Hub.current` / `Hub.main`, emits a
+    `SentryHubDeprecationWarning`.
+    """
+
+    if TYPE_CHECKING:
+        current: Hub
+        main: Hub
 
     def __init__(self, client_or_hub: Hub | BaseClient | None = None, scope: Any = None) -> None:
+        warnings.warn(SentryHubDeprecationWarning(), stacklevel=2)
+        self._setup(client_or_hub, scope)
+
+    def _setup(self, client_or_hub: Hub | BaseClient | None, scope: Any) -> None:
+        current: Scope | None = None
         if isinstance(client_or_hub, Hub):
-            client = client_or_hub.client
-            scope = scope if scope is not None else client_or_hub.scope.fork()
+            if scope is None:  # a clone: forks of the scopes in force now
+                scope = get_isolation_scope().fork()
+                current = get_current_scope().fork()
         else:
-            client = client_or_hub
-        self._scope: Scope = scope if isinstance(scope, Scope) else get_current_scope().fork()
-        if client is not None:
-            self._scope.set_client(client)
+            get_global_scope().set_client(client_or_hub)
+        # The scopes `with hub:` activates (None, for the main hub: those in force then).
+        self._scope: Scope | None = scope if isinstance(scope, Scope) else get_isolation_scope()
+        self._current_scope: Scope | None = current or get_current_scope()
+        self._entered: list[tuple[Token[Hub | None], _ScopeManager]] = []
         self._stack: list[ContextManager[Scope]] = []
-        self._manager: _ScopeManager | None = None
         self._last_event_id: str | None = None
 
     @property
     def client(self) -> BaseClient | None:
-        """The client of this hub."""
-        client = self._scope.client or get_client()
+        """The active client, or None if it records nothing."""
+        client = get_client()
         return client if client.is_active() else None
 
     @property
     def scope(self) -> Scope:
-        """The scope of this hub."""
-        return self._scope
+        """The isolation scope (sentry_sdk 2.x: not a scope of the hub's own)."""
+        return get_isolation_scope()
 
     def __enter__(self) -> Hub:
-        self._manager = _ScopeManager(self._scope, None, self._scope)
-        self._manager.__enter__()
+        current = self._current_scope or get_current_scope()
+        isolation = self._scope or get_isolation_scope()
+        manager = _ScopeManager(current, isolation, isolation)
+        manager.__enter__()
+        self._entered.append((_local.set(self), manager))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._manager is not None:
-            self._manager.__exit__(*exc)
-            self._manager = None
+        if not self._entered:
+            return
+        token, manager = self._entered.pop()
+        manager.__exit__(*exc)
+        try:
+            _local.reset(token)
+        except ValueError:  # exited in another context than entered
+            _local.set(None if token.old_value is Token.MISSING else token.old_value)
 
     def run(self, callback: Callable[[], T]) -> T:
         """Run `callback` with this hub active."""
@@ -83,58 +138,58 @@ class Hub(metaclass=_HubMeta):
             return callback()
 
     def bind_client(self, new: BaseClient | None) -> None:
-        """Bind a new client (None unbinds)."""
-        self._scope.set_client(new)
-        if new is not None:
-            get_global_scope().set_client(new)
+        """Bind `new` to the global scope (None unbinds)."""
+        get_global_scope().set_client(new)
 
     def get_integration(self, name_or_class: Any) -> Any:
-        """The integration of the hub's client, by identifier or class."""
-        client = self.client
-        return client.get_integration(name_or_class) if client is not None else None
+        """The active client's integration, by identifier or class."""
+        return get_client().get_integration(name_or_class)
 
     def capture_event(
         self, event: Event, hint: Hint | None = None, scope: Any = None, **scope_kwargs: Any
     ) -> str | None:
-        """Capture an event."""
-        with self:
-            event_id = api.capture_event(event, hint, scope=scope, **scope_kwargs)
-        self._last_event_id = event_id or self._last_event_id
+        """Capture an event in the current scope."""
+        event_id = get_current_scope().capture_event(event, hint, scope=scope, **scope_kwargs)
+        if event_id is not None and event.get("type") != "transaction":
+            self._last_event_id = event_id
         return event_id
 
     def capture_message(
         self, message: str, level: str | None = None, scope: Any = None, **scope_kwargs: Any
     ) -> str | None:
-        """Capture a message."""
-        with self:
-            event_id = api.capture_message(message, level, scope=scope, **scope_kwargs)
-        self._last_event_id = event_id or self._last_event_id
+        """Capture a message in the current scope."""
+        event_id = get_current_scope().capture_message(
+            message, level=level, scope=scope, **scope_kwargs
+        )
+        if event_id is not None:
+            self._last_event_id = event_id
         return event_id
 
     def capture_exception(
         self, error: ExceptionLike | None = None, scope: Any = None, **scope_kwargs: Any
     ) -> str | None:
-        """Capture an exception."""
-        with self:
-            event_id = api.capture_exception(error, scope=scope, **scope_kwargs)
-        self._last_event_id = event_id or self._last_event_id
+        """Capture an exception in the current scope."""
+        event_id = get_current_scope().capture_exception(error, scope=scope, **scope_kwargs)
+        if event_id is not None:
+            self._last_event_id = event_id
         return event_id
 
     def last_event_id(self) -> str | None:
-        """The last event id captured through this hub (deprecated)."""
-        return self._last_event_id or get_isolation_scope()._last_event_id
+        """Deprecated: the last error event id captured through this hub."""
+        logger.warning(
+            "Hub.last_event_id() is deprecated: the capture functions return the event id"
+        )
+        return self._last_event_id
 
     def add_breadcrumb(
         self, crumb: Breadcrumb | None = None, hint: BreadcrumbHint | None = None, **kwargs: Any
     ) -> None:
-        """Add a breadcrumb."""
-        with self:
-            api.add_breadcrumb(crumb, hint, **kwargs)
+        """Add a breadcrumb to the isolation scope."""
+        get_isolation_scope().add_breadcrumb(crumb, hint, **kwargs)
 
     def start_span(self, instrumenter: str = "sentry", **kwargs: Any) -> Any:
-        """Start a span."""
-        with self:
-            return api.start_span(**kwargs)
+        """Start a span under the current scope's span."""
+        return get_current_scope().start_span(instrumenter=instrumenter, **kwargs)
 
     def start_transaction(
         self,
@@ -143,11 +198,10 @@ class Hub(metaclass=_HubMeta):
         custom_sampling_context: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Start a transaction."""
-        with self:
-            return api.start_transaction(
-                transaction, instrumenter, custom_sampling_context, **kwargs
-            )
+        """Start a transaction in the current scope."""
+        return get_current_scope().start_transaction(
+            transaction, instrumenter, custom_sampling_context, **kwargs
+        )
 
     def continue_trace(
         self,
@@ -156,41 +210,58 @@ class Hub(metaclass=_HubMeta):
         name: str | None = None,
         source: str | None = None,
     ) -> Any:
-        """Continue an incoming trace."""
-        with self:
-            return api.continue_trace(environ_or_headers, op, name, source)
+        """Continue an incoming trace in the isolation scope."""
+        return get_isolation_scope().continue_trace(environ_or_headers, op, name, source)
+
+    @overload
+    def push_scope(self, callback: None = None) -> ContextManager[Scope]: ...
+
+    @overload
+    def push_scope(self, callback: Callable[[Scope], None]) -> None: ...
 
     def push_scope(
         self, callback: Callable[[Scope], None] | None = None, continue_trace: bool = True
     ) -> ContextManager[Scope] | None:
-        """Push a scope (callback or `with` form)."""
+        """Fork the isolation scope for a block (callback or `with` form)."""
         if callback is not None:
-            with self, new_scope() as scope:
+            with _PushedScope() as scope:
                 callback(scope)
             return None
-        manager = new_scope()
+        manager = _PushedScope()
         self._stack.append(manager)
         return manager
 
     def pop_scope_unsafe(self) -> tuple[BaseClient | None, Scope]:
-        """Pop a scope pushed with `push_scope()` without a `with` block."""
+        """Pop a scope pushed with `push_scope()` outside a `with` block."""
         if self._stack:
             self._stack.pop().__exit__(None, None, None)
-        return self.client, get_current_scope()
+        return self.client, get_isolation_scope()
+
+    @overload
+    def configure_scope(self, callback: None = None) -> ContextManager[Scope]: ...
+
+    @overload
+    def configure_scope(self, callback: Callable[[Scope], None]) -> None: ...
 
     def configure_scope(
         self, callback: Callable[[Scope], None] | None = None, continue_trace: bool = True
     ) -> ContextManager[Scope] | None:
-        """Configure the scope (callback or `with` form)."""
-        return api.configure_scope(callback)
+        """The isolation scope, to a callback or as a `with` block."""
+        scope = get_isolation_scope()
+        if continue_trace:
+            scope.generate_propagation_context()
+        if callback is not None:
+            callback(scope)
+            return None
+        return _ScopeCallbackResult(scope)
 
     def start_session(self, session_mode: str = "application") -> None:
-        """Start a session."""
-        api.start_session(session_mode)
+        """Start a session on the isolation scope."""
+        get_isolation_scope().start_session(session_mode=session_mode)
 
     def end_session(self) -> None:
-        """End the session."""
-        api.end_session()
+        """End the isolation scope's session."""
+        get_isolation_scope().end_session()
 
     def stop_auto_session_tracking(self) -> None:
         """Stop automatic session tracking."""
@@ -203,29 +274,70 @@ class Hub(metaclass=_HubMeta):
     def flush(
         self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
     ) -> None:
-        """Flush the client."""
-        api.flush(timeout, callback)
+        """Flush the active client."""
+        get_client().flush(timeout=timeout, callback=callback)
 
     def get_traceparent(self) -> str | None:
-        """The sentry-trace header value."""
-        with self:
-            return api.get_traceparent()
+        """The sentry-trace header value (current scope, else isolation scope)."""
+        traceparent = get_current_scope().get_traceparent()
+        if traceparent is None:
+            traceparent = get_isolation_scope().get_traceparent()
+        return traceparent
 
     def get_baggage(self) -> str | None:
-        """The baggage header value."""
-        with self:
-            return api.get_baggage()
+        """The baggage header value (current scope, else isolation scope)."""
+        baggage = get_current_scope().get_baggage()
+        if baggage is None:
+            baggage = get_isolation_scope().get_baggage()
+        if baggage is None:
+            return None
+        return baggage.serialize() if hasattr(baggage, "serialize") else str(baggage)
 
     def iter_trace_propagation_headers(self, span: Any = None) -> Iterator[tuple[str, str]]:
         """Headers for outgoing requests."""
-        with self:
-            headers = list(get_current_scope().iter_trace_propagation_headers(span=span))
-        yield from headers
+        return get_current_scope().iter_trace_propagation_headers(span=span)
 
     def trace_propagation_meta(self, span: Any = None) -> str:
         """HTML meta tags with the trace headers."""
-        with self:
-            return get_current_scope().trace_propagation_meta(span=span)
+        return get_current_scope().trace_propagation_meta(span=span)
 
 
-__all__ = ["Hub"]
+def _make_hub(client_or_hub: Hub | BaseClient | None, scope: Any = None) -> Hub:
+    # A Hub built by the SDK itself: no deprecation warning.
+    hub = Hub.__new__(Hub)
+    hub._setup(client_or_hub, scope)
+    return hub
+
+
+def _make_main_hub() -> Hub:
+    # Entering the main hub activates the scopes in force then: it holds none of its
+    # own, so it stays valid across `tripwire.testing.reset()`.
+    hub = Hub.__new__(Hub)
+    hub._scope = hub._current_scope = None
+    hub._entered = []
+    hub._stack = []
+    hub._last_event_id = None
+    return hub
+
+
+GLOBAL_HUB: Hub = _make_main_hub()
+
+
+def __getattr__(name: str) -> Any:
+    # Names sentry_sdk.hub re-exports, loaded on first access.
+    if name == "Client":
+        from tripwire.client import Client
+
+        return Client
+    if name == "INSTRUMENTER":
+        from tripwire.consts import INSTRUMENTER
+
+        return INSTRUMENTER
+    if name in ("Span", "Transaction", "NoOpSpan"):
+        from tripwire.tracing import _span, _transaction
+
+        return getattr(_transaction if name == "Transaction" else _span, name)
+    raise AttributeError(f"module 'tripwire.hub' has no attribute {name!r}")
+
+
+__all__ = ["GLOBAL_HUB", "Hub", "HubMeta", "SentryHubDeprecationWarning"]

@@ -1,14 +1,16 @@
 """Structured logs, as `sentry_sdk.logger`: ``tripwire.logger.info("Hi {name}", name="Ada")``.
 
-Nothing is recorded unless the SDK was initialised with ``enable_logs=True``. Each
-call builds one log (body, severity, attributes, trace id), runs the
+As sentry_sdk 2.75, these calls record a log whenever the SDK is initialised,
+whatever ``enable_logs`` says (that option only concerns logs taken from `logging`).
+Each call builds one log (body, severity, attributes, trace id), runs the
 ``before_send_log`` hook and queues the log on the client's batcher, which sends
 logs in ``log`` envelope items of up to a few hundred at a time.
 
-The template is formatted with `str.format`: keyword arguments become
-``sentry.message.parameter.<name>`` attributes (positional ones, a tripwire
-extension, ``sentry.message.parameter.<index>``) and the template itself
-``sentry.message.template``. ``attributes={...}`` adds attributes as they are.
+The template is formatted with `str.format_map`: keyword arguments become
+``sentry.message.parameter.<name>`` attributes and the template itself
+``sentry.message.template``; a placeholder without an argument stays as written.
+Positional arguments (a tripwire extension) become
+``sentry.message.parameter.<index>``. ``attributes={...}`` adds attributes as they are.
 """
 
 from __future__ import annotations
@@ -37,6 +39,16 @@ LOG_CONTENT_TYPE = "application/vnd.sentry.items.log+json"
 
 # OpenTelemetry severity numbers: the first of each range (TRACE=1, DEBUG=5, ...).
 SEVERITY_NUMBERS = {"trace": 1, "debug": 5, "info": 9, "warn": 13, "error": 17, "fatal": 21}
+
+# OpenTelemetry severity number ranges and the severity text of each.
+OTEL_RANGES = [
+    ((1, 4), "trace"),
+    ((5, 8), "debug"),
+    ((9, 12), "info"),
+    ((13, 16), "warn"),
+    ((17, 20), "error"),
+    ((21, 24), "fatal"),
+]
 
 
 def trace(template: str, *args: Any, **kwargs: Any) -> None:
@@ -73,7 +85,11 @@ def fatal(template: str, *args: Any, **kwargs: Any) -> None:
 
 
 def logs_enabled(client: BaseClient) -> bool:
-    """Whether `client` records logs (``enable_logs``, or the older ``_experiments`` flag)."""
+    """Whether `client` has ``enable_logs`` (or the older ``_experiments`` flag) on.
+
+    It decides whether records of `logging` become logs; the functions of this
+    module record logs either way (as sentry_sdk 2.75).
+    """
     options = client.options
     if options.get("enable_logs"):
         return True
@@ -81,29 +97,41 @@ def logs_enabled(client: BaseClient) -> bool:
     return bool(isinstance(experiments, dict) and experiments.get("enable_logs"))
 
 
+class _KeepMissing(dict):  # type: ignore[type-arg]
+    """Arguments for `str.format_map`: a placeholder without a value stays ``{name}``."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
 def _capture_template(
     severity_text: str, template: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> None:
     client = get_client()
-    if not client.is_active() or client.transport is None or not logs_enabled(client):
+    if not client.is_active() or client.transport is None:
         return
     try:
-        user_attributes = kwargs.pop("attributes", None)
         attributes: dict[str, Any] = {}
-        if isinstance(user_attributes, dict):
-            for key, value in user_attributes.items():
-                attributes[str(key)] = format_attribute(value)
+        if "attributes" in kwargs:
+            user_attributes = kwargs.pop("attributes")
+            if isinstance(user_attributes, dict):
+                for key, value in user_attributes.items():
+                    attributes[str(key)] = format_attribute(value)
         if not isinstance(template, str):
             template = _safe_str(template)
         body = template
         if args or kwargs:
+            # The call's parameters win over same-named `attributes` (as sentry_sdk).
             for index, value in enumerate(args):
-                attributes.setdefault(f"sentry.message.parameter.{index}", format_attribute(value))
+                attributes[f"sentry.message.parameter.{index}"] = format_attribute(value)
             for key, value in kwargs.items():
-                attributes.setdefault(f"sentry.message.parameter.{key}", format_attribute(value))
-            attributes.setdefault("sentry.message.template", template)
+                attributes[f"sentry.message.parameter.{key}"] = format_attribute(value)
+            attributes["sentry.message.template"] = template
             try:
-                body = template.format(*args, **kwargs)
+                if args:
+                    body = template.format(*args, **kwargs)
+                else:
+                    body = template.format_map(_KeepMissing(kwargs))
             except Exception:  # a template that does not fit its arguments is sent as is
                 body = template
         capture_log(client, severity_text, SEVERITY_NUMBERS[severity_text], body, attributes)
@@ -144,6 +172,7 @@ def capture_log(
             ("user.id", "id"),
             ("user.name", "username"),
             ("user.email", "email"),
+            ("user.ip_address", "ip_address"),
         ):
             value = user.get(field)
             if value is not None:
@@ -168,12 +197,18 @@ def capture_log(
         hook = experiments.get("before_send_log") if isinstance(experiments, dict) else None
     if hook is not None:
         # A hook that raises drops the log: it may have been the one removing PII.
-        result = client._run_user_hook(hook, log, {}, on_error=None)
+        result = client._run_user_hook(hook, log, {}, on_error=_RAISED)
+        if result is _RAISED:
+            client.outcomes.record(DropReason.CALLBACK_ERROR, DataCategory.LOG_ITEM)
+            return
         if not isinstance(result, dict):
             client.outcomes.record(DropReason.BEFORE_SEND, DataCategory.LOG_ITEM)
             return
         log = result
     _batcher(client).add(log)
+
+
+_RAISED: Any = object()
 
 
 def _trace_ids() -> tuple[str, str | None]:
@@ -218,6 +253,7 @@ def _static_attributes(client: BaseClient) -> list[tuple[str, Any]]:
 # -- attribute values ------------------------------------------------------------------------
 
 _SCALAR_TYPES = (str, bool, int, float)
+_INFINITIES = (float("inf"), float("-inf"))
 
 
 def format_attribute(value: Any, tuples: bool = True) -> Any:
@@ -229,6 +265,8 @@ def format_attribute(value: Any, tuples: bool = True) -> Any:
             sentry_sdk's logging integration writes ``extra`` tuples as their repr).
     """
     if isinstance(value, _SCALAR_TYPES):
+        if isinstance(value, float) and (value != value or value in _INFINITIES):
+            return str(value)  # JSON has no NaN or infinity
         return value
     if isinstance(value, list) or (tuples and isinstance(value, tuple)):
         if not value:
@@ -340,4 +378,4 @@ def build_envelope(logs: list[Log]) -> Envelope | None:
     return envelope
 
 
-__all__ = ["debug", "error", "fatal", "info", "trace", "warning"]
+__all__ = ["OTEL_RANGES", "debug", "error", "fatal", "info", "trace", "warning"]

@@ -450,6 +450,27 @@ def _hostname() -> Optional[str]:
     return socket.gethostname()
 
 
+def _warn_deprecated_options(options: dict[str, Any]) -> None:
+    """DeprecationWarnings (at the init() caller's line) for deprecated options.
+
+    sentry_sdk 2.x warns about `enable_tracing` at init and about a false
+    `propagate_traces` each time trace headers are made; tripwire warns about both
+    once, at init.
+    """
+    from tripwire._deprecation import deprecated
+
+    if options["enable_tracing"] is not None:
+        deprecated("the enable_tracing option is deprecated: use traces_sample_rate")
+    if options["propagate_traces"] is False:
+        deprecated("the propagate_traces option is deprecated: use trace_propagation_targets")
+    if options["send_default_pii"] is not None:
+        experiments = options["_experiments"] or {}
+        if options["data_collection"] is not None or "data_collection" in experiments:
+            deprecated("send_default_pii is ignored when data_collection is set")
+        else:
+            deprecated("the send_default_pii option is deprecated: use data_collection")
+
+
 def build_options(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """Validate init/Client arguments and fill in defaults and environment values.
 
@@ -486,6 +507,12 @@ def build_options(*args: Any, **kwargs: Any) -> dict[str, Any]:
         if check is None:
             raise _unknown_option(name)
         options[name] = check(name, value)
+    if (
+        options["enable_tracing"] is not None
+        or options["propagate_traces"] is False
+        or options["send_default_pii"] is not None
+    ):
+        _warn_deprecated_options(options)
 
     environ = os.environ
     dsn = options["dsn"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import threading
+from typing import Callable, Union
 
 
 class DropReason(str, enum.Enum):
@@ -27,6 +28,8 @@ class DropReason(str, enum.Enum):
     INTERNAL_SDK_ERROR = "internal_sdk_error"
     INSUFFICIENT_DATA = "insufficient_data"
     BACKPRESSURE = "backpressure"
+    # A user callback (before_send, before_send_transaction...) raised.
+    CALLBACK_ERROR = "callback_error"
     # Not client-report reasons: counted locally only (the user asked for them).
     IGNORED = "ignored"
     DUPLICATE = "duplicate"
@@ -57,6 +60,38 @@ class DataCategory(str, enum.Enum):
     USER_REPORT_V2 = "user_report_v2"
 
 
+# A reason or category the SDK does not know (a transport subclass may record any
+# string, as sentry_sdk's does) is kept as that string.
+Reason = Union[DropReason, str]
+Category = Union[DataCategory, str]
+# Where a client forwards its losses: a transport's `record_lost_event` (see
+# `tripwire.transport.lost_event_forwarder`), called as (reason, category, quantity).
+Forward = Callable[[str, str, int], None]
+
+
+def _reason(value: Reason) -> Reason:
+    if isinstance(value, DropReason):
+        return value
+    try:
+        return DropReason(value)
+    except ValueError:
+        return str(value)
+
+
+def _category(value: Category) -> Category:
+    if isinstance(value, DataCategory):
+        return value
+    try:
+        return DataCategory(value)
+    except ValueError:
+        return str(value)
+
+
+def wire_value(value: Reason | Category) -> str:
+    """The protocol string of a reason or category (enum member or plain string)."""
+    return value.value if isinstance(value, enum.Enum) else value
+
+
 class Drop:
     """Returned by a pipeline step to drop the event."""
 
@@ -75,7 +110,7 @@ class Outcome:
 
     __slots__ = ("category", "quantity", "reason")
 
-    def __init__(self, reason: DropReason, category: DataCategory, quantity: int = 1) -> None:
+    def __init__(self, reason: Reason, category: Category, quantity: int = 1) -> None:
         self.reason = reason
         self.category = category
         self.quantity = quantity
@@ -93,24 +128,39 @@ class Outcome:
         return hash((self.reason, self.category, self.quantity))
 
     def __repr__(self) -> str:
-        return f"Outcome({self.reason.value!r}, {self.category.value!r}, {self.quantity})"
+        return (
+            f"Outcome({wire_value(self.reason)!r}, {wire_value(self.category)!r}, {self.quantity})"
+        )
 
 
 class Outcomes:
-    """Thread-safe loss counters, drained into client reports."""
+    """Thread-safe loss counters, drained into client reports.
 
-    __slots__ = ("_lock", "_pending", "_total")
+    `forward`, when set by the client, also hands every loss recorded here to a
+    user transport's own `record_lost_event` (sentry_sdk reports every drop there).
+    """
+
+    __slots__ = ("_lock", "_pending", "_total", "forward")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: dict[tuple[DropReason, DataCategory], int] = {}
-        self._total: dict[tuple[DropReason, DataCategory], int] = {}
+        self._pending: dict[tuple[Reason, Category], int] = {}
+        self._total: dict[tuple[Reason, Category], int] = {}
+        self.forward: Forward | None = None
 
-    def record(
-        self, reason: DropReason | str, category: DataCategory | str, quantity: int = 1
-    ) -> None:
-        """Count `quantity` items of `category` lost for `reason`."""
-        key = (DropReason(reason), DataCategory(category))
+    def record(self, reason: Reason, category: Category, quantity: int = 1) -> None:
+        """Count `quantity` items of `category` lost for `reason` (and forward them)."""
+        key = (_reason(reason), _category(category))
+        self._count(key, quantity)
+        forward = self.forward
+        if forward is not None and key[0] not in LOCAL_ONLY:
+            forward(wire_value(key[0]), wire_value(key[1]), quantity)
+
+    def count(self, reason: Reason, category: Category, quantity: int = 1) -> None:
+        """Count a loss without forwarding it (the transport's own record_lost_event)."""
+        self._count((_reason(reason), _category(category)), quantity)
+
+    def _count(self, key: tuple[Reason, Category], quantity: int) -> None:
         with self._lock:
             self._pending[key] = self._pending.get(key, 0) + quantity
             self._total[key] = self._total.get(key, 0) + quantity
@@ -118,7 +168,7 @@ class Outcomes:
     def snapshot(self) -> dict[tuple[str, str], int]:
         """All losses since the client started, as {(reason, category): count}."""
         with self._lock:
-            return {(r.value, c.value): n for (r, c), n in self._total.items()}
+            return {(wire_value(r), wire_value(c)): n for (r, c), n in self._total.items()}
 
     def pending(self) -> bool:
         """Whether losses are waiting to be reported to the server."""
@@ -138,3 +188,14 @@ class Outcomes:
         """The child starts with a fresh lock and nothing pending (the parent reports its own)."""
         self._lock = threading.Lock()
         self._pending = {}
+
+    def __getstate__(self) -> tuple[dict[tuple[Reason, Category], int], ...]:
+        # Picklable (a pickled Client carries its Outcomes): the lock is rebuilt and
+        # the forwarder (bound to the old client's transport) is not kept.
+        with self._lock:
+            return dict(self._pending), dict(self._total)
+
+    def __setstate__(self, state: tuple[dict[tuple[Reason, Category], int], ...]) -> None:
+        self._lock = threading.Lock()
+        self._pending, self._total = state
+        self.forward = None

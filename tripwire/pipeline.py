@@ -15,13 +15,13 @@ from tripwire._clock import clock, format_timestamp
 from tripwire._ids import ids
 from tripwire._log import logger
 from tripwire.event.meta import merge_meta
-from tripwire.outcomes import Drop, DropReason
+from tripwire.outcomes import DataCategory, Drop, DropReason
 from tripwire.scope._apply import apply_layers
 
 if TYPE_CHECKING:
     from tripwire.client import Client
     from tripwire.scope._scope import Scope
-    from tripwire.types import Event, Hint
+    from tripwire.types import EventDict, Hint
 
 # Keys of an event that the SDK builds itself, JSON-safe and bounded by construction.
 _SDK_BUILT_KEYS = frozenset(
@@ -52,7 +52,7 @@ class Capture:
     __slots__ = ("built_by_sdk", "event", "hint", "layers", "user_hooks_ran")
 
     def __init__(
-        self, event: Event, hint: Hint, layers: Sequence[Scope], built_by_sdk: bool
+        self, event: EventDict, hint: Hint, layers: Sequence[Scope], built_by_sdk: bool
     ) -> None:
         self.event = event
         self.hint = hint
@@ -150,14 +150,19 @@ def _sample_rate(rate: float) -> Step:
 
 def _apply_scopes(client: Client) -> Step:
     def apply_scopes(cap: Capture) -> Drop | None:
+        spans_before = 0
         if client._has_user_processors(cap.layers):
             cap.user_hooks_ran = True
+            spans = cap.event.get("spans")
+            spans_before = len(spans) if isinstance(spans, list) else 0
         result = apply_layers(
             cap.event, cap.hint, cap.layers, client, share_crumbs=not cap.user_hooks_ran
         )
         if isinstance(result, Drop):
             return result
         cap.event = result
+        if spans_before:
+            _count_removed_spans(client, result, spans_before, DropReason.EVENT_PROCESSOR)
         return None
 
     return apply_scopes
@@ -280,23 +285,41 @@ def _scrub(client: Client) -> Step:
     return scrub
 
 
+_RAISED: Any = object()
+
+
 def _before_send(
-    client: Client, hook: Callable[[Event, Hint], Event | None], name: str = "before_send"
+    client: Client, hook: Callable[[EventDict, Hint], EventDict | None], name: str = "before_send"
 ) -> Step:
     def before_send(cap: Capture) -> Drop | None:
         cap.user_hooks_ran = True
+        event = cap.event
+        spans = event.get("spans")
+        spans_before = len(spans) if isinstance(spans, list) else 0
         # A hook that raises drops the event: it may have been the PII filter.
-        result = client._run_user_hook(hook, cap.event, cap.hint, on_error=None)
+        result = client._run_user_hook(hook, event, cap.hint, on_error=_RAISED)
+        if result is _RAISED:
+            return Drop(DropReason.CALLBACK_ERROR, f"{name} raised")
         if result is None:
             return Drop(DropReason.BEFORE_SEND, f"{name} returned None")
         cap.event = result
+        if spans_before:
+            _count_removed_spans(client, result, spans_before, DropReason.BEFORE_SEND)
         return None
 
     before_send.__name__ = name
     return before_send
 
 
-def _error_sampler(client: Client, sampler: Callable[[Event, Hint], Any]) -> Step:
+def _count_removed_spans(client: Client, event: EventDict, before: int, reason: DropReason) -> None:
+    # User code that removes spans from a transaction it keeps: those spans are lost.
+    spans = event.get("spans")
+    removed = before - (len(spans) if isinstance(spans, list) else 0)
+    if removed > 0:
+        client.outcomes.record(reason, DataCategory.SPAN, removed)
+
+
+def _error_sampler(client: Client, sampler: Callable[[EventDict, Hint], Any]) -> Step:
     def error_sampler(cap: Capture) -> Drop | None:
         rate = client._run_user_hook(sampler, cap.event, cap.hint, on_error=1.0)
         try:
@@ -317,7 +340,7 @@ def _error_sampler(client: Client, sampler: Callable[[Event, Hint], Any]) -> Ste
 # -- helpers ----------------------------------------------------------------------------
 
 
-def new_event_id(event: Event) -> str:
+def new_event_id(event: EventDict) -> str:
     """The event's id, assigned if missing or malformed."""
     event_id = event.get("event_id")
     if not isinstance(event_id, str) or not event_id:
@@ -332,7 +355,7 @@ def _timestamp_str(value: Any) -> Any:
     return format_timestamp(epoch) if epoch is not None else value
 
 
-def _trim_exception_values(event: Event, max_len: int) -> None:
+def _trim_exception_values(event: EventDict, max_len: int) -> None:
     values = event["exception"].get("values") if isinstance(event["exception"], dict) else None
     for index, exc in enumerate(values or ()):
         value = exc.get("value")

@@ -15,6 +15,14 @@ def _new_sid() -> str:
     return str(uuid.uuid4())
 
 
+def _canonical_sid(sid: Any) -> str:
+    # As sentry_sdk: a sid is a UUID (a malformed one raises ValueError), sent in its
+    # canonical dashed form whatever form it was given in.
+    import uuid
+
+    return str(sid if isinstance(sid, uuid.UUID) else uuid.UUID(str(sid)))
+
+
 class Session:
     """A session: started, updated by errors, closed with a final status."""
 
@@ -34,7 +42,7 @@ class Session:
         user: dict[str, Any] | None = None,
         session_mode: str = "application",
     ) -> None:
-        self.sid = sid or _new_sid()
+        self.sid = _canonical_sid(sid) if sid else _new_sid()
         self.did: str | None = None
         now = clock.now()
         self.started: float = to_epoch(started) or now
@@ -87,7 +95,7 @@ class Session:
                 found = user.get("id") or user.get("email") or user.get("username")
                 did = str(found) if found is not None else None
         if sid is not None:
-            self.sid = sid
+            self.sid = _canonical_sid(sid)
         if did is not None:
             self.did = str(did)
         self.timestamp = to_epoch(timestamp) or clock.now()

@@ -9,10 +9,12 @@ failures are logged once and never counted as lost events.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from tripwire._log import logger
+from tripwire.transport import Transport
 
 if TYPE_CHECKING:
     from tripwire.envelope import Envelope
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from tripwire.transport._sender import Entry
 
 DEFAULT_URL = "http://localhost:8969/stream"
+DEFAULT_SPOTLIGHT_URL = DEFAULT_URL  # sentry_sdk.spotlight's name
 
 _TRUE = frozenset({"1", "true", "t", "y", "yes", "on"})
 _FALSE = frozenset({"0", "false", "f", "n", "no", "off", ""})
@@ -133,9 +136,102 @@ class _SpotlightDelivery:
         self.http.forget()
 
 
+def resolve_url(value: Any, env: Optional[str]) -> Optional[str]:
+    """The sidecar URL from the option and SENTRY_SPOTLIGHT, with sentry_sdk 2.x's precedence.
+
+    False turns Spotlight off whatever the environment says; a URL option wins over
+    the environment; True uses a URL from the environment if it holds one, else the
+    default; no option at all leaves the choice to the environment.
+    """
+    if value is False:
+        return None
+    if value is True:
+        from_env = spotlight_url(env) if env else None
+        return from_env or DEFAULT_URL
+    if value is None:
+        return spotlight_url(env) if env else None
+    return spotlight_url(value)
+
+
 def setup_spotlight(options: Mapping[str, Any]) -> Optional[SpotlightClient]:
     """The Spotlight client the options ask for, or None."""
-    url = spotlight_url(options.get("spotlight"))
+    import os
+
+    url = resolve_url(options.get("spotlight"), os.environ.get("SENTRY_SPOTLIGHT"))
     if url is None:
         return None
     return SpotlightClient(url, options)
+
+
+def sample_all(*args: Any, **kwargs: Any) -> float:
+    """The sampler Spotlight without a DSN uses: everything is kept (as sentry_sdk 2.x)."""
+    return 1.0
+
+
+class SpotlightTee(Transport):
+    """The client's transport while Spotlight is on: every envelope also goes to the sidecar.
+
+    Whatever sends (events, transactions, sessions, check-ins, logs, client reports)
+    goes through `client.transport`, so the sidecar gets a copy of all of it. `inner`
+    is the real transport, None without a DSN; other attributes are read from it.
+    """
+
+    def __init__(self, inner: Any, spotlight: SpotlightClient) -> None:
+        super().__init__()
+        self.inner = inner
+        self.spotlight = spotlight
+        self.parsed_dsn = getattr(inner, "parsed_dsn", None)
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        """Send to the real transport (if any), and a copy to the sidecar."""
+        inner = self.inner
+        try:
+            if inner is not None:
+                inner.capture_envelope(envelope)
+        finally:
+            self.spotlight.capture_envelope(envelope)
+
+    def flush(
+        self, timeout: float, callback: Optional[Callable[[int, float], None]] = None
+    ) -> None:
+        """Flush the real transport (the client flushes the sidecar's queue itself)."""
+        if self.inner is not None:
+            self.inner.flush(timeout, callback)
+
+    def kill(self) -> None:
+        """Stop the real transport."""
+        if self.inner is not None:
+            self.inner.kill()
+
+    def is_healthy(self) -> bool:
+        """The real transport's health (a sidecar copy is never a reason to back off)."""
+        inner = self.inner
+        return bool(inner.is_healthy()) if inner is not None else True
+
+    def record_lost_event(
+        self,
+        reason: str,
+        data_category: Any = None,
+        item: Any = None,
+        *,
+        quantity: int = 1,
+    ) -> None:
+        """Losses are the real transport's to count."""
+        inner = self.inner
+        if inner is not None:
+            inner.record_lost_event(reason, data_category, item, quantity=quantity)
+        else:
+            super().record_lost_event(reason, data_category, item, quantity=quantity)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The client hands its Outcomes to the transport: the real one counts with them.
+        if name == "_outcomes" and getattr(self, "inner", None) is not None:
+            with contextlib.suppress(AttributeError):
+                self.inner._outcomes = value
+        object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        inner = self.__dict__.get("inner")
+        if inner is None:
+            raise AttributeError(name)
+        return getattr(inner, name)

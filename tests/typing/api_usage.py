@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import tripwire as sentry_sdk
 from tripwire.scrubber import DEFAULT_DENYLIST, EventScrubber
-from tripwire.tracing import Span, Transaction
+from tripwire.tracing import NoOpSpan, Span, Transaction
 from tripwire.transport import Transport
 from tripwire.types import Event, Hint
 
@@ -73,7 +73,62 @@ def trace() -> None:
 
 
 def legacy() -> None:
-    with sentry_sdk.configure_scope() as scope:  # type: ignore[union-attr]
+    with sentry_sdk.configure_scope() as scope:
         scope.set_tag("legacy", "1")
     sentry_sdk.Hub.current.capture_message("via hub")
     sentry_sdk.flush(timeout=2.0)
+
+
+# -- tracing: precise return types (each `return` fails `warn_return_any` if it is Any) --
+
+
+def typed_start_transaction() -> Transaction | NoOpSpan:
+    with sentry_sdk.start_transaction(op="task", name="job") as t:
+        t.set_tag("plan", "pro")
+        t.set_data("cart.items", 3)
+        t.set_status("ok")
+        t.no_such_method()  # type: ignore[union-attr]
+    return sentry_sdk.start_transaction(name="next")
+
+
+def typed_start_span() -> Span:
+    with sentry_sdk.start_span(op="db", name="SELECT 1") as span:
+        span.set_data("db.system", "sqlite")
+        child: Span = span.start_child(op="db.fetch", name="fetch")
+        child.finish()
+    return sentry_sdk.start_span(op="task")
+
+
+def typed_continue_trace(headers: dict[str, str]) -> Transaction:
+    transaction = sentry_sdk.continue_trace(headers, op="http.server", name="GET /")
+    with sentry_sdk.start_transaction(transaction) as started:
+        started.set_tag("continued", "yes")
+    return transaction
+
+
+def typed_scope_tracing() -> Span | None:
+    scope = sentry_sdk.get_current_scope()
+    with scope.start_transaction(name="scoped") as tx:
+        tx.set_tag("k", "v")
+        span: Span = scope.start_span(op="x")
+        span.finish()
+    return sentry_sdk.get_current_span()
+
+
+# -- 1.x scope forms: the `with` form yields a Scope, the callback form returns None --
+
+
+def legacy_scope_forms() -> None:
+    with sentry_sdk.push_scope() as pushed:
+        pushed.set_tag("pushed", "1")
+    with sentry_sdk.configure_scope() as configured:
+        configured.set_extra("configured", True)
+    sentry_sdk.push_scope(lambda scope: scope.set_tag("cb", "1"))
+    nothing: None = sentry_sdk.configure_scope(lambda scope: scope.set_level("warning"))
+    assert nothing is None
+    hub = sentry_sdk.Hub.current
+    with hub.push_scope() as hub_scope, hub.configure_scope() as hub_configured:
+        hub_scope.set_tag("hub", "1")
+        hub_configured.set_tag("hub_configured", "1")
+    client: sentry_sdk.Client | None = None
+    assert sentry_sdk.Scope().client.is_active() is False or client is None

@@ -17,7 +17,7 @@ from tripwire.outcomes import DataCategory, DropReason
 from tripwire.scope._current import get_client, get_current_scope
 
 if TYPE_CHECKING:
-    from tripwire.types import Event, MonitorConfig
+    from tripwire.types import EventDict, MonitorConfig
 
 
 def capture_checkin(
@@ -66,7 +66,7 @@ def _capture(
     dsc = trace_context.pop("dynamic_sampling_context", None)
     if dsc is None:
         dsc = scope.get_dynamic_sampling_context()
-    check_in: Event = {
+    check_in: EventDict = {
         "type": "check_in",
         "monitor_slug": monitor_slug,
         "check_in_id": check_in_id,

@@ -75,6 +75,34 @@ def _value_of(exc: BaseException, group: bool) -> str:
     return _safe_str(exc)
 
 
+def _with_notes(value: str, exc: BaseException) -> str:
+    """`value` followed by the exception's string notes (PEP 678), one per line, as sentry_sdk."""
+    try:
+        notes = getattr(exc, "__notes__", None)  # add_note() exists from 3.11; any may set it
+    except Exception:
+        return value
+    if not isinstance(notes, list) or not notes:
+        return value
+    kept = [note for note in notes if isinstance(note, str)]
+    if not kept:
+        return value
+    return value + "\n" + "\n".join(kept)
+
+
+def _add_errno(mechanism: dict[str, Any], exc: BaseException) -> None:
+    """`mechanism.meta.errno.number` from the exception's `errno` (OSError and others)."""
+    try:
+        errno = getattr(exc, "errno", None)
+    except Exception:
+        return
+    if errno is None:
+        return
+    meta = mechanism.get("meta")
+    meta = dict(meta) if isinstance(meta, dict) else {}
+    meta.setdefault("errno", {"number": errno})
+    mechanism["meta"] = meta
+
+
 def _type_name(etype: type) -> str:
     name = getattr(etype, "__qualname__", None)
     if not isinstance(name, str):
@@ -111,7 +139,7 @@ class _Builder:
             "mechanism": mechanism,
             "module": _module_of(etype),
             "type": _type_name(etype),
-            "value": _value_of(exc, group),
+            "value": _with_notes(_value_of(exc, group), exc),
         }
         if tb is not None:
             opts = self.opts
@@ -159,6 +187,7 @@ def _chain(
         seen.add(id(current))
         group = _is_group(current)
         mechanism = dict(mech)
+        _add_errno(mechanism, current)
         if group:
             mechanism["is_exception_group"] = True
         values.append(builder.single(etype, current, tb, mechanism, group))
@@ -197,6 +226,7 @@ def _group_tree(
         # Key order follows sentry-sdk: a "type" the given mechanism lacks comes last.
         mechanism = dict(mech)
         mechanism["exception_id"] = my_id
+        _add_errno(mechanism, current)
         if source is None:
             mechanism.setdefault("type", "generic")
         else:

@@ -44,7 +44,7 @@ from tripwire.event._repr import (
 )
 from tripwire.event.meta import merge_meta as _merge_meta
 
-__all__ = ["BROKEN_REPR", "CYCLIC", "FAILED", "Serializer", "safe_repr"]
+__all__ = ["BROKEN_REPR", "CYCLIC", "FAILED", "Serializer", "global_repr_processors", "safe_repr"]
 
 # Placeholders; the strings are the ones sentry-sdk sends, so Sentry's UI treats them alike.
 # (BROKEN_REPR, for a repr that raised, comes from `tripwire.event._repr`.)
@@ -56,8 +56,13 @@ FAILED = "<failed to serialize, use init(debug=True) to see error logs>"
 VALUE_MAX_DEPTH = 64
 VALUE_MAX_BREADTH = 10_000
 
+# `tripwire.serializer.add_global_repr_processor` (sentry_sdk's hook) appends here. Each is
+# called as processor(value, hint) for the values of databags and frame variables; a result
+# other than NotImplemented is used as the value. Empty, it costs one truth test per value.
+global_repr_processors: list[Callable[[Any, dict[str, Any]], Any]] = []
+
 _VARS_SCALARS = frozenset((str, int, float, bool, _NoneType, bytes))
-_CONTAINERS = (Mapping, list, tuple, set, frozenset)
+_CONTAINERS: tuple[type, ...] = (Mapping, list, tuple, set, frozenset)
 
 
 # --------------------------------------------------------------------------- _meta
@@ -75,6 +80,24 @@ def _annotate(pmeta: dict[str, Any], key: str | int, note: dict[str, Any]) -> No
         pmeta[skey] = {"": note}
     else:
         node[""] = note
+
+
+def add_sequence_type(ty: type) -> None:
+    """Serialize instances of `ty` as lists (`tripwire.serializer.add_repr_sequence_type`)."""
+    global _CONTAINERS
+    if ty not in _CONTAINERS:
+        _CONTAINERS = (*_CONTAINERS, ty)
+        _CONTAINER_TYPES.clear()
+
+
+def _processed(v: object, remaining_depth: int) -> Any:
+    """The first global repr processor's answer for `v`, or NotImplemented."""
+    hint = {"remaining_depth": remaining_depth}
+    for processor in global_repr_processors:
+        result = processor(v, hint)
+        if result is not NotImplemented:
+            return result
+    return NotImplemented
 
 
 # --------------------------------------------------------------------------- containers
@@ -312,6 +335,10 @@ class Serializer:
         """Serialize `v` (child `key` of the `_meta` node `pmeta`) as data."""
         if depth >= max_depth:
             return self._limited(v, pmeta, key, True)
+        if global_repr_processors and max_depth != VALUE_MAX_DEPTH:
+            done = _processed(v, max_depth - depth)
+            if done is not NotImplemented:
+                return done
         c: Any = v
         t = type(c)
         if t is str:
@@ -392,6 +419,10 @@ class Serializer:
         seen: set[int],
     ) -> Any:
         """Serialize `v` as a frame variable: containers kept, leaves as repr strings."""
+        if global_repr_processors:
+            done = _processed(v, self._max_depth - depth + 1)
+            if done is not NotImplemented:
+                return done
         t = type(v)
         if depth < self._max_depth and (
             t is dict or t is list or t is tuple or (t not in _VARS_SCALARS and _is_container(v, t))
@@ -447,7 +478,7 @@ class Serializer:
         self, pairs: Any, depth: int, meta: Optional[dict[str, Any]], seen: set[int]
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        fast = self._custom_repr is None
+        fast = self._custom_repr is None and not global_repr_processors
         quick = self._quick
         for k, item in pairs:
             skey = k if type(k) is str else self._key(k)
@@ -476,7 +507,7 @@ class Serializer:
         self, values: Any, depth: int, meta: Optional[dict[str, Any]], seen: set[int]
     ) -> list[Any]:
         out: list[Any] = []
-        fast = self._custom_repr is None
+        fast = self._custom_repr is None and not global_repr_processors
         quick = self._quick
         for i, item in enumerate(values):
             try:

@@ -8,11 +8,11 @@ from tripwire.integrations._patch import on_undo
 from tripwire.scope._apply import global_event_processors
 
 if TYPE_CHECKING:
-    from tripwire.types import Event, EventProcessor, Hint
+    from tripwire.types import EventDict, EventProcessor, Hint
 
 
 def add_internal_processor(
-    processor: Callable[[Event, Hint], Event | None],
+    processor: Callable[[EventDict, Hint], EventDict | None],
 ) -> EventProcessor:
     """Register an SDK-owned global processor (marked trusted: its output is JSON-safe)."""
     processor._tripwire_internal = True  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ from tripwire.integrations._processors import add_internal_processor
 from tripwire.scope._current import capturing_client
 
 if TYPE_CHECKING:
-    from tripwire.types import Event, Hint
+    from tripwire.types import EventDict, Hint
 
 
 class ArgvIntegration(Integration):
@@ -22,7 +22,7 @@ class ArgvIntegration(Integration):
     def setup_once() -> None:
         """Register the processor."""
 
-        def add_argv(event: Event, hint: Hint) -> Event | None:
+        def add_argv(event: EventDict, hint: Hint) -> EventDict | None:
             if capturing_client().get_integration(ArgvIntegration) is not None:
                 extra = event.get("extra")
                 if not isinstance(extra, dict):

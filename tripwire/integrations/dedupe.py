@@ -10,7 +10,7 @@ from tripwire.integrations._processors import add_internal_processor
 from tripwire.scope._current import capturing_client
 
 if TYPE_CHECKING:
-    from tripwire.types import Event, Hint
+    from tripwire.types import EventDict, Hint
 
 # A weak reference would be nicer, but not every exception type supports one.
 _last_seen: ContextVar[Any] = ContextVar("tripwire_dedupe_last_seen", default=None)
@@ -25,7 +25,7 @@ class DedupeIntegration(Integration):
     def setup_once() -> None:
         """Register the processor."""
 
-        def dedupe(event: Event, hint: Hint) -> Event | None:
+        def dedupe(event: EventDict, hint: Hint) -> EventDict | None:
             exc_info = hint.get("exc_info") if hint else None
             if exc_info is None or capturing_client().get_integration(DedupeIntegration) is None:
                 return event

@@ -9,7 +9,7 @@ from tripwire.integrations._processors import add_internal_processor
 from tripwire.scope._current import capturing_client
 
 if TYPE_CHECKING:
-    from tripwire.types import Event, Hint
+    from tripwire.types import EventDict, Hint
 
 _installed: dict[str, str] | None = None
 
@@ -41,7 +41,7 @@ class ModulesIntegration(Integration):
     def setup_once() -> None:
         """Register the processor."""
 
-        def add_modules(event: Event, hint: Hint) -> Event | None:
+        def add_modules(event: EventDict, hint: Hint) -> EventDict | None:
             if event.get("type") == "transaction":
                 return event
             if capturing_client().get_integration(ModulesIntegration) is not None:

@@ -11,7 +11,7 @@ from tripwire.integrations._processors import add_internal_processor
 from tripwire.scope._current import capturing_client
 
 if TYPE_CHECKING:
-    from tripwire.types import Event, Hint
+    from tripwire.types import EventDict, Hint
 
 _runtime: dict[str, Any] | None = None
 _os: dict[str, Any] | None = None
@@ -60,7 +60,7 @@ class StdlibIntegration(Integration):
     def setup_once() -> None:
         """Register the processor."""
 
-        def add_runtime(event: Event, hint: Hint) -> Event | None:
+        def add_runtime(event: EventDict, hint: Hint) -> EventDict | None:
             if capturing_client().get_integration(StdlibIntegration) is not None:
                 contexts = event.get("contexts")
                 if not isinstance(contexts, dict):

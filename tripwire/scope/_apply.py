@@ -16,11 +16,12 @@ from tripwire._log import logger
 from tripwire.outcomes import Drop, DropReason
 from tripwire.scope import _current
 from tripwire.scope._breadcrumbs import CrumbsBlock
+from tripwire.scope._flags import apply_flags
 
 if TYPE_CHECKING:
     from tripwire.client import BaseClient
     from tripwire.scope._scope import Scope
-    from tripwire.types import Event, EventProcessor, Hint
+    from tripwire.types import EventDict, EventProcessor, Hint
 
 # Module-level processors added by integrations (sentry_sdk.scope.add_global_event_processor).
 global_event_processors: list[EventProcessor] = []
@@ -32,11 +33,11 @@ def add_global_event_processor(processor: EventProcessor) -> EventProcessor:
     return processor
 
 
-ApplyResult = Union["Event", Drop]
+ApplyResult = Union["EventDict", Drop]
 
 
 def apply_layers(
-    event: Event,
+    event: EventDict,
     hint: Hint,
     layers: Sequence[Scope],
     client: BaseClient,
@@ -56,6 +57,7 @@ def apply_layers(
     error_processors: list[Any] = []
     event_processors: list[Any] = []
     trace_scope = None
+    has_flags = False
     for scope in layers:
         data = scope._d
         if data.level is not None:
@@ -83,6 +85,8 @@ def apply_layers(
             event_processors.extend(data.event_processors)
         if data.span is not None or data.propagation_context is not None:
             trace_scope = scope
+        if data.flags is not None:
+            has_flags = True
 
     is_transaction = event.get("type") == "transaction"
     if level is not None and not is_transaction:
@@ -125,6 +129,8 @@ def apply_layers(
             event["breadcrumbs"] = {"values": []}  # always present, as in sentry_sdk
     if attachments:
         hint.setdefault("attachments", []).extend(attachments)
+    if has_flags and not is_transaction:
+        apply_flags(event, layers)  # before any processor sees the event, as sentry_sdk
 
     exc_info = hint.get("exc_info")
     if error_processors and exc_info is not None:
@@ -149,20 +155,24 @@ def apply_layers(
     return event
 
 
-def _merge_breadcrumbs(event: Event, rings: list[Any], client: BaseClient, share: bool) -> None:
+def _merge_breadcrumbs(event: EventDict, rings: list[Any], client: BaseClient, share: bool) -> None:
+    # As sentry_sdk 2.x: each scope's ring is capped when a crumb is added; the merged
+    # list is not capped again. Crumbs that fell off a ring are told by a length
+    # annotation, `_meta.breadcrumbs[""] = {"len": kept + fallen off}`.
     own = event.get("breadcrumbs")
     own_values = own.get("values") if isinstance(own, dict) else own
-    limit = client._max_breadcrumbs
-    if len(rings) == 1 and not own_values and len(rings[0]) <= limit:
+    truncated = 0
+    for ring in rings:
+        truncated += getattr(ring, "truncated", 0)
+    if len(rings) == 1 and not own_values:
         # The common case: one scope's ring, as it was for the previous event.
         shared = client._crumb_wire.ring_wire(rings[0])
         if share:
             event["breadcrumbs"] = CrumbsBlock(shared)
         else:
             event["breadcrumbs"] = {"values": [dict(v) for v in shared.values]}
-        if shared.metas:
-            metas = dict(shared.metas)
-            event.setdefault("_meta", {}).setdefault("breadcrumbs", {})["values"] = metas
+        if shared.metas or truncated:
+            _crumbs_meta(event, dict(shared.metas), len(shared.values), truncated)
         return
     crumbs: list[Any] = list(own_values) if isinstance(own_values, list) else []
     for ring in rings:
@@ -170,8 +180,6 @@ def _merge_breadcrumbs(event: Event, rings: list[Any], client: BaseClient, share
     if len(rings) > 1 or own_values:
         # Crumbs from several scopes interleave in time; order them as sentry_sdk does.
         crumbs.sort(key=_crumb_time)
-    if len(crumbs) > limit:
-        crumbs = crumbs[len(crumbs) - limit :]
     wire = client._crumb_wire
     values = []
     metas = {}
@@ -181,8 +189,21 @@ def _merge_breadcrumbs(event: Event, rings: list[Any], client: BaseClient, share
         if meta:
             metas[str(index)] = meta
     event["breadcrumbs"] = {"values": values}
+    if metas or truncated:
+        _crumbs_meta(event, metas, len(values), truncated)
+
+
+def breadcrumbs_length_meta(kept: int, truncated: int) -> dict[str, Any]:
+    """The `_meta` node sentry_sdk gives breadcrumbs when some fell off: {"len": total}."""
+    return {"len": kept + truncated}
+
+
+def _crumbs_meta(event: EventDict, metas: dict[str, Any], kept: int, truncated: int) -> None:
+    node = event.setdefault("_meta", {}).setdefault("breadcrumbs", {})
+    if truncated:
+        node[""] = breadcrumbs_length_meta(kept, truncated)
     if metas:
-        event.setdefault("_meta", {}).setdefault("breadcrumbs", {})["values"] = metas
+        node["values"] = metas
 
 
 def _crumb_time(crumb: Any) -> float:

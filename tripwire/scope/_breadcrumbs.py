@@ -7,6 +7,7 @@ the first time an event carries it; `CrumbCache` remembers the result by identit
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from tripwire._clock import clock, format_timestamp, to_epoch
@@ -18,6 +19,40 @@ if TYPE_CHECKING:
     from tripwire.types import Breadcrumb, BreadcrumbHint
 
 Prepared = tuple[dict[str, Any], "dict[str, Any] | None"]
+
+
+class Ring(deque):  # type: ignore[type-arg]
+    """A scope's breadcrumbs, capped at max_breadcrumbs, counting those that fell off.
+
+    `truncated` feeds the `_meta` length annotation sentry_sdk gives an event's
+    breadcrumbs (see `_apply._merge_breadcrumbs`); `append` stays deque's own C method:
+    callers count with `append_counted`.
+    """
+
+    __slots__ = ("truncated",)
+
+    def __init__(self, crumbs: Any = (), maxlen: int | None = None, truncated: int = 0) -> None:
+        super().__init__(crumbs, maxlen)
+        self.truncated = truncated
+
+
+def append_counted(ring: Any, crumb: Any) -> None:
+    """Append `crumb` to a full-or-not capped ring, counting the crumb that falls off."""
+    if len(ring) == ring.maxlen:
+        try:
+            ring.truncated += 1
+        except AttributeError:  # a plain deque (made by older code): nothing to count in
+            pass
+    ring.append(crumb)
+
+
+def copy_ring(ring: Any, limit: int) -> Ring:
+    """A new ring capped at `limit` holding `ring`'s newest crumbs, with their count.
+
+    Crumbs that do not fit the new cap count as fallen off too.
+    """
+    over = max(0, len(ring) - limit)
+    return Ring(ring, maxlen=limit, truncated=getattr(ring, "truncated", 0) + over)
 
 
 class SharedRing:
@@ -148,7 +183,7 @@ def record_breadcrumb(
     data = scope._d
     ring = data.breadcrumbs
     if scope._mine and data.owned & CRUMBS and ring.maxlen == limit:
-        ring.append(new)
+        append_counted(ring, new)
     else:
         scope.append_breadcrumb(new, limit)
 

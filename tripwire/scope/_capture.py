@@ -11,11 +11,12 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from tripwire._log import logger, suppress
+from tripwire.client import capture_guard
 from tripwire.scope import _current
 from tripwire.scope._scope import SCOPE_KWARGS, Scope
 
 if TYPE_CHECKING:
-    from tripwire.types import Event, Hint
+    from tripwire.types import EventDict, Hint
 
 
 def collect_layers(
@@ -65,7 +66,8 @@ def capture_event(
 ) -> str | None:
     """Capture a ready-made event dict."""
     client = scope.get_client()
-    if not client.is_active():
+    if not client.is_active() or capture_guard.active:
+        # Inactive, or called by user code the SDK runs while capturing (no recursion).
         return None
     layers = collect_layers(scope, extra_scope, scope_kwargs)
     if layers is None:
@@ -98,7 +100,7 @@ def capture_message(
         return None
     if not isinstance(message, str):
         message = str(message)
-    event: Event = {"message": message, "level": level or "info"}
+    event: EventDict = {"message": message, "level": level or "info"}
     return capture_event(scope, event, None, extra_scope, scope_kwargs, built_by_sdk=True)
 
 
@@ -110,7 +112,7 @@ def capture_exception(
 ) -> str | None:
     """Capture `error`, or the exception being handled when it is None."""
     client = scope.get_client()
-    if not client.is_active():
+    if not client.is_active() or capture_guard.active:
         return None
     if error is None:
         exc_info: Any = sys.exc_info()

@@ -16,6 +16,7 @@ import threading
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
+from tripwire.client import NON_RECORDING_CLIENT, NonRecordingClient
 from tripwire.scope._scope import Scope, ScopeType
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def get_client() -> BaseClient:
         scope = _global.scope
         if scope is not None and scope._client is not None:
             return scope._client
-        return _no_client()
+        return NON_RECORDING_CLIENT
     scope = _current_scope.get()
     if scope is not None and scope._client is not None:
         return scope._client
@@ -101,7 +102,7 @@ def get_client() -> BaseClient:
     scope = _global.scope
     if scope is not None and scope._client is not None:
         return scope._client
-    return _no_client()
+    return NON_RECORDING_CLIENT
 
 
 class _Capturing(threading.local):
@@ -120,12 +121,6 @@ def capturing_client() -> BaseClient:
     """
     client = _capturing.client
     return client if client is not None else get_client()
-
-
-def _no_client() -> BaseClient:
-    from tripwire.client import NON_RECORDING_CLIENT
-
-    return NON_RECORDING_CLIENT
 
 
 def active_propagation_context(scope: Scope | None = None) -> PropagationContext:
@@ -216,6 +211,27 @@ class _IsolationScope(_ScopeManager):
         return isolation
 
 
+class _PushedScope:
+    """sentry_sdk 2.x's `push_scope()`: fork the isolation scope for a block, yield the fork.
+
+    The current scope is not forked: what is set on it inside the block stays.
+    """
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> Scope:
+        forked = get_isolation_scope().fork()
+        self._token = _isolation_scope.set(forked)
+        return forked
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            _isolation_scope.reset(self._token)
+        except ValueError:
+            old = self._token.old_value
+            _isolation_scope.set(None if old is Token.MISSING else old)
+
+
 # `new_scope()` is the manager class itself: calling a class skips a Python frame.
 new_scope = _NewScope
 
@@ -242,3 +258,23 @@ def reset_scopes() -> None:
     _global.breadcrumb_client = None
     _current_scope.set(None)
     _isolation_scope.set(None)
+
+
+def should_send_default_pii() -> bool:
+    """Whether the active client may send personal data (`send_default_pii`)."""
+    return get_client().should_send_default_pii()
+
+
+__all__ = [
+    "NON_RECORDING_CLIENT",
+    "NonRecordingClient",
+    "get_client",
+    "get_current_scope",
+    "get_global_scope",
+    "get_isolation_scope",
+    "isolation_scope",
+    "new_scope",
+    "should_send_default_pii",
+    "use_isolation_scope",
+    "use_scope",
+]

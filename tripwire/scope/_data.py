@@ -18,6 +18,7 @@ PROCESSORS = 16
 ERROR_PROCESSORS = 32
 ATTACHMENTS = 64
 ATTRIBUTES = 128
+FLAGS = 256
 
 # Shared, never-mutated empty containers (a record copies before its first write).
 EMPTY_DICT: dict[str, Any] = {}
@@ -32,10 +33,12 @@ class ScopeData:
         "attributes",
         "breadcrumbs",
         "contexts",
+        "conversation_id",
         "error_processors",
         "event_processors",
         "extras",
         "fingerprint",
+        "flags",
         "force_auto_session_tracking",
         "last_event_id",
         "level",
@@ -70,6 +73,8 @@ class ScopeData:
         self.force_auto_session_tracking: bool | None = None
         self.propagation_context: Any = None
         self.last_event_id: str | None = None
+        self.flags: Any = None  # a FlagBuffer once a flag is evaluated (FLAGS bit: owned)
+        self.conversation_id: str | None = None
         self.owned = 0
 
     def copy(self) -> ScopeData:
@@ -94,6 +99,8 @@ class ScopeData:
         new.force_auto_session_tracking = self.force_auto_session_tracking
         new.propagation_context = self.propagation_context
         new.last_event_id = self.last_event_id
+        new.flags = self.flags
+        new.conversation_id = self.conversation_id
         new.owned = 0
         return new
 

@@ -8,11 +8,10 @@ and forks one for every request and every `new_scope()`. Here a scope points to 
 
 from __future__ import annotations
 
-from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from tripwire.scope import _current
-from tripwire.scope._breadcrumbs import record_breadcrumb
+from tripwire.scope._breadcrumbs import append_counted, copy_ring, record_breadcrumb
 from tripwire.scope._data import (
     ATTACHMENTS,
     ATTRIBUTES,
@@ -21,10 +20,12 @@ from tripwire.scope._data import (
     EMPTY_DATA,
     ERROR_PROCESSORS,
     EXTRAS,
+    FLAGS,
     PROCESSORS,
     TAGS,
     ScopeData,
 )
+from tripwire.scope._flags import DEFAULT_FLAG_CAPACITY, FlagBuffer
 from tripwire.scope._private_names import PrivateNames
 from tripwire.scope._scope_tracing import TracingMethods
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         BreadcrumbHint,
         ErrorProcessor,
         Event,
+        EventDict,
         EventProcessor,
         ExceptionLike,
         ExcInfo,
@@ -121,16 +123,26 @@ class Scope(TracingMethods, PrivateNames):
         return _current.get_client()
 
     @property
-    def client(self) -> BaseClient | None:
-        """The client bound to this very scope (None means: inherit)."""
-        return self._client
+    def client(self) -> BaseClient:
+        """The client bound to this very scope; a non-recording one if none is.
+
+        As in sentry_sdk 2.x, never None: `Scope().client.is_active()` is False.
+        """
+        client = self._client
+        return _current.NON_RECORDING_CLIENT if client is None else client
 
     @client.setter
     def client(self, value: BaseClient | None) -> None:
         self.set_client(value)
 
     def set_client(self, client: BaseClient | None = None) -> None:
-        """Bind `client` to this scope (None unbinds)."""
+        """Bind `client` to this scope (None, or a non-recording client, unbinds).
+
+        An unbound scope defers to the next scope out (current, isolation, global), as
+        a scope holding sentry_sdk's NonRecordingClient does.
+        """
+        if client is not None and isinstance(client, _current.NonRecordingClient):
+            client = None
         self._client = client
         if self._type == ScopeType.GLOBAL:
             if self is _current._global.scope:
@@ -244,6 +256,41 @@ class Scope(TracingMethods, PrivateNames):
     def profile(self, value: Any) -> None:
         self._w().profile = value
 
+    @property
+    def flags(self) -> FlagBuffer:
+        """This scope's feature flag evaluations (see `tripwire.feature_flags`).
+
+        The buffer belongs to this scope alone: a fork gets a copy on first access.
+        """
+        data = self._d
+        if self._mine and data.owned & FLAGS:
+            return data.flags  # type: ignore[no-any-return]
+        data = self._w()
+        buffer: FlagBuffer | None = data.flags
+        if buffer is None:
+            capacity = (self.get_client().options.get("_experiments") or {}).get(
+                "max_flags"
+            ) or DEFAULT_FLAG_CAPACITY
+            buffer = FlagBuffer(capacity=capacity)
+        else:
+            buffer = buffer.copy()
+        data.flags = buffer
+        data.owned |= FLAGS
+        return buffer
+
+    def set_conversation_id(self, conversation_id: str) -> None:
+        """Set the conversation id that gen_ai spans finished in this scope carry."""
+        self._w().conversation_id = conversation_id
+
+    def get_conversation_id(self) -> str | None:
+        """The conversation id for gen_ai spans, if set."""
+        return self._d.conversation_id
+
+    def remove_conversation_id(self) -> None:
+        """Forget the conversation id."""
+        if self._d.conversation_id is not None:
+            self._w().conversation_id = None
+
     # -- containers (each copied on its first write) ---------------------------------------
 
     def set_tag(self, key: str, value: Any) -> None:
@@ -334,7 +381,7 @@ class Scope(TracingMethods, PrivateNames):
         if cls is not None:
             inner = func
 
-            def func(event: Event, exc_info: ExcInfo) -> Event | None:
+            def func(event: EventDict, exc_info: ExcInfo) -> EventDict | None:
                 try:
                     matches = isinstance(exc_info[1], cls)
                 except Exception:
@@ -376,11 +423,11 @@ class Scope(TracingMethods, PrivateNames):
         data = self._d if self._mine else self._w()
         ring = data.breadcrumbs
         if data.owned & CRUMBS and ring.maxlen == limit:
-            ring.append(crumb)
+            append_counted(ring, crumb)
             return
-        ring = data.breadcrumbs = deque(ring, maxlen=limit)
+        ring = data.breadcrumbs = copy_ring(ring, limit)
         data.owned |= CRUMBS
-        ring.append(crumb)
+        append_counted(ring, crumb)
 
     def clear_breadcrumbs(self) -> None:
         """Forget all breadcrumbs of this scope."""
@@ -405,6 +452,14 @@ class Scope(TracingMethods, PrivateNames):
                 setattr(data, name, value)
         if other.propagation_context is not None:
             data.propagation_context = other.propagation_context
+        if other.conversation_id:
+            data.conversation_id = other.conversation_id
+        if other.flags is not None:
+            if data.flags is None:
+                data.flags = other.flags.copy()
+                data.owned |= FLAGS
+            else:
+                self.flags._update(other.flags)
         if other.transaction is not None:
             data.transaction = other.transaction
             data.transaction_info = dict(other.transaction_info)
@@ -420,6 +475,7 @@ class Scope(TracingMethods, PrivateNames):
             limit = max(len(data.breadcrumbs) + len(other.breadcrumbs), 1)
             for crumb in other.breadcrumbs:
                 self.append_breadcrumb(crumb, limit)
+            data.breadcrumbs.truncated += getattr(other.breadcrumbs, "truncated", 0)
         for processor in other.event_processors:
             self._append("event_processors", PROCESSORS, processor)
         for err_processor in other.error_processors:
@@ -492,8 +548,8 @@ class Scope(TracingMethods, PrivateNames):
         """Apply this scope's data (and its processors) to `event`; None if dropped."""
         from tripwire.scope._apply import apply_layers
 
-        result = apply_layers(event, hint, (self,), self.get_client())
-        return result if isinstance(result, dict) else None
+        result = apply_layers(cast("EventDict", event), hint, (self,), self.get_client())
+        return cast("Event", result) if isinstance(result, dict) else None
 
     def __repr__(self) -> str:
         return f"<Scope id={id(self):#x} name={self._type}>"

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
+from tripwire.scope._external import registry
+
 if TYPE_CHECKING:
     from tripwire.client import BaseClient
     from tripwire.scope._data import ScopeData
     from tripwire.scope._scope import Scope
+    from tripwire.tracing import NoOpSpan, Span, Transaction
     from tripwire.tracing._propagation import PropagationContext
 
 
@@ -43,6 +46,17 @@ class TracingMethods:
 
         return active_propagation_context(cast("Scope", self))
 
+    @classmethod
+    def set_custom_sampling_context(cls, custom_sampling_context: dict[str, Any]) -> None:
+        """Attach data to the active trace for `traces_sampler` (span streaming mode).
+
+        Stored on the propagation context in force for the current scope.
+        """
+        from tripwire.scope._current import get_current_scope
+
+        context = get_current_scope().get_active_propagation_context()
+        context.custom_sampling_context = custom_sampling_context
+
     def set_new_propagation_context(self) -> None:
         """Start a new trace for this scope."""
         from tripwire.tracing._propagation import PropagationContext
@@ -62,8 +76,29 @@ class TracingMethods:
             self.set_new_propagation_context()
 
     def get_trace_context(self) -> dict[str, Any]:
-        """The `contexts.trace` an event captured in this scope gets."""
+        """The `contexts.trace` an event captured in this scope gets.
+
+        Without an active span of ours, an external tracer's trace (see
+        `register_external_propagation_context`) takes precedence.
+        """
+        if registry.fn is not None and not self._speaks_for_trace(self._d.span):
+            external = registry.fn()
+            if external:
+                trace_id, span_id = external
+                return {"trace_id": trace_id, "span_id": span_id}
         return (_tracing or _load_tracing()).trace_context_for_scope(self)  # type: ignore[no-any-return]
+
+    def _speaks_for_trace(self, span: Any) -> bool:
+        # A span of ours that defines the trace: tracing is on and it is not a no-op.
+        if span is None:
+            return False
+        from tripwire.tracing._sampling import has_tracing_enabled
+
+        if not has_tracing_enabled(self.get_client().options):
+            return False
+        from tripwire.tracing._span import NoOpSpan
+
+        return not isinstance(span, NoOpSpan)
 
     def get_dynamic_sampling_context(self) -> dict[str, str] | None:
         """The dynamic sampling context of the active trace."""
@@ -97,6 +132,8 @@ class TracingMethods:
     ) -> Iterator[tuple[str, str]]:
         """Headers for outgoing requests (the span given as `span=`, else the active one)."""
         span = kwargs.get("span") or (args[0] if args else None)
+        if registry.fn is not None and not self._speaks_for_trace(span or self._d.span):
+            return iter(())  # the external tracer's propagator sets the headers
         return (_tracing or _load_tracing()).iter_propagation_headers(self, span)  # type: ignore[no-any-return]
 
     def trace_propagation_meta(self, *args: Any, **kwargs: Any) -> str:
@@ -129,19 +166,21 @@ class TracingMethods:
 
     def start_transaction(
         self,
-        transaction: Any = None,
+        transaction: Transaction | None = None,
         instrumenter: str = "sentry",
         custom_sampling_context: dict[str, Any] | None = None,
         **kwargs: Any,
-    ) -> Any:
+    ) -> Transaction | NoOpSpan:
         """Start a transaction (see tripwire.tracing)."""
-        return (_tracing or _load_tracing()).start_transaction(
+        started: Transaction | NoOpSpan = (_tracing or _load_tracing()).start_transaction(
             self, transaction, custom_sampling_context, instrumenter, **kwargs
         )
+        return started
 
-    def start_span(self, instrumenter: str = "sentry", **kwargs: Any) -> Any:
+    def start_span(self, instrumenter: str = "sentry", **kwargs: Any) -> Span:
         """Start a span under the active span (see tripwire.tracing)."""
-        return (_tracing or _load_tracing()).start_span(self, instrumenter, **kwargs)
+        span: Span = (_tracing or _load_tracing()).start_span(self, instrumenter, **kwargs)
+        return span
 
     def continue_trace(
         self,
@@ -150,8 +189,9 @@ class TracingMethods:
         name: str | None = None,
         source: str | None = None,
         origin: str = "manual",
-    ) -> Any:
+    ) -> Transaction:
         """Continue the trace in `environ_or_headers`; returns an unstarted transaction."""
-        return (_tracing or _load_tracing()).continue_trace(
+        transaction: Transaction = (_tracing or _load_tracing()).continue_trace(
             self, environ_or_headers, op, name, source, origin
         )
+        return transaction

@@ -11,8 +11,14 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tripwire._clock import clock as _clock
+from tripwire._deprecation import deprecated
 from tripwire.scope._current import active_propagation_context, get_client, get_isolation_scope
-from tripwire.tracing._consts import BAGGAGE_HEADER_NAME, INSTRUMENTER, SENTRY_TRACE_HEADER_NAME
+from tripwire.tracing._consts import (
+    BAGGAGE_HEADER_NAME,
+    INSTRUMENTER,
+    MAX_SPANS,
+    SENTRY_TRACE_HEADER_NAME,
+)
 from tripwire.tracing._propagation import Baggage, PropagationContext
 from tripwire.tracing._sampling import (
     configured_rate,
@@ -20,7 +26,13 @@ from tripwire.tracing._sampling import (
     downsample_factor,
     has_tracing_enabled,
 )
-from tripwire.tracing._span import _FAST_CHILD_KWARGS, NoOpSpan, Span, _thread_data
+from tripwire.tracing._span import (
+    _FAST_CHILD_KWARGS,
+    NoOpSpan,
+    Span,
+    _instrumenter_mismatch,
+    _thread_data,
+)
 from tripwire.tracing._transaction import Transaction, transaction_from_context
 
 if TYPE_CHECKING:
@@ -33,8 +45,13 @@ _ROOT_KWARGS = frozenset({"name", "op", "source", "origin", "description"})
 _new_span = object.__new__
 
 
-def _instrumenter_ok(instrumenter: str, options: Mapping[str, Any]) -> bool:
-    return instrumenter == (options.get("instrumenter") or INSTRUMENTER.SENTRY)
+def _max_spans(options: Mapping[str, Any]) -> int:
+    """`_experiments={"max_spans": N}`: children a transaction records (falsy: MAX_SPANS)."""
+    experiments = options.get("_experiments")
+    limit = experiments.get("max_spans") if experiments else None
+    if not limit or isinstance(limit, bool) or not isinstance(limit, int):
+        return MAX_SPANS
+    return max(limit, 0)
 
 
 def start_transaction(
@@ -47,8 +64,15 @@ def start_transaction(
     """Start `transaction` (or a new one from `kwargs`) and take the sampling decision."""
     client = get_client()
     options = client.options
-    if not _instrumenter_ok(instrumenter, options):
+    configured = options.get("instrumenter")
+    if configured is None or configured == INSTRUMENTER.SENTRY:
+        if instrumenter != INSTRUMENTER.SENTRY:
+            return NoOpSpan()
+        native = True
+    elif instrumenter != configured:
         return NoOpSpan()
+    else:
+        native = False  # e.g. "otel": its children started by default are NoOpSpans
     if transaction is None:
         if _ROOT_KWARGS.issuperset(kwargs):
             transaction = _new_span(Transaction)
@@ -63,12 +87,13 @@ def start_transaction(
             transaction = Transaction(**kwargs)
     elif not isinstance(transaction, Transaction):
         return transaction  # a NoOpSpan (or anything else) is returned as it is
+    transaction._native = native
     if not has_tracing_enabled(options):
         transaction.sampled = False
         return transaction
     _sample(transaction, client, options, custom_sampling_context)
     if transaction.sampled:
-        transaction.init_span_recorder()
+        transaction.init_span_recorder(_max_spans(options))
     # With tracing on, even unsampled spans carry their thread: errors report it.
     data = transaction._data
     transaction._data = {**_thread_data(), **data} if data else _thread_data()
@@ -84,6 +109,8 @@ def _sample(
     explicit = transaction.sampled
     if explicit is not None:
         transaction.sample_rate = float(explicit)
+        if transaction._baggage is not None:
+            transaction._baggage.sentry_items["sample_rate"] = str(transaction.sample_rate)
         return
     sampler = options.get("traces_sampler")
     inherited = False
@@ -111,15 +138,18 @@ def _sample(
 
 def start_span(scope: Scope, instrumenter: str = INSTRUMENTER.SENTRY, **kwargs: Any) -> Any:
     """A child of the scope's active span, or a span outside any transaction."""
-    if instrumenter != INSTRUMENTER.SENTRY and not _instrumenter_ok(
-        instrumenter, get_client().options
-    ):
-        return NoOpSpan()
+    if instrumenter != INSTRUMENTER.SENTRY:
+        kwargs["instrumenter"] = instrumenter
     return span_for_scope(scope, kwargs)
 
 
 def span_for_scope(scope: Scope, kwargs: dict[str, Any]) -> Any:
-    """`start_span` with the keyword arguments as one dict (the hot path, unpacked once)."""
+    """`start_span` with the keyword arguments as one dict (the hot path, unpacked once).
+
+    As sentry_sdk 2.x: `instrumenter` (default "sentry") other than the `instrumenter`
+    option gives a NoOpSpan; so does any child started without naming the configured
+    instrumenter.
+    """
     parent = scope._d.span
     if parent is None:
         parent = get_isolation_scope()._d.span
@@ -127,10 +157,13 @@ def span_for_scope(scope: Scope, kwargs: dict[str, Any]) -> Any:
             return _free_span(scope, kwargs)
     cls = type(parent)
     if (cls is not Span and cls is not Transaction) or not _FAST_CHILD_KWARGS.issuperset(kwargs):
-        kwargs.setdefault("scope", scope)
-        return parent.start_child(**kwargs)
+        return _child_span(scope, parent, kwargs)
     # Span._child_of, inlined (keep the two in step): this runs for every span.
     transaction = parent._containing_transaction
+    if (transaction is None or not transaction._native) and _instrumenter_mismatch(
+        INSTRUMENTER.SENTRY
+    ):
+        return NoOpSpan()
     child = _new_span(Span)
     child._trace_id = None
     child._span_id = None
@@ -138,7 +171,7 @@ def span_for_scope(scope: Scope, kwargs: dict[str, Any]) -> Any:
     child._parent = parent
     child.sampled = parent.sampled
     child.op = kwargs.get("op")
-    child.description = kwargs.get("name") or kwargs.get("description")
+    child.description = kwargs.get("name")
     child._containing_transaction = transaction
     child._start = _clock.now()
     child._end = None
@@ -156,12 +189,30 @@ def span_for_scope(scope: Scope, kwargs: dict[str, Any]) -> Any:
     return child
 
 
+def _warn_description(kwargs: Mapping[str, Any]) -> None:
+    if kwargs.get("description") is not None:
+        deprecated("the `description` argument of start_span is deprecated: use `name`")
+
+
+def _child_span(scope: Scope, parent: Any, kwargs: dict[str, Any]) -> Any:
+    """`span_for_scope` off the fast path: unusual arguments or parent."""
+    _warn_description(kwargs)
+    instrumenter = kwargs.pop("instrumenter", INSTRUMENTER.SENTRY)
+    if _instrumenter_mismatch(instrumenter):
+        return NoOpSpan()
+    kwargs.setdefault("scope", scope)
+    description = kwargs.pop("description", None)
+    if description is not None and not kwargs.get("name"):
+        kwargs["name"] = description  # warned above: the child gets it as its name
+    # The child is started with the default instrumenter, as sentry_sdk's scopes do.
+    return parent.start_child(**kwargs)
+
+
 def _free_span(scope: Scope, kwargs: dict[str, Any]) -> Span:
     """A span outside any transaction: part of the scope's trace, never sent."""
+    _warn_description(kwargs)
     instrumenter = kwargs.pop("instrumenter", INSTRUMENTER.SENTRY)
-    if instrumenter != INSTRUMENTER.SENTRY and not _instrumenter_ok(
-        instrumenter, get_client().options
-    ):
+    if _instrumenter_mismatch(instrumenter):
         return NoOpSpan()
     context = active_propagation_context(scope)
     kwargs.setdefault("scope", scope)
@@ -198,7 +249,7 @@ def propagation_context_from_headers(
 def _active_span(scope: Scope, client: BaseClient) -> Span | None:
     """The scope's span, if it should speak for the trace (tracing enabled)."""
     span = scope._d.span
-    if span is None or not has_tracing_enabled(client.options):
+    if span is None or type(span) is NoOpSpan or not has_tracing_enabled(client.options):
         return None
     return span  # type: ignore[no-any-return]
 
@@ -226,16 +277,31 @@ def dynamic_sampling_context_for_scope(scope: Scope) -> dict[str, str] | None:
 
 
 def traceparent_for_scope(scope: Scope) -> str | None:
-    """The `sentry-trace` header value for the scope's span or trace."""
+    """The `sentry-trace` header value for the scope's span or trace ("" in a NoOpSpan)."""
+    if type(scope._d.span) is NoOpSpan:
+        return ""
     span = _active_span(scope, get_client())
     if span is not None:
         return span.to_traceparent()
     return active_propagation_context(scope).to_traceparent()
 
 
+def baggage_header(scope: Scope) -> str | None:
+    """`tripwire.get_baggage`: the scope's baggage, else the isolation scope's.
+
+    None inside a NoOpSpan, as sentry_sdk 2.x.
+    """
+    if type(scope._d.span) is NoOpSpan:
+        return None
+    baggage = baggage_for_scope(scope) or baggage_for_scope(get_isolation_scope())
+    return baggage.serialize() if baggage is not None else None
+
+
 def baggage_for_scope(scope: Scope) -> Baggage | None:
-    """The baggage for the scope's span or trace."""
+    """The baggage for the scope's span or trace (None in a NoOpSpan)."""
     client = get_client()
+    if type(scope._d.span) is NoOpSpan:
+        return None
     span = _active_span(scope, client)
     if span is not None:
         return span.to_baggage()

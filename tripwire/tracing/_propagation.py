@@ -34,6 +34,10 @@ MAX_BAGGAGE_CHARS = 64 * 1024
 def extract_sentrytrace_data(header: str | None) -> dict[str, Any] | None:
     """Parse a `sentry-trace` header value.
 
+    As sentry_sdk 2.x: a value that a proxy joined from several headers with commas
+    counts as its first non-empty part, and a `00-<trace_id>-<span_id>-00` value
+    (W3C-like, flags 00) is read without its `00-` / `-00` ends (no sampling flag).
+
     Args:
         header: `<trace_id>-<span_id>-<sampled>`, each part optional.
 
@@ -43,6 +47,12 @@ def extract_sentrytrace_data(header: str | None) -> dict[str, Any] | None:
     """
     if not header or not isinstance(header, str):
         return None
+    if "," in header:
+        header = next((part for part in (p.strip() for p in header.split(",")) if part), "")
+        if not header:
+            return None
+    if header[:3] == "00-" and header[-3:] == "-00":
+        header = header[3:-3]
     match = SENTRY_TRACE_REGEX.match(header)
     if match is None:
         return None
@@ -194,19 +204,25 @@ def sample_rand_from_trace_id(
     every service continuing the same trace picks the same number. When the upstream
     decision and rate are known, the value is drawn from the range consistent with
     them: below the rate if it sampled, at or above it if not.
+
+    Raises:
+        ValueError: The decision and the rate leave no such range (sampled at rate 0,
+            or not sampled at rate 1): the caller does without, as sentry_sdk does.
     """
     from random import Random
 
-    low, high = 0, 1_000_000
-    if parent_sampled is not None and parent_rate is not None and 0.0 <= parent_rate <= 1.0:
-        cut = int(parent_rate * 1_000_000)
+    low, high = 0.0, 1.0
+    if parent_sampled is not None and parent_rate is not None:
         if parent_sampled:
-            high = cut
+            high = parent_rate
         else:
-            low = cut
-    if high <= low:
-        low, high = 0, 1_000_000
-    return Random(trace_id).randrange(low, high) / 1_000_000
+            low = parent_rate
+    if not low < high:
+        raise ValueError(f"no sample_rand fits sampled={parent_sampled} at rate {parent_rate}")
+    scaled_low, scaled_high = int(low * 1_000_000), int(high * 1_000_000)
+    if scaled_low >= scaled_high:  # a range narrower than the six decimals
+        return scaled_low / 1_000_000
+    return Random(trace_id).randrange(scaled_low, scaled_high) / 1_000_000
 
 
 def parse_sample_rand(value: Any) -> float | None:
@@ -311,8 +327,12 @@ class Baggage:
         if transaction.sampled is not None:
             items["sampled"] = "true" if transaction.sampled else "false"
         previous = transaction._baggage
-        third_party = previous.third_party_items if previous is not None else ""
-        return cls(items, third_party, mutable=False)
+        if previous is None:
+            return cls(items, mutable=False)
+        # Sentry entries put in a still-mutable baggage by hand take precedence.
+        if previous.sentry_items:
+            items.update(previous.sentry_items)
+        return cls(items, previous.third_party_items, mutable=False)
 
     def freeze(self) -> None:
         """Stop this service from changing the Sentry entries."""
@@ -415,6 +435,12 @@ def continue_allowed(incoming_org: str | None, local_org: str | None, strict: bo
     return True
 
 
+# What `PropagationContext.update` sets: the attributes sentry_sdk 2.x lets it set.
+_UPDATABLE = frozenset(
+    {"trace_id", "span_id", "parent_span_id", "parent_sampled", "baggage", "_trace_id", "_span_id"}
+)
+
+
 class PropagationContext:
     """trace_id / span_id / parent data continued from incoming headers or made up fresh."""
 
@@ -424,6 +450,7 @@ class PropagationContext:
         "_span_id",
         "_trace_id",
         "baggage",
+        "custom_sampling_context",
         "parent_sampled",
         "parent_span_id",
     )
@@ -442,6 +469,8 @@ class PropagationContext:
         self._span_id = span_id
         self.parent_span_id = parent_span_id
         self.parent_sampled = parent_sampled
+        # Set by Scope.set_custom_sampling_context; read by span streaming's sampler.
+        self.custom_sampling_context: dict[str, Any] | None = None
         if baggage is None and dynamic_sampling_context is not None:
             baggage = Baggage(dict(dynamic_sampling_context), mutable=False)
         self.baggage = baggage
@@ -481,11 +510,16 @@ class PropagationContext:
         context.baggage = baggage
         if baggage is not None:
             rand = baggage._sample_rand()
-            if rand is None and baggage.sentry_items:
-                # An older SDK upstream: derive one and forward it with the trace.
+            if rand is None:
+                # An older SDK (or none) upstream: derive one and forward it with the
+                # trace, even in a baggage of third-party entries only (as sentry_sdk).
                 rate = _parse_rate(baggage.sentry_items.get("sample_rate"))
-                rand = sample_rand_from_trace_id(context.trace_id, context.parent_sampled, rate)
-                baggage.sentry_items["sample_rand"] = format_sample_rand(rand)
+                try:
+                    rand = sample_rand_from_trace_id(context.trace_id, context.parent_sampled, rate)
+                except ValueError:  # decision and rate disagree: the transaction derives one
+                    rand = None
+                else:
+                    baggage.sentry_items["sample_rand"] = format_sample_rand(rand)
             context._sample_rand = rand
         return context
 
@@ -521,16 +555,35 @@ class PropagationContext:
         self._sample_rand = value
 
     @property
-    def dynamic_sampling_context(self) -> dict[str, str] | None:
-        """The incoming DSC (None when this service heads the trace)."""
+    def dynamic_sampling_context(self) -> dict[str, str]:
+        """The trace's DSC (a copy), as sentry_sdk 2.x.
+
+        The incoming baggage's Sentry entries when the trace came with a baggage
+        header (even with none of them: `{}`); else the DSC this service makes from the
+        client's options; `{}` without an active client.
+        """
         baggage = self.baggage
-        if baggage is None or not baggage.sentry_items:
-            return None
-        return baggage.dynamic_sampling_context()
+        if baggage is not None:
+            return baggage.dynamic_sampling_context()
+        from tripwire.scope._current import get_client
+
+        client = get_client()
+        if not client.is_active():
+            return {}
+        return self.sentry_baggage(client).dynamic_sampling_context()
 
     @dynamic_sampling_context.setter
     def dynamic_sampling_context(self, value: dict[str, str] | None) -> None:
         self.baggage = Baggage(dict(value), mutable=False) if value is not None else None
+
+    def update(self, other_dict: Mapping[str, Any]) -> None:
+        """Set attributes from a dict (e.g. `extract_sentrytrace_data`'s result).
+
+        Keys naming no settable attribute (as in sentry_sdk 2.x) are ignored.
+        """
+        for key, value in other_dict.items():
+            if key in _UPDATABLE:
+                setattr(self, key, value)
 
     def dsc_for(self, client: BaseClient) -> dict[str, str]:
         """The DSC of this trace: the incoming one, else built from `client`'s options."""

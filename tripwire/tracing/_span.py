@@ -15,9 +15,9 @@ from threading import current_thread, get_ident
 from typing import TYPE_CHECKING, Any
 
 from tripwire._clock import clock, format_timestamp, to_epoch
+from tripwire._deprecation import deprecated
 from tripwire._ids import ids
-from tripwire._log import logger
-from tripwire.scope._current import get_current_scope
+from tripwire.scope._current import get_client, get_current_scope
 from tripwire.tracing._consts import (
     BAGGAGE_HEADER_NAME,
     INSTRUMENTER,
@@ -32,10 +32,15 @@ if TYPE_CHECKING:
     from tripwire.tracing._propagation import Baggage
     from tripwire.tracing._transaction import Transaction
 
-# start_child keyword arguments handled without going through Span.__init__.
-_FAST_CHILD_KWARGS = frozenset({"op", "name", "description", "origin", "scope"})
+# start_child keyword arguments handled without going through Span.__init__ (not
+# `description`: it is deprecated, and the slow path warns about it).
+_FAST_CHILD_KWARGS = frozenset({"op", "name", "origin", "scope"})
 # Feature flags kept per span (as sentry_sdk 2.x).
 _MAX_FLAGS = 10
+
+
+_AI_OPS = ("ai.", "gen_ai.")
+_GEN_AI_OPERATION = "gen_ai.operation.name"
 
 
 def _is_error(exc: BaseException) -> bool:
@@ -124,10 +129,8 @@ class Span:
         scope: Scope | None = None,
         origin: str = "manual",
         name: str | None = None,
-        **unknown: Any,
     ) -> None:
-        if unknown:
-            logger.debug("Span: unknown arguments %s ignored", sorted(unknown))
+        # Unknown keyword arguments raise TypeError, as in sentry_sdk 2.x.
         self._trace_id = trace_id
         self._span_id = span_id
         self._parent_span_id = parent_span_id
@@ -138,6 +141,7 @@ class Span:
         self.op = op
         self.description = name or description
         if hub is not None:
+            deprecated("Span(hub=...) is deprecated: pass scope= instead")
             self.hub = hub
         if status is not None:
             self.status = status
@@ -287,6 +291,11 @@ class Span:
             if self._end is None:  # Span.finish, inlined: this runs for every span
                 end = clock.now()
                 self._end = end if end >= self._start else self._start
+                op = self.op
+                if (op is not None and op.startswith(_AI_OPS)) or _GEN_AI_OPERATION in (
+                    self._data or ()
+                ):
+                    self._add_conversation_id(scope)
         else:
             self.finish(scope)
         (scope._d if scope._mine else scope._w()).span = old_span
@@ -296,21 +305,27 @@ class Span:
     def start_child(self, instrumenter: str = INSTRUMENTER.SENTRY, **kwargs: Any) -> Span:
         """Start a child span; it inherits the trace, the sampling decision and the transaction.
 
-        Takes the keyword arguments of `Span` (op, name, description, origin, ...).
+        Takes the keyword arguments of `Span` (op, name, origin, ...; `description` is
+        deprecated). With the `instrumenter` option set to something else than
+        `instrumenter` ("sentry" by default), returns a NoOpSpan, as sentry_sdk 2.x.
         """
-        if instrumenter != INSTRUMENTER.SENTRY and _instrumenter_mismatch(instrumenter):
-            return NoOpSpan()
         transaction = self._containing_transaction
+        if (
+            instrumenter != INSTRUMENTER.SENTRY or transaction is None or not transaction._native
+        ) and _instrumenter_mismatch(instrumenter):
+            return NoOpSpan()
         if _FAST_CHILD_KWARGS.issuperset(kwargs):
             child = Span._child_of(
                 self,
                 transaction,
                 kwargs.get("scope", self.scope),
                 kwargs.get("op"),
-                kwargs.get("name") or kwargs.get("description"),
+                kwargs.get("name"),
                 kwargs.get("origin", "manual"),
             )
         else:
+            if kwargs.get("description") is not None:
+                deprecated("the `description` argument of start_child is deprecated: use `name`")
             kwargs.setdefault("scope", self.scope)
             kwargs.setdefault("sampled", self.sampled)
             kwargs["containing_transaction"] = transaction
@@ -363,7 +378,8 @@ class Span:
         self.status = value
 
     def set_measurement(self, name: str, value: float, unit: str = "") -> None:
-        """Record a measurement on the span."""
+        """Deprecated (as in sentry_sdk 2.28+; use `set_data`): record a measurement."""
+        deprecated("set_measurement() is deprecated: use set_data() instead")
         measurements = self._measurements
         if measurements is None:
             measurements = self._measurements = {}
@@ -422,7 +438,16 @@ class Span:
             if end < self._start:  # the wall clock went back: keep durations >= 0
                 end = self._start
         self._end = end
+        op = self.op
+        if (op is not None and op.startswith(_AI_OPS)) or _GEN_AI_OPERATION in (self._data or ()):
+            self._add_conversation_id(scope)
         return None
+
+    def _add_conversation_id(self, scope: Any) -> None:
+        # As sentry_sdk: an AI span carries the conversation id of the scope it ends in.
+        conversation_id = (scope or get_current_scope()).get_conversation_id()
+        if conversation_id:
+            self.set_data("gen_ai.conversation.id", conversation_id)
 
     # -- propagation -------------------------------------------------------------------
 
@@ -558,9 +583,8 @@ class Span:
 
 
 def _instrumenter_mismatch(instrumenter: str) -> bool:
-    from tripwire.scope._current import get_client
-
-    return bool(instrumenter != get_client().options.get("instrumenter", INSTRUMENTER.SENTRY))
+    """Whether `instrumenter` is not the one configured (the `instrumenter` option)."""
+    return instrumenter != (get_client().options.get("instrumenter") or INSTRUMENTER.SENTRY)
 
 
 class NoOpSpan(Span):
@@ -575,10 +599,10 @@ class NoOpSpan(Span):
         return "<NoOpSpan>"
 
     def __enter__(self) -> NoOpSpan:
+        # It becomes the scope's span for the block, as in sentry_sdk 2.x (so children
+        # started inside are no-ops too); it never speaks for the trace (see _api).
+        Span.__enter__(self)
         return self
-
-    def __exit__(self, ty: Any, value: Any, tb: Any) -> None:
-        pass
 
     @property
     def containing_transaction(self) -> Transaction | None:

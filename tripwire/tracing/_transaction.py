@@ -8,11 +8,13 @@ running when the transaction finishes.
 from __future__ import annotations
 
 import enum
+import sys
 from collections.abc import Mapping
 from random import random as _random
 from typing import TYPE_CHECKING, Any
 
 from tripwire._clock import clock
+from tripwire._deprecation import deprecated
 from tripwire._log import logger
 from tripwire.consts import DEFAULT_MAX_VALUE_LENGTH
 from tripwire.outcomes import DataCategory, DropReason
@@ -34,6 +36,7 @@ class Transaction(Span):
 
     __slots__ = (
         "_baggage",
+        "_native",
         "_sample_rand",
         "_spans",
         "name",
@@ -46,6 +49,8 @@ class Transaction(Span):
     same_process_as_parent: bool = False
     _contexts: dict[str, Any] | None = None
     _dropped: int = 0
+    # How many children are recorded (`_experiments={"max_spans": N}`, else MAX_SPANS).
+    _max_spans: int = MAX_SPANS
     _profile: Any = None
     _continuous_profile: Any = None
 
@@ -69,6 +74,9 @@ class Transaction(Span):
         self.sample_rate: float | None = None
         self._baggage = baggage
         self._sample_rand: float | None = None
+        # Started by start_transaction with the "sentry" instrumenter configured: its
+        # children need not look at the `instrumenter` option (see Span.start_child).
+        self._native = False
         # Recorded children: a list only once the transaction is sampled.
         self._spans: list[Span] | None = None
 
@@ -95,20 +103,27 @@ class Transaction(Span):
         self.sample_rate = None
         self._baggage = None
         self._sample_rand = None
+        self._native = False
         self._spans = None
 
     # -- recording ----------------------------------------------------------------------
 
     def init_span_recorder(self, maxlen: int = MAX_SPANS) -> None:
-        """Start recording children (done by start_transaction for sampled transactions)."""
+        """Start recording children, at most `maxlen` of them (start_transaction does it).
+
+        Children beyond the limit are counted; the transaction reports them as lost
+        and its `spans` get a `_meta` length annotation, as sentry_sdk 2.x.
+        """
         if self._spans is None:
             self._spans = []
+            if maxlen != MAX_SPANS:
+                self._max_spans = maxlen
 
     def _record(self, span: Span) -> None:
         spans = self._spans
         if spans is None:
             return
-        if len(spans) < MAX_SPANS:
+        if len(spans) < self._max_spans:
             spans.append(span)
         else:
             self._dropped += 1
@@ -142,22 +157,25 @@ class Transaction(Span):
         rand = self._sample_rand
         if rand is None:
             baggage = self._baggage
-            if baggage is None and self.parent_sampled is None and self._parent_span_id is None:
+            if baggage is not None:
+                # The trace's own sample_rand, when the baggage carries a valid one.
+                rand = baggage._sample_rand()
+                if rand is not None:
+                    self._sample_rand = rand
+                    return rand
+            if (
+                baggage is None
+                and self.parent_sampled is None
+                and self._parent_span_id is None
+                and self._trace_id is None
+            ):
                 # A trace this service heads: any uniform number will do, and it travels
                 # with the trace from here on.
                 rand = self._sample_rand = int(_random() * 1_000_000) / 1_000_000
                 return rand
-            # A trace from upstream that carried none: derive it from the trace id, as
-            # sentry_sdk does, so that every service continuing it picks the same one.
-            rate = None
-            if baggage is not None:
-                try:
-                    rate = float(baggage.sentry_items.get("sample_rate", ""))
-                except ValueError:
-                    rate = None
-            rand = self._sample_rand = sample_rand_from_trace_id(
-                self.trace_id, self.parent_sampled, rate
-            )
+            # Derived from the trace id, as sentry_sdk does, so that every service that
+            # continues the trace without a sample_rand picks the same one.
+            rand = self._sample_rand = sample_rand_from_trace_id(self.trace_id)
         return rand
 
     def get_baggage(self) -> Baggage:
@@ -203,7 +221,13 @@ class Transaction(Span):
         """
         if self._end is not None:
             return None
-        Span.finish(self, None, end_timestamp)
+        if hub is not None:
+            deprecated("Transaction.finish(hub=...) is deprecated: pass scope= instead")
+            scope = hub
+        if scope is not None and _is_hub(scope):
+            deprecated("passing a Hub to Transaction.finish is deprecated: pass a Scope")
+            scope = getattr(scope, "scope", None)
+        Span.finish(self, scope, end_timestamp)
         try:
             return self._send(scope)
         except Exception:
@@ -278,6 +302,12 @@ class Transaction(Span):
             f" parent_span_id={self.parent_span_id!r}, sampled={self.sampled!r},"
             f" source={self.source!r}, origin={self.origin!r})>"
         )
+
+
+def _is_hub(value: Any) -> bool:
+    hub_module = sys.modules.get("tripwire.hub")
+    hub_class = getattr(hub_module, "Hub", None)
+    return hub_class is not None and isinstance(value, hub_class)
 
 
 class PlainSpans(list):  # type: ignore[type-arg]

@@ -6,15 +6,16 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 from tripwire._log import logger
-from tripwire.outcomes import DataCategory, Outcomes
+from tripwire.outcomes import DataCategory, Forward, Outcomes
 
 if TYPE_CHECKING:
     from tripwire.dsn import Dsn
     from tripwire.envelope import Envelope, Item
-    from tripwire.types import Event
+    from tripwire.types import EventDict
 
 
 class Transport:
@@ -35,7 +36,7 @@ class Transport:
         """Send an envelope. Subclasses implement this; it must not block on I/O."""
         raise NotImplementedError
 
-    def capture_event(self, event: Event) -> None:
+    def capture_event(self, event: EventDict) -> None:
         """Deprecated form kept for compatibility: wraps `event` in an envelope."""
         from tripwire.envelope import Envelope
 
@@ -61,13 +62,19 @@ class Transport:
         *,
         quantity: int = 1,
     ) -> None:
-        """Count a lost event (by reason and data category) for client reports."""
+        """Count a lost event (by reason and data category) for client reports.
+
+        Subclasses may override it to see every loss, the client's own drops included
+        (sample_rate, before_send, event_processor...), as with sentry_sdk 2.x.
+        Reasons and categories the SDK does not know are counted as given.
+        """
+        if getattr(_forwarding, "active", False):
+            # The client counted this loss already and is showing it to a subclass
+            # that called up to here.
+            return
         if data_category is None:
             data_category = item.data_category if item is not None else DataCategory.DEFAULT
-        try:
-            self._outcomes.record(reason, data_category, quantity)
-        except ValueError:
-            logger.debug("unknown lost-event reason/category %r/%r", reason, data_category)
+        self._outcomes.count(reason, data_category, quantity)
 
     def __del__(self) -> None:
         # Transports own threads and sockets; dropping the last reference must not hang.
@@ -77,7 +84,7 @@ class Transport:
 class _FunctionTransport(Transport):
     """`transport=callable`: the callable receives each event dict."""
 
-    def __init__(self, func: Callable[[Event], None]) -> None:
+    def __init__(self, func: Callable[[EventDict], None]) -> None:
         super().__init__()
         self._func = func
 
@@ -85,6 +92,38 @@ class _FunctionTransport(Transport):
         event = envelope.get_event()
         if event is not None:
             self._func(event)
+
+
+# Set while the client hands one of its own losses to a transport's record_lost_event.
+_forwarding = threading.local()
+
+
+def lost_event_forwarder(transport: Any) -> Forward | None:
+    """How a client shows its losses to `transport`: None if it has no record_lost_event of its own.
+
+    The base implementation only counts into the client's Outcomes, which the client
+    does itself; an override (or a duck-typed transport's method) is called as
+    sentry_sdk calls it: `(reason, data_category=...)`, plus `quantity=` when not 1.
+    """
+    method = getattr(transport, "record_lost_event", None)
+    if method is None or getattr(type(transport), "record_lost_event", None) is (
+        Transport.record_lost_event
+    ):
+        return None
+
+    def forward(reason: str, category: str, quantity: int) -> None:
+        _forwarding.active = True
+        try:
+            if quantity == 1:
+                method(reason, data_category=category)
+            else:
+                method(reason, data_category=category, quantity=quantity)
+        except Exception:
+            logger.debug("record_lost_event of %r raised", transport, exc_info=True)
+        finally:
+            _forwarding.active = False
+
+    return forward
 
 
 def make_transport(options: dict[str, Any]) -> Transport | None:
@@ -101,6 +140,12 @@ def make_transport(options: dict[str, Any]) -> Transport | None:
     if isinstance(ref, type) and issubclass(ref, Transport):
         return ref(options)
     if callable(ref):
+        from tripwire._deprecation import deprecated
+
+        deprecated(
+            "a function as `transport` is deprecated (as in sentry_sdk 2.x):"
+            " pass a Transport subclass or instance instead"
+        )
         return _FunctionTransport(ref)
     # Duck-typed transports (objects with capture_envelope) are accepted as sentry_sdk does.
     if hasattr(ref, "capture_envelope"):
@@ -110,10 +155,16 @@ def make_transport(options: dict[str, Any]) -> Transport | None:
 
 def __getattr__(name: str) -> Any:
     # HttpTransport is imported on first use: urllib3 and ssl stay out of `import tripwire`.
-    if name == "HttpTransport":
+    # sentry_sdk's HTTP transport has two base classes; tripwire's has none between it and
+    # Transport, so both names are HttpTransport (isinstance checks and subclasses work).
+    if name in ("HttpTransport", "BaseHttpTransport", "HttpTransportCore"):
         from tripwire.transport.http import HttpTransport
 
         return HttpTransport
+    if name == "KEEP_ALIVE_SOCKET_OPTIONS":
+        from tripwire.transport._http import keep_alive_socket_options
+
+        return keep_alive_socket_options()
     raise AttributeError(name)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from tripwire.outcomes import wire_value
+
 if TYPE_CHECKING:
     from tripwire.envelope import Item
     from tripwire.outcomes import Outcome
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 def report_payload(outcomes: Iterable[Outcome], timestamp: float) -> dict[str, Any] | None:
     """The client report for `outcomes`, or None if there is nothing to report."""
     discarded = [
-        {"reason": o.reason.value, "category": o.category.value, "quantity": o.quantity}
+        {"reason": wire_value(o.reason), "category": wire_value(o.category), "quantity": o.quantity}
         for o in outcomes
         if o.quantity > 0
     ]

@@ -250,13 +250,22 @@ class HttpClient:
         chosen = [tcp_nodelay] if user is None else [(int(a), int(b), int(c)) for a, b, c in user]
         if keep_alive:
             taken = {(level, name) for level, name, _ in chosen}
-            for level_name, opt_name, value in _KEEP_ALIVE:
-                level = getattr(socket, level_name, None)
-                opt = getattr(socket, opt_name, None)
-                if level is None or opt is None or (level, opt) in taken:
-                    continue  # not on this platform, or the user's own setting wins
-                chosen.append((level, opt, value))
+            # The user's own setting of an option wins.
+            chosen.extend(o for o in keep_alive_socket_options() if (o[0], o[1]) not in taken)
         return chosen
+
+
+def keep_alive_socket_options() -> list[tuple[int, int, int]]:
+    """`_KEEP_ALIVE` as numeric socket options, those this platform has."""
+    import socket
+
+    found = []
+    for level_name, opt_name, value in _KEEP_ALIVE:
+        level = getattr(socket, level_name, None)
+        opt = getattr(socket, opt_name, None)
+        if level is not None and opt is not None:
+            found.append((level, opt, value))
+    return found
 
 
 def _wire_backend(

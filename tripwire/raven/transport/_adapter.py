@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from tripwire._log import logger
 from tripwire.consts import USER_AGENT
 from tripwire.transport import Transport as TripwireTransport
+from tripwire.transport import _FunctionTransport
 
 if TYPE_CHECKING:
     from tripwire.dsn import Dsn
@@ -114,7 +115,8 @@ def resolve_transport(
             return None, False
         return RavenTransportAdapter(transport, dsn), True
     if callable(transport):
-        return transport, True
+        # A function is ordinary raven API: no sentry_sdk deprecation warning for it.
+        return _FunctionTransport(transport), True
     raise TypeError(
         "transport must be a raven Transport class, a tripwire Transport (class or "
         f"instance) or a callable, got {type(transport).__name__}"

@@ -1,0 +1,155 @@
+"""Run one script on sentry_sdk 2.75 and on tripwire (``import sentry_sdk`` aliased).
+
+Each run is a fresh interpreter: sentry_sdk's logging integration patches `logging`
+for the whole process, and the alias must not shadow the real sentry_sdk that the
+test process imports for other differential tests. The script calls
+``sentry_sdk.init(transport=KEEP, ...)`` and ``finish()``; what reached the
+transport comes back as a list of envelope items, ``{"type": ..., "payload": ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+_PRELUDE = """
+import json
+import sys
+
+if sys.argv[1] == "tripwire":
+    import tripwire.alias
+
+    tripwire.alias.install()
+
+import sentry_sdk
+from sentry_sdk.transport import Transport
+
+
+class Keep(Transport):
+    def __init__(self, options=None):
+        super().__init__(options)
+        self.raw = []
+
+    def capture_envelope(self, envelope):
+        self.raw.append(envelope.serialize())
+
+
+KEEP = Keep()
+NOTES = []
+
+
+def finish():
+    sentry_sdk.flush()
+    items = []
+    for raw in KEEP.raw:
+        lines = raw.split(b"\\n")
+        for header, payload in zip(lines[1::2], lines[2::2]):
+            items.append({"type": json.loads(header)["type"], "payload": json.loads(payload)})
+    print(json.dumps({"items": items, "notes": NOTES}))
+"""
+
+
+def run(script: str, sdk: str, tmp_path: Path) -> dict[str, Any]:
+    """Run `script` on `sdk` ("sentry" or "tripwire"); its items and notes."""
+    # One path for both runs: file paths in frames and log attributes are compared.
+    path = tmp_path / "scenario.py"
+    path.write_text(_PRELUDE + textwrap.dedent(script))
+    result = subprocess.run(
+        [sys.executable, "-W", "error", str(path), sdk],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    found: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return found
+
+
+def run_both(script: str, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`script` on sentry_sdk, then on tripwire."""
+    return run(script, "sentry", tmp_path), run(script, "tripwire", tmp_path)
+
+
+def of_type(found: dict[str, Any], item_type: str) -> list[Any]:
+    """The payloads of the items of one type, in order."""
+    return [item["payload"] for item in found["items"] if item["type"] == item_type]
+
+
+def logs(found: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every log of every ``log`` item."""
+    return [log for payload in of_type(found, "log") for log in payload["items"]]
+
+
+# Attributes whose values differ between the two SDKs, or between two runs.
+_VOLATILE_ATTRIBUTES = {"sentry.sdk.name", "sentry.sdk.version", "thread.id", "process.pid"}
+
+
+def log_shape(log: dict[str, Any]) -> dict[str, Any]:
+    """A log without what differs by design (SDK name, ids, time); attribute order kept."""
+    return {
+        "level": log["level"],
+        "body": log["body"],
+        "has_span_id": "span_id" in log,
+        "attributes": [
+            (key, "?" if key in _VOLATILE_ATTRIBUTES else value)
+            for key, value in log["attributes"].items()
+        ],
+    }
+
+
+def event_shape(event: dict[str, Any]) -> dict[str, Any]:
+    """What of an event both SDKs must agree on (no ids, times, SDK or host facts)."""
+    shape: dict[str, Any] = {
+        key: event.get(key)
+        for key in ("level", "logger", "message", "logentry", "tags", "user", "fingerprint")
+    }
+    shape["extra"] = {k: v for k, v in (event.get("extra") or {}).items() if k != "sys.argv"}
+    contexts = {
+        k: v
+        for k, v in (event.get("contexts") or {}).items()
+        if k not in ("trace", "os", "runtime")
+    }
+    shape["contexts"] = contexts
+    shape["breadcrumbs"] = [
+        {k: v for k, v in crumb.items() if k != "timestamp"}
+        for crumb in (event.get("breadcrumbs") or {}).get("values", [])
+    ]
+    values = (event.get("exception") or {}).get("values", [])
+    shape["exception"] = [
+        {
+            "type": value.get("type"),
+            "value": value.get("value"),
+            "mechanism": value.get("mechanism"),
+            "frames": [
+                (frame.get("function"), frame.get("lineno"))
+                for frame in (value.get("stacktrace") or {}).get("frames", [])
+            ],
+        }
+        for value in values
+    ]
+    shape["has_threads"] = "threads" in event
+    return shape
+
+
+_EVENT_ID = re.compile(r"\b[0-9a-f]{32}\b")
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
+
+
+def events(found: dict[str, Any]) -> list[dict[str, Any]]:
+    """Shapes of the error events that reached the transport (no event ids or addresses)."""
+    shapes = [event_shape(event) for event in of_type(found, "event")]
+    text = _ADDRESS.sub(" at 0x?>", _EVENT_ID.sub("<id>", json.dumps(shapes)))
+    scrubbed: list[dict[str, Any]] = json.loads(text)
+    return scrubbed
+
+
+def dumps(value: Any) -> str:
+    """Readable JSON for assertion messages."""
+    return json.dumps(value, indent=1, sort_keys=True, default=str)
