@@ -7,7 +7,6 @@ envelopes (as wire bytes, parsed back) and `record_lost_event` calls.
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import subprocess
@@ -29,6 +28,7 @@ from tripwire.testing import MemoryTransport
 from tripwire.transport import Transport
 
 sentry_sdk = pytest.importorskip("sentry_sdk")
+from _sentry_side import payloads, reset_sentry  # noqa: E402
 from sentry_sdk.transport import Transport as SentryTransport  # noqa: E402
 
 Lost = tuple[str, str, int]
@@ -56,30 +56,6 @@ SentryRecording = _recording(SentryTransport)
 TripwireRecording = _recording(Transport)
 
 
-def _events(raw: list[bytes], kind: str = "event") -> list[dict[str, Any]]:
-    out = []
-    for blob in raw:
-        lines = blob.split(b"\n")
-        for index in range(1, len(lines) - 1):
-            try:
-                header = json.loads(lines[index])
-            except ValueError:
-                continue
-            if isinstance(header, dict) and header.get("type") == kind:
-                out.append(json.loads(lines[index + 1]))
-    return out
-
-
-def _reset_sentry() -> None:
-    sentry_sdk.get_client().close()
-    for scope in (
-        sentry_sdk.get_isolation_scope(),
-        sentry_sdk.get_current_scope(),
-        sentry_sdk.get_global_scope(),
-    ):
-        scope.clear()
-
-
 def run_both(scenario: Callable[[Any], None], **options: Any) -> tuple[Any, Any]:
     """Run `scenario(sdk)` on both SDKs; return both recording transports."""
     theirs = SentryRecording()
@@ -87,7 +63,7 @@ def run_both(scenario: Callable[[Any], None], **options: Any) -> tuple[Any, Any]
     try:
         scenario(sentry_sdk)
     finally:
-        _reset_sentry()
+        reset_sentry()
     ours = TripwireRecording()
     tripwire.init(transport=ours, default_integrations=False, release="r1", **options)
     scenario(tripwire)
@@ -359,8 +335,8 @@ def _notes_and_errno(sdk: Any) -> None:
 
 def test_notes_and_errno_as_sentry() -> None:
     theirs, ours = run_both(_notes_and_errno, max_value_length=40)
-    assert _exc_values(_events(ours.raw)) == _exc_values(_events(theirs.raw))
-    values = _exc_values(_events(ours.raw))
+    assert _exc_values(payloads(ours.raw)) == _exc_values(payloads(theirs.raw))
+    values = _exc_values(payloads(ours.raw))
     assert values[0][0]["mechanism"]["meta"] == {"errno": {"number": 2}}
     assert values[4][0]["value"] == "with notes\nnote one\nnote two"
 
@@ -376,7 +352,7 @@ def test_group_notes_and_member_errno_as_sentry() -> None:
             sdk.capture_exception()
 
     theirs, ours = run_both(scenario)
-    assert _exc_values(_events(ours.raw)) == _exc_values(_events(theirs.raw))
+    assert _exc_values(payloads(ours.raw)) == _exc_values(payloads(theirs.raw))
 
 
 def test_a_raising_errno_or_notes_attribute_is_ignored(
@@ -424,8 +400,8 @@ def _merged_crumbs(sdk: Any) -> None:
 
 def test_merged_breadcrumbs_are_not_capped_again() -> None:
     theirs, ours = run_both(_merged_crumbs, max_breadcrumbs=2)
-    assert _crumbs(_events(ours.raw)) == _crumbs(_events(theirs.raw))
-    assert len(_events(ours.raw)[1]["breadcrumbs"]["values"]) == 5
+    assert _crumbs(payloads(ours.raw)) == _crumbs(payloads(theirs.raw))
+    assert len(payloads(ours.raw)[1]["breadcrumbs"]["values"]) == 5
 
 
 def test_crumbs_that_fell_off_a_ring_give_the_length_annotation(
@@ -457,7 +433,7 @@ def test_trimmed_breadcrumbs_meta_as_sentry() -> None:
 
     theirs, ours = run_both(scenario, max_breadcrumbs=3)
     try:
-        assert _crumbs(_events(ours.raw)) == _crumbs(_events(theirs.raw))
+        assert _crumbs(payloads(ours.raw)) == _crumbs(payloads(theirs.raw))
     finally:
         tripwire.get_global_scope().clear_breadcrumbs()
 
@@ -634,7 +610,7 @@ def _fail_with_locals(sdk: Any) -> None:
 )
 def test_frames_follow_data_collection_as_sentry(options: dict[str, Any]) -> None:
     theirs, ours = run_both(_fail_with_locals, **options)
-    expected = _frame(_events(theirs.raw))
+    expected = _frame(payloads(theirs.raw))
     if "data_collection" in options and expected["vars"] is not None:
         # Deliberately not 2.75: it drops the event scrubber when data_collection is
         # given and sends the `password` local as it is; tripwire still filters it.
@@ -653,7 +629,7 @@ def test_frames_follow_data_collection_as_sentry(options: dict[str, Any]) -> Non
                 }
             }
         }
-    assert _frame(_events(ours.raw)) == expected
+    assert _frame(payloads(ours.raw)) == expected
 
 
 # -- 6. attachments ----------------------------------------------------------------------------

@@ -6,7 +6,6 @@ normalised away; everything else (structure and values) must match.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any, Callable
 
@@ -16,28 +15,9 @@ import tripwire
 from tripwire.testing import MemoryTransport
 
 sentry_sdk = pytest.importorskip("sentry_sdk")
-from sentry_sdk.transport import Transport as SentryTransport  # noqa: E402
+from _sentry_side import SentryCapture, payloads, reset_sentry  # noqa: E402
 
 _VOLATILE = {"event_id", "timestamp", "sdk", "modules", "server_name", "release"}
-
-
-class _SentryCapture(SentryTransport):  # type: ignore[misc]
-    def __init__(self) -> None:
-        super().__init__()
-        self.raw: list[bytes] = []
-
-    def capture_envelope(self, envelope: Any) -> None:
-        self.raw.append(envelope.serialize())
-
-
-def _events_from_raw(raw: list[bytes]) -> list[dict[str, Any]]:
-    events = []
-    for blob in raw:
-        lines = blob.split(b"\n")
-        header = json.loads(lines[1])
-        if header.get("type") == "event":
-            events.append(json.loads(lines[2]))
-    return events
 
 
 def _normalise(event: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +46,7 @@ def run_both(
     scenario: Callable[[Any], None], **options: Any
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Run `scenario(sdk)` against sentry_sdk and tripwire; return both normalised event lists."""
-    theirs = _SentryCapture()
+    theirs = SentryCapture(dsn=None)
     # Only sentry_sdk's integrations that patch nothing: its logging/threading/stdlib
     # patches would stay installed for the rest of the test session.
     from sentry_sdk.integrations.argv import ArgvIntegration
@@ -83,16 +63,13 @@ def run_both(
     try:
         scenario(sentry_sdk)
     finally:
-        sentry_sdk.get_client().close()
-        sentry_sdk.get_isolation_scope().clear()
-        sentry_sdk.get_current_scope().clear()
-        sentry_sdk.get_global_scope().clear()
+        reset_sentry()
 
     ours = MemoryTransport()
     tripwire.init(transport=ours, release="r1", **options)
     scenario(tripwire)
     return (
-        [_normalise(e) for e in _events_from_raw(theirs.raw)],
+        [_normalise(e) for e in payloads(theirs.raw)],
         [_normalise(e) for e in ours.events],
     )
 

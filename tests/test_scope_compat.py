@@ -10,7 +10,7 @@ import pytest
 import sentry_sdk
 import sentry_sdk.scope
 import sentry_sdk.sessions
-from sentry_sdk.transport import Transport as SentryTransport
+from _sentry_side import SentryCapture, payloads, reset_sentry
 
 import tripwire
 import tripwire.scope
@@ -73,17 +73,6 @@ def test_should_send_default_pii() -> None:
 # -- external propagation context -------------------------------------------------------
 
 
-class _SentryCapture(SentryTransport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[dict[str, Any]] = []
-
-    def capture_envelope(self, envelope: Any) -> None:
-        for item in envelope.items:
-            if item.type == "event":
-                self.events.append(json.loads(item.get_bytes()))
-
-
 def _external_scenario(sdk: Any) -> tuple[bool, list[tuple[str, str]]]:
     module = sdk.scope
     module.register_external_propagation_context(lambda: ("a" * 32, "b" * 16))
@@ -100,20 +89,18 @@ def _external_scenario(sdk: Any) -> tuple[bool, list[tuple[str, str]]]:
 
 
 def test_external_propagation_context_matches_sentry() -> None:
-    theirs = _SentryCapture()
+    theirs = SentryCapture(dsn=None)
     sentry_sdk.init(transport=theirs, default_integrations=False)
     try:
         their_result = _external_scenario(sentry_sdk)
     finally:
-        sentry_sdk.get_client().close()
-        sentry_sdk.get_isolation_scope().clear()
-        sentry_sdk.get_global_scope().clear()
+        reset_sentry()
     ours = MemoryTransport()
     tripwire.init(transport=ours, default_integrations=False)
     our_result = _external_scenario(tripwire)
 
     assert our_result == their_result == (True, [])
-    their_trace = theirs.events[0]["contexts"]["trace"]
+    their_trace = payloads(theirs.raw)[0]["contexts"]["trace"]
     our_trace = ours.events[0]["contexts"]["trace"]
     assert our_trace == their_trace == {"trace_id": "a" * 32, "span_id": "b" * 16}
     # Unregistered again: events get the SDK's own trace.

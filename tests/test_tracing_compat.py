@@ -8,88 +8,20 @@ compared verbatim wherever it comes from the incoming trace or a fixed trace id.
 
 from __future__ import annotations
 
-import json
 import warnings
-from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
 
 import tripwire
-from tripwire.testing import MemoryTransport, reset
+from tripwire.testing import MemoryTransport
 
 sentry_sdk = pytest.importorskip("sentry_sdk")
-from sentry_sdk.transport import Transport as SentryTransport  # noqa: E402
+from _sentry_side import DSN, SentryCapture, reset_sentry, run_both  # noqa: E402
 
-DSN = "https://abc@o123.ingest.sentry.io/42"
 TRACE = "771a43a4192642f0b136d5159a501700"
 OTHER_TRACE = "0123456789abcdef0123456789abcdef"
 PARENT = "1234567890abcdef"
-
-
-@pytest.fixture(autouse=True)
-def _clean() -> Iterator[None]:
-    reset()
-    yield
-    reset()
-
-
-class _SentryCapture(SentryTransport):
-    def __init__(self) -> None:
-        super().__init__({"dsn": DSN})
-        self.raw: list[bytes] = []
-
-    def capture_envelope(self, envelope: Any) -> None:
-        self.raw.append(envelope.serialize())
-
-
-def _envelopes(raw: list[bytes]) -> list[tuple[dict[str, Any], list[tuple[str, Any]]]]:
-    out = []
-    for blob in raw:
-        lines = blob.split(b"\n")
-        items = [
-            (json.loads(lines[i])["type"], json.loads(lines[i + 1]))
-            for i in range(1, len(lines) - 1, 2)
-        ]
-        out.append((json.loads(lines[0]), items))
-    return out
-
-
-def _reset_sentry() -> None:
-    sentry_sdk.get_client().close()
-    for scope in (
-        sentry_sdk.get_isolation_scope(),
-        sentry_sdk.get_current_scope(),
-        sentry_sdk.get_global_scope(),
-    ):
-        scope.clear()
-    sentry_sdk.get_global_scope().set_client(None)
-
-
-def run_both(
-    scenario: Callable[[Any], Any], **options: Any
-) -> tuple[tuple[list[Any], Any], tuple[list[Any], Any]]:
-    """Run `scenario(sdk)` with each SDK: (envelopes, result) for sentry_sdk, then tripwire."""
-    theirs = _SentryCapture()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # their warnings: see below
-        sentry_sdk.init(
-            dsn=DSN,
-            transport=theirs,
-            release="r1",
-            default_integrations=False,
-            enable_backpressure_handling=False,
-            **options,
-        )
-        try:
-            their_result = scenario(sentry_sdk)
-        finally:
-            _reset_sentry()
-        ours = MemoryTransport()
-        tripwire.init(dsn=DSN, transport=ours, release="r1", default_integrations=False, **options)
-        our_result = scenario(tripwire)
-        tripwire.flush()
-    return (_envelopes(theirs.raw), their_result), (_envelopes(ours.raw), our_result)
 
 
 class _Ids:
@@ -499,12 +431,12 @@ _DEPRECATED: dict[str, Callable[[Any], Any]] = {
 def test_deprecation_warnings_point_at_the_caller(name: str) -> None:
     action = _DEPRECATED[name]
     sentry_sdk.init(
-        dsn=DSN, transport=_SentryCapture(), traces_sample_rate=1.0, default_integrations=False
+        dsn=DSN, transport=SentryCapture(), traces_sample_rate=1.0, default_integrations=False
     )
     try:
         theirs = _deprecations(sentry_sdk, action)
     finally:
-        _reset_sentry()
+        reset_sentry()
     tripwire.init(dsn=DSN, transport=MemoryTransport(), traces_sample_rate=1.0)
     ours = _deprecations(tripwire, action)
     assert theirs, "sentry_sdk warns here"
@@ -543,19 +475,19 @@ def test_deprecated_option_warnings_in_sentry_sdk() -> None:
     # What the two option warnings above mirror.
     with pytest.warns(DeprecationWarning, match="enable_tracing"):
         sentry_sdk.init(
-            dsn=DSN, transport=_SentryCapture(), enable_tracing=True, default_integrations=False
+            dsn=DSN, transport=SentryCapture(), enable_tracing=True, default_integrations=False
         )
     try:
         sentry_sdk.init(
             dsn=DSN,
-            transport=_SentryCapture(),
+            transport=SentryCapture(),
             propagate_traces=False,
             default_integrations=False,
         )
         with pytest.warns(DeprecationWarning, match="propagate_traces"):
             dict(sentry_sdk.get_current_scope().iter_trace_propagation_headers())
     finally:
-        _reset_sentry()
+        reset_sentry()
 
 
 def test_deprecation_warning_once_per_call_site() -> None:

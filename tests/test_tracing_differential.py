@@ -8,82 +8,18 @@ the same incoming trace, even the derived sample_rand must be identical.
 
 from __future__ import annotations
 
-import json
 import warnings
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 import tripwire
-from tripwire.testing import MemoryTransport
 
 sentry_sdk = pytest.importorskip("sentry_sdk")
-from sentry_sdk.transport import Transport as SentryTransport  # noqa: E402
+from _sentry_side import run_both  # noqa: E402
 
-DSN = "https://abc@o123.ingest.sentry.io/42"
 TRACE = "771a43a4192642f0b136d5159a501700"
 PARENT = "1234567890abcdef"
-
-
-class _SentryCapture(SentryTransport):
-    def __init__(self) -> None:
-        # sentry_sdk reads the DSN's public key from its transport's options.
-        super().__init__({"dsn": DSN})
-        self.raw: list[bytes] = []
-
-    def capture_envelope(self, envelope: Any) -> None:
-        self.raw.append(envelope.serialize())
-
-
-def _envelopes(raw: list[bytes]) -> list[tuple[dict[str, Any], list[tuple[str, Any]]]]:
-    out = []
-    for blob in raw:
-        lines = blob.split(b"\n")
-        header = json.loads(lines[0])
-        items = []
-        for i in range(1, len(lines) - 1, 2):
-            item_header = json.loads(lines[i])
-            items.append((item_header["type"], json.loads(lines[i + 1])))
-        out.append((header, items))
-    return out
-
-
-def run_both(
-    scenario: Callable[[Any], Any], **options: Any
-) -> tuple[tuple[list[Any], Any], tuple[list[Any], Any]]:
-    """Run `scenario(sdk)` with each SDK; returns (envelopes, scenario result) for both."""
-    theirs = _SentryCapture()
-    sentry_sdk.init(
-        dsn=DSN,
-        transport=theirs,
-        release="r1",
-        default_integrations=False,
-        enable_backpressure_handling=False,
-        **options,
-    )
-    try:
-        their_result = scenario(sentry_sdk)
-    finally:
-        sentry_sdk.get_client().close()
-        for scope in (
-            sentry_sdk.get_isolation_scope(),
-            sentry_sdk.get_current_scope(),
-            sentry_sdk.get_global_scope(),
-        ):
-            scope.clear()
-        sentry_sdk.get_global_scope().set_client(None)
-
-    ours = MemoryTransport()
-    tripwire.init(dsn=DSN, transport=ours, release="r1", default_integrations=False, **options)
-    client = tripwire.get_client()
-    try:
-        our_result = scenario(tripwire)
-        our_envelopes = _envelopes(ours.raw)
-    finally:
-        # Closed like sentry_sdk's above: a second run_both would otherwise replace this
-        # client with its monitor thread still running (reset() closes the current one only).
-        client.close()
-    return (_envelopes(theirs.raw), their_result), (our_envelopes, our_result)
 
 
 class _Ids:

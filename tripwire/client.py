@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Callable
 
 from tripwire._clock import clock, format_timestamp
+from tripwire._compat import check_uwsgi_thread_support
 from tripwire._log import configure_debug, logger, suppress
 from tripwire.consts import SDK_NAME, VERSION
 from tripwire.outcomes import DataCategory, Drop, Outcomes
@@ -307,6 +308,7 @@ class Client(BaseClient):
             # Every envelope, whoever sends it, also goes to the sidecar.
             self.transport = SpotlightTee(self.transport, self.spotlight)
         if self.transport is not None:
+            check_uwsgi_thread_support()  # the worker thread must be able to run
             self.transport._outcomes = self.outcomes
             # Every loss counted in self.outcomes also reaches a transport subclass's own
             # record_lost_event, whichever part of the SDK records it.

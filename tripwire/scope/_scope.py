@@ -60,6 +60,9 @@ class Scope(TracingMethods, PrivateNames):
 
     __slots__ = ("_client", "_d", "_mine", "_type")
 
+    # Set once any scope gets a conversation id (read by span finish; never reset).
+    conversations_used: bool = False
+
     def __init__(self, ty: str | None = None, client: BaseClient | None = None) -> None:
         self._type = ty
         self._d = EMPTY_DATA
@@ -281,6 +284,8 @@ class Scope(TracingMethods, PrivateNames):
     def set_conversation_id(self, conversation_id: str) -> None:
         """Set the conversation id that gen_ai spans finished in this scope carry."""
         self._w().conversation_id = conversation_id
+        # Until a conversation id is set anywhere, finishing a span skips the AI check.
+        Scope.conversations_used = True
 
     def get_conversation_id(self) -> str | None:
         """The conversation id for gen_ai spans, if set."""

@@ -18,6 +18,7 @@ from tripwire._clock import clock, format_timestamp, to_epoch
 from tripwire._deprecation import deprecated
 from tripwire._ids import ids
 from tripwire.scope._current import get_client, get_current_scope
+from tripwire.scope._scope import Scope
 from tripwire.tracing._consts import (
     BAGGAGE_HEADER_NAME,
     INSTRUMENTER,
@@ -291,10 +292,7 @@ class Span:
             if self._end is None:  # Span.finish, inlined: this runs for every span
                 end = clock.now()
                 self._end = end if end >= self._start else self._start
-                op = self.op
-                if (op is not None and op.startswith(_AI_OPS)) or _GEN_AI_OPERATION in (
-                    self._data or ()
-                ):
+                if Scope.conversations_used:
                     self._add_conversation_id(scope)
         else:
             self.finish(scope)
@@ -438,16 +436,17 @@ class Span:
             if end < self._start:  # the wall clock went back: keep durations >= 0
                 end = self._start
         self._end = end
-        op = self.op
-        if (op is not None and op.startswith(_AI_OPS)) or _GEN_AI_OPERATION in (self._data or ()):
+        if Scope.conversations_used:
             self._add_conversation_id(scope)
         return None
 
     def _add_conversation_id(self, scope: Any) -> None:
         # As sentry_sdk: an AI span carries the conversation id of the scope it ends in.
-        conversation_id = (scope or get_current_scope()).get_conversation_id()
-        if conversation_id:
-            self.set_data("gen_ai.conversation.id", conversation_id)
+        op = self.op
+        if (op is not None and op.startswith(_AI_OPS)) or _GEN_AI_OPERATION in (self._data or ()):
+            conversation_id = (scope or get_current_scope()).get_conversation_id()
+            if conversation_id:
+                self.set_data("gen_ai.conversation.id", conversation_id)
 
     # -- propagation -------------------------------------------------------------------
 
