@@ -132,6 +132,33 @@ def test_run_initialises_the_sdk_in_an_unchanged_program(server, tmp_path):
     assert event["exception"]["values"][-1]["mechanism"]["handled"] is False
 
 
+SENTRY_SDK_APP = """
+    import sentry_sdk
+
+    sentry_sdk.init(release="legacy@1")  # the DSN comes from the environment
+    sentry_sdk.set_tag("written_for", "sentry_sdk")
+    sentry_sdk.capture_message("hello from code written for sentry_sdk")
+    sentry_sdk.flush()
+"""
+
+
+@server_extra
+def test_run_as_sentry_sdk_serves_the_programs_sentry_sdk_from_tripwire(server, tmp_path):
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent(SENTRY_SDK_APP))
+    proc = tripwire_cmd(
+        "run", "--dsn", server.dsn, "--as-sentry-sdk", "--", sys.executable, str(app)
+    )
+    assert proc.returncode == 0, proc.stderr
+    (issue,) = api(server.url, "/api/0/issues/")
+    event = api(server.url, f"/api/0/events/{issue['last_event_id']}/")["data"]
+    assert event["message"] == "hello from code written for sentry_sdk"
+    assert event["tags"]["written_for"] == "sentry_sdk"
+    assert event["release"] == "legacy@1"
+    # The real sentry_sdk is installed here too: this event came from tripwire.
+    assert event["sdk"]["name"] == "tripwire.python"
+
+
 @server_extra
 def test_run_without_a_server_starts_one_on_the_projects_database(tmp_path):
     app = tmp_path / "app.py"

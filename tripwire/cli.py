@@ -355,6 +355,10 @@ def _tripwire_run_flush():
 def _tripwire_run_boot():
     here = _os.path.dirname(_os.path.abspath(__file__))
     try:
+        if _os.environ.get("TRIPWIRE_RUN_AS_SENTRY_SDK"):
+            import tripwire.alias
+
+            tripwire.alias.install()
         options = _json.loads(_os.environ.get("TRIPWIRE_RUN_OPTIONS") or "{}")
         from tripwire.cli import init_sdk
 
@@ -427,6 +431,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         env = dict(os.environ)
         env["SENTRY_DSN"] = dsn
         env["TRIPWIRE_RUN_OPTIONS"] = json.dumps(options)
+        if args.as_sentry_sdk:
+            env["TRIPWIRE_RUN_AS_SENTRY_SDK"] = "1"
         # The boot directory first; tripwire's own location last, as a fallback for a
         # program started with an interpreter tripwire is not installed in.
         package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -564,6 +570,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--release")
     p.add_argument("--environment")
     p.add_argument("--enable-logs", action="store_true")
+    p.add_argument(
+        "--as-sentry-sdk",
+        action="store_true",
+        help="serve the program's `import sentry_sdk` from tripwire (tripwire.alias)",
+    )
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- program and arguments")
     p.set_defaults(func=cmd_run)
 

@@ -132,3 +132,13 @@ def legacy_scope_forms() -> None:
         hub_configured.set_tag("hub_configured", "1")
     client: sentry_sdk.Client | None = None
     assert sentry_sdk.Scope().client.is_active() is False or client is None
+
+
+@sentry_sdk.monitor(monitor_slug="nightly-report")
+def nightly_report() -> int:
+    """`@sentry_sdk.monitor(...)` is the crons decorator to a type checker too."""
+    return 1
+
+
+def report_once() -> int:
+    return nightly_report() + 1
