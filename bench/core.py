@@ -84,30 +84,33 @@ def op_capture_exception(sdk: ModuleType, n: int) -> None:
 
 
 def _bench_logger(sdk: ModuleType) -> logging.Logger:
-    """A logger at INFO with a NullHandler and propagate=False, one per SDK.
-
-    Both SDKs patch `logging.Logger.callHandlers` in this process, so every record
-    goes through both patches. Each SDK's logger is on the *other* SDK's ignore list:
-    the other patch then costs only its ignored-name check, in both columns alike.
-    """
+    """A logger at INFO with a NullHandler and propagate=False, one per SDK."""
     own = "tripwire" if sdk.__name__ == "tripwire" else "sentry"
     log = logging.getLogger(f"bench.logging.{own}")
     if not log.handlers:
         log.addHandler(logging.NullHandler())
         log.propagate = False
         log.setLevel(logging.INFO)
-        other = "sentry_sdk" if own == "tripwire" else "tripwire"
-        module = sys.modules.get(f"{other}.integrations.logging")
-        if module is not None:
-            module.ignore_logger(log.name)
-            module.ignore_logger_for_sentry_logs(log.name)
     return log
 
 
+# `logging.Logger.callHandlers` as each SDK's logging integration left it, with only
+# that SDK's patch over the stdlib method (see `setup`).
+_STDLIB_CALL_HANDLERS = logging.Logger.callHandlers
+_OWN_CALL_HANDLERS: dict[str, Any] = {}
+
+
 def op_logger_info(sdk: ModuleType, n: int) -> None:
+    # A user runs one SDK: its patch alone is installed while the op runs, so neither
+    # column pays for the other SDK's patch.
     info = _bench_logger(sdk).info
-    for _ in range(n):
-        info("request %s done", "abc")
+    saved = logging.Logger.callHandlers
+    logging.Logger.callHandlers = _OWN_CALL_HANDLERS.get(sdk.__name__, saved)  # type: ignore[method-assign]
+    try:
+        for _ in range(n):
+            info("request %s done", "abc")
+    finally:
+        logging.Logger.callHandlers = saved  # type: ignore[method-assign]
 
 
 OPS = [
@@ -129,7 +132,19 @@ PRIMES = ((op_set_tag, 1), (op_set_user, 1), (op_add_breadcrumb, BREADCRUMBS))
 
 
 def setup(label: str) -> tuple[Optional[SdkUnderTest], Optional[str], str]:
-    return setup_sdk(label, OPS, DEFAULT_OPTIONS, primes=PRIMES)
+    # Each SDK patches the stdlib method itself (not the other SDK's patch), and the
+    # patch it made is kept for `op_logger_info`.
+    before = logging.Logger.callHandlers
+    logging.Logger.callHandlers = _STDLIB_CALL_HANDLERS  # type: ignore[method-assign]
+    try:
+        result = setup_sdk(label, OPS, DEFAULT_OPTIONS, primes=PRIMES)
+    finally:
+        patched = logging.Logger.callHandlers
+        logging.Logger.callHandlers = before if patched is _STDLIB_CALL_HANDLERS else patched  # type: ignore[method-assign]
+    sut = result[0]
+    if sut is not None and patched is not _STDLIB_CALL_HANDLERS:
+        _OWN_CALL_HANDLERS[sut.module.__name__] = patched
+    return result
 
 
 def result_json(res: OpResult) -> dict[str, Any]:

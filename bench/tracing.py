@@ -42,6 +42,8 @@ INCOMING = {
 
 TRACING_ON: dict[str, Any] = {"traces_sample_rate": 1.0}
 TRACING_OFF: dict[str, Any] = {}
+# Tracing on, nothing sampled: every transaction is counted as lost (client report).
+TRACING_ZERO: dict[str, Any] = {"traces_sample_rate": 0.0}
 
 
 # --------------------------------------------------------------------------- workload
@@ -68,6 +70,12 @@ def op_continue_trace(sdk: ModuleType, n: int) -> None:
             dict(get_current_scope().iter_trace_propagation_headers())
 
 
+def op_continue_trace_only(sdk: ModuleType, n: int) -> None:
+    continue_trace = sdk.continue_trace
+    for _ in range(n):
+        continue_trace(INCOMING)
+
+
 OPS = [
     Op(
         f"transaction + {CHILD_SPANS} spans, sampled",
@@ -81,6 +89,13 @@ OPS = [
         silent=True,
         options=TRACING_OFF,
     ),
+    Op(
+        f"transaction + {CHILD_SPANS} spans, traces_sample_rate=0",
+        op_transaction,
+        silent=True,
+        options=TRACING_ZERO,
+    ),
+    Op("continue_trace only", op_continue_trace_only, silent=True, options=TRACING_ON),
     Op("continue_trace + outgoing headers", op_continue_trace, silent=True, options=TRACING_ON),
 ]
 

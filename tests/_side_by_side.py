@@ -104,12 +104,20 @@ def log_shape(log: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def stored_tags(tags: Any) -> Any:
+    """Tags as Sentry keeps them: sentry_sdk sends values as given, tripwire as strings."""
+    if not isinstance(tags, dict):
+        return tags
+    return {k: v if isinstance(v, str) else str(v) for k, v in tags.items() if v is not None}
+
+
 def event_shape(event: dict[str, Any]) -> dict[str, Any]:
     """What of an event both SDKs must agree on (no ids, times, SDK or host facts)."""
     shape: dict[str, Any] = {
         key: event.get(key)
         for key in ("level", "logger", "message", "logentry", "tags", "user", "fingerprint")
     }
+    shape["tags"] = stored_tags(shape["tags"])
     shape["extra"] = {k: v for k, v in (event.get("extra") or {}).items() if k != "sys.argv"}
     contexts = {
         k: v

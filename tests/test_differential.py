@@ -22,6 +22,11 @@ _VOLATILE = {"event_id", "timestamp", "sdk", "modules", "server_name", "release"
 
 def _normalise(event: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in event.items() if k not in _VOLATILE}
+    if isinstance(out.get("tags"), dict):
+        # sentry_sdk sends tag values as given; tripwire sends the strings Sentry keeps.
+        out["tags"] = {
+            k: v if isinstance(v, str) else str(v) for k, v in out["tags"].items() if v is not None
+        }
     contexts = dict(out.get("contexts", {}))
     trace = contexts.pop("trace", None)
     contexts.pop("os", None)  # tripwire adds the os context; sentry_sdk leaves it to the server

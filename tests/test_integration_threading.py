@@ -198,3 +198,149 @@ def test_many_threads_each_capture_once(
     assert sorted(int(e["tags"]["n"]) for e in events) == list(range(20))
     assert all(e["exception"]["values"][0]["value"] == str(e["tags"]["n"]) for e in events)
     assert len(thread_errors) == 20
+
+
+# -- ThreadPoolExecutor ---------------------------------------------------------------------
+
+
+def _pool_with_worker() -> Any:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    pool.submit(lambda: None).result()  # the worker thread exists before anything is set
+    return pool
+
+
+def test_pool_task_runs_in_the_scopes_of_submit() -> None:
+    memory = init()
+    pool = _pool_with_worker()
+    try:
+        tripwire.set_tag("before", "yes")
+
+        def task(n: int) -> None:
+            tripwire.set_tag("inside", n)
+            tripwire.capture_message(f"task {n}")
+
+        pool.submit(task, 1).result()
+        list(pool.map(task, [2]))
+        tripwire.capture_message("main")
+    finally:
+        pool.shutdown()
+    tags = [(event["message"], event.get("tags", {})) for event in memory.events]
+    assert tags == [
+        ("task 1", {"before": "yes", "inside": "1"}),
+        ("task 2", {"before": "yes", "inside": "2"}),
+        ("main", {"before": "yes"}),
+    ]
+
+
+def test_pool_task_spans_are_children_of_the_submitting_span() -> None:
+    memory = init(traces_sample_rate=1.0)
+    pool = _pool_with_worker()
+
+    def task() -> str:
+        with tripwire.start_span(op="task", name="work"):
+            return threading.current_thread().name
+
+    try:
+        with tripwire.start_transaction(name="tx") as transaction:
+            with tripwire.start_span(op="outer") as outer:
+                worker = pool.submit(task).result()
+            pool.submit(task).result()
+    finally:
+        pool.shutdown()
+    (event,) = memory.transactions
+    tasks = [span for span in event["spans"] if span["op"] == "task"]
+    assert [span["parent_span_id"] for span in tasks] == [outer.span_id, transaction.span_id]
+    assert {span["data"]["thread.name"] for span in tasks} == {worker}
+    assert worker != threading.current_thread().name
+
+
+def test_pool_without_propagation_runs_each_task_in_fresh_scopes() -> None:
+    memory = init(integrations=[ThreadingIntegration(propagate_scope=False)])
+    pool = _pool_with_worker()
+    try:
+        tripwire.set_tag("before", "yes")
+
+        def task(n: int) -> None:
+            tripwire.set_tag("inside", n)
+            tripwire.capture_message(f"task {n}")
+
+        pool.submit(task, 1).result()
+        pool.submit(task, 2).result()
+    finally:
+        pool.shutdown()
+    assert [event.get("tags") for event in memory.events] == [{"inside": "1"}, {"inside": "2"}]
+
+
+def test_pool_task_exception_stays_in_its_future() -> None:
+    memory = init()
+    pool = _pool_with_worker()
+
+    def boom() -> None:
+        raise ValueError("in task")
+
+    try:
+        assert isinstance(pool.submit(boom).exception(), ValueError)
+    finally:
+        pool.shutdown()
+    assert memory.events == []
+
+
+def test_reset_restores_pool_submit_and_setup_is_idempotent() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    original = ThreadPoolExecutor.submit
+    init()
+    patched = ThreadPoolExecutor.submit
+    assert patched is not original
+    start = threading.Thread.start
+    ThreadingIntegration.setup_once()
+    assert ThreadPoolExecutor.submit is patched
+    assert threading.Thread.start is start
+    reset()
+    assert ThreadPoolExecutor.submit is original
+
+
+_POOL_SCRIPT = """
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from sentry_sdk.integrations.threading import ThreadingIntegration
+
+sentry_sdk.init(transport=KEEP, traces_sample_rate=1.0,
+                integrations=[ThreadingIntegration(propagate_scope=PROPAGATE)])
+pool = ThreadPoolExecutor(1)
+pool.submit(lambda: None).result()
+
+def task(n):
+    sentry_sdk.set_tag("inside", n)
+    with sentry_sdk.start_span(op="task", name="t%d" % n):
+        sentry_sdk.capture_message("m%d" % n)
+
+with sentry_sdk.start_transaction(name="tx", op="test"):
+    sentry_sdk.set_tag("before", "yes")
+    with sentry_sdk.start_span(op="outer", name="o"):
+        pool.submit(task, 1).result()
+    list(pool.map(task, [2]))
+    sentry_sdk.capture_message("main")
+pool.shutdown()
+finish()
+"""
+
+
+@pytest.mark.parametrize("propagate", [True, False])
+def test_pool_same_as_sentry_sdk(tmp_path: Any, propagate: bool) -> None:
+    pytest.importorskip("sentry_sdk")
+    from _side_by_side import of_type, run_both, stored_tags
+
+    script = _POOL_SCRIPT.replace("PROPAGATE", str(propagate))
+    shapes = []
+    for found in run_both(script, tmp_path):
+        events = [(e["message"], stored_tags(e.get("tags"))) for e in of_type(found, "event")]
+        spans = []
+        for transaction in of_type(found, "transaction"):
+            names = {s["span_id"]: s["op"] for s in transaction["spans"]}
+            names[transaction["contexts"]["trace"]["span_id"]] = "tx"
+            spans += [(s["op"], names.get(s["parent_span_id"])) for s in transaction["spans"]]
+        shapes.append((events, spans))
+    assert shapes[1] == shapes[0]

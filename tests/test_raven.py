@@ -396,7 +396,7 @@ def test_context_data_is_merged_with_specific_data_winning() -> None:
     client.extra_context({"e": "context"})
     client.captureMessage("m", data={"tags": {"t": "data"}, "extra": {"e": "data"}}, tags={"u": 1})
     event = memory.events[0]
-    assert event["tags"] == {"t": "data", "u": 1}
+    assert event["tags"] == {"t": "data", "u": "1"}  # tag values are strings
     assert event["extra"] == {"e": "data"}  # `context=` replaces the sys.argv default
 
 

@@ -18,7 +18,7 @@ def test_merge_order_global_isolation_current(transport: MemoryTransport) -> Non
     with tripwire.new_scope() as scope:
         scope.set_tag("layer", "current")
         tripwire.capture_message("x")
-    assert transport.events[0]["tags"] == {"layer": "current", "g": 1, "i": 1}
+    assert transport.events[0]["tags"] == {"layer": "current", "g": "1", "i": "1"}
 
 
 def test_scope_values_override_event_values_but_event_user_wins(transport: MemoryTransport) -> None:

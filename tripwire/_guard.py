@@ -15,6 +15,14 @@ from tripwire._log import logger
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def log_ignored(name: str) -> None:
+    """Log (debug) that the API function `name` failed; this never raises either."""
+    try:
+        logger.debug("tripwire.%s failed; ignored", name, exc_info=True)
+    except Exception:  # the guard must not raise (a broken log handler)
+        pass
+
+
 def guarded(fallback: Any = None) -> Callable[[F], F]:
     """Wrap `func` so that any exception is logged and `fallback` returned instead."""
 
@@ -24,7 +32,7 @@ def guarded(fallback: Any = None) -> Callable[[F], F]:
             try:
                 return func(*args, **kwargs)
             except Exception:
-                logger.debug("tripwire.%s failed; ignored", func.__name__, exc_info=True)
+                log_ignored(func.__name__)
                 return fallback
 
         return wrapper  # type: ignore[return-value]

@@ -81,13 +81,18 @@ suppress = Suppress()
 
 
 def configure_debug(enabled: bool) -> None:
-    """Send SDK debug output to stderr when `enabled` (debug=True), else stay silent."""
+    """Send SDK debug output to stderr when `enabled` (debug=True), else stay silent.
+
+    Called by `init()`: the real logger (and `logging`) is bound here, never on the
+    capture path, where a lazy import can be interrupted by a signal handler that
+    captures too and then finds `logging` half imported.
+    """
     global _debug_handler
-    if not enabled and _debug_handler is None:
-        return
     import logging
 
     real = logger.get()
+    if not enabled and _debug_handler is None:
+        return
     if enabled and _debug_handler is None:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(" [tripwire] %(levelname)s: %(message)s"))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 
 from tripwire._clock import clock as _clock
 from tripwire._guard import guarded
-from tripwire._log import logger
+from tripwire._guard import log_ignored as _log_ignored
 from tripwire.scope._breadcrumbs import record_breadcrumb
 from tripwire.scope._current import (
     _current_scope,
@@ -37,10 +37,6 @@ if TYPE_CHECKING:
 
 
 _isolation_get = _isolation_scope.get
-
-
-def _log_ignored(name: str) -> None:
-    logger.debug("tripwire.%s failed; ignored", name, exc_info=True)
 
 
 class _InitGuard:

@@ -15,7 +15,7 @@ from tripwire._clock import clock, format_timestamp
 from tripwire._compat import check_uwsgi_thread_support
 from tripwire._log import configure_debug, logger, suppress
 from tripwire.consts import SDK_NAME, VERSION
-from tripwire.outcomes import DataCategory, Drop, Outcomes
+from tripwire.outcomes import DataCategory, Drop, DropReason, Outcomes
 
 if TYPE_CHECKING:
     from tripwire.dsn import Dsn
@@ -266,6 +266,13 @@ class Client(BaseClient):
         self._item_cls = Item
         self._event_payload_cls = EventPayload
         configure_debug(bool(opts["debug"]))
+        # Everything a capture uses is imported here, not by the first capture: an
+        # import interrupted by a signal handler that captures too would leave the
+        # handler a half-initialised module (and takes ~50 ms on the first event).
+        from tripwire.event import exceptions as _exceptions  # noqa: F401
+        from tripwire.scope._scope_tracing import _load_tracing
+
+        _load_tracing()
         from tripwire.scope._breadcrumbs import CrumbCache
 
         self._max_breadcrumbs: int = opts["max_breadcrumbs"]
@@ -334,6 +341,9 @@ class Client(BaseClient):
             from tripwire.tracing import setup_functions_to_trace
 
             setup_functions_to_trace(self)
+        from tripwire.tracing._api import continue_trace_from_environment
+
+        continue_trace_from_environment()
 
     _recording = True
 
@@ -370,6 +380,18 @@ class Client(BaseClient):
         guard.active = True
         try:
             return self._process(event, hint, layers, built_by_sdk)
+        except Exception:
+            # A bug (ours, or a hook's leftovers we could not make sense of): the
+            # event is lost, but counted, never silently.
+            logger.warning("internal error while capturing", exc_info=True)
+            category = (
+                DataCategory.TRANSACTION
+                if event.get("type") == "transaction"
+                else DataCategory.ERROR
+            )
+            drop = Drop(DropReason.INTERNAL_SDK_ERROR, "internal error")
+            self._record_drop(drop, category, "capture", event)
+            return None
         finally:
             guard.active = False
 
@@ -391,9 +413,17 @@ class Client(BaseClient):
             if drop is not None:
                 self._record_drop(drop, category, step, cap.event)
                 return None
+        final = cap.event
+        if final.get("event_id") != event_id:
+            kept = final.get("event_id")
+            if not isinstance(kept, str) or not kept:
+                # A hook returned a new dict without an id: it keeps the one the
+                # caller was given.
+                final["event_id"] = kept = event_id
+            event_id = kept
         if category is DataCategory.ERROR:
-            self._update_session(layers, cap.event)
-        transport.capture_envelope(self._envelope_for(cap.event, cap.hint))
+            self._update_session(layers, final)
+        transport.capture_envelope(self._envelope_for(final, cap.hint))
         return event_id
 
     def capture_session(self, session: Any) -> None:

@@ -20,6 +20,19 @@ if TYPE_CHECKING:
 
 MAX_DOWNSAMPLE_FACTOR = 10
 
+# This process's id, kept current by a fork hook: `downsample_factor` is read for
+# every transaction, and an `os.getpid()` call each time is measurable there.
+_pid = os.getpid()
+
+
+def _after_fork_in_child() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 class Monitor:
     """Periodic transport health check driving the downsample factor.
@@ -44,8 +57,8 @@ class Monitor:
 
     def _ensure_running(self) -> None:
         # A forked child inherits the object but not the thread: start one per pid.
-        pid = os.getpid()
-        if not self._running or self._thread_for_pid == pid:
+        pid = _pid
+        if self._thread_for_pid == pid or not self._running:
             return
         with self._thread_lock:
             if self._thread_for_pid == pid or not self._running:

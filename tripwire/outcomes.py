@@ -138,12 +138,14 @@ class Outcomes:
 
     `forward`, when set by the client, also hands every loss recorded here to a
     user transport's own `record_lost_event` (sentry_sdk reports every drop there).
+    The lock is re-entrant: a signal handler that captures (and drops) while the
+    code it interrupted is counting must not wait for that code.
     """
 
     __slots__ = ("_lock", "_pending", "_total", "forward")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._pending: dict[tuple[Reason, Category], int] = {}
         self._total: dict[tuple[Reason, Category], int] = {}
         self.forward: Forward | None = None
@@ -186,7 +188,7 @@ class Outcomes:
 
     def reset_after_fork(self) -> None:
         """The child starts with a fresh lock and nothing pending (the parent reports its own)."""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._pending = {}
 
     def __getstate__(self) -> tuple[dict[tuple[Reason, Category], int], ...]:
@@ -196,6 +198,6 @@ class Outcomes:
             return dict(self._pending), dict(self._total)
 
     def __setstate__(self, state: tuple[dict[tuple[Reason, Category], int], ...]) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._pending, self._total = state
         self.forward = None

@@ -302,13 +302,31 @@ def _before_send(
             return Drop(DropReason.CALLBACK_ERROR, f"{name} raised")
         if result is None:
             return Drop(DropReason.BEFORE_SEND, f"{name} returned None")
+        if not isinstance(result, dict):
+            # Not an event: nothing can be sent, so it counts as the hook's drop.
+            logger.warning(
+                "%s returned a %s, not an event dict: event dropped", name, type(result).__name__
+            )
+            return Drop(DropReason.BEFORE_SEND, f"{name} returned {type(result).__name__}")
         cap.event = result
+        if result.get("tags"):
+            _bound_tags(client, result)  # what the hook set is bounded like the rest
         if spans_before:
             _count_removed_spans(client, result, spans_before, DropReason.BEFORE_SEND)
         return None
 
     before_send.__name__ = name
     return before_send
+
+
+def _bound_tags(client: Client, event: EventDict) -> None:
+    meta: dict[str, Any] = {}
+    event["tags"] = client._serializer.tags(event["tags"], meta)
+    if meta:
+        old = event.get("_meta")
+        if not isinstance(old, dict):
+            old = event["_meta"] = {}
+        merge_meta(old, meta)
 
 
 def _count_removed_spans(client: Client, event: EventDict, before: int, reason: DropReason) -> None:

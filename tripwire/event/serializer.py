@@ -136,12 +136,18 @@ def _format_datetime(value: datetime) -> str:
 _BAG = "bag"
 _EACH_BAG = "each-bag"
 _SKIP = "skip"
+_TAGS = "tags"
+
+# Sentry's limit for a tag value, in characters (Relay rejects or trims longer ones).
+TAG_VALUE_MAX_CHARS = 200
+_OMIT: Any = object()
 
 # Event paths sentry-sdk serializes as databags (observed on 2.75): `extra` (bounded from the
 # extra dict itself), `request.data`, and every breadcrumb. Frame "vars" in a user-supplied
 # event are not trimmed by sentry-sdk; frames built by tripwire get them from `frame_vars`.
 _EVENT_RULES: dict[str, Any] = {
     "extra": _BAG,
+    "tags": _TAGS,
     "request": {"data": _BAG},
     "breadcrumbs": {"values": _EACH_BAG},
     "_meta": _SKIP,
@@ -199,6 +205,16 @@ class Serializer:
         Only strings are trimmed; generous depth and breadth caps guard against giants.
         """
         return self._root(value, meta, VALUE_MAX_DEPTH, VALUE_MAX_BREADTH)
+
+    def tags(self, tags: object, meta: dict[str, Any]) -> Any:
+        """An event's ``tags`` as the protocol wants them (see `_tags`); never raises.
+
+        Annotations go into `meta` under ``"tags"`` (`meta` is the event's `_meta`).
+        """
+        try:
+            return self._tags(tags, meta, "tags")
+        except Exception:
+            return FAILED
 
     def frame_vars(
         self, f_locals: Mapping[str, object], meta: Optional[dict[str, Any]] = None
@@ -541,6 +557,8 @@ class Serializer:
         rule: Any,
     ) -> Any:
         """Serialize part of an event, switching to databag rules where `rule` says so."""
+        if rule == _TAGS:
+            return self._tags(v, pmeta, key)
         if rule == _BAG:
             return self._walk(v, 0, pmeta, key, seen, self._max_depth, self._max_breadth)
         if rule == _EACH_BAG:
@@ -585,3 +603,66 @@ class Serializer:
             finally:
                 seen.discard(vid)
         return self._walk(v, depth, pmeta, key, seen, VALUE_MAX_DEPTH, VALUE_MAX_BREADTH)
+
+    def _tags(self, v: object, pmeta: dict[str, Any], key: str | int) -> Any:
+        """An event's tags: string values of at most `TAG_VALUE_MAX_CHARS` characters.
+
+        The protocol's tag values are strings. A bool, int or float becomes its ``str()``
+        (as Relay converts them); None drops the tag (a tag without a value is not
+        kept by Sentry); bytes are decoded; anything else becomes its repr (as sentry-sdk
+        renders objects; Relay would discard a dict or list). Longer values end in
+        ``"..."``, annotated in `_meta` like every trimmed string.
+        """
+        if isinstance(v, Mapping):
+            items: Any = islice(v.items(), VALUE_MAX_BREADTH)
+        elif isinstance(v, (list, tuple)):  # the protocol's other form: [key, value] pairs
+            items = (
+                p
+                for p in islice(v, VALUE_MAX_BREADTH)
+                if isinstance(p, (list, tuple)) and len(p) == 2
+            )
+        else:
+            return self._walk(v, 0, pmeta, key, set(), VALUE_MAX_DEPTH, VALUE_MAX_BREADTH)
+        cmeta: dict[str, Any] = {}
+        out: dict[str, str] = {}
+        for k, item in items:
+            skey = k if type(k) is str else self._key(k)
+            try:
+                value = self._tag_value(item, cmeta, skey)
+            except Exception:
+                value = FAILED
+            if value is not _OMIT:
+                out[skey] = value
+        if cmeta:
+            pmeta[str(key)] = cmeta
+        return out
+
+    def _tag_value(self, v: object, pmeta: dict[str, Any], key: str) -> Any:
+        t = type(v)
+        if t is str:
+            s: str = v  # type: ignore[assignment]
+        elif v is None:
+            return _OMIT
+        elif t is bool:
+            s = "True" if v else "False"
+        elif t is int or t is float:
+            s = _raw_repr(v, self._budget)  # "<broken repr>" for ints past 4300 digits
+        elif isinstance(v, str):
+            s = str.__str__(v)
+        elif isinstance(v, (bytes, bytearray)):
+            s = bytes(v[: 4 * TAG_VALUE_MAX_CHARS + 4]).decode("utf-8", "replace")
+            if len(v) > 4 * TAG_VALUE_MAX_CHARS + 4:
+                s += "..."  # long enough to be trimmed below
+        else:
+            s = self._repr(v)
+        size = len(s)
+        if size > TAG_VALUE_MAX_CHARS:
+            keep = TAG_VALUE_MAX_CHARS - 3
+            s = s[:keep] + "..."
+            if t is bytes or t is bytearray:
+                size = len(v)  # type: ignore[arg-type]
+            _annotate(pmeta, key, _trim_note(size, keep))
+            return s
+        if size > self._quick:
+            return self._fit(s, pmeta, key)  # a max_value_length below the tag limit
+        return s

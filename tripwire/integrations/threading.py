@@ -9,6 +9,12 @@ re-raised, so `threading.excepthook` still reports it.
 
 `Thread.start` is patched (not `run`, which subclasses override): the patched
 `start` wraps the instance's `run` before the thread begins.
+
+`concurrent.futures.ThreadPoolExecutor.submit` (and so `map`) is patched too, as
+sentry_sdk 2.75 does: each task runs in scopes taken when it is submitted, not in
+those of the worker thread, which may have started long before (with
+``propagate_scope=False``, in fresh scopes of its own). A span started in a task is
+a child of the span active at `submit`. An exception in a task stays in its future.
 """
 
 from __future__ import annotations
@@ -52,6 +58,8 @@ class ThreadingIntegration(Integration):
         from tripwire.integrations._patch import patch
 
         original_start = threading.Thread.start
+        if getattr(original_start, _MARK, False):
+            return  # set up already (a second call wraps nothing twice)
 
         @functools.wraps(original_start)
         def start(self: threading.Thread, *args: Any, **kwargs: Any) -> Any:
@@ -63,19 +71,63 @@ class ThreadingIntegration(Integration):
                     pass
             return original_start(self, *args, **kwargs)
 
+        setattr(start, _MARK, True)
         patch(threading.Thread, "start", start)
+
+        from tripwire.integrations._common._hooks import when_imported
+
+        when_imported("concurrent.futures.thread", _patch_pool)
+
+
+_MARK = "__tripwire_threading__"
+
+
+def _patch_pool(module: types.ModuleType) -> None:
+    from tripwire.integrations._patch import patch
+
+    pool = module.ThreadPoolExecutor
+    original_submit = pool.submit
+    if getattr(original_submit, _MARK, False):
+        return
+
+    @functools.wraps(original_submit)
+    def submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        integration = get_client().get_integration(ThreadingIntegration)
+        if integration is None:
+            return original_submit(self, fn, *args, **kwargs)
+        try:
+            task = _in_scopes(fn, integration.propagate_scope)
+        except Exception:  # never stop a task from being submitted
+            task = fn
+        return original_submit(self, task, *args, **kwargs)
+
+    setattr(submit, _MARK, True)
+    patch(pool, "submit", submit)
+
+
+def _scopes_for(propagate: bool) -> tuple[Scope, Scope]:
+    if propagate:
+        return get_isolation_scope().fork(), get_current_scope().fork()
+    return Scope(ty=ScopeType.ISOLATION), Scope(ty=ScopeType.CURRENT)
+
+
+def _in_scopes(fn: Callable[..., Any], propagate: bool) -> Callable[..., Any]:
+    isolation, current = _scopes_for(propagate)
+
+    @functools.wraps(fn)
+    def task(*args: Any, **kwargs: Any) -> Any:
+        with use_isolation_scope(isolation), use_scope(current):
+            return fn(*args, **kwargs)
+
+    return task
 
 
 def _wrap_run(thread: threading.Thread, propagate: bool) -> None:
     # Forked now, in the starting context: later changes on either side stay apart.
-    if propagate:
-        isolation = get_isolation_scope().fork()
-        current = get_current_scope().fork()
-    else:
-        # Explicitly fresh: where threads inherit the context (free-threaded builds,
-        # sys.flags.thread_inherit_context) they would otherwise share the parent's.
-        isolation = Scope(ty=ScopeType.ISOLATION)
-        current = Scope(ty=ScopeType.CURRENT)
+    # Without propagation, explicitly fresh: where threads inherit the context
+    # (free-threaded builds, sys.flags.thread_inherit_context) they would otherwise
+    # share the parent's.
+    isolation, current = _scopes_for(propagate)
     run: Callable[[], Any] = thread.run
 
     @functools.wraps(run)

@@ -136,9 +136,8 @@ def apply_layers(
     if error_processors and exc_info is not None:
         for processor in error_processors:
             result = client._run_user_hook(processor, event, exc_info)
-            if result is None:
-                logger.debug("error processor %r dropped the event", processor)
-                return Drop(DropReason.EVENT_PROCESSOR, repr(processor))
+            if not isinstance(result, dict):
+                return _processor_drop("error processor", processor, result)
             event = result
     capturing = _current._capturing
     outer = capturing.client
@@ -146,13 +145,27 @@ def apply_layers(
     try:
         for processor in (*global_event_processors, *event_processors):
             result = client._run_user_hook(processor, event, hint)
-            if result is None:
-                logger.debug("event processor %r dropped the event", processor)
-                return Drop(DropReason.EVENT_PROCESSOR, repr(processor))
+            if not isinstance(result, dict):
+                return _processor_drop("event processor", processor, result)
             event = result
     finally:
         capturing.client = outer
     return event
+
+
+def _processor_drop(kind: str, processor: Any, result: Any) -> Drop:
+    # None drops the event on purpose; anything else that is not an event dict is a
+    # broken processor: the event cannot go on, and is counted all the same.
+    if result is None:
+        logger.debug("%s %r dropped the event", kind, processor)
+        return Drop(DropReason.EVENT_PROCESSOR, repr(processor))
+    logger.warning(
+        "%s %r returned a %s, not an event dict: event dropped",
+        kind,
+        processor,
+        type(result).__name__,
+    )
+    return Drop(DropReason.EVENT_PROCESSOR, f"{processor!r} returned {type(result).__name__}")
 
 
 def _merge_breadcrumbs(event: EventDict, rings: list[Any], client: BaseClient, share: bool) -> None:

@@ -99,7 +99,14 @@ def capture_message(
     if not client.is_active():
         return None
     if not isinstance(message, str):
-        message = str(message)
+        try:
+            message = str(message)
+        except Exception:
+            # A message whose __str__ raises is still sent (as its repr, or
+            # "<broken repr>"), never lost unseen.
+            from tripwire.event._repr import safe_repr
+
+            message = safe_repr(message)
     event: EventDict = {"message": message, "level": level or "info"}
     return capture_event(scope, event, None, extra_scope, scope_kwargs, built_by_sdk=True)
 

@@ -7,12 +7,19 @@ any sampler, generating ids or building dicts, and its children record nothing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tripwire._clock import clock as _clock
 from tripwire._deprecation import deprecated
-from tripwire.scope._current import active_propagation_context, get_client, get_isolation_scope
+from tripwire.consts import FALSE_VALUES
+from tripwire.scope._current import (
+    active_propagation_context,
+    get_client,
+    get_global_scope,
+    get_isolation_scope,
+)
 from tripwire.tracing._consts import (
     BAGGAGE_HEADER_NAME,
     INSTRUMENTER,
@@ -331,3 +338,41 @@ def iter_propagation_headers(scope: Scope, span: Any = None) -> Iterator[tuple[s
     baggage = context.sentry_baggage(client).serialize()
     if baggage:
         yield BAGGAGE_HEADER_NAME, baggage
+
+
+def continue_trace_from_environment() -> None:
+    """Continue the trace a parent process handed down through the environment.
+
+    As sentry_sdk 2.75: ``SENTRY_TRACE`` / ``SENTRY_BAGGAGE`` (a ``sentry-trace`` value
+    and a baggage), unless ``SENTRY_USE_ENVIRONMENT`` is false. Beyond sentry_sdk: when
+    neither is set, ``SUBPROCESS_SENTRY_TRACE`` / ``SUBPROCESS_BAGGAGE``, the names its
+    subprocess integration (and tripwire's) puts in a child's environment, so a child
+    started by an instrumented parent joins its trace. The context becomes the global
+    and the isolation scope's.
+    """
+    environ = os.environ
+    if not any(
+        key in environ
+        for key in (
+            "SENTRY_TRACE",
+            "SENTRY_BAGGAGE",
+            "SUBPROCESS_SENTRY_TRACE",
+            "SUBPROCESS_BAGGAGE",
+        )
+    ):
+        return
+    if (environ.get("SENTRY_USE_ENVIRONMENT") or "").lower() in FALSE_VALUES:
+        return
+    trace, baggage = environ.get("SENTRY_TRACE"), environ.get("SENTRY_BAGGAGE")
+    if not trace and not baggage:
+        trace, baggage = environ.get("SUBPROCESS_SENTRY_TRACE"), environ.get("SUBPROCESS_BAGGAGE")
+    incoming = {
+        key: value for key, value in (("sentry-trace", trace), ("baggage", baggage)) if value
+    }
+    if not incoming:
+        return
+    context = propagation_context_from_headers(incoming)
+    if context is None:
+        return
+    get_global_scope()._w().propagation_context = context
+    get_isolation_scope()._w().propagation_context = context

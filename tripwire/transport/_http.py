@@ -17,6 +17,7 @@ reached over TLS go through urllib3's proxy managers instead.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any, Callable, Optional, Union
 
@@ -33,6 +34,40 @@ _KEEP_ALIVE = (
 )
 
 DEFAULT_TIMEOUT = 30.0
+
+
+# Errors that say the server cannot be reached now: retrying at once, or waiting for
+# it at exit, is pointless.
+_UNREACHABLE = (ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError)
+_TIMEOUT_NAMES = frozenset({"timeout", "TimeoutError"})
+
+
+def classify(exc: BaseException) -> tuple[bool, bool, bool]:
+    """(unreachable, hopeless, timed_out) for a failed request's exception and its causes.
+
+    Hopeless: a certificate the configured CAs reject (no retry can succeed).
+    Unreachable: that, a refused or reset connection, or any TLS failure.
+    Timed out: the server took the connection or request and did not answer in time.
+    """
+    ssl = sys.modules.get("ssl")
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    unreachable = timed_out = False
+    while todo:
+        err = todo.pop()
+        if not isinstance(err, BaseException) or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if ssl is not None and isinstance(err, ssl.SSLCertVerificationError):
+            return True, True, False
+        if isinstance(err, _UNREACHABLE) or (ssl is not None and isinstance(err, ssl.SSLError)):
+            unreachable = True
+        # socket.timeout (an OSError before 3.10), TimeoutError, urllib3's timeouts.
+        if any(cls.__name__ in _TIMEOUT_NAMES for cls in type(err).__mro__):
+            timed_out = True
+        # urllib3 keeps the underlying error in `reason` (MaxRetryError, ProxyError).
+        todo.extend((getattr(err, "reason", None), err.__cause__, err.__context__))
+    return unreachable, False, timed_out and not unreachable
 
 
 class HttpClient:
@@ -89,7 +124,9 @@ class HttpClient:
         except NetworkError:
             raise
         except Exception as exc:  # socket, ssl and urllib3 errors alike
-            raise NetworkError(f"{type(exc).__name__}: {exc}") from exc
+            unreachable, hopeless, timed_out = classify(exc)
+            message = f"{type(exc).__name__}: {exc}"
+            raise NetworkError(message, unreachable, hopeless, timed_out) from exc
 
     def warm_up(self) -> None:
         """Import what requests need now (``init()``), never on the worker thread.

@@ -28,8 +28,29 @@ IDLE_CHECK = 1.0
 WANTED_HEADERS = ("x-sentry-rate-limits", "retry-after")
 
 
+# However late a read starts, an answer already on its way gets this long to arrive.
+MIN_READ_TIMEOUT = 0.05
+
+
 class NetworkError(Exception):
-    """The request got no HTTP response (refused, reset, timeout, TLS, garbage)."""
+    """The request got no HTTP response (refused, reset, timeout, TLS, garbage).
+
+    `unreachable`: the server refused, reset or failed the TLS handshake (waiting
+    for it at exit is pointless); `hopeless`: the certificate was rejected, so no
+    retry can succeed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        unreachable: bool = False,
+        hopeless: bool = False,
+        timed_out: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable or hopeless
+        self.hopeless = hopeless
+        self.timed_out = timed_out
 
 
 class Response:
@@ -132,16 +153,28 @@ class Connection:
             ).encode("latin-1")
             self._head_cache = (headers, prefix)
         head = b"%sContent-Length: %d\r\n\r\n" % (prefix, len(body))
+        sock = self._sock
+        shortened = False
         try:
-            self._sock.sendall(head + body)
+            sock.sendall(head + body)
             if meanwhile is not None:
+                sent_at = time.monotonic()
                 meanwhile()
+                # The timeout is the request's whole budget: what `meanwhile` took (a
+                # request on the other connection to a server that does not answer
+                # takes a whole timeout) is not granted again.
+                spent = time.monotonic() - sent_at
+                if spent > 0.01:  # (the usual few microseconds: not worth a syscall)
+                    sock.settimeout(max(self._timeout - spent, MIN_READ_TIMEOUT))
+                    shortened = True
             status, found, keep = self._read_response()
         except BaseException:
             self.close()  # the next request starts on a fresh connection
             raise
         finally:
             self._last_used = time.monotonic()
+        if shortened and self._sock is sock:
+            sock.settimeout(self._timeout)
         if not keep:
             self.close()
         return Response(status, found)

@@ -116,6 +116,42 @@ class Delivery(Protocol):
         """Reset connections and locks in a forked child."""
 
 
+class _Wake:
+    """A wake-up flag whose setter never waits (safe from a signal handler).
+
+    `threading.Event.set` takes a lock; a signal handler that captures while the
+    interrupted code is inside `set()` on the same thread would wait on it forever.
+    Here the flag is a plain lock held while "clear": `set` releases it (a single C
+    call, never blocking), the worker's `wait` acquires it.
+    """
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        try:
+            self._lock.release()
+        except RuntimeError:  # already set
+            pass
+
+    def is_set(self) -> bool:
+        return not self._lock.locked()
+
+    def clear(self) -> None:
+        self._lock.acquire(False)
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Wait until set (then it stays set); True if it was set."""
+        lock = self._lock
+        if lock.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
+            self.set()
+            return True
+        return False
+
+
 class _Marker:
     """A flush request travelling through the queue behind everything submitted before it."""
 
@@ -200,7 +236,7 @@ class Worker:
         self._markers: list[_Marker] = []
         self._lock = threading.Lock()  # backlog and markers: worker vs kill()
         self._start_lock = threading.Lock()
-        self._wake = threading.Event()
+        self._wake = _Wake()
         self._thread: Optional[threading.Thread] = None
         self._ident: Optional[int] = None
         self._stopped = False
@@ -230,7 +266,7 @@ class Worker:
             # This encodes on the calling thread, the only time it does; it never
             # waits for the network. The backlog's byte budget decides what is
             # dropped, transactions and the like first.
-            self._take_intake(_HELP_TAKE)
+            self._take_intake(_HELP_TAKE, blocking=False)
         intake.append(envelope)
         if self._thread is None:
             self.start()
@@ -253,8 +289,16 @@ class Worker:
         return not self._no_room
 
     def start(self) -> bool:
-        """Start the thread if it is not running; False if it cannot be (interpreter exit)."""
-        with self._start_lock:
+        """Start the thread if it is not running; False if it cannot be (interpreter exit).
+
+        Never waits: if another call is starting the thread (another thread, or the
+        code a signal handler interrupted on this one), this one leaves it to that
+        call; what it queued is taken by the thread that call starts.
+        """
+        lock = self._start_lock
+        if not lock.acquire(False):
+            return True
+        try:
             thread = self._thread
             if thread is not None and thread.is_alive():
                 return True
@@ -272,6 +316,8 @@ class Worker:
             self._thread = thread
             self._ident = thread.ident
             return True
+        finally:
+            lock.release()
 
     def flush(
         self, timeout: float, callback: Optional[Callable[[int, float], None]] = None
@@ -410,13 +456,21 @@ class Worker:
             return
         wake.wait(timeout)
 
-    def _take_intake(self, limit: int = -1) -> None:
-        """Encode what the intake holds (at most `limit` envelopes if >= 0) into the backlog."""
+    def _take_intake(self, limit: int = -1, blocking: bool = True) -> None:
+        """Encode what the intake holds (at most `limit` envelopes if >= 0) into the backlog.
+
+        A calling thread passes `blocking=False`: if the worker holds the lock, the
+        worker is emptying the intake already (and a signal handler must never wait
+        for the code it interrupted).
+        """
         intake = self._intake
         if not intake:
             return
         delivery = self._delivery
-        with self._lock:
+        lock = self._lock
+        if not lock.acquire(blocking):
+            return
+        try:
             if self._stopped:
                 return
             while intake and limit != 0:
@@ -439,6 +493,8 @@ class Worker:
                     self._seq += 1
                     entry.seq = self._seq
                     self._admit(entry)
+        finally:
+            lock.release()
 
     def _admit(self, entry: Entry) -> None:
         """Append to the backlog, evicting low-priority entries if it is over budget."""
@@ -496,6 +552,17 @@ class Worker:
                 pass
             elif self._halted():  # kill() ran while the request was out
                 self._park_or_lose(entry)
+            elif delay > 0 and self._markers and self._unreachable():
+                # A flush (the exit) is waiting and the server refuses, resets or fails
+                # TLS: nothing queued can be delivered in time. Spool or count it all
+                # now instead of retrying until the timeout.
+                leftovers: list[Entry] = [entry, *self._backlog]
+                self._backlog.clear()
+                self._low.clear()
+                self._backlog_bytes = 0
+                self._no_room = False
+                for item in leftovers:
+                    self._park_or_lose(item)
             else:
                 # Back to the head of the line, with its place in flush order.
                 self._backlog.appendleft(entry)
@@ -554,6 +621,10 @@ class Worker:
 
     def _halted(self) -> bool:
         return self._stopped
+
+    def _unreachable(self) -> bool:
+        check = getattr(self._delivery, "unreachable", None)
+        return bool(check()) if check is not None else False
 
     def _settle_markers(self) -> None:
         """Release the flushes whose envelopes are all handled (then report losses)."""

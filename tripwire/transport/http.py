@@ -155,7 +155,9 @@ class _HttpDelivery:
         # (see Worker._meanwhile). The second connects on first use.
         # `_experiments={"transport_connections": 1}` keeps to one, and so does
         # urllib3, which cannot split a request in two.
-        url, timeout = dsn.envelope_url, HttpTransport.TIMEOUT
+        # `TIMEOUT` is read from the transport, so a subclass may change it (as
+        # sentry_sdk's HttpTransport.TIMEOUT): each request's whole budget, seconds.
+        url, timeout = dsn.envelope_url, float(transport.TIMEOUT)
         self.http = HttpClient(
             url, options, timeout, pool=transport._make_pool if own_pool else None
         )
@@ -175,6 +177,10 @@ class _HttpDelivery:
         }
         self._headers: dict[Optional[str], dict[str, str]] = {}
         self._failures = 0
+        # What the last failed request said about the server (see NetworkError).
+        self._unreachable = False
+        self._hopeless = False
+        self._timed_out = False
         self._offline_until = 0.0
         self._next_report = time.monotonic() + REPORT_INTERVAL
         self._next_scan = 0.0
@@ -258,7 +264,11 @@ class _HttpDelivery:
         except NetworkError as exc:
             logger.warning("could not reach the server: %s", exc)
             self._failures += 1
+            self._unreachable = exc.unreachable
+            self._hopeless = exc.hopeless
+            self._timed_out = exc.timed_out
             return Verdict.RETRY, DropReason.NETWORK_ERROR
+        self._unreachable = self._hopeless = self._timed_out = False
         verdict = self.sender.judge(entry, response.status, response.headers)
         if verdict is Verdict.RETRY:
             self._failures += 1
@@ -270,7 +280,14 @@ class _HttpDelivery:
     def _transient(self, entry: Entry, reason: DropReason) -> Optional[float]:
         """A network error or 5xx: retry now, later, spool, or count the loss."""
         entry.attempts += 1
-        if reason is DropReason.NETWORK_ERROR and entry.attempts == 1:
+        if self._hopeless:
+            # The certificate was rejected: no retry can succeed.
+            if not self.park(entry):
+                self.lost_entry(entry, reason)
+            return None
+        if reason is DropReason.NETWORK_ERROR and entry.attempts == 1 and not self._timed_out:
+            # A kept-alive connection the server had closed: retry at once. Not after a
+            # timeout: a server that does not answer would cost a second timeout.
             return 0.0
         delay = backoff(self._failures)
         if self.spool is not None:
@@ -340,6 +357,10 @@ class _HttpDelivery:
         verdict, _ = self._post(entry)
         if verdict is Verdict.RETRY:
             logger.debug("client report not delivered")
+
+    def unreachable(self) -> bool:
+        """True after a request was refused, reset or failed TLS, until one gets an answer."""
+        return self._unreachable
 
     def wants_flush(self) -> bool:
         # Any loss not yet reported? (Peeked without draining; True if unsure.)

@@ -1,0 +1,529 @@
+"""The stdlib integration: `http.client` and `subprocess`, over loopback and real children.
+
+A real HTTP server on 127.0.0.1 records the trace headers it received; real child
+processes report the trace they continued. The differential tests run one script on
+sentry_sdk 2.75 and on tripwire, each in its own interpreter (sentry_sdk's stdlib
+integration patches the standard library for the whole process).
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import re
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tripwire
+from tripwire.integrations.stdlib import StdlibIntegration
+from tripwire.testing import MemoryTransport, reset
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        server: Server = self.server  # type: ignore[assignment]
+        server.received.append({k.lower(): v for k, v in self.headers.items()})
+        if self.path.startswith("/drop"):
+            self.close_connection = True
+            return
+        status = 404 if self.path.startswith("/missing") else 200
+        if self.path.startswith("/fail"):
+            status = 503
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class Server(http.server.ThreadingHTTPServer):
+    """A loopback HTTP server recording each request's headers."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.received: list[dict[str, str]] = []
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    srv = Server()
+    srv.thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        srv.thread.join()
+
+
+@pytest.fixture(autouse=True)
+def _reset_sdk() -> Iterator[None]:
+    yield
+    reset()
+
+
+def init(**options: Any) -> MemoryTransport:
+    memory = MemoryTransport()
+    options.setdefault("dsn", "http://key@example.com/1")
+    tripwire.init(transport=memory, **options)
+    return memory
+
+
+def get(url: str) -> int:
+    with urllib.request.urlopen(url) as response:
+        response.read()
+        return int(response.status)
+
+
+def spans_of(memory: MemoryTransport, op: str) -> list[dict[str, Any]]:
+    (transaction,) = memory.transactions
+    return [span for span in transaction["spans"] if span["op"] == op]
+
+
+def crumbs_of(memory: MemoryTransport, category: str) -> list[dict[str, Any]]:
+    (event,) = memory.events
+    return [c for c in event["breadcrumbs"]["values"] if c["category"] == category]
+
+
+# -- http.client -----------------------------------------------------------------------------
+
+
+def test_request_gets_span_breadcrumb_and_trace_headers(server: Server) -> None:
+    memory = init(traces_sample_rate=1.0)
+    with tripwire.start_transaction(name="tx", op="test") as transaction:
+        assert get(server.url + "/path?x=1&y=2#frag") == 200
+        tripwire.capture_message("after")
+
+    (span,) = spans_of(memory, "http.client")
+    url = server.url + "/path"
+    assert span["description"] == f"GET {url}"
+    assert span["origin"] == "auto.http.stdlib.httplib"
+    assert span["status"] == "ok"
+    assert span["tags"] == {"http.status_code": "200", "status": "ok"}
+    data = {k: v for k, v in span["data"].items() if not k.startswith("thread.")}
+    assert data == {
+        "http.method": "GET",
+        "http.fragment": "",  # urllib does not send the fragment
+        "url": url,
+        "http.query": "x=1&y=2",
+        "http.response.status_code": 200,
+        "reason": "OK",
+    }
+    (crumb,) = crumbs_of(memory, "httplib")
+    assert crumb["type"] == "http"
+    assert crumb["data"] == data
+    assert "level" not in crumb
+    (headers,) = server.received
+    assert headers["sentry-trace"] == f"{transaction.trace_id}-{span['span_id']}-1"
+    assert f"sentry-trace_id={transaction.trace_id}" in headers["baggage"]
+    assert "sentry-transaction=tx" in headers["baggage"]
+
+
+def test_error_status_sets_span_status_and_crumb_level(server: Server) -> None:
+    memory = init(traces_sample_rate=1.0)
+    with tripwire.start_transaction(name="tx"):
+        for path in ("/missing", "/fail"):
+            conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1])
+            conn.request("GET", path)
+            conn.getresponse().read()
+            conn.close()
+        tripwire.capture_message("after")
+
+    assert [s["status"] for s in spans_of(memory, "http.client")] == [
+        "not_found",
+        "unavailable",
+    ]
+    levels = [c.get("level") for c in crumbs_of(memory, "httplib")]
+    assert levels == ["warning", "error"]
+
+
+def test_credentials_are_filtered_and_default_port_left_out(server: Server) -> None:
+    memory = init(traces_sample_rate=1.0)
+    port = server.server_address[1]
+
+    class DefaultPort(http.client.HTTPConnection):
+        default_port = port
+
+    with tripwire.start_transaction(name="tx"):
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        conn.request("GET", f"http://user:secret@127.0.0.1:{port}/abs?q=1")
+        conn.getresponse().read()
+        conn.close()
+        conn = DefaultPort("127.0.0.1")
+        conn.request("GET", "/default")
+        conn.getresponse().read()
+        conn.close()
+
+    first, second = spans_of(memory, "http.client")
+    assert first["description"] == f"GET http://[Filtered]:[Filtered]@127.0.0.1:{port}/abs"
+    assert "secret" not in json.dumps(first)
+    assert second["description"] == "GET http://127.0.0.1/default"
+
+
+def test_connection_dropped_still_finishes_span_and_crumb(server: Server) -> None:
+    memory = init(traces_sample_rate=1.0)
+    with tripwire.start_transaction(name="tx"):
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1])
+        conn.request("GET", "/drop")
+        with pytest.raises(http.client.RemoteDisconnected):
+            conn.getresponse()
+        conn.close()
+        tripwire.capture_message("after")
+
+    (span,) = spans_of(memory, "http.client")
+    assert "status" not in span
+    assert "http.response.status_code" not in span["data"]
+    (crumb,) = crumbs_of(memory, "httplib")
+    assert "reason" not in crumb["data"]
+
+
+def test_trace_propagation_targets_are_honoured(server: Server) -> None:
+    init(traces_sample_rate=1.0, trace_propagation_targets=["elsewhere.example"])
+    with tripwire.start_transaction(name="tx"):
+        get(server.url + "/a")
+    reset()
+    init(traces_sample_rate=1.0, trace_propagation_targets=[r"127\.0\.0\.1"])
+    with tripwire.start_transaction(name="tx"):
+        get(server.url + "/b")
+    first, second = server.received
+    assert "sentry-trace" not in first and "baggage" not in first
+    assert "sentry-trace" in second and "baggage" in second
+
+
+def test_propagate_traces_false_sends_no_headers(server: Server) -> None:
+    with pytest.warns(DeprecationWarning):
+        init(traces_sample_rate=1.0, propagate_traces=False)
+    with tripwire.start_transaction(name="tx"):
+        get(server.url + "/a")
+    (headers,) = server.received
+    assert "sentry-trace" not in headers
+
+
+def test_without_tracing_the_scope_trace_is_propagated(server: Server) -> None:
+    memory = init()
+    get(server.url + "/a")
+    tripwire.capture_message("after")
+    (headers,) = server.received
+    assert headers["sentry-trace"] == tripwire.get_traceparent()
+    assert headers["baggage"] == tripwire.get_baggage()
+    assert len(crumbs_of(memory, "httplib")) == 1
+    assert memory.transactions == []
+
+
+def test_tracing_without_a_transaction_sends_no_headers(server: Server) -> None:
+    # As sentry_sdk 2.75: with tracing on, only a transaction speaks for the trace.
+    memory = init(traces_sample_rate=1.0)
+    get(server.url + "/a")
+    tripwire.capture_message("after")
+    (headers,) = server.received
+    assert "sentry-trace" not in headers
+    assert len(crumbs_of(memory, "httplib")) == 1
+
+
+def test_requests_to_the_dsn_host_are_left_alone(server: Server) -> None:
+    port = server.server_address[1]
+    memory = init(dsn=f"http://key@127.0.0.1:{port}/1", traces_sample_rate=1.0)
+    with tripwire.start_transaction(name="tx"):
+        get(server.url + "/api/1/envelope/")
+        tripwire.capture_message("after")
+    (headers,) = server.received
+    assert "sentry-trace" not in headers and "baggage" not in headers
+    assert spans_of(memory, "http.client") == []
+    assert crumbs_of(memory, "httplib") == []
+
+
+def test_request_source_when_slower_than_threshold(server: Server) -> None:
+    memory = init(traces_sample_rate=1.0, http_request_source_threshold_ms=0)
+    with tripwire.start_transaction(name="tx"):
+        get(server.url + "/a")
+    (span,) = spans_of(memory, "http.client")
+    assert span["data"]["code.function"] == "get"
+    assert span["data"]["code.namespace"] == __name__
+    reset()
+    memory = init(
+        traces_sample_rate=1.0,
+        http_request_source_threshold_ms=0,
+        enable_http_request_source=False,
+    )
+    with tripwire.start_transaction(name="tx"):
+        get(server.url + "/a")
+    (span,) = spans_of(memory, "http.client")
+    assert "code.function" not in span["data"]
+
+
+def test_disabled_integration_falls_through(server: Server) -> None:
+    memory = init(traces_sample_rate=1.0, disabled_integrations=[StdlibIntegration])
+    with tripwire.start_transaction(name="tx"):
+        get(server.url + "/a")
+        tripwire.capture_message("after")
+    (headers,) = server.received
+    assert "sentry-trace" not in headers
+    assert spans_of(memory, "http.client") == []
+
+
+def test_patches_are_reversible_and_idempotent() -> None:
+    original_put = http.client.HTTPConnection.putrequest
+    original_init = subprocess.Popen.__init__
+    init()
+    patched = http.client.HTTPConnection.putrequest
+    assert patched is not original_put
+    assert subprocess.Popen.__init__ is not original_init
+    StdlibIntegration.setup_once()  # a second set-up does not wrap twice
+    assert http.client.HTTPConnection.putrequest is patched
+    reset()
+    assert http.client.HTTPConnection.putrequest is original_put
+    assert subprocess.Popen.__init__ is original_init
+
+
+def test_modules_are_patched_when_imported_after_init(tmp_path: Path) -> None:
+    script = """
+import sys
+import tripwire
+tripwire.init()
+assert "http.client" not in sys.modules and "subprocess" not in sys.modules
+import http.client, subprocess
+print(hasattr(http.client.HTTPConnection.putrequest, "__tripwire_stdlib__"),
+      hasattr(subprocess.Popen.wait, "__tripwire_stdlib__"),
+      http.client.HTTPConnection.__module__, http.client.__spec__.loader.__class__.__name__)
+from tripwire.testing import reset
+reset()
+print(hasattr(http.client.HTTPConnection.putrequest, "__tripwire_stdlib__"))
+"""
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True", "http.client", "SourceFileLoader", "False"]
+
+
+# -- subprocess ------------------------------------------------------------------------------
+
+_CHILD = (
+    "import os, tripwire; tripwire.init(); "
+    "print(tripwire.get_traceparent()); print(os.environ.get('SUBPROCESS_SENTRY_TRACE'))"
+)
+
+
+def test_subprocess_spans_and_breadcrumb() -> None:
+    memory = init(traces_sample_rate=1.0)
+    with tripwire.start_transaction(name="tx") as transaction:
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        tripwire.capture_message("after")
+
+    spans = spans_of(memory, "subprocess")
+    (span,) = spans
+    assert span["description"] == f"{sys.executable} -c pass"
+    assert span["origin"] == "auto.subprocess.stdlib.subprocess"
+    assert isinstance(span["tags"]["subprocess.pid"], int)
+    (communicate,) = spans_of(memory, "subprocess.communicate")
+    waits = spans_of(memory, "subprocess.wait")
+    parents = sorted(w["parent_span_id"] for w in waits)
+    assert parents == sorted([communicate["span_id"], transaction.span_id])
+    (crumb,) = crumbs_of(memory, "subprocess")
+    assert crumb["type"] == "subprocess"
+    assert crumb["message"] == span["description"]
+    assert crumb["data"] == {}
+
+
+def test_failed_start_marks_span_internal_error() -> None:
+    memory = init(traces_sample_rate=1.0)
+    with tripwire.start_transaction(name="tx"):
+        with pytest.raises(OSError):
+            subprocess.Popen(["/nonexistent/command"])
+    (span,) = spans_of(memory, "subprocess")
+    assert span["status"] == "internal_error"
+    assert span["description"] == "/nonexistent/command"
+
+
+def test_child_continues_the_trace_of_the_subprocess_span() -> None:
+    memory = init(traces_sample_rate=1.0)
+    env = {"PATH": "/usr/bin:/bin"}
+    with tripwire.start_transaction(name="tx") as transaction:
+        out = subprocess.check_output([sys.executable, "-c", _CHILD], env=env, text=True)
+    assert env == {"PATH": "/usr/bin:/bin"}  # the caller's dict is not changed
+    traceparent, handed_down = out.split()
+    (span,) = spans_of(memory, "subprocess")
+    assert handed_down == f"{transaction.trace_id}-{span['span_id']}-1"
+    assert traceparent.split("-")[0] == transaction.trace_id
+
+
+def test_child_env_carries_sentry_names() -> None:
+    init(traces_sample_rate=1.0)
+    code = "import os, json; print(json.dumps({k: v for k, v in os.environ.items()}))"
+    with tripwire.start_transaction(name="tx") as transaction:
+        out = subprocess.check_output([sys.executable, "-c", code], text=True)
+        child_env = json.loads(out)
+        span_id = child_env["SUBPROCESS_SENTRY_TRACE"].split("-")[1]
+    assert child_env["SUBPROCESS_SENTRY_TRACE"] == f"{transaction.trace_id}-{span_id}-1"
+    assert "SENTRY_TRACE" not in child_env
+    assert "sentry-transaction=tx" in child_env["SUBPROCESS_BAGGAGE"]
+    assert "PATH" in child_env  # os.environ is the base when env is not given
+
+
+def test_no_env_without_transaction_under_tracing() -> None:
+    init(traces_sample_rate=1.0)
+    code = "import os; print('SUBPROCESS_SENTRY_TRACE' in os.environ)"
+    out = subprocess.check_output([sys.executable, "-c", code], text=True)
+    assert out.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("env", "continued"),
+    [
+        ({"SENTRY_TRACE": "T", "SENTRY_BAGGAGE": "B"}, True),
+        ({"SUBPROCESS_SENTRY_TRACE": "T", "SUBPROCESS_BAGGAGE": "B"}, True),
+        ({"SENTRY_TRACE": "T", "SENTRY_USE_ENVIRONMENT": "false"}, False),
+        ({"SENTRY_TRACE": "not a trace"}, False),
+        ({"SENTRY_BAGGAGE": "B"}, False),
+    ],
+)
+def test_init_reads_the_trace_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], continued: bool
+) -> None:
+    trace = "0123456789abcdef0123456789abcdef-0123456789abcdef-1"
+    baggage = "sentry-trace_id=0123456789abcdef0123456789abcdef,sentry-environment=staging"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value.replace("T", trace) if value == "T" else value)
+        if value == "B":
+            monkeypatch.setenv(key, baggage)
+    init()
+    parent = tripwire.get_traceparent()
+    assert parent is not None
+    assert parent.startswith("0123456789abcdef0123456789abcdef-") is continued
+    if continued and ("SENTRY_BAGGAGE" in env or "SUBPROCESS_BAGGAGE" in env):
+        assert "sentry-environment=staging" in (tripwire.get_baggage() or "")
+
+
+def test_sentry_trace_wins_over_subprocess_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTRY_TRACE", "11111111111111111111111111111111-1111111111111111-1")
+    monkeypatch.setenv(
+        "SUBPROCESS_SENTRY_TRACE", "22222222222222222222222222222222-2222222222222222-1"
+    )
+    init()
+    assert (tripwire.get_traceparent() or "").startswith("1111")
+
+
+# -- differential -------------------------------------------------------------------------
+
+_SCRIPT = """
+import http.client, http.server, subprocess, sys, threading, urllib.request
+received = []
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        received.append({k.lower(): v for k, v in self.headers.items()
+                         if k.lower() in ("sentry-trace", "baggage")})
+        self.send_response(404 if "missing" in self.path else 200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+port = srv.server_address[1]
+thread = threading.Thread(target=srv.serve_forever)
+thread.start()
+sentry_sdk.init(dsn="http://key@example.com/1", transport=KEEP, **OPTIONS)
+with sentry_sdk.start_transaction(name="tx", op="test"):
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/path?x=1#frag").read()
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    conn.request("GET", "/missing")
+    conn.getresponse().read()
+    conn.close()
+    code = "import os; print(os.environ.get('SUBPROCESS_SENTRY_TRACE', '')[:32])"
+    child = subprocess.check_output([sys.executable, "-c", code], text=True).strip()
+    subprocess.run("exit 0", shell=True)
+    try:
+        subprocess.Popen(["/nonexistent/command"])
+    except OSError:
+        pass
+    sentry_sdk.capture_message("after")
+srv.shutdown()
+thread.join()
+srv.server_close()
+NOTES.append({"received": received, "child": child})
+finish()
+"""
+
+_HEX = re.compile(r"[0-9a-f]{16,32}")
+
+
+def _span_shape(span: dict[str, Any], port: str) -> dict[str, Any]:
+    tags = {k: ("pid" if k == "subprocess.pid" else v) for k, v in span.get("tags", {}).items()}
+    data = {k: v for k, v in span.get("data", {}).items() if not k.startswith("thread.")}
+    return {
+        "op": span["op"],
+        "description": (span.get("description") or "").replace(port, "PORT"),
+        "status": span.get("status"),
+        "origin": span.get("origin"),
+        "tags": tags,
+        "data": json.loads(json.dumps(data).replace(port, "PORT")),
+    }
+
+
+def _headers_shape(headers: dict[str, str]) -> dict[str, str]:
+    # sentry_sdk leaves sentry-public_key out of the baggage with a custom transport.
+    baggage = re.sub(r",?sentry-public_key=[^,]*", "", headers.get("baggage", ""))
+    baggage = re.sub(r"sentry-sample_rand=[0-9.]+", "sentry-sample_rand=R", baggage)
+    return {k: _HEX.sub("ID", v) for k, v in {**headers, "baggage": baggage}.items()}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        "dict(traces_sample_rate=1.0)",
+        "dict()",
+        "dict(traces_sample_rate=1.0, trace_propagation_targets=['nomatch'])",
+    ],
+)
+def test_same_spans_breadcrumbs_and_headers_as_sentry_sdk(tmp_path: Path, options: str) -> None:
+    pytest.importorskip("sentry_sdk")
+    from _side_by_side import of_type, run_both
+
+    sentry, ours = run_both(_SCRIPT.replace("**OPTIONS", f"**{options}"), tmp_path)
+    shapes = []
+    for found in (sentry, ours):
+        (event,) = of_type(found, "event")
+        note = found["notes"][0]
+        port = re.search(r"127\.0\.0\.1:(\d+)", json.dumps(event)).group(1)  # type: ignore[union-attr]
+        crumbs = [
+            {k: v for k, v in crumb.items() if k != "timestamp"}
+            for crumb in event["breadcrumbs"]["values"]
+            if crumb["category"] in ("httplib", "subprocess")
+        ]
+        transactions = of_type(found, "transaction")
+        spans = [_span_shape(s, port) for t in transactions for s in t["spans"]]
+        shapes.append(
+            {
+                "crumbs": json.loads(json.dumps(crumbs).replace(port, "PORT")),
+                "spans": spans,
+                "received": [_headers_shape(h) for h in note["received"]],
+                "child_has_trace": bool(note["child"]),
+                "child_trace_is_ours": note["child"] == event["contexts"]["trace"]["trace_id"],
+            }
+        )
+    assert shapes[1] == shapes[0]
