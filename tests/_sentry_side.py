@@ -111,3 +111,53 @@ def run_both(
     finally:
         client.close()
     return (parse_envelopes(theirs.raw), their_result), (our_envelopes, our_result)
+
+
+class Ids:
+    """Replaces ids by placeholders numbered in order of first appearance.
+
+    `known` names ids the test chose itself (an incoming trace id, say).
+    """
+
+    def __init__(self, known: Optional[dict[str, str]] = None) -> None:
+        self.seen: dict[str, str] = dict(known or {})
+
+    def __call__(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value not in self.seen:
+            self.seen[value] = f"<id{len(self.seen)}>"
+        return self.seen[value]
+
+
+TIMES = frozenset({"timestamp", "start_timestamp", "sent_at"})
+# What differs between the SDKs by nature: ids, identity, the machine.
+VOLATILE = frozenset({"event_id", "sdk", "server_name", "modules", "platform"})
+
+
+def normalise(
+    value: Any, ids: Ids, mask_rand: bool = False, drop: frozenset[str] = VOLATILE
+) -> Any:
+    """`value` with ids numbered, times and thread ids masked and `drop` keys left out.
+
+    `mask_rand`: also mask `sample_rand`, random in a new trace.
+    """
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key in drop:
+                continue
+            if key in TIMES:
+                out[key] = "<time>" if item is not None else None
+            elif key in ("trace_id", "span_id", "parent_span_id"):
+                out[key] = ids(item)
+            elif key == "thread.id":
+                out[key] = "<thread>"
+            elif key == "sample_rand" and mask_rand:
+                out[key] = "<rand>"
+            else:
+                out[key] = normalise(item, ids, mask_rand, drop)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [normalise(item, ids, mask_rand, drop) for item in value]
+    return value

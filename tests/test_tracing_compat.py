@@ -17,56 +17,31 @@ import tripwire
 from tripwire.testing import MemoryTransport
 
 sentry_sdk = pytest.importorskip("sentry_sdk")
-from _sentry_side import DSN, SentryCapture, reset_sentry, run_both  # noqa: E402
+from _sentry_side import (  # noqa: E402
+    DSN,
+    VOLATILE,
+    Ids,
+    SentryCapture,
+    normalise,
+    reset_sentry,
+    run_both,
+)
 
 TRACE = "771a43a4192642f0b136d5159a501700"
 OTHER_TRACE = "0123456789abcdef0123456789abcdef"
 PARENT = "1234567890abcdef"
 
 
-class _Ids:
-    """Replaces generated ids by placeholders numbered in order of first appearance."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, str] = {TRACE: "<incoming>", PARENT: "<parent>"}
-
-    def __call__(self, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        if value not in self.seen:
-            self.seen[value] = f"<id{len(self.seen)}>"
-        return self.seen[value]
-
-
-_TIMES = {"timestamp", "start_timestamp", "sent_at"}
-_DROP = {"event_id", "sdk", "server_name", "modules", "platform", "os", "runtime", "device"}
-
-
-def _normalise(value: Any, ids: _Ids, mask_rand: bool = False) -> Any:
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if key in _DROP:
-                continue
-            if key in _TIMES:
-                out[key] = "<time>" if item is not None else None
-            elif key in ("trace_id", "span_id", "parent_span_id"):
-                out[key] = ids(item)
-            elif key == "thread.id":
-                out[key] = "<thread>"
-            elif key == "sample_rand" and mask_rand:
-                out[key] = "<rand>"
-            else:
-                out[key] = _normalise(item, ids, mask_rand)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_normalise(item, ids, mask_rand) for item in value]
-    return value
+# The machine's contexts are not tracing's.
+_DROP = VOLATILE | {"os", "runtime", "device"}
 
 
 def _same(theirs: Any, ours: Any, mask_rand: bool = False) -> None:
     """Equal after normalising; `mask_rand` for new traces, whose sample_rand is random."""
-    assert _normalise(ours, _Ids(), mask_rand) == _normalise(theirs, _Ids(), mask_rand)
+    known = {TRACE: "<incoming>", PARENT: "<parent>"}
+    assert normalise(ours, Ids(known), mask_rand, _DROP) == normalise(
+        theirs, Ids(known), mask_rand, _DROP
+    )
 
 
 def _baggage_class(sdk: Any) -> Any:

@@ -16,54 +16,14 @@ import pytest
 import tripwire
 
 sentry_sdk = pytest.importorskip("sentry_sdk")
-from _sentry_side import run_both  # noqa: E402
+from _sentry_side import Ids, normalise, run_both  # noqa: E402
 
 TRACE = "771a43a4192642f0b136d5159a501700"
 PARENT = "1234567890abcdef"
 
 
-class _Ids:
-    """Replaces ids by placeholders numbered in order of first appearance."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, str] = {}
-
-    def __call__(self, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        if value not in self.seen:
-            self.seen[value] = f"<id{len(self.seen)}>"
-        return self.seen[value]
-
-
-_TIMES = {"timestamp", "start_timestamp", "sent_at"}
-_DROP = {"event_id", "sdk", "server_name", "modules", "platform"}
-
-
-def _normalise(value: Any, ids: _Ids, keep_rand: bool = False) -> Any:
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if key in _DROP:
-                continue
-            if key in _TIMES:
-                out[key] = "<time>" if item is not None else None
-            elif key in ("trace_id", "span_id", "parent_span_id"):
-                out[key] = ids(item)
-            elif key == "thread.id":
-                out[key] = "<thread>"
-            elif key == "sample_rand" and not keep_rand:
-                out[key] = "<rand>"
-            else:
-                out[key] = _normalise(item, ids, keep_rand)
-        return out
-    if isinstance(value, list):
-        return [_normalise(item, ids, keep_rand) for item in value]
-    return value
-
-
 def _normalised(envelopes: list[Any], keep_rand: bool = False) -> list[Any]:
-    ids = _Ids()
+    ids = Ids()
     out = []
     for header, items in envelopes:
         norm_items = []
@@ -74,8 +34,8 @@ def _normalised(envelopes: list[Any], keep_rand: bool = False) -> list[Any]:
                 contexts.pop(key, None)
             if "contexts" in payload:
                 payload["contexts"] = contexts
-            norm_items.append((item_type, _normalise(payload, ids, keep_rand)))
-        out.append((_normalise(header, ids, keep_rand), norm_items))
+            norm_items.append((item_type, normalise(payload, ids, not keep_rand)))
+        out.append((normalise(header, ids, not keep_rand), norm_items))
     return out
 
 
@@ -129,7 +89,7 @@ def test_error_inside_span_matches_sentry_sdk() -> None:
             for _, payload in items
         ]
 
-    assert _normalise(traces(ours), _Ids()) == _normalise(traces(theirs), _Ids())
+    assert normalise(traces(ours), Ids(), True) == normalise(traces(theirs), Ids(), True)
 
 
 @pytest.mark.parametrize(
@@ -170,7 +130,7 @@ def test_continued_trace_matches_sentry_sdk_exactly(headers: dict[str, str]) -> 
     rate = 0.5 if headers else 1.0
     (theirs, their_result), (ours, our_result) = run_both(scenario, traces_sample_rate=rate)
     keep = bool(headers)  # a continued trace id is fixed, so is its derived sample_rand
-    assert _normalise(our_result, _Ids(), keep) == _normalise(their_result, _Ids(), keep)
+    assert normalise(our_result, Ids(), not keep) == normalise(their_result, Ids(), not keep)
     assert _normalised(ours, keep_rand=keep) == _normalised(theirs, keep_rand=keep)
 
 
