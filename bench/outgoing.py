@@ -1,4 +1,4 @@
-"""Outgoing HTTP: an `http.client` GET to a loopback server inside a sampled transaction.
+"""Outgoing HTTP: an `http.client` and an httpx GET to a loopback server in a sampled transaction.
 
 Run from the repository root with the dev virtualenv::
 
@@ -7,13 +7,14 @@ Run from the repository root with the dev virtualenv::
     .venv/bin/python bench/outgoing.py --json outgoing.json
 
 Both SDKs patch `http.client` for the whole process, so each case runs in a fresh
-interpreter: no SDK, tripwire, sentry-sdk (default integrations, in-memory transport,
-``traces_sample_rate=1.0``). The server is another process (HTTP/1.1 keep-alive,
-empty 200 answers); the client reuses one connection. Each request is made inside
-a transaction (a span, a breadcrumb and the trace headers per request); a
-transaction holds 100 requests, so its own cost is spread over them. The child
-measures its main thread's CPU time per request (`time.thread_time`): an SDK's added
-cost is the difference to the no-SDK case. Rounds alternate the three cases;
+interpreter: no SDK, tripwire, sentry-sdk (default integrations, plus the httpx
+integration for the httpx rows; in-memory transport, ``traces_sample_rate=1.0``). The
+server is another process (HTTP/1.1 keep-alive, empty 200 answers); the client
+(`http.client.HTTPConnection`, or one `httpx.Client`) reuses one connection. Each
+request is made inside a transaction (a span, a breadcrumb and the trace headers per
+request); a transaction holds 100 requests, so its own cost is spread over them. The
+child measures its main thread's CPU time per request (`time.thread_time`): an SDK's
+added cost is the difference to the no-SDK case. Rounds alternate the three cases;
 medians are reported.
 """
 
@@ -56,6 +57,7 @@ srv.serve_forever()
 CHILD = """\
 import http.client, json, time
 module = {module!r}
+client = {client!r}
 sdk = None
 if module:
     sdk = __import__(module)
@@ -63,11 +65,20 @@ if module:
     class Memory(base):
         def capture_envelope(self, envelope):
             envelope.serialize()
-    sdk.init(dsn={dsn!r}, transport=Memory(), traces_sample_rate=1.0)
-conn = http.client.HTTPConnection("127.0.0.1", {port})
-def one():
-    conn.request("GET", "/path?q=1")
-    conn.getresponse().read()
+    extra = []
+    if client == "httpx":
+        extra.append(__import__(module + ".integrations.httpx", fromlist=["x"]).HttpxIntegration())
+    sdk.init(dsn={dsn!r}, transport=Memory(), traces_sample_rate=1.0, integrations=extra)
+if client == "httpx":
+    import httpx
+    session = httpx.Client(base_url="http://127.0.0.1:{port}")
+    def one():
+        session.get("/path?q=1").read()
+else:
+    conn = http.client.HTTPConnection("127.0.0.1", {port})
+    def one():
+        conn.request("GET", "/path?q=1")
+        conn.getresponse().read()
 def run(n):
     for _ in range(n // 100):
         if sdk is None:
@@ -85,10 +96,11 @@ print(json.dumps({{"cpu": (c1 - c0) / {n}, "wall": (t1 - t0) / {n}}}))
 """
 
 CASES = [("no SDK", ""), ("tripwire", "tripwire"), ("sentry-sdk", "sentry_sdk")]
+CLIENTS = ["http.client", "httpx"]
 
 
-def run_case(module: str, port: int, n: int) -> dict[str, float]:
-    code = CHILD.format(module=module, dsn=DSN, port=port, n=n)
+def run_case(module: str, client: str, port: int, n: int) -> dict[str, float]:
+    code = CHILD.format(module=module, client=client, dsn=DSN, port=port, n=n)
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -114,41 +126,49 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         assert server.stdout is not None
         port = int(server.stdout.readline())
-        samples: dict[str, list[dict[str, float]]] = {label: [] for label, _ in CASES}
+        samples: dict[str, dict[str, list[dict[str, float]]]] = {
+            client: {label: [] for label, _ in CASES} for client in CLIENTS
+        }
         for round_no in range(rounds):
             order = CASES if round_no % 2 == 0 else list(reversed(CASES))
-            for label, module in order:
-                samples[label].append(run_case(module, port, n))
+            for client in CLIENTS:
+                for label, module in order:
+                    samples[client][label].append(run_case(module, client, port, n))
     finally:
         server.terminate()
         server.wait()
-    cpu = {label: median([s["cpu"] for s in runs]) for label, runs in samples.items()}
-    wall = {label: median([s["wall"] for s in runs]) for label, runs in samples.items()}
-    base_cpu = cpu["no SDK"] or 0.0
-    added = {label: (value or 0.0) - base_cpu for label, value in cpu.items()}
-    rows = [
-        [
-            label,
-            fmt_time(cpu[label]),
-            fmt_time(added[label]) if label != "no SDK" else "-",
-            fmt_time(wall[label]),
-        ]
-        for label, _ in CASES
-    ]
     facts = machine_facts()
     print(machine_line(facts))
-    print(f"http.client GET to loopback in a sampled transaction, {rounds} x {n} requests")
-    print(render_table(["case", "CPU/request", "added CPU", "wall/request"], rows, {1, 2, 3}))
-    added_ratio = added["tripwire"] / added["sentry-sdk"] if added["sentry-sdk"] > 0 else None
-    print(f"added cost ratio tripwire / sentry-sdk: {fmt_ratio(added_ratio)}")
-    if args.json:
-        report: dict[str, Any] = {
-            "machine": facts,
+    print(f"GET to loopback in a sampled transaction, {rounds} x {n} requests")
+    rows = []
+    report: dict[str, Any] = {"machine": facts}
+    for client in CLIENTS:
+        runs_of = samples[client]
+        cpu = {label: median([s["cpu"] for s in runs]) for label, runs in runs_of.items()}
+        wall = {label: median([s["wall"] for s in runs]) for label, runs in runs_of.items()}
+        base_cpu = cpu["no SDK"] or 0.0
+        added = {label: (value or 0.0) - base_cpu for label, value in cpu.items()}
+        added_ratio = added["tripwire"] / added["sentry-sdk"] if added["sentry-sdk"] > 0 else None
+        rows.extend(
+            [
+                client,
+                label,
+                fmt_time(cpu[label]),
+                fmt_time(added[label]) if label != "no SDK" else "-",
+                fmt_time(wall[label]),
+                fmt_ratio(added_ratio) if label == "tripwire" else "",
+            ]
+            for label, _ in CASES
+        )
+        report[client] = {
             "cpu": cpu,
             "wall": wall,
             "added_cpu": added,
             "added_ratio": added_ratio,
         }
+    headers = ["client", "case", "CPU/request", "added CPU", "wall/request", "added vs sentry"]
+    print(render_table(headers, rows, {2, 3, 4, 5}))
+    if args.json:
         write_json(args.json, report)
     return 0
 

@@ -263,3 +263,25 @@ def test_custom_sampling_context_lands_on_the_active_propagation_context() -> No
         with sdk.isolation_scope():
             context = sdk.get_current_scope().get_active_propagation_context()
             assert context.custom_sampling_context is None, sdk
+
+
+def test_init_gives_the_callers_context_its_scopes_as_sentry_sdk() -> None:
+    """Scopes first used inside `asyncio.run` live in the caller's context after init."""
+    import asyncio
+
+    for sdk in (sentry_sdk, tripwire):
+        sdk.init(
+            transport=SentryCapture(dsn=None) if sdk is sentry_sdk else None,
+            default_integrations=False,
+        )
+        try:
+
+            async def crumb() -> None:
+                sdk.add_breadcrumb(message="in-task")
+
+            asyncio.run(crumb())
+            crumbs = list(sdk.get_isolation_scope()._breadcrumbs)
+            assert [c["message"] for c in crumbs] == ["in-task"], sdk
+        finally:
+            if sdk is sentry_sdk:
+                reset_sentry()

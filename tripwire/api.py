@@ -71,6 +71,11 @@ def init(*args: Any, **kwargs: Any) -> _InitGuard:
 
     client = Client(*args, **kwargs)
     get_global_scope().set_client(client)
+    # As sentry_sdk: the caller's context gets its scopes now. Made lazily instead, the
+    # first use inside `asyncio.run()` would create them in the run's copied context,
+    # and what it recorded (breadcrumbs, the trace) would be gone when the run ends.
+    get_isolation_scope()
+    get_current_scope()
     return _InitGuard(client)
 
 

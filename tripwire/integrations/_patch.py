@@ -23,6 +23,16 @@ def patch(owner: Any, name: str, replacement: Any) -> Any:
     return original
 
 
+def patch_once(owner: Any, name: str, make: Callable[[Any], Any], mark: str) -> None:
+    """Patch `owner.name` with `make(original)` unless an earlier set-up did (`mark` set)."""
+    original = getattr(owner, name)
+    if getattr(original, mark, False):
+        return
+    replacement = make(original)
+    setattr(replacement, mark, True)
+    patch(owner, name, replacement)
+
+
 def on_undo(func: Callable[[], None]) -> None:
     """Run `func` when patches are undone (for installs that are not attribute patches)."""
     with _lock:

@@ -8,13 +8,17 @@
   only inside a transaction (the request's span speaks for the trace); without
   tracing, the scope's propagation context.
 - `span_data`: the span and breadcrumb data of a request (credentials filtered).
+- `OutgoingRequest`: one request of an HTTP client library (httpx, aiohttp): its
+  ``http.client`` span (under the current span, if any), its trace headers, then its
+  ``httplib`` breadcrumb and request source once answered.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Optional
 
-from tripwire.consts import SPANDATA
+from tripwire.consts import OP, SPANDATA
 from tripwire.tracing._consts import BAGGAGE_HEADER_NAME, SENTRY_TRACE_HEADER_NAME
 from tripwire.tracing._propagation import should_propagate_trace
 from tripwire.tracing._sampling import has_tracing_enabled
@@ -71,4 +75,130 @@ def outgoing_trace_headers(
     return list(get_current_scope().iter_trace_propagation_headers())
 
 
-__all__ = ["TRACE_HEADERS", "outgoing_trace_headers", "request_url", "span_data"]
+class OutgoingRequest:
+    """One outgoing request of an HTTP client library, from sending to its answer.
+
+    `begin` returns None when the active client lacks the integration (the library
+    is then called as if unpatched). Span data keys are in sentry_sdk's order for
+    client libraries: method, url, query, fragment (then status code and reason).
+    """
+
+    __slots__ = ("fragment", "headers", "method", "query", "span", "url")
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        query: str,
+        fragment: str,
+        span: Any,
+        headers: list[tuple[str, str]],
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.query = query
+        self.fragment = fragment
+        self.span = span
+        self.headers = headers
+
+    @classmethod
+    def begin(
+        cls, integration: type, origin: str, method: str, url: Any
+    ) -> Optional[OutgoingRequest]:
+        """Start the span and decide the trace headers of a `method` request to `url`."""
+        from tripwire.scope._current import get_client
+
+        client = get_client()
+        if client.get_integration(integration) is None:
+            return None
+        try:
+            from tripwire.scope._current import get_current_scope, get_isolation_scope
+
+            full = str(url)
+            parsed = parse_url(full, sanitize=False)
+            parent = get_current_scope().span or get_isolation_scope().span
+            span = None
+            if parent is not None:
+                span = parent.start_child(
+                    op=OP.HTTP_CLIENT, name=f"{method} {parsed.url}", origin=origin
+                )
+                span.set_data(SPANDATA.HTTP_METHOD, method)
+                span.set_data("url", parsed.url)
+                span.set_data(SPANDATA.HTTP_QUERY, parsed.query)
+                span.set_data(SPANDATA.HTTP_FRAGMENT, parsed.fragment)
+            headers = outgoing_trace_headers(client, full, span)
+            return cls(method, parsed.url, parsed.query, parsed.fragment, span, headers)
+        except Exception:  # instrumentation must not break the request
+            return None
+
+    def merge_headers_into(self, headers: Any) -> None:
+        """Set the trace headers on `headers`; an existing ``baggage`` keeps its
+        third-party entries, its ``sentry-*`` entries are replaced (httpx)."""
+        from tripwire.tracing_utils import add_sentry_baggage_to_headers
+
+        for key, value in self.headers:
+            if key == BAGGAGE_HEADER_NAME:
+                add_sentry_baggage_to_headers(headers, value)
+            else:
+                headers[key] = value
+
+    def add_headers_to(self, headers: Any) -> None:
+        """Add the trace headers to `headers`, leaving the caller's alone: an existing
+        ``sentry-trace``, or a ``baggage`` with ``sentry-*`` entries, is kept; other
+        ``baggage`` is appended to (aiohttp)."""
+        existing = headers.get(BAGGAGE_HEADER_NAME)
+        if isinstance(existing, bytes):
+            existing = existing.decode("latin-1")
+        for key, value in self.headers:
+            if key == BAGGAGE_HEADER_NAME:
+                if not existing:
+                    headers[key] = value
+                elif not any(part.strip().startswith("sentry-") for part in existing.split(",")):
+                    headers[key] = existing + "," + value
+            elif key not in headers:
+                headers[key] = value
+
+    def failed(self, exc: BaseException) -> None:
+        """No answer: the span ends (``internal_error`` for an error); no breadcrumb."""
+        span = self.span
+        if span is None:
+            return
+        try:
+            span.__exit__(type(exc), exc, exc.__traceback__)
+            from tripwire.tracing_utils import add_http_request_source
+
+            add_http_request_source(span)
+        except Exception:
+            pass
+
+    def responded(self, status: int, reason: Any, crumb_order: Sequence[str]) -> None:
+        """The answer came: status on the span, span finished, breadcrumb added."""
+        try:
+            from tripwire.tracing_utils import add_http_breadcrumb, add_http_request_source
+
+            span = self.span
+            if span is not None:
+                span.set_http_status(status)
+                span.set_data("reason", reason)
+                span.finish()
+                add_http_request_source(span)
+            found = {
+                SPANDATA.HTTP_METHOD: self.method,
+                SPANDATA.HTTP_STATUS_CODE: status,
+                "reason": reason,
+                "url": self.url,
+                SPANDATA.HTTP_QUERY: self.query,
+                SPANDATA.HTTP_FRAGMENT: self.fragment,
+            }
+            add_http_breadcrumb(status, {key: found[key] for key in crumb_order})
+        except Exception:
+            pass
+
+
+__all__ = [
+    "TRACE_HEADERS",
+    "OutgoingRequest",
+    "outgoing_trace_headers",
+    "request_url",
+    "span_data",
+]

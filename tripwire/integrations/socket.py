@@ -1,0 +1,107 @@
+"""Sockets: spans for `socket.create_connection` and `socket.getaddrinfo`.
+
+As sentry_sdk 2.75's ``socket`` integration (not a default one), inside a
+transaction:
+
+- `socket.create_connection(address, timeout, source_address)`: a span
+  ``op="socket.connection"`` named ``host:port``, data ``address``, ``timeout``,
+  ``source_address``;
+- `socket.getaddrinfo(host, port, ...)`: a span ``op="socket.dns"`` named
+  ``host:port``, data ``host``, ``port`` (the lookup `create_connection` makes is
+  its child).
+
+Both have origin ``auto.socket.socket``; a call that raises ends its span with
+status ``internal_error``. Code that imported the functions by name before the SDK
+was set up keeps the originals.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from tripwire.consts import OP
+from tripwire.integrations import Integration
+from tripwire.scope._current import get_client
+
+ORIGIN = "auto.socket.socket"
+_MARK = "__tripwire_socket__"
+
+
+class SocketIntegration(Integration):
+    """Spans for socket connections and DNS lookups."""
+
+    identifier = "socket"
+    origin = ORIGIN
+
+    @staticmethod
+    def setup_once() -> None:
+        """Wrap `socket.create_connection` and `socket.getaddrinfo` (undone by `testing.reset`)."""
+        import socket
+
+        from tripwire.integrations._patch import patch
+
+        for name, make in (("create_connection", _wrap_connect), ("getaddrinfo", _wrap_dns)):
+            original = getattr(socket, name)
+            if getattr(original, _MARK, False):
+                continue
+            replacement = make(original)
+            setattr(replacement, _MARK, True)
+            patch(socket, name, replacement)
+
+
+def _description(host: Any, port: Any) -> str:
+    try:
+        return f"{host}:{port}"
+    except Exception:
+        return "socket"
+
+
+def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
+    import socket
+
+    default_timeout = getattr(socket, "_GLOBAL_DEFAULT_TIMEOUT", None)
+
+    @functools.wraps(original)
+    def create_connection(
+        address: Any,
+        timeout: Any = default_timeout,
+        source_address: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        if get_client().get_integration(SocketIntegration) is None:
+            return original(address, timeout, source_address, *args, **kwargs)
+        from tripwire.api import start_span
+
+        try:
+            host, port = address[0], address[1]
+        except Exception:
+            host, port = address, None
+        with start_span(
+            op=OP.SOCKET_CONNECTION, name=_description(host, port), origin=ORIGIN
+        ) as span:
+            span.set_data("address", address)
+            span.set_data("timeout", timeout)
+            span.set_data("source_address", source_address)
+            return original(address, timeout, source_address, *args, **kwargs)
+
+    return create_connection
+
+
+def _wrap_dns(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if get_client().get_integration(SocketIntegration) is None:
+            return original(host, port, *args, **kwargs)
+        from tripwire.api import start_span
+
+        with start_span(op=OP.SOCKET_DNS, name=_description(host, port), origin=ORIGIN) as span:
+            span.set_data("host", host)
+            span.set_data("port", port)
+            return original(host, port, *args, **kwargs)
+
+    return getaddrinfo
+
+
+__all__ = ["SocketIntegration"]
