@@ -22,30 +22,10 @@ from typing import Any, BinaryIO, Callable, Optional
 
 from tripwire._json import dumps, loads, loads_exact
 from tripwire._log import logger
+from tripwire.outcomes import ITEM_CATEGORIES, item_category
 
-# Item type -> rate-limit / client-report data category (the protocol's names).
-_DATA_CATEGORIES: dict[str, str] = {
-    "event": "error",
-    "transaction": "transaction",
-    "attachment": "attachment",
-    "session": "session",
-    "sessions": "session",
-    "profile": "profile",
-    "profile_chunk": "profile_chunk",
-    "check_in": "monitor",
-    "client_report": "internal",
-    "log": "log_item",
-    "otel_log": "log_item",
-    "span": "span",
-    "statsd": "metric_bucket",
-    "metric_buckets": "metric_bucket",
-    "metric_meta": "metric_bucket",
-    "trace_metric": "trace_metric",
-    "replay_event": "replay",
-    "replay_recording": "replay",
-    "replay_video": "replay",
-    "feedback": "user_report_v2",
-}
+# Item type -> data category: the one table lives in `outcomes` (the server reads it too).
+_DATA_CATEGORIES = ITEM_CATEGORIES
 
 # Item types whose payload `deserialize` parses eagerly (as sentry_sdk does).
 _JSON_ITEM_TYPES = frozenset({"event", "transaction"})
@@ -150,7 +130,7 @@ class Item:
     @property
     def data_category(self) -> str:
         """The rate-limit and client-report category of this item (``default`` if unknown)."""
-        return _DATA_CATEGORIES.get(self.type or "", "default")
+        return item_category(self.type)
 
     def get_bytes(self) -> builtins.bytes:
         """The payload bytes (see `PayloadRef.get_bytes`)."""

@@ -60,6 +60,43 @@ class DataCategory(str, enum.Enum):
     USER_REPORT_V2 = "user_report_v2"
 
 
+# THE table: envelope item type -> the data category that rate limits and outcomes
+# (client reports, the server's own) count it under. Read by the SDK
+# (`envelope.Item.data_category`, hence the transport's rate limiting and client
+# reports) and by the local server (rate limiting and outcomes). Values follow the
+# protocol (develop.sentry.dev/sdk/foundations/transport/rate-limiting/, Relay's
+# `Item::quantities`; SDK-side names as in sentry_sdk's `Item.data_category`).
+# An item type not listed counts as ``default``.
+ITEM_CATEGORIES: dict[str, str] = {
+    "event": DataCategory.ERROR.value,
+    "transaction": DataCategory.TRANSACTION.value,
+    "attachment": DataCategory.ATTACHMENT.value,
+    "session": DataCategory.SESSION.value,
+    "sessions": DataCategory.SESSION.value,
+    "profile": DataCategory.PROFILE.value,
+    "profile_chunk": DataCategory.PROFILE_CHUNK.value,
+    "check_in": DataCategory.MONITOR.value,
+    "client_report": DataCategory.INTERNAL.value,
+    "log": DataCategory.LOG_ITEM.value,
+    "otel_log": DataCategory.LOG_ITEM.value,
+    "span": DataCategory.SPAN.value,
+    "otel_span": DataCategory.SPAN.value,
+    "statsd": DataCategory.METRIC_BUCKET.value,
+    "metric_buckets": DataCategory.METRIC_BUCKET.value,
+    "metric_meta": DataCategory.METRIC_BUCKET.value,
+    "trace_metric": DataCategory.TRACE_METRIC.value,
+    "replay_event": DataCategory.REPLAY.value,
+    "replay_recording": DataCategory.REPLAY.value,
+    "replay_video": DataCategory.REPLAY.value,
+    "feedback": DataCategory.USER_REPORT_V2.value,
+}
+
+
+def item_category(item_type: str | None) -> str:
+    """The data category of an envelope item type (``default`` if unknown or None)."""
+    return ITEM_CATEGORIES.get(item_type or "", "default")
+
+
 # A reason or category the SDK does not know (a transport subclass may record any
 # string, as sentry_sdk's does) is kept as that string.
 Reason = Union[DropReason, str]

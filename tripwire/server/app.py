@@ -27,7 +27,7 @@ from tripwire.server.limits import (
     default_inflight_bytes,
 )
 from tripwire.server.origins import OriginMiddleware, OriginPolicy
-from tripwire.server.ratelimits import RateLimits
+from tripwire.server.ratelimits import EnforcedRateLimits
 from tripwire.server.store import PathLike, Store, default_db_path
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class ServerState:
     def __init__(
         self,
         store: Store,
-        rate_limits: RateLimits,
+        rate_limits: EnforcedRateLimits,
         max_body_bytes: int,
         max_decompressed_bytes: int,
         max_inflight_bytes: int,
@@ -104,7 +104,7 @@ def create_app(
     policy = OriginPolicy(allow_origins)
     state = ServerState(
         store,
-        RateLimits.parse(rate_limits),
+        EnforcedRateLimits.parse(rate_limits),
         max_body_bytes,
         max_decompressed_bytes,
         max_inflight_bytes

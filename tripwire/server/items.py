@@ -14,6 +14,7 @@ import sqlite3
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
+from tripwire.outcomes import item_category
 from tripwire.server.grouping import group_event
 
 
@@ -28,6 +29,9 @@ class Item:
     Python SDKs produce for undecodable file names) is repaired on the way in: each
     one becomes U+FFFD, and `repaired` says so; the stored JSON is then the repaired
     one, not the bytes as sent.
+
+    Not `tripwire.envelope.Item` (sentry_sdk's wire item, which ingest decodes and
+    rate-limits): this is the storage record made from it after the server's checks.
     """
 
     __slots__ = ("_json", "headers", "payload", "repaired", "text_repaired", "type")
@@ -510,27 +514,9 @@ SAVERS: dict[str, Saver] = {
     "client_report": _save_client_report,
 }
 
-# Item type -> the protocol's data category, for outcomes.
-_CATEGORIES = {
-    "event": "error",
-    "transaction": "transaction",
-    "session": "session",
-    "sessions": "session",
-    "check_in": "monitor",
-    "log": "log_item",
-    "attachment": "attachment",
-    "client_report": "internal",
-    "profile": "profile",
-    "profile_chunk": "profile_chunk",
-    "span": "span",
-    "replay_event": "replay",
-    "replay_recording": "replay",
-}
-
-
-def category(item_type: str) -> str:
-    """The protocol's data category of an item type (for outcomes)."""
-    return _CATEGORIES.get(item_type, "default")
+# Item type -> data category, for outcomes: the one table in `tripwire.outcomes`, which
+# the SDK reads too (`envelope.Item.data_category`, used by ingest's rate limiting).
+category = item_category
 
 
 # -- helpers ------------------------------------------------------------------------------------

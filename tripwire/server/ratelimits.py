@@ -67,8 +67,13 @@ class RateLimit:
         return f"<RateLimit {self.header_value()}>"
 
 
-class RateLimits:
-    """The active set of limits (replaced whole, so readers never see half an update)."""
+class EnforcedRateLimits:
+    """The limits this server enforces and announces (replaced whole, so readers never
+    see half an update).
+
+    Not the SDK's `tripwire.transport._ratelimit.RateLimits`, which parses the header
+    this class writes and tracks, per category, how long the SDK must hold back.
+    """
 
     __slots__ = ("_limits",)
 
@@ -76,7 +81,7 @@ class RateLimits:
         self._limits: tuple[RateLimit, ...] = tuple(limits)
 
     @classmethod
-    def parse(cls, specs: Iterable[str]) -> RateLimits:
+    def parse(cls, specs: Iterable[str]) -> EnforcedRateLimits:
         """Limits from strings such as ``60:error:key`` (see `RateLimit.parse`)."""
         return cls(RateLimit.parse(spec) for spec in specs if spec.strip())
 

@@ -112,7 +112,11 @@ def _http_date(value: str) -> Optional[float]:
 
 
 class RateLimits:
-    """The active limits: category (None = all) -> monotonic deadline. Thread-safe.
+    """The limits the server asked this SDK to obey: category (None = all) -> monotonic
+    deadline. Thread-safe.
+
+    Not the local server's `tripwire.server.ratelimits.EnforcedRateLimits`, which
+    decides what to refuse and writes the header this class parses.
 
     Args:
         clock: Monotonic seconds; a seam for tests.

@@ -67,8 +67,15 @@ _HELP_TAKE = 2
 # Envelopes encoded while a request is out (see Worker._meanwhile): about one
 # loopback round trip's worth; the rest waits for the next turn.
 _MEANWHILE_ENCODES = 4
+# How long the worker encodes while a calling thread waits for the interpreter lock
+# (it yielded in `submit`) before handing the lock back. Without this the worker
+# keeps it until the intake is empty or the switch interval (5 ms) forces a switch,
+# and that wait is the caller's worst case under overload. Long enough to encode
+# more envelopes than the caller adds between two yields.
+_HOLD_SECONDS = 0.0005
 
 _monotonic = time.monotonic
+_perf = time.perf_counter
 
 
 class Delivery(Protocol):
@@ -207,6 +214,7 @@ class Worker:
         "_stopped",
         "_thread",
         "_wake",
+        "_yielding",
         "_zdict",
         "name",
     )
@@ -244,6 +252,7 @@ class Worker:
         self._retry_at = 0.0
         self._zdict: Optional[bytes] = None
         self._since_yield = 0
+        self._yielding = False
         self._packed = 0
         self._no_room = False
 
@@ -280,7 +289,11 @@ class Worker:
                 # (5 ms) and overflows the queue. No network wait: the worker gives
                 # the lock back as soon as it blocks on a socket.
                 self._since_yield = 0
+                # Tells the worker to give the lock back soon (see _take_intake): a
+                # plain store, safe from a signal handler.
+                self._yielding = True
                 time.sleep(_YIELD_SECONDS)
+                self._yielding = False
         return True
 
     def _backlog_has_room(self) -> bool:
@@ -431,6 +444,7 @@ class Worker:
 
     def _cycle(self, max_wait: Optional[float] = None) -> None:
         """One turn: empty the intake, send one entry or do idle work, else sleep."""
+        self._hand_back()
         self._take_intake()
         if self._stopped:
             return
@@ -466,35 +480,64 @@ class Worker:
         intake = self._intake
         if not intake:
             return
-        delivery = self._delivery
         lock = self._lock
-        if not lock.acquire(blocking):
-            return
-        try:
-            if self._stopped:
+        while True:
+            if not lock.acquire(blocking):
                 return
-            while intake and limit != 0:
-                limit -= 1
-                try:
-                    queued = intake.popleft()
-                except IndexError:  # kill() emptied it meanwhile
-                    break
-                if isinstance(queued, _Marker):
-                    queued.seq = self._seq
-                    self._markers.append(queued)
-                    continue
-                try:
-                    entry = delivery.encode(queued)
-                except Exception:
-                    logger.warning("could not encode an envelope", exc_info=True)
-                    delivery.lost_envelope(queued, DropReason.INTERNAL_SDK_ERROR)
-                    continue
-                if entry is not None:
-                    self._seq += 1
-                    entry.seq = self._seq
-                    self._admit(entry)
-        finally:
-            lock.release()
+            try:
+                if self._stopped:
+                    return
+                limit = self._encode_some(limit, blocking)
+            finally:
+                lock.release()
+            if not (intake and limit != 0 and self._yielding):
+                return
+            # Outside our lock, which a capture may try.
+            self._hand_back()
+
+    def _hand_back(self) -> None:
+        """Give the interpreter lock back to a calling thread that yielded it in `submit`.
+
+        The worker otherwise keeps it between its socket calls: each request
+        releases and retakes it faster than the waiting thread wakes up, and every
+        retake restarts that thread's switch-interval wait.
+        """
+        if self._yielding and _HAS_GIL:
+            self._yielding = False
+            time.sleep(_YIELD_SECONDS)
+
+    def _encode_some(self, limit: int, worker: bool) -> int:
+        """The body of `_take_intake`, under the lock; returns what is left of `limit`.
+
+        On the worker, stops early once it has held the interpreter lock for
+        `_HOLD_SECONDS` while a calling thread waits for it.
+        """
+        intake = self._intake
+        delivery = self._delivery
+        hand_back_at = _perf() + _HOLD_SECONDS if worker and _HAS_GIL else None
+        while intake and limit != 0:
+            if hand_back_at is not None and self._yielding and _perf() >= hand_back_at:
+                break
+            limit -= 1
+            try:
+                queued = intake.popleft()
+            except IndexError:  # kill() emptied it meanwhile
+                break
+            if isinstance(queued, _Marker):
+                queued.seq = self._seq
+                self._markers.append(queued)
+                continue
+            try:
+                entry = delivery.encode(queued)
+            except Exception:
+                logger.warning("could not encode an envelope", exc_info=True)
+                delivery.lost_envelope(queued, DropReason.INTERNAL_SDK_ERROR)
+                continue
+            if entry is not None:
+                self._seq += 1
+                entry.seq = self._seq
+                self._admit(entry)
+        return limit
 
     def _admit(self, entry: Entry) -> None:
         """Append to the backlog, evicting low-priority entries if it is over budget."""
@@ -598,6 +641,7 @@ class Worker:
         arrives.
         """
         try:
+            self._hand_back()
             self._take_intake(_MEANWHILE_ENCODES)
             backlog = self._backlog
             head = backlog[0] if backlog else None
