@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 from _http_scenario import script, shape
+from _http_server import Server, serving
 from _side_by_side import run_both
-from test_integration_stdlib import Server
 
 import tripwire
 from tripwire.integrations.aiohttp import AioHttpIntegration
@@ -24,20 +24,8 @@ from tripwire.testing import MemoryTransport, reset
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    srv = Server()
-    srv.thread.start()
-    try:
+    with serving() as srv:
         yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        srv.thread.join()
-
-
-@pytest.fixture(autouse=True)
-def _reset_sdk() -> Iterator[None]:
-    yield
-    reset()
 
 
 def init(**options: Any) -> MemoryTransport:

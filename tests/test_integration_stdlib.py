@@ -14,71 +14,23 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _http_server import Server, serving
 
 import tripwire
 from tripwire.integrations.stdlib import StdlibIntegration
 from tripwire.testing import MemoryTransport, reset
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        server: Server = self.server  # type: ignore[assignment]
-        server.received.append({k.lower(): v for k, v in self.headers.items()})
-        if self.path.startswith("/drop"):
-            self.close_connection = True
-            return
-        status = 404 if self.path.startswith("/missing") else 200
-        if self.path.startswith("/fail"):
-            status = 503
-        self.send_response(status)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class Server(http.server.ThreadingHTTPServer):
-    """A loopback HTTP server recording each request's headers."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.received: list[dict[str, str]] = []
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
 @pytest.fixture
 def server() -> Iterator[Server]:
-    srv = Server()
-    srv.thread.start()
-    try:
+    with serving() as srv:
         yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        srv.thread.join()
-
-
-@pytest.fixture(autouse=True)
-def _reset_sdk() -> Iterator[None]:
-    yield
-    reset()
 
 
 def init(**options: Any) -> MemoryTransport:
