@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -71,8 +73,21 @@ def test_demo_sends_through_the_real_sdk_and_prints_the_grouped_issues():
     (line,) = [line for line in out.splitlines() if "KeyError: 'kiwi'" in line]
     assert line.split()[:2] == ["2", "2"]
     assert "ValueError: invalid literal for int()" in out
-    assert "open http://127.0.0.1:" in out
-    assert "/issues/ to see them" in out
+    # Not on a terminal, the server stops: no dead link, but the command that shows
+    # the data again, and that command's database really holds it.
+    assert "open http://127.0.0.1:" not in out
+    last = out.splitlines()[-1]
+    assert last.startswith("to see it: tripwire server --db "), last
+    db = Path(shlex.split(last.split("tripwire server --db ", 1)[1])[0])
+    try:
+        assert db.is_file()
+        from tripwire.server.app import ServerThread
+
+        with ServerThread(db=db) as again:
+            titles = [i["title"] for i in api(again.url, "/api/0/issues/?status=all")]
+        assert any("KeyError: 'kiwi'" in t for t in titles), titles
+    finally:
+        shutil.rmtree(db.parent, ignore_errors=True)
     # What the SDK build could not send yet is said, not hidden.
     stored = next(line for line in out.splitlines() if line.startswith("stored:"))
     for kind in ("transactions", "logs", "check-ins"):
@@ -174,7 +189,7 @@ def test_run_without_a_server_starts_one_on_the_projects_database(tmp_path):
     assert proc.returncode == 1
     assert "started one on http://127.0.0.1:" in proc.stderr
     # After the program, the embedded server says what it stored.
-    assert f"1 issues in {db}" in proc.stderr
+    assert f"1 issue in {db}" in proc.stderr
     assert proc.stderr.splitlines()[-1].split()[1:] == [
         "1",
         "KeyError:",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -253,6 +254,19 @@ def _demo_app(notes: list[str]) -> None:
     runpy.run_path(path, run_name="shop")["main"](notes)
 
 
+def _plural(count: int, noun: str) -> str:
+    """``1 issue``, ``2 issues``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _interactive() -> bool:
+    """Whether a person is at the terminal (stdin and stdout both are one)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """``tripwire demo``."""
     app = _server_module()
@@ -304,9 +318,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             _out(f"  note: {note}")
         _out()
         _out(
-            f"stored: {counts['events']} error events in {counts['issues']} issues, "
-            f"{counts['transactions']} transactions ({counts['spans']} spans), "
-            f"{counts['logs']} logs, {counts['check_ins']} check-ins"
+            f"stored: {_plural(counts['events'], 'error event')} in "
+            f"{_plural(counts['issues'], 'issue')}, "
+            f"{_plural(counts['transactions'], 'transaction')} "
+            f"({_plural(counts['spans'], 'span')}), "
+            f"{_plural(counts['logs'], 'log')}, {_plural(counts['check_ins'], 'check-in')}"
         )
         _out()
         _out(f"{'EVENTS':>6}  {'USERS':>5}  ISSUE")
@@ -314,13 +330,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
             culprit = f"  ({issue['culprit']})" if issue.get("culprit") else ""
             _out(f"{issue['count']:>6}  {issue['users']:>5}  {issue['title']}{culprit}")
         _out()
-        _out(f"open {server.url}/issues/ to see them")
-        if args.serve:
-            _out("serving until Ctrl-C")
+        if args.serve or _interactive():
+            # The link is printed only while it leads somewhere.
+            _out(f"open {server.url}/issues/ to see them (serving until Ctrl-C)")
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:
                 pass
+            return 0
+        # Not on a terminal: the server stops now, so no link; the database stays,
+        # with the command that shows it again.
+        if tmp is not None:
+            tmp = None  # kept: the user is told where
+        _out(f"the server has stopped; the data is kept in {db}")
+        _out(f"to see it: tripwire server --db {shlex.quote(str(db))}")
         return 0
     finally:
         try:
@@ -448,7 +471,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             from tripwire.server import queries
 
             issues = queries.list_issues(server.store, status=None, limit=10)
-            _err(f"{len(issues)} issues in {server.store.path}; browse them with `tripwire server`")
+            found = _plural(len(issues), "issue")
+            _err(f"{found} in {server.store.path}; browse them with `tripwire server`")
             for issue in issues:
                 _err(f"  {issue['count']:>4}  {issue['title']}")
         return code
@@ -557,7 +581,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("demo", help="start a backend, send it a demo app's errors, show them")
-    p.add_argument("--serve", action="store_true", help="keep the backend running afterwards")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the backend running afterwards (the default on a terminal)",
+    )
     p.add_argument("--db", help="database to use (default: a temporary one)")
     p.add_argument("--port", type=int, default=0, help="port (default: any free one)")
     _add_allow_origin(p)

@@ -19,6 +19,7 @@ Everything here is pure: it reads the event and never raises on odd input.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from typing import Any, Optional
 
@@ -137,16 +138,92 @@ def event_title(event: dict[str, Any]) -> str:
 
 
 def formatted_message(event: dict[str, Any]) -> str:
-    """The event's message as a user would read it (parameters filled in)."""
+    """The event's message as a user would read it (parameters filled in).
+
+    ``formatted`` when the sender gave it, else the template with its ``params``
+    applied by `apply_params` (grouping keeps using the template: see
+    `message_template`).
+    """
     for key in ("logentry", "message"):
         value = event.get(key)
         if isinstance(value, dict):
-            text = _text(value.get("formatted")) or _text(value.get("message"))
+            text = _text(value.get("formatted"))
             if text:
                 return text
+            template = _text(value.get("message"))
+            if template:
+                return apply_params(template, value.get("params"))
         elif isinstance(value, str) and value:
             return value
     return ""
+
+
+# A printf-style conversion as Python's logging uses them: %s, %d, %(name)s, %%, with
+# flags, width and precision (read, then ignored: see `apply_params`).
+_CONVERSION = re.compile(
+    r"%(?:\((?P<name>[^)]*)\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?"
+    r"(?P<kind>[diouxXeEfFgGcrsa%])"
+)
+
+# Enough for a title and the message shown on the issue page.
+_MAX_FORMATTED = 10_000
+
+
+def apply_params(template: str, params: Any) -> str:
+    """`template` with printf-style `params` (a list, or a dict for ``%(name)s``) filled in.
+
+    Safe on any input: never Python's ``%`` operator (a width like ``%999999999d``
+    would build a huge string, a wrong type would raise); each conversion becomes
+    the parameter as text, a missing one stays as written, and the result is bounded.
+    """
+    if isinstance(params, (list, tuple)):
+        positional: list[Any] = list(params)
+        named: dict[str, Any] = {}
+    elif isinstance(params, dict):
+        positional, named = [], params
+    elif params is None or params == "":
+        return template
+    else:
+        positional, named = [params], {}
+    position = 0
+
+    def fill(match: re.Match[str]) -> str:
+        nonlocal position
+        if match.group("kind") == "%":
+            return "%"
+        name = match.group("name")
+        if name is not None:
+            if name in named:
+                return _param_text(named[name], match.group("kind"))
+            return match.group(0)
+        if position < len(positional):
+            position += 1
+            return _param_text(positional[position - 1], match.group("kind"))
+        return match.group(0)
+
+    return _CONVERSION.sub(fill, template[:_MAX_FORMATTED])[:_MAX_FORMATTED]
+
+
+def _param_text(value: Any, kind: str) -> str:
+    try:
+        return _param_str(value, kind)
+    except ValueError:  # an int past Python's digit limit
+        return "?"
+
+
+def _param_str(value: Any, kind: str) -> str:
+    if kind == "r" and isinstance(value, str):
+        return repr(value)[:_MAX_FORMATTED]
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, (str, int, float)):
+        return str(value)[:_MAX_FORMATTED]
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)[:_MAX_FORMATTED]
+    except (ValueError, TypeError, RecursionError):
+        return "?"
 
 
 def event_culprit(event: dict[str, Any]) -> str:

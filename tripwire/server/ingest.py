@@ -483,7 +483,13 @@ async def _accept(
     del data
     try:
         result: SaveResult = await run_in_threadpool(
-            state.store.save, project_id, items, envelope.headers, None, dropped
+            state.store.save,
+            project_id,
+            items,
+            envelope.headers,
+            None,
+            dropped,
+            request.client.host if request.client else None,
         )
     except StoreFull as exc:
         return await _refuse(request, IngestError(507, str(exc)), size, project_id)

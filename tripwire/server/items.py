@@ -34,12 +34,22 @@ class Item:
     rate-limits): this is the storage record made from it after the server's checks.
     """
 
-    __slots__ = ("_json", "headers", "payload", "repaired", "text_repaired", "type")
+    __slots__ = (
+        "_json",
+        "client_address",
+        "headers",
+        "payload",
+        "repaired",
+        "text_repaired",
+        "type",
+    )
 
     def __init__(
         self, type: str, headers: dict[str, Any], payload: bytes, parsed: Any = None
     ) -> None:
         self.type = type
+        # The sender's address (ingest sets it): what ``"{{auto}}"`` IPs stand for.
+        self.client_address: Optional[str] = None
         self.repaired = False  # stored other than as sent (see SaveResult.repaired)
         self.text_repaired = False
         fixed_headers = repair_text(headers)
@@ -118,6 +128,7 @@ def _save_event(
     ).fetchone():
         result.dropped.append((item.type, "duplicate", event_id))
         return
+    _fill_auto_ip(event, item)
     grouping = group_event(event)
     timestamp = parse_timestamp(event.get("timestamp"), now)
     level = _text(event.get("level")) or "error"
@@ -200,6 +211,7 @@ def _save_transaction(
     ).fetchone():
         result.dropped.append(("transaction", "duplicate", event_id))
         return
+    _fill_auto_ip(event, item)
     trace = _trace_context(event)
     end = parse_timestamp(event.get("timestamp"), now)
     start = parse_timestamp(event.get("start_timestamp"), end)
@@ -435,12 +447,15 @@ def _save_attachment(
     result: SaveResult,
 ) -> None:
     headers = item.headers
+    # The envelope's event_id (normalised by `Store.save`, as events' ids are: 32
+    # lowercase hex digits), else that of the event stored before it in the envelope.
+    event_id = header_event_id or (result.event_ids[0] if result.event_ids else None)
     conn.execute(
         "INSERT INTO attachments (project_id, event_id, filename, content_type, attachment_type, "
         "size, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
             project_id,
-            header_event_id,
+            event_id,
             _text(headers.get("filename")) or "attachment",
             _text_or_none(headers.get("content_type")),
             _text_or_none(headers.get("attachment_type")),
@@ -622,6 +637,29 @@ def repair_text(value: Any) -> Any:
             return items
         return value
     return value
+
+
+_AUTO_IP = "{{auto}}"
+
+
+def _fill_auto_ip(event: dict[str, Any], item: Item) -> None:
+    """``"{{auto}}"`` as the user's (or the request's) IP: the sender's address, as Sentry.
+
+    Without a known sender address the placeholder is removed rather than stored.
+    The event is then stored as changed (`Item.repaired`), not as sent.
+    """
+    for holder in (
+        _obj(event.get("user")),
+        _obj(_obj(event.get("request")).get("env")),
+    ):
+        for key in ("ip_address", "REMOTE_ADDR"):
+            value = holder.get(key)
+            if isinstance(value, str) and value.strip().replace(" ", "") == _AUTO_IP:
+                if item.client_address:
+                    holder[key] = item.client_address
+                else:
+                    del holder[key]
+                item.repaired = True
 
 
 def _trace_context(event: dict[str, Any]) -> dict[str, Any]:

@@ -221,16 +221,20 @@ class Store:
         envelope_headers: Optional[dict[str, Any]] = None,
         received: Optional[float] = None,
         dropped: Iterable[tuple[str, str, str]] = (),
+        client_address: Optional[str] = None,
     ) -> SaveResult:
         """Store the items of one envelope in one transaction.
 
         An item that cannot be stored (bad JSON, wrong shape) is left out and recorded
         as an ``invalid`` outcome; the others are stored. `dropped` lists items the
         caller already left out (type, reason, detail): they are recorded the same way.
+        `client_address` is the sender's IP address, what ``"{{auto}}"`` IPs stand for.
         """
         now = time.time() if received is None else received
         headers = envelope_headers or {}
         items = list(items)
+        for item in items:
+            item.client_address = client_address
         result = SaveResult()
         sent_id = headers.get("event_id")
         header_event_id = valid_event_id(sent_id)

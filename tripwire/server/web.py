@@ -8,6 +8,7 @@ Content-Security-Policy that allows no inline script, as a second line of defenc
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +17,7 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -47,6 +48,7 @@ def _environment() -> Environment:
         env.filters["when"] = format_time
         env.filters["ago"] = format_ago
         env.filters["pretty"] = pretty
+        env.filters["plural"] = plural
         env.filters["ms"] = lambda v: f"{v:,.1f} ms" if isinstance(v, (int, float)) else ""
         env.globals["query_string"] = lambda **kw: urlencode({k: v for k, v in kw.items() if v})
         _env = env
@@ -103,6 +105,78 @@ def pretty(value: Any) -> str:
         return json.dumps(value, indent=2, ensure_ascii=False, default=repr, sort_keys=True)
     except (ValueError, TypeError, RecursionError):
         return repr(value)
+
+
+def plural(count: Any, noun: str) -> str:
+    """``1 span``, ``2 spans``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+# ANSI escape sequences (colours from a terminal logger): CSI, OSC (to BEL or ST), and
+# two-character escapes. They are removed, not rendered: the page shows the text.
+_ANSI = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])|\x9b[0-?]*[ -/]*[@-~]"
+)
+
+
+def strip_ansi(text: str) -> str:
+    """`text` without ANSI escape sequences (and without a stray ESC)."""
+    return _ANSI.sub("", text).replace("\x1b", "") if ("\x1b" in text or "\x9b" in text) else text
+
+
+def _strip_ansi_within(value: Any, depth: int = 0) -> Any:
+    # Before JSON: it would turn ESC into "\\u001b", which no longer looks like one.
+    if isinstance(value, str):
+        return strip_ansi(value)
+    if depth > 50:
+        return value
+    if isinstance(value, list):
+        return [_strip_ansi_within(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {k: _strip_ansi_within(v, depth + 1) for k, v in value.items()}
+    return value
+
+
+def python_like(value: Any, indent: int = 0) -> str:
+    """A frame variable as Python would show it.
+
+    SDKs send each string in frame locals as its ``repr`` (``"'kiwi'"``), inside lists
+    and dicts too, so strings are shown as they are (JSON would quote them twice);
+    dict keys, sent as plain strings, get their quotes here.
+    """
+    try:
+        one_line = _python_like(value, None, 0)
+        if len(one_line) <= 100 or not isinstance(value, (list, dict)):
+            return one_line
+        return _python_like(value, 2, indent)
+    except RecursionError:
+        return pretty(value)
+
+
+def _python_like(value: Any, step: Optional[int], level: int) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, dict)):
+        if isinstance(value, list):
+            parts = [_python_like(v, step, level + 1) for v in value]
+            opening, closing = "[", "]"
+        else:
+            parts = [f"{str(k)!r}: {_python_like(v, step, level + 1)}" for k, v in value.items()]
+            opening, closing = "{", "}"
+        if not parts:
+            return opening + closing
+        if step is None:
+            return opening + ", ".join(parts) + closing
+        pad = " " * (step * (level + 1))
+        inner = ",\n".join(pad + part for part in parts)
+        return f"{opening}\n{inner},\n{' ' * (step * level)}{closing}"
+    return repr(value)
 
 
 # -- the event view -----------------------------------------------------------------------------
@@ -199,7 +273,7 @@ def _frames(stacktrace: dict[str, Any]) -> list[dict[str, Any]]:
                 "lineno": lineno,
                 "in_app": frame.get("in_app") is True,
                 "source": source,
-                "vars": [(str(k), pretty(v)) for k, v in variables.items()]
+                "vars": [(str(k), python_like(v)) for k, v in variables.items()]
                 if isinstance(variables, dict)
                 else [],
             }
@@ -223,8 +297,10 @@ def _breadcrumbs(event: dict[str, Any]) -> list[dict[str, Any]]:
                 "type": crumb.get("type") or "default",
                 "category": crumb.get("category") or "",
                 "level": crumb.get("level") or "info",
-                "message": pretty(crumb.get("message")) if crumb.get("message") is not None else "",
-                "data": pretty(crumb["data"]) if crumb.get("data") else "",
+                "message": strip_ansi(pretty(crumb.get("message")))
+                if crumb.get("message") is not None
+                else "",
+                "data": pretty(_strip_ansi_within(crumb["data"])) if crumb.get("data") else "",
             }
         )
     return views
@@ -396,8 +472,18 @@ def live_page(request: Request) -> Response:
     return render(request, "live.html", nav="live")
 
 
+def favicon(request: Request) -> Response:
+    """``/favicon.ico``: browsers ask for it on every page."""
+    return FileResponse(
+        _HERE / "static" / "favicon.ico",
+        media_type="image/x-icon",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
 routes = [
     Route("/", home),
+    Route("/favicon.ico", favicon),
     Route("/issues/", issues_page),
     Route("/issues/{issue_id:id}/", issue_page),
     Route("/events/{event_id}/", event_page),
