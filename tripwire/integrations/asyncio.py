@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from tripwire._log import logger
 from tripwire.consts import OP
 from tripwire.integrations import DidNotEnable, Integration
-from tripwire.scope._current import get_client, get_current_scope
+from tripwire.integrations._common.unhandled import capture_unhandled
+from tripwire.scope._current import get_client
 
 if TYPE_CHECKING:
     import asyncio
@@ -190,12 +191,7 @@ def _capture(exc_info: Any) -> None:
         client = get_client()
         if client.get_integration(AsyncioIntegration) is None:
             return
-        event, hint = client._event_from_exception(
-            exc_info, mechanism={"type": "asyncio", "handled": False}
-        )
-        from tripwire.scope._capture import capture_event
-
-        capture_event(get_current_scope(), event, hint, None, {}, built_by_sdk=True)
+        capture_unhandled(client, exc_info, "asyncio")
     except Exception:  # reporting must not replace the task's own exception
         pass
 

@@ -13,7 +13,8 @@ import sys
 from types import TracebackType
 
 from tripwire.integrations import Integration
-from tripwire.scope._current import get_client, get_current_scope
+from tripwire.integrations._common.unhandled import capture_unhandled
+from tripwire.scope._current import get_client
 
 
 class ExcepthookIntegration(Integration):
@@ -60,12 +61,7 @@ def _capture(
             return
         if not integration.always_run and hasattr(sys, "ps1"):
             return
-        event, hint = client._event_from_exception(
-            (exc_type, value, traceback), mechanism={"type": "excepthook", "handled": False}
-        )
-        from tripwire.scope._capture import capture_event
-
-        capture_event(get_current_scope(), event, hint, None, {}, built_by_sdk=True)
+        capture_unhandled(client, (exc_type, value, traceback), "excepthook")
     except Exception:  # the process is going down anyway: never mask the real error
         pass
 

@@ -14,7 +14,8 @@ import sys
 from typing import Any
 
 from tripwire.integrations import Integration
-from tripwire.scope._current import get_client, get_current_scope
+from tripwire.integrations._common.unhandled import capture_unhandled
+from tripwire.scope._current import get_client
 
 _MARK = "__tripwire_sys_exit__"
 
@@ -64,13 +65,7 @@ def _capture(exc: SystemExit) -> None:
             return
         if not integration.capture_successful_exits and _successful(exc.code):
             return
-        event, hint = client._event_from_exception(
-            (type(exc), exc, exc.__traceback__),
-            mechanism={"type": "sys_exit", "handled": False},
-        )
-        from tripwire.scope._capture import capture_event
-
-        capture_event(get_current_scope(), event, hint, None, {}, built_by_sdk=True)
+        capture_unhandled(client, (type(exc), exc, exc.__traceback__), "sys_exit")
     except Exception:  # the exit goes ahead whatever happens here
         pass
 

@@ -26,6 +26,7 @@ import types
 from typing import TYPE_CHECKING, Any, Callable
 
 from tripwire.integrations import Integration
+from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.scope._current import (
     get_client,
     get_current_scope,
@@ -149,12 +150,7 @@ def _capture(exc_info: ExcInfo) -> None:
         client = get_client()
         if client.get_integration(ThreadingIntegration) is None:
             return
-        event, hint = client._event_from_exception(
-            exc_info, mechanism={"type": "threading", "handled": False}
-        )
-        from tripwire.scope._capture import capture_event
-
-        capture_event(get_current_scope(), event, hint, None, {}, built_by_sdk=True)
+        capture_unhandled(client, exc_info, "threading")
     except Exception:  # reporting must not replace the thread's own exception
         pass
 

@@ -12,7 +12,8 @@ import sys
 from typing import Any
 
 from tripwire.integrations import Integration
-from tripwire.scope._current import get_client, get_current_scope
+from tripwire.integrations._common.unhandled import capture_unhandled
+from tripwire.scope._current import get_client
 
 
 class UnraisablehookIntegration(Integration):
@@ -44,13 +45,8 @@ def _capture(unraisable: Any) -> None:
         client = get_client()
         if client.get_integration(UnraisablehookIntegration) is None:
             return
-        event, hint = client._event_from_exception(
-            (type(value), value, getattr(unraisable, "exc_traceback", None)),
-            mechanism={"type": "unraisablehook", "handled": False},
-        )
-        from tripwire.scope._capture import capture_event
-
-        capture_event(get_current_scope(), event, hint, None, {}, built_by_sdk=True)
+        traceback = getattr(unraisable, "exc_traceback", None)
+        capture_unhandled(client, (type(value), value, traceback), "unraisablehook")
     except Exception:  # the hook must go on to the previous one whatever happens
         pass
 
