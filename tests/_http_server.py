@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tripwire.testing import MemoryTransport
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -59,3 +61,15 @@ def serving() -> Iterator[Server]:
         srv.shutdown()
         srv.server_close()
         srv.thread.join()
+
+
+def spans_of(memory: MemoryTransport, op: str) -> list[dict[str, Any]]:
+    """The spans with `op` of the one transaction `memory` got."""
+    (transaction,) = memory.transactions
+    return [span for span in transaction["spans"] if span["op"] == op]
+
+
+def crumbs_of(memory: MemoryTransport, category: str) -> list[dict[str, Any]]:
+    """The breadcrumbs of `category` of the one event `memory` got."""
+    (event,) = memory.events
+    return [c for c in event["breadcrumbs"]["values"] if c["category"] == category]

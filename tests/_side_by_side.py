@@ -54,8 +54,11 @@ def finish():
 """
 
 
-def run(script: str, sdk: str, tmp_path: Path) -> dict[str, Any]:
-    """Run `script` on `sdk` ("sentry" or "tripwire"); its items and notes."""
+def run(script: str, sdk: str, tmp_path: Path, returncode: int = 0) -> dict[str, Any]:
+    """Run `script` on `sdk` ("sentry" or "tripwire"); its items and notes.
+
+    `returncode`: the exit status the script must end with (a script may `sys.exit`).
+    """
     # One path for both runs: file paths in frames and log attributes are compared.
     path = tmp_path / "scenario.py"
     path.write_text(_PRELUDE + textwrap.dedent(script))
@@ -67,7 +70,7 @@ def run(script: str, sdk: str, tmp_path: Path) -> dict[str, Any]:
         check=False,
         cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == returncode, result.stderr
     found: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return found
 

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from _http_scenario import script, shape
-from _http_server import Server, serving
+from _http_server import Server, crumbs_of, serving, spans_of
 from _side_by_side import run_both
 
 import tripwire
@@ -38,16 +38,6 @@ def init(**options: Any) -> MemoryTransport:
     return memory
 
 
-def spans_of(memory: MemoryTransport) -> list[dict[str, Any]]:
-    (transaction,) = memory.transactions
-    return [span for span in transaction["spans"] if span["op"] == "http.client"]
-
-
-def crumbs_of(memory: MemoryTransport) -> list[dict[str, Any]]:
-    (event,) = memory.events
-    return [c for c in event["breadcrumbs"]["values"] if c["category"] == "httplib"]
-
-
 async def fetch(*urls: str, **kwargs: Any) -> list[int]:
     statuses = []
     async with aiohttp.ClientSession() as session:
@@ -65,7 +55,7 @@ def test_requests_get_spans_breadcrumbs_and_headers(server: Server) -> None:
         assert asyncio.run(fetch(*urls)) == [200, 404, 503]
         tripwire.capture_message("after")
 
-    ok, missing, fail = spans_of(memory)
+    ok, missing, fail = spans_of(memory, "http.client")
     url = server.url + "/p"
     assert ok["description"] == f"GET {url}"
     assert ok["origin"] == "auto.http.aiohttp"
@@ -80,7 +70,7 @@ def test_requests_get_spans_breadcrumbs_and_headers(server: Server) -> None:
         ("reason", "OK"),
     ]
     assert (missing["status"], fail["status"]) == ("not_found", "unavailable")
-    crumbs = crumbs_of(memory)
+    crumbs = crumbs_of(memory, "httplib")
     assert list(crumbs[0]["data"].items()) == [
         ("http.query", "x=1"),
         ("http.fragment", "frag"),
@@ -117,8 +107,8 @@ def test_no_response_leaves_no_span_and_no_breadcrumb(server: Server) -> None:
         with pytest.raises(aiohttp.ClientConnectionError):
             asyncio.run(fetch("http://127.0.0.1:9/refused"))  # the discard port
         tripwire.capture_message("after")
-    assert spans_of(memory) == []  # as sentry_sdk: the span is never finished
-    assert "breadcrumbs" not in memory.events[0] or crumbs_of(memory) == []
+    assert spans_of(memory, "http.client") == []  # as sentry_sdk: the span is never finished
+    assert "breadcrumbs" not in memory.events[0] or crumbs_of(memory, "httplib") == []
 
 
 def test_no_headers_outside_targets_or_to_the_dsn_host(server: Server) -> None:
@@ -150,7 +140,7 @@ def test_inactive_without_the_integration_and_reset_undoes_the_patch(server: Ser
     with tripwire.start_transaction(name="tx"):
         assert asyncio.run(trace_configs()) == 0
         asyncio.run(fetch(server.url + "/p"))
-    assert spans_of(memory) == []
+    assert spans_of(memory, "http.client") == []
     assert "sentry-trace" not in server.received[0]
     reset()
     assert aiohttp.ClientSession.__init__ is original

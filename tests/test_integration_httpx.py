@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from _http_scenario import script, shape
-from _http_server import Server, serving
+from _http_server import Server, crumbs_of, serving, spans_of
 from _side_by_side import run_both
 
 import tripwire
@@ -41,16 +41,6 @@ def init(**options: Any) -> MemoryTransport:
     return memory
 
 
-def spans_of(memory: MemoryTransport) -> list[dict[str, Any]]:
-    (transaction,) = memory.transactions
-    return [span for span in transaction["spans"] if span["op"] == "http.client"]
-
-
-def crumbs_of(memory: MemoryTransport) -> list[dict[str, Any]]:
-    (event,) = memory.events
-    return [c for c in event["breadcrumbs"]["values"] if c["category"] == "httplib"]
-
-
 def no_thread(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if not k.startswith("thread.")}
 
@@ -68,7 +58,7 @@ def test_sync_and_async_requests_get_spans_breadcrumbs_and_headers(server: Serve
         assert asyncio.run(async_get(server.url + "/async?y=2")) == 200
         tripwire.capture_message("after")
 
-    first, second = spans_of(memory)
+    first, second = spans_of(memory, "http.client")
     for span, path, query, fragment in (
         (first, "/sync", "x=1", "frag"),
         (second, "/async", "y=2", ""),
@@ -86,7 +76,7 @@ def test_sync_and_async_requests_get_spans_breadcrumbs_and_headers(server: Serve
             ("http.response.status_code", 200),
             ("reason", "OK"),
         ]
-    crumbs = crumbs_of(memory)
+    crumbs = crumbs_of(memory, "httplib")
     assert [c["type"] for c in crumbs] == ["http", "http"]
     assert list(crumbs[0]["data"].items()) == [
         ("http.method", "GET"),
@@ -115,13 +105,13 @@ def test_error_status_and_no_response(server: Server) -> None:
                 client.get("http://127.0.0.1:9/refused")  # the discard port
         tripwire.capture_message("after")
 
-    missing, fail, refused = spans_of(memory)
+    missing, fail, refused = spans_of(memory, "http.client")
     assert (missing["status"], fail["status"]) == ("not_found", "unavailable")
     assert refused["status"] == "internal_error"
     assert refused["tags"] == {"status": "internal_error"}
     assert "http.response.status_code" not in refused["data"]
     # No breadcrumb for a request that got no response.
-    assert [c.get("level") for c in crumbs_of(memory)] == ["warning", "error"]
+    assert [c.get("level") for c in crumbs_of(memory, "httplib")] == ["warning", "error"]
 
 
 def test_credentials_filtered_and_existing_baggage_kept(server: Server) -> None:
@@ -134,7 +124,7 @@ def test_credentials_filtered_and_existing_baggage_kept(server: Server) -> None:
                 headers={"baggage": "other=1,sentry-trace_id=stale"},
             )
 
-    (span,) = spans_of(memory)
+    (span,) = spans_of(memory, "http.client")
     assert span["description"] == f"GET http://[Filtered]:[Filtered]@127.0.0.1:{port}/p"
     assert "secret" not in str(span)
     (headers,) = server.received
@@ -153,7 +143,7 @@ def test_no_headers_outside_targets_or_to_the_dsn_host(server: Server) -> None:
     with tripwire.start_transaction(name="tx"):
         asyncio.run(async_get(server.url + "/dsn-host"))
     assert [("sentry-trace" in h, "baggage" in h) for h in server.received] == [(False, False)] * 2
-    assert len(spans_of(memory)) == 1
+    assert len(spans_of(memory, "http.client")) == 1
 
 
 def test_without_tracing_the_propagation_context_is_sent(server: Server) -> None:
@@ -183,8 +173,8 @@ def test_inactive_without_the_integration_and_reset_undoes_the_patch(server: Ser
         with httpx.Client() as client:
             client.get(server.url + "/p")
         tripwire.capture_message("after")
-    assert spans_of(memory) == []
-    assert "breadcrumbs" not in memory.events[0] or crumbs_of(memory) == []
+    assert spans_of(memory, "http.client") == []
+    assert "breadcrumbs" not in memory.events[0] or crumbs_of(memory, "httplib") == []
     assert "sentry-trace" not in server.received[0]
     reset()
     assert httpx.Client.send is original_sync

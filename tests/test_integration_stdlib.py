@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _http_server import Server, serving
+from _http_server import Server, crumbs_of, serving, spans_of
 
 import tripwire
 from tripwire.integrations.stdlib import StdlibIntegration
@@ -44,16 +44,6 @@ def get(url: str) -> int:
     with urllib.request.urlopen(url) as response:
         response.read()
         return int(response.status)
-
-
-def spans_of(memory: MemoryTransport, op: str) -> list[dict[str, Any]]:
-    (transaction,) = memory.transactions
-    return [span for span in transaction["spans"] if span["op"] == op]
-
-
-def crumbs_of(memory: MemoryTransport, category: str) -> list[dict[str, Any]]:
-    (event,) = memory.events
-    return [c for c in event["breadcrumbs"]["values"] if c["category"] == category]
 
 
 # -- http.client -----------------------------------------------------------------------------
