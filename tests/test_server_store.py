@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -192,11 +193,16 @@ def test_a_resolved_issue_reopens_when_it_happens_again(store):
     assert store.set_issue_status(issue["id"], "resolved")
     assert queries.list_issues(store) == []
     assert len(queries.list_issues(store, status="resolved")) == 1
-    store.save(1, [_error("4" * 32)])
+    # An event that happened before the issue was resolved (a late arrival) does not
+    # reopen it; one after does, as a regression.
+    store.save(1, [_error("5" * 32)])
+    assert queries.list_issues(store) == []
+    store.save(1, [_error("4" * 32, timestamp=time.time() + 1)])
     (again,) = queries.list_issues(store)
+    assert again["substatus"] == "regressed"
     assert again["id"] == issue["id"]
     assert again["status"] == "unresolved"
-    assert again["count"] == 2
+    assert again["count"] == 3
 
 
 def test_sessions_keep_their_latest_state_and_make_release_health(store):

@@ -1,6 +1,6 @@
 """The JSON API under ``/api/0/``: what the pages show, for the CLI and tests.
 
-Reads are GETs; the two writes (an issue's status, the rate limits) take a JSON body
+Reads are GETs; the writes (issues' status, the rate limits) take a JSON body
 and refuse anything else, so a web page on another origin cannot make them (a
 cross-origin JSON request needs a CORS preflight, which this API never grants).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,6 +19,7 @@ from tripwire.server import convertors as convertors
 from tripwire.server import queries
 from tripwire.server.ratelimits import RateLimit
 from tripwire.server.store import Store
+from tripwire.server.triage import Action, parse_action
 
 
 class _JSON(JSONResponse):
@@ -68,23 +69,62 @@ def _not_found(what: str) -> Response:
     return _JSON({"detail": f"{what} not found"}, status_code=404)
 
 
-def projects(request: Request) -> Response:
-    """``GET /api/0/projects/``: projects, their keys and DSNs as seen from this request."""
-    result = []
-    for project in _store(request).projects():
-        netloc = request.url.netloc
-        dsn = f"{request.url.scheme}://{project['public_key']}@{netloc}/{project['id']}"
-        result.append({**project, "dsn": dsn})
-    return _JSON(result)
+def dsn_of(request: Request, project: dict[str, Any]) -> str:
+    """A project's DSN as seen from this request (the host and port it reached)."""
+    netloc = request.url.netloc
+    return f"{request.url.scheme}://{project['public_key']}@{netloc}/{project['id']}"
 
 
-def issues(request: Request) -> Response:
-    """``GET /api/0/issues/?query=&level=&environment=&release=&status=``."""
+async def projects(request: Request) -> Response:
+    """``GET /api/0/projects/``: projects, their keys and DSNs as seen from this request.
+
+    ``POST`` with ``{"name": "shop"}`` creates one (201, with its DSN).
+    """
+    from starlette.concurrency import run_in_threadpool
+
+    store = _store(request)
+    if request.method == "POST":
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return _JSON({"detail": "send a JSON body"}, status_code=415)
+        raw = await read_small_body(request)
+        if raw is None:
+            return _JSON({"detail": f"body over {MAX_WRITE_BODY} bytes"}, status_code=413)
+        try:
+            body = json.loads(raw)
+            name = body["name"] if isinstance(body, dict) else None
+            if not isinstance(name, str):
+                raise TypeError("name must be a string")
+            project = await run_in_threadpool(store.add_project, name)
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            return _JSON({"detail": f"bad request: {exc}"}, status_code=400)
+        return _JSON({**project, "dsn": dsn_of(request, project)}, status_code=201)
+    found = await run_in_threadpool(store.projects)
+    return _JSON([{**project, "dsn": dsn_of(request, project)} for project in found])
+
+
+async def issues(request: Request) -> Response:
+    """``GET /api/0/issues/?query=&level=&environment=&release=&status=``.
+
+    ``PUT /api/0/issues/?id=1&id=2`` with a triage body (as for one issue) changes
+    them all at once: ``{"updated": n}``.
+    """
+    from starlette.concurrency import run_in_threadpool
+
     params = request.query_params
+    store = _store(request)
+    if request.method == "PUT":
+        ids = [_id(raw) for raw in params.getlist("id")[:MAX_LIMIT]]
+        if not ids:
+            return _JSON({"detail": "name the issues: ?id=1&id=2"}, status_code=400)
+        action = await _triage_action(request)
+        if isinstance(action, Response):
+            return action
+        updated = await run_in_threadpool(store.triage, ids, action)
+        return _JSON({"updated": updated})
     status: Optional[str] = params.get("status", "unresolved")
     return _JSON(
         queries.list_issues(
-            _store(request),
+            store,
             query=params.get("query", ""),
             level=params.get("level") or None,
             environment=params.get("environment") or None,
@@ -95,22 +135,58 @@ def issues(request: Request) -> Response:
     )
 
 
+def _id(raw: str) -> int:
+    text = raw.strip()
+    if not text.isdigit() or len(text) > 18:
+        raise BadParameter(f"id must be an issue id, not {raw[:40]!r}")
+    return int(text)
+
+
+async def _triage_action(request: Request) -> Union[Action, Response]:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return _JSON({"detail": "send a JSON body"}, status_code=415)
+    raw = await read_small_body(request)
+    if raw is None:
+        return _JSON({"detail": f"body over {MAX_WRITE_BODY} bytes"}, status_code=413)
+    try:
+        return parse_action(json.loads(raw))
+    except (ValueError, RecursionError) as exc:
+        return _JSON({"detail": f"bad request: {exc}"}, status_code=400)
+
+
+# The largest body a write to the API or a form of the pages may have.
+MAX_WRITE_BODY = 64 * 1024
+
+
+async def read_small_body(request: Request, limit: int = MAX_WRITE_BODY) -> Optional[bytes]:
+    """The body of a write, or None when it is over `limit` bytes (never held whole)."""
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def issue(request: Request) -> Response:
-    """``GET /api/0/issues/<id>/``; ``PUT`` with ``{"status": ...}`` changes its status."""
+    """``GET /api/0/issues/<id>/``; ``PUT`` changes its status, as Sentry's API does.
+
+    The body: ``{"status": "resolved"}`` (``"statusDetails": {"inNextRelease": true}``
+    for the next release), ``{"status": "ignored"}`` (``"statusDetails":
+    {"ignoreDuration": minutes, "ignoreCount": events}`` for a while or a count),
+    ``{"status": "unresolved"}``.
+    """
     from starlette.concurrency import run_in_threadpool
 
     issue_id: int = request.path_params["issue_id"]
     store = _store(request)
     if request.method == "PUT":
-        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-            return _JSON({"detail": "send a JSON body"}, status_code=415)
-        try:
-            body = await request.json()
-            status = body["status"]
-            found = await run_in_threadpool(store.set_issue_status, issue_id, status)
-        except (ValueError, KeyError, TypeError) as exc:
-            return _JSON({"detail": f"bad request: {exc}"}, status_code=400)
-        if not found:
+        action = await _triage_action(request)
+        if isinstance(action, Response):
+            return action
+        if not await run_in_threadpool(store.triage, [issue_id], action):
             return _not_found("issue")
     result = await run_in_threadpool(queries.get_issue, store, issue_id)
     return _JSON(result) if result is not None else _not_found("issue")
@@ -155,6 +231,16 @@ def transactions(request: Request) -> Response:
     )
 
 
+def transaction(request: Request) -> Response:
+    """``GET /api/0/transactions/<event_id>/``: the transaction and its waterfall."""
+    store = _store(request)
+    found = queries.get_transaction(store, request.path_params["event_id"])
+    if found is None:
+        return _not_found("transaction")
+    found["trace"] = queries.get_trace(store, found["trace_id"], found["event_id"])
+    return _JSON(found)
+
+
 def trace(request: Request) -> Response:
     """``GET /api/0/traces/<trace_id>/``: spans (tree order), errors and logs."""
     return _JSON(queries.get_trace(_store(request), request.path_params["trace_id"]))
@@ -175,8 +261,8 @@ def logs(request: Request) -> Response:
 
 
 def releases(request: Request) -> Response:
-    """``GET /api/0/releases/``: release health."""
-    return _JSON(queries.release_health(_store(request)))
+    """``GET /api/0/releases/``: every release seen, with its events, issues and health."""
+    return _JSON(queries.releases(_store(request)))
 
 
 def monitors(request: Request) -> Response:
@@ -198,6 +284,22 @@ def items(request: Request) -> Response:
     )
 
 
+def envelopes(request: Request) -> Response:
+    """``GET /api/0/envelopes/``: the envelopes the inspector keeps (newest first)."""
+    return _JSON(queries.list_envelopes(_store(request), _int(request, "limit", 100)))
+
+
+def envelope(request: Request) -> Response:
+    """``GET /api/0/envelopes/<id>/``: one envelope as received, each item decoded."""
+    found = queries.get_envelope(_store(request), request.path_params["envelope_id"])
+    return _JSON(found) if found is not None else _not_found("envelope")
+
+
+def metrics(request: Request) -> Response:
+    """``GET /api/0/metrics/``: metrics as received, and a summary per name."""
+    return _JSON(queries.list_metrics(_store(request), _int(request, "limit", 500)))
+
+
 def stats(request: Request) -> Response:
     """``GET /api/0/stats/``: how much of each kind is stored."""
     return _JSON(queries.stats(_store(request)))
@@ -209,8 +311,11 @@ async def rate_limits(request: Request) -> Response:
     if request.method == "PUT":
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             return _JSON({"detail": "send a JSON body"}, status_code=415)
+        raw = await read_small_body(request)
+        if raw is None:
+            return _JSON({"detail": f"body over {MAX_WRITE_BODY} bytes"}, status_code=413)
         try:
-            body = await request.json()
+            body = json.loads(raw)
             specs = body["limits"]
             if not isinstance(specs, list):
                 raise TypeError("limits must be a list of strings")
@@ -221,19 +326,23 @@ async def rate_limits(request: Request) -> Response:
 
 
 routes = [
-    Route("/projects/", projects),
-    Route("/issues/", issues),
+    Route("/projects/", projects, methods=["GET", "POST"]),
+    Route("/issues/", issues, methods=["GET", "PUT"]),
     Route("/issues/{issue_id:id}/", issue, methods=["GET", "PUT"]),
     Route("/issues/{issue_id:id}/events/", issue_events),
     Route("/events/{event_id}/", event),
     Route("/attachments/{attachment_id:id}/", attachment),
     Route("/transactions/", transactions),
+    Route("/transactions/{event_id}/", transaction),
     Route("/traces/{trace_id}/", trace),
     Route("/logs/", logs),
     Route("/releases/", releases),
     Route("/monitors/", monitors),
     Route("/outcomes/", outcomes),
     Route("/items/", items),
+    Route("/metrics/", metrics),
+    Route("/envelopes/", envelopes),
+    Route("/envelopes/{envelope_id:id}/", envelope),
     Route("/stats/", stats),
     Route("/rate-limits/", rate_limits, methods=["GET", "PUT"]),
 ]

@@ -7,6 +7,7 @@ foreground (``tripwire server``).
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 from collections.abc import Iterable
@@ -28,6 +29,7 @@ from tripwire.server.limits import (
 )
 from tripwire.server.origins import OriginMiddleware, OriginPolicy
 from tripwire.server.ratelimits import EnforcedRateLimits
+from tripwire.server.retention import Retention
 from tripwire.server.store import PathLike, Store, default_db_path
 
 if TYPE_CHECKING:
@@ -60,6 +62,9 @@ class ServerState:
         # What the requests in progress hold at once (bodies, decoded, parsed).
         self.budget = ByteBudget(max_inflight_bytes)
         self.broadcaster = broadcaster
+        # Put in every form of the pages and required back (`tripwire.server.web`):
+        # with the origin check, what keeps other sites from posting them.
+        self.form_token = secrets.token_urlsafe(32)
         self.default_project_id: int = store.default_project()["id"]
 
 
@@ -75,6 +80,8 @@ def create_app(
     stream_history_bytes: int = stream.HISTORY_BYTES,
     stream_backlog_bytes: int = stream.BACKLOG_BYTES,
     max_stream_body: int = stream.MAX_STREAM_BODY,
+    retention_days: Optional[float] = None,
+    retention_bytes: Optional[int] = None,
 ) -> Starlette:
     """Build the backend's ASGI app.
 
@@ -98,9 +105,15 @@ def create_app(
         stream_history_bytes: recent arrivals kept for the live page and ``/stream``.
         stream_backlog_bytes: how far a live reader may fall behind before it is dropped.
         max_stream_body: larger envelopes are stored but not sent on ``/stream``.
+        retention_days: data received longer ago is deleted (at start, then every
+            minute while data arrives); None keeps it.
+        retention_bytes: the oldest data is deleted while the database holds more
+            (keep it under `max_db_bytes`, past which envelopes are refused).
     """
     store = db if isinstance(db, Store) else Store(db if db is not None else default_db_path())
     store.max_bytes = max_db_bytes
+    store.retention = Retention(retention_days, retention_bytes)
+    store.prune()
     policy = OriginPolicy(allow_origins)
     state = ServerState(
         store,

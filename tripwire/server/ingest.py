@@ -39,6 +39,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tripwire.envelope import Envelope
+from tripwire.server import inspector
+from tripwire.server.inspector import EnvelopeRecord
 from tripwire.server.limits import MAX_ATTACHMENTS_BYTES, BudgetExceeded, Hold, item_limit
 from tripwire.server.store import Item, SaveResult, StoreFull
 
@@ -359,13 +361,14 @@ async def _refuse(
 
 
 def _decode_envelope(
-    body: bytes, content_encoding: str, state: ServerState, hold: Hold
-) -> tuple[bytes, Envelope]:
-    # CPU-bound (inflating up to the limit, parsing): run off the event loop.
+    body: bytes, content_encoding: str, state: ServerState, hold: Hold, path: str
+) -> tuple[bytes, Envelope, EnvelopeRecord]:
+    # CPU-bound (inflating up to the limit, parsing): run off the event loop. The
+    # inspector's record (bounded) is read from the envelope as it was sent.
     data = decode_body(body, content_encoding, state.max_decompressed_bytes, hold)
     envelope = parse_envelope(data)
     check_items(envelope, state.max_decompressed_bytes)
-    return data, envelope
+    return data, envelope, inspector.record(path, data)
 
 
 def _decode_store(
@@ -390,8 +393,13 @@ async def envelope_endpoint(request: Request) -> Response:
                 check_key(state, key, project_id)
             body = await read_body(request, state.max_body_bytes, hold)
             size = len(body)
-            data, envelope = await run_in_threadpool(
-                _decode_envelope, body, request.headers.get("content-encoding", ""), state, hold
+            data, envelope, rec = await run_in_threadpool(
+                _decode_envelope,
+                body,
+                request.headers.get("content-encoding", ""),
+                state,
+                hold,
+                request.url.path,
             )
             del body
             if key is None:
@@ -399,7 +407,7 @@ async def envelope_endpoint(request: Request) -> Response:
                 check_key(state, key, project_id)
         except IngestError as exc:
             return await _refuse(request, exc, size, project_id)
-        return await _accept(request, project_id, envelope, data, size)
+        return await _accept(request, project_id, envelope, data, size, rec)
     finally:
         hold.release()
 
@@ -423,7 +431,9 @@ async def store_endpoint(request: Request) -> Response:
         item_type = "transaction" if event.get("type") == "transaction" else "event"
         envelope = Envelope(headers={"event_id": event.get("event_id")})
         envelope.add_event(event) if item_type == "event" else envelope.add_transaction(event)
-        return await _accept(request, project_id, envelope, envelope.serialize(), size)
+        data = envelope.serialize()
+        rec = inspector.record(request.url.path, data)
+        return await _accept(request, project_id, envelope, data, size, rec)
     finally:
         hold.release()
 
@@ -437,8 +447,13 @@ async def sidecar_endpoint(request: Request) -> Response:
         try:
             body = await read_body(request, state.max_body_bytes, hold)
             size = len(body)
-            data, envelope = await run_in_threadpool(
-                _decode_envelope, body, request.headers.get("content-encoding", ""), state, hold
+            data, envelope, rec = await run_in_threadpool(
+                _decode_envelope,
+                body,
+                request.headers.get("content-encoding", ""),
+                state,
+                hold,
+                request.url.path,
             )
             del body
         except IngestError as exc:
@@ -448,7 +463,7 @@ async def sidecar_endpoint(request: Request) -> Response:
         project_id = state.store.project_for_key(key) if key else None
         if project_id is None:
             project_id = state.default_project_id
-        return await _accept(request, project_id, envelope, data, size, apply_limits=False)
+        return await _accept(request, project_id, envelope, data, size, rec, apply_limits=False)
     finally:
         hold.release()
 
@@ -459,6 +474,7 @@ async def _accept(
     envelope: Envelope,
     data: bytes,
     size: int,
+    rec: EnvelopeRecord,
     apply_limits: bool = True,
 ) -> Response:
     state = _state(request)
@@ -483,16 +499,18 @@ async def _accept(
     del data
     try:
         result: SaveResult = await run_in_threadpool(
-            state.store.save,
+            _save,
+            state,
             project_id,
             items,
             envelope.headers,
-            None,
             dropped,
             request.client.host if request.client else None,
+            rec,
         )
     except StoreFull as exc:
         return await _refuse(request, IngestError(507, str(exc)), size, project_id)
+    arrival.envelope_id = result.envelope_id
     state.broadcaster.publish(arrival)
     headers: dict[str, str] = {}
     header = limits.header() if apply_limits else None
@@ -526,6 +544,18 @@ async def _accept(
     if result.repaired:
         body["repaired"] = result.repaired[:20]
     return JSONResponse(body, headers=headers)
+
+
+def _save(
+    state: ServerState,
+    project_id: int,
+    items: list[Item],
+    headers: dict[str, Any],
+    dropped: list[tuple[str, str, str]],
+    client_address: Optional[str],
+    rec: EnvelopeRecord,
+) -> SaveResult:
+    return state.store.save(project_id, items, headers, None, dropped, client_address, inspect=rec)
 
 
 def _summary(envelope: Envelope) -> str:

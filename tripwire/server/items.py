@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 from tripwire.outcomes import item_category
 from tripwire.server.grouping import group_event
+from tripwire.server.triage import after_event
 
 
 class InvalidItem(ValueError):
@@ -89,7 +90,15 @@ class Item:
 class SaveResult:
     """What one `Store.save` stored: counts per item type, dropped and repaired items."""
 
-    __slots__ = ("dropped", "event_ids", "header_event_id", "issue_ids", "repaired", "stored")
+    __slots__ = (
+        "dropped",
+        "envelope_id",
+        "event_ids",
+        "header_event_id",
+        "issue_ids",
+        "repaired",
+        "stored",
+    )
 
     def __init__(self) -> None:
         self.stored: dict[str, int] = {}
@@ -99,6 +108,8 @@ class SaveResult:
         # What was stored other than as sent: {"type": ..., "field": ..., "reason": ...}.
         self.repaired: list[dict[str, str]] = []
         self.header_event_id: Optional[str] = None
+        # The envelope inspector's record of it (`tripwire.server.inspector`).
+        self.envelope_id: Optional[int] = None
 
     def repair(self, item_type: str, field: str, reason: str) -> None:
         self.repaired.append({"type": item_type, "field": field, "reason": reason[:200]})
@@ -142,9 +153,7 @@ def _save_event(
         "level = CASE WHEN excluded.last_seen >= last_seen THEN excluded.level ELSE level END, "
         "last_event_id = CASE WHEN excluded.last_seen >= last_seen "
         "THEN excluded.last_event_id ELSE last_event_id END, "
-        "last_seen = max(last_seen, excluded.last_seen), "
-        # A resolved issue that happens again is a regression: it opens again.
-        "status = CASE WHEN status = 'resolved' THEN 'unresolved' ELSE status END",
+        "last_seen = max(last_seen, excluded.last_seen)",
         (
             project_id,
             grouping.hash,
@@ -158,10 +167,32 @@ def _save_event(
             event_id,
         ),
     )
-    issue_id = int(
+    issue = conn.execute(
+        "SELECT * FROM issues WHERE project_id = ? AND hash = ?", (project_id, grouping.hash)
+    ).fetchone()
+    issue_id = int(issue["id"])
+    release = _text_or_none(event.get("release"))
+    # A resolved issue that happens again is a regression; an ignored one may be due back.
+    change = after_event(issue, release, timestamp, now, event_id)
+    if change is not None:
         conn.execute(
-            "SELECT id FROM issues WHERE project_id = ? AND hash = ?", (project_id, grouping.hash)
-        ).fetchone()[0]
+            "UPDATE issues SET status = ?, substatus = ?, status_changed = ?, "
+            "regressed_at = CASE WHEN ? = 'regressed' THEN ? ELSE regressed_at END, "
+            "in_next_release = 0, resolved_release = NULL, ignore_until = NULL, "
+            "ignore_until_count = NULL WHERE id = ?",
+            (change.status, change.substatus, now, change.substatus, now, issue_id),
+        )
+        conn.execute(
+            "INSERT INTO issue_activity (issue_id, at, kind, detail) VALUES (?, ?, ?, ?)",
+            (issue_id, now, change.kind, change.detail),
+        )
+    conn.executemany(
+        "INSERT INTO issue_tags (issue_id, key, value, times_seen) VALUES (?, ?, ?, 1) "
+        "ON CONFLICT (issue_id, key, value) DO UPDATE SET times_seen = times_seen + 1",
+        [
+            (issue_id, key[:200], value[:200])
+            for key, value in {*tag_pairs(event), ("level", level)}
+        ],
     )
     user_key = _user_key(event.get("user"))
     conn.execute(
@@ -176,7 +207,7 @@ def _save_event(
             timestamp,
             level,
             grouping.title,
-            _text_or_none(event.get("release")),
+            release,
             _text_or_none(event.get("environment")),
             _text_or_none(event.get("platform")),
             _text_or_none(event.get("transaction")),
@@ -452,7 +483,7 @@ def _save_attachment(
     event_id = header_event_id or (result.event_ids[0] if result.event_ids else None)
     conn.execute(
         "INSERT INTO attachments (project_id, event_id, filename, content_type, attachment_type, "
-        "size, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "size, data, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             project_id,
             event_id,
@@ -461,6 +492,7 @@ def _save_attachment(
             _text_or_none(headers.get("attachment_type")),
             len(item.payload),
             item.payload,
+            now,
         ),
     )
     result.count("attachment")
@@ -669,6 +701,34 @@ def _trace_context(event: dict[str, Any]) -> dict[str, Any]:
         if isinstance(trace, dict):
             return {k: v for k, v in trace.items() if isinstance(v, str) or k == "data"}
     return {}
+
+
+def tag_pairs(event: Any) -> list[tuple[str, str]]:
+    """An event's tags as (key, value) pairs: a dict, or the legacy list of pairs.
+
+    ``level``, ``release``, ``environment`` and ``server_name`` count as tags too.
+    """
+    if not isinstance(event, dict):
+        return []
+    tags = event.get("tags")
+    pairs: list[tuple[str, str]] = []
+    if isinstance(tags, dict):
+        pairs = [(str(k), _display(v)) for k, v in tags.items()]
+    elif isinstance(tags, list):
+        pairs = [
+            (str(t[0]), _display(t[1]))
+            for t in tags
+            if isinstance(t, (list, tuple)) and len(t) == 2
+        ]
+    for key in ("level", "release", "environment", "server_name"):
+        value = event.get(key)
+        if isinstance(value, str) and value:
+            pairs.append((key, value))
+    return pairs
+
+
+def _display(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=repr)
 
 
 def _user_key(user: Any) -> Optional[str]:

@@ -16,7 +16,8 @@ not name):
 
 Beyond the per-request limits, what all requests hold at once is bounded
 (`ByteBudget`: a request that would take more gets a 503 and ``Retry-After``), and
-so is the database (`Store.max_bytes`: 507 beyond it).
+so is the database (`Store.max_bytes`: 507 beyond it), and what the envelope
+inspector keeps (``INSPECT_*``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ MAX_EVENT_BYTES = 1 * MiB
 MAX_ATTACHMENTS_BYTES = 100 * MiB
 # The database grows to this and then refuses new data (507) until it is cleared.
 MAX_DB_BYTES = 1024 * MiB
+
+# The envelope inspector (`tripwire.server.inspector`): what it keeps of each payload,
+# of each envelope, and of all envelopes together (the oldest records go first).
+INSPECT_ITEM_BYTES = 64 * KiB
+INSPECT_ENVELOPE_BYTES = 256 * KiB
+INSPECT_TOTAL_BYTES = 32 * MiB
+INSPECT_COUNT = 1000
 
 ITEM_LIMITS: dict[str, int] = {
     "event": MAX_EVENT_BYTES,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SchemaError"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
 # MIGRATIONS[n] upgrades a database at version n to n + 1 (version 0 is a new file).
 MIGRATIONS: list[str] = [
@@ -183,6 +183,85 @@ MIGRATIONS: list[str] = [
         payload BLOB NOT NULL
     );
     CREATE INDEX items_type ON items (project_id, type);
+    """,
+    # 2: triage. How an issue came to its status (resolved in the next release, ignored
+    # until a time or a count of events), regressions, an activity log per issue, and
+    # the tags seen on its events (for ``key:value`` search), filled from the events
+    # already stored.
+    """
+    ALTER TABLE issues ADD COLUMN substatus TEXT;
+    ALTER TABLE issues ADD COLUMN status_changed REAL;
+    ALTER TABLE issues ADD COLUMN in_next_release INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE issues ADD COLUMN resolved_release TEXT;
+    ALTER TABLE issues ADD COLUMN ignore_until REAL;
+    ALTER TABLE issues ADD COLUMN ignore_until_count INTEGER;
+    ALTER TABLE issues ADD COLUMN regressed_at REAL;
+    CREATE INDEX issues_status ON issues (project_id, status, last_seen);
+    CREATE TABLE issue_activity (
+        id INTEGER PRIMARY KEY,
+        issue_id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX issue_activity_issue ON issue_activity (issue_id, at);
+    CREATE TABLE issue_tags (
+        issue_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        times_seen INTEGER NOT NULL,
+        PRIMARY KEY (issue_id, key, value)
+    ) WITHOUT ROWID;
+    CREATE INDEX issue_tags_key_value ON issue_tags (key, value);
+    INSERT INTO issue_tags (issue_id, key, value, times_seen)
+        SELECT e.issue_id, substr(t.key, 1, 200), substr(CAST(t.value AS TEXT), 1, 200), count(*)
+        FROM events e, json_each(e.data, '$.tags') t
+        WHERE json_valid(e.data) AND json_type(e.data, '$.tags') = 'object'
+            AND t.type IN ('text', 'integer', 'real')
+        GROUP BY 1, 2, 3;
+    INSERT INTO issue_tags (issue_id, key, value, times_seen)
+        SELECT e.issue_id, substr(json_extract(t.value, '$[0]'), 1, 200),
+            substr(CAST(json_extract(t.value, '$[1]') AS TEXT), 1, 200), count(*)
+        FROM events e, json_each(e.data, '$.tags') t
+        WHERE json_valid(e.data) AND json_type(e.data, '$.tags') = 'array'
+            AND t.type = 'array' AND json_array_length(t.value) = 2
+            AND json_type(t.value, '$[0]') = 'text'
+            AND json_type(t.value, '$[1]') IN ('text', 'integer', 'real')
+        GROUP BY 1, 2, 3
+        ON CONFLICT (issue_id, key, value) DO UPDATE
+        SET times_seen = times_seen + excluded.times_seen;
+    INSERT INTO issue_tags (issue_id, key, value, times_seen)
+        SELECT issue_id, 'release', substr(release, 1, 200), count(*) FROM events
+        WHERE release IS NOT NULL GROUP BY 1, 3
+        ON CONFLICT (issue_id, key, value) DO UPDATE SET times_seen = excluded.times_seen;
+    INSERT INTO issue_tags (issue_id, key, value, times_seen)
+        SELECT issue_id, 'environment', substr(environment, 1, 200), count(*) FROM events
+        WHERE environment IS NOT NULL GROUP BY 1, 3
+        ON CONFLICT (issue_id, key, value) DO UPDATE SET times_seen = excluded.times_seen;
+    INSERT INTO issue_tags (issue_id, key, value, times_seen)
+        SELECT issue_id, 'level', substr(level, 1, 200), count(*) FROM events WHERE true
+        GROUP BY 1, 3
+        ON CONFLICT (issue_id, key, value) DO UPDATE SET times_seen = excluded.times_seen;
+    UPDATE issues SET status_changed = first_seen WHERE status != 'unresolved'
+    """,
+    # 3: the envelope inspector: envelopes as received (bounded; see `inspector`), and
+    # when attachments arrived (retention prunes by it; older rows go with their event).
+    """
+    ALTER TABLE attachments ADD COLUMN received REAL;
+    CREATE TABLE envelopes (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL,
+        received REAL NOT NULL,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        item_types TEXT NOT NULL,
+        headers TEXT NOT NULL,
+        items TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        kept INTEGER NOT NULL
+    );
+    CREATE INDEX events_received ON events (received);
+    CREATE INDEX transactions_received ON transactions (received)
     """,
 ]
 

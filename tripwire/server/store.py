@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from tripwire.server.inspector import EnvelopeRecord, save_record
 from tripwire.server.items import (
     SAVERS,
     InvalidItem,
@@ -35,8 +36,11 @@ from tripwire.server.items import (
     save_raw,
     valid_event_id,
 )
+from tripwire.server.limits import INSPECT_COUNT, INSPECT_TOTAL_BYTES
+from tripwire.server.retention import PRUNE_INTERVAL, Retention, prune
 from tripwire.server.schema import MIGRATIONS as MIGRATIONS
 from tripwire.server.schema import SCHEMA_VERSION, SchemaError
+from tripwire.server.triage import Action
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -77,6 +81,13 @@ class Store:
     """
 
     max_bytes: Optional[int] = None
+    # What the envelope inspector keeps of all envelopes together (oldest go first).
+    inspect_total_bytes: int = INSPECT_TOTAL_BYTES
+    inspect_count: int = INSPECT_COUNT
+    # What is forgotten by age and size (`tripwire.server.retention`): nothing by default.
+    retention: Retention = Retention()
+    # How often a save checks retention, in seconds (0 in tests: every save).
+    prune_interval: float = PRUNE_INTERVAL
 
     def __init__(self, path: PathLike) -> None:
         """Open (creating or upgrading) the database at `path`; ``:memory:`` is refused.
@@ -97,6 +108,8 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._keys: dict[str, int] = {}
         self._closed = False
+        self._prune_lock = threading.Lock()
+        self._last_prune = float("-inf")
         try:
             self._migrate()
             self._load_keys()
@@ -197,7 +210,14 @@ class Store:
         return self.projects()[0]
 
     def add_project(self, name: str, public_key: Optional[str] = None) -> dict[str, Any]:
-        """Create a project with a new (or the given) public key."""
+        """Create a project with a new (or the given) public key.
+
+        Raises:
+            ValueError: the name is empty or longer than 100 characters.
+        """
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise ValueError("a project name has 1 to 100 characters")
         key = public_key or secrets.token_hex(16)
         with self.write() as conn:
             cur = conn.execute(
@@ -222,6 +242,7 @@ class Store:
         received: Optional[float] = None,
         dropped: Iterable[tuple[str, str, str]] = (),
         client_address: Optional[str] = None,
+        inspect: Optional[EnvelopeRecord] = None,
     ) -> SaveResult:
         """Store the items of one envelope in one transaction.
 
@@ -229,6 +250,7 @@ class Store:
         as an ``invalid`` outcome; the others are stored. `dropped` lists items the
         caller already left out (type, reason, detail): they are recorded the same way.
         `client_address` is the sender's IP address, what ``"{{auto}}"`` IPs stand for.
+        `inspect` is the envelope's record for the inspector, kept with what became of it.
         """
         now = time.time() if received is None else received
         headers = envelope_headers or {}
@@ -245,6 +267,7 @@ class Store:
         with self.write() as conn:
             if self.max_bytes is not None:
                 incoming = sum(len(item.payload) for item in items)
+                incoming += inspect.kept if inspect is not None else 0
                 used = self.used_bytes(conn)
                 if used + incoming > self.max_bytes:
                     raise StoreFull(
@@ -278,7 +301,50 @@ class Store:
                     "quantity) VALUES (?, 'server', ?, ?, ?, 1)",
                     (project_id, now, reason, category(item_type)),
                 )
+            if inspect is not None:
+                result.envelope_id = save_record(
+                    conn,
+                    project_id,
+                    inspect,
+                    now,
+                    {
+                        "stored": result.stored,
+                        "dropped": [
+                            {"type": t, "reason": r, "detail": d[:200]}
+                            for t, r, d in result.dropped
+                        ],
+                        "repaired": result.repaired[:20],
+                        "event_ids": result.event_ids[:20],
+                    },
+                    self.inspect_total_bytes,
+                    self.inspect_count,
+                )
+        self._maybe_prune()
         return result
+
+    def prune(self, now: Optional[float] = None) -> dict[str, int]:
+        """Forget what `retention` says is too old or too much; rows deleted per table."""
+        if not self.retention.active:
+            return {}
+        now = time.time() if now is None else now
+        with self._prune_lock:
+            self._last_prune = time.monotonic()
+            with self.write() as conn:
+                return prune(conn, self.retention, now, self.used_bytes)
+
+    def _maybe_prune(self) -> None:
+        # After a save, at most every PRUNE_INTERVAL; never two at once, never waiting.
+        if not self.retention.active:
+            return
+        if time.monotonic() - self._last_prune < self.prune_interval:
+            return
+        if self._prune_lock.acquire(blocking=False):
+            try:
+                self._last_prune = time.monotonic()
+                with self.write() as conn:
+                    prune(conn, self.retention, time.time(), self.used_bytes)
+            finally:
+                self._prune_lock.release()
 
     def used_bytes(self, conn: Optional[sqlite3.Connection] = None) -> int:
         """Bytes the database's pages hold (free pages not counted)."""
@@ -301,11 +367,54 @@ class Store:
 
     def set_issue_status(self, issue_id: int, status: str) -> bool:
         """Set an issue's status (``unresolved``, ``resolved``, ``ignored``)."""
-        if status not in ("unresolved", "resolved", "ignored"):
-            raise ValueError(f"unknown issue status {status!r}")
+        return self.triage([issue_id], Action(status)) > 0
+
+    def triage(self, issue_ids: Iterable[int], action: Action, now: Optional[float] = None) -> int:
+        """Apply `action` to the issues `issue_ids` (one transaction); how many exist.
+
+        Each gets an activity record; resolving in the next release remembers the
+        release of the issue's latest event (see `tripwire.server.triage`).
+        """
+        now = time.time() if now is None else now
+        ids = sorted({i for i in issue_ids if _sqlite_int(i) is not None})
+        changed = 0
         with self.write() as conn:
-            cur = conn.execute("UPDATE issues SET status = ? WHERE id = ?", (status, issue_id))
-        return cur.rowcount > 0
+            for issue_id in ids:
+                row = conn.execute(
+                    "SELECT times_seen FROM issues WHERE id = ?", (issue_id,)
+                ).fetchone()
+                if row is None:
+                    continue
+                release = None
+                if action.in_next_release:
+                    latest = conn.execute(
+                        "SELECT release FROM events WHERE issue_id = ? AND release IS NOT NULL "
+                        "ORDER BY timestamp DESC, received DESC LIMIT 1",
+                        (issue_id,),
+                    ).fetchone()
+                    release = latest[0] if latest is not None else None
+                conn.execute(
+                    "UPDATE issues SET status = ?, substatus = NULL, status_changed = ?, "
+                    "in_next_release = ?, resolved_release = ?, ignore_until = ?, "
+                    "ignore_until_count = ? WHERE id = ?",
+                    (
+                        action.status,
+                        now,
+                        int(action.in_next_release),
+                        release,
+                        now + 60 * action.ignore_minutes
+                        if action.ignore_minutes is not None
+                        else None,
+                        row[0] + action.ignore_count if action.ignore_count is not None else None,
+                        issue_id,
+                    ),
+                )
+                conn.execute(
+                    "INSERT INTO issue_activity (issue_id, at, kind, detail) VALUES (?, ?, ?, ?)",
+                    (issue_id, now, action.status, action.describe(release)),
+                )
+                changed += 1
+        return changed
 
 
 class _Transaction:

@@ -50,7 +50,17 @@ _OVERHEAD = 512
 class Arrival:
     """One envelope that arrived: for the live page and the sidecar stream."""
 
-    __slots__ = ("body", "cost", "items", "path", "received", "size", "status", "summary")
+    __slots__ = (
+        "body",
+        "cost",
+        "envelope_id",
+        "items",
+        "path",
+        "received",
+        "size",
+        "status",
+        "summary",
+    )
 
     def __init__(
         self,
@@ -69,6 +79,8 @@ class Arrival:
         self.body = body
         self.size = size if size is not None else len(body or b"")
         self.cost = _OVERHEAD + len(body or b"")
+        # Its record in the envelope inspector (``/envelopes/<id>/``), once stored.
+        self.envelope_id: Optional[int] = None
 
     def to_json(self) -> dict[str, Any]:
         """The summary the live page renders."""
@@ -79,6 +91,7 @@ class Arrival:
             "items": self.items,
             "summary": self.summary,
             "size": self.size,
+            "id": self.envelope_id,
         }
 
 

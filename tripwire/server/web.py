@@ -7,13 +7,14 @@ Content-Security-Policy that allows no inline script, as a second line of defenc
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -24,7 +25,15 @@ from starlette.staticfiles import StaticFiles
 from tripwire.server import convertors as convertors
 from tripwire.server import queries
 from tripwire.server.grouping import formatted_message
+from tripwire.server.limits import (
+    INSPECT_COUNT,
+    INSPECT_ITEM_BYTES,
+    INSPECT_TOTAL_BYTES,
+    KiB,
+    MiB,
+)
 from tripwire.server.store import Store
+from tripwire.server.triage import FILTERS, Action
 
 _HERE = Path(__file__).parent
 
@@ -49,6 +58,7 @@ def _environment() -> Environment:
         env.filters["ago"] = format_ago
         env.filters["pretty"] = pretty
         env.filters["plural"] = plural
+        env.filters["hexdump"] = hexdump
         env.filters["ms"] = lambda v: f"{v:,.1f} ms" if isinstance(v, (int, float)) else ""
         env.globals["query_string"] = lambda **kw: urlencode({k: v for k, v in kw.items() if v})
         _env = env
@@ -56,8 +66,14 @@ def _environment() -> Environment:
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
-    """Render `template` with `context` into an HTML response."""
-    html = _environment().get_template(template).render(request=request, **context)
+    """Render `template` with `context` into an HTML response.
+
+    Templates get ``form_token``, which every form that changes data sends back.
+    """
+    token = request.app.state.tripwire.form_token
+    html = (
+        _environment().get_template(template).render(request=request, form_token=token, **context)
+    )
     return HTMLResponse(
         html,
         status_code=status_code,
@@ -110,6 +126,20 @@ def pretty(value: Any) -> str:
 def plural(count: Any, noun: str) -> str:
     """``1 span``, ``2 spans``."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def hexdump(hex_text: Any) -> str:
+    """Hex digits as lines of 16 bytes: offset, bytes, and the printable ASCII."""
+    try:
+        data = bytes.fromhex(hex_text) if isinstance(hex_text, str) else b""
+    except ValueError:
+        return ""
+    lines = []
+    for offset in range(0, len(data), 16):
+        chunk = data[offset : offset + 16]
+        ascii_text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{offset:08x}  {chunk.hex(' '):<47}  {ascii_text}")
+    return "\n".join(lines)
 
 
 # ANSI escape sequences (colours from a terminal logger): CSI, OSC (to BEL or ST), and
@@ -380,13 +410,16 @@ def issues_page(request: Request) -> Response:
     }
     project = store.default_project()
     dsn = f"{request.url.scheme}://{project['public_key']}@{request.url.netloc}/{project['id']}"
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return render(
         request,
         "issues.html",
         issues=found,
         filters=filters,
         choices=choices,
+        statuses=list(FILTERS),
         dsn=dsn,
+        here=here,
         nav="issues",
     )
 
@@ -432,7 +465,19 @@ def traces_page(request: Request) -> Response:
 def trace_page(request: Request) -> Response:
     """``/traces/<trace_id>/``: the span waterfall, with the trace's errors and logs."""
     trace = queries.get_trace(_store(request), request.path_params["trace_id"])
-    return render(request, "trace.html", trace=trace, nav="traces")
+    return render(request, "trace.html", trace=trace, transaction=None, nav="traces")
+
+
+def transaction_page(request: Request) -> Response:
+    """``/transactions/<event_id>/``: one transaction's spans as a waterfall."""
+    store = _store(request)
+    found = queries.get_transaction(store, request.path_params["event_id"])
+    if found is None:
+        return render(
+            request, "error.html", status_code=404, message="No such transaction.", nav="traces"
+        )
+    trace = queries.get_trace(store, found["trace_id"], found["event_id"])
+    return render(request, "trace.html", trace=trace, transaction=found, nav="traces")
 
 
 def logs_page(request: Request) -> Response:
@@ -448,10 +493,15 @@ def logs_page(request: Request) -> Response:
     return render(request, "logs.html", logs=found, filters=filters, nav="logs")
 
 
+def metrics_page(request: Request) -> Response:
+    """``/metrics/``: metrics as received (``trace_metric`` items), with a summary."""
+    return render(request, "metrics.html", nav="metrics", **queries.list_metrics(_store(request)))
+
+
 def releases_page(request: Request) -> Response:
-    """``/releases/``: release health from sessions."""
+    """``/releases/``: every release seen, its events and issues, and health from sessions."""
     return render(
-        request, "releases.html", releases=queries.release_health(_store(request)), nav="releases"
+        request, "releases.html", releases=queries.releases(_store(request)), nav="releases"
     )
 
 
@@ -467,9 +517,166 @@ def drops_page(request: Request) -> Response:
     return render(request, "drops.html", nav="drops", items=items, **data)
 
 
+def envelopes_page(request: Request) -> Response:
+    """``/envelopes/``: the envelopes received, newest first (the inspector)."""
+    return render(
+        request,
+        "envelopes.html",
+        envelopes=queries.list_envelopes(_store(request), limit=200),
+        limit_count=INSPECT_COUNT,
+        limit_mib=INSPECT_TOTAL_BYTES // MiB,
+        item_kib=INSPECT_ITEM_BYTES // KiB,
+        nav="live",
+    )
+
+
+def envelope_page(request: Request) -> Response:
+    """``/envelopes/<id>/``: one envelope as received, each item decoded."""
+    found = queries.get_envelope(_store(request), request.path_params["envelope_id"])
+    if found is None:
+        return render(
+            request,
+            "error.html",
+            status_code=404,
+            message="No such envelope (the oldest are not kept).",
+            nav="live",
+        )
+    return render(request, "envelope.html", envelope=found, nav="live")
+
+
 def live_page(request: Request) -> Response:
     """``/live/``: arrivals as they come (the page's script reads ``/live/feed``)."""
     return render(request, "live.html", nav="live")
+
+
+# -- triage -------------------------------------------------------------------------------------
+
+# The buttons of the triage forms: name="action", value one of these.
+_ACTIONS: dict[str, Action] = {
+    "resolve": Action("resolved"),
+    "resolve_next": Action("resolved", in_next_release=True),
+    "unresolve": Action("unresolved"),
+    "ignore": Action("ignored"),
+    "ignore_1h": Action("ignored", ignore_minutes=60),
+    "ignore_1d": Action("ignored", ignore_minutes=24 * 60),
+    "ignore_1w": Action("ignored", ignore_minutes=7 * 24 * 60),
+    "ignore_10": Action("ignored", ignore_count=10),
+    "ignore_100": Action("ignored", ignore_count=100),
+}
+
+
+async def _form(request: Request) -> Optional[dict[str, list[str]]]:
+    """The urlencoded form of a POST, or None if it is too large or its token is wrong."""
+    from tripwire.server.api import read_small_body
+
+    raw = await read_small_body(request)
+    if raw is None:
+        return None
+    try:
+        form = parse_qs(raw.decode("utf-8", "replace"), max_num_fields=1100)
+    except ValueError:  # more fields than any of the pages' forms has
+        return None
+    token = form.get("token", [""])[0]
+    expected: str = request.app.state.tripwire.form_token
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        return None
+    return form
+
+
+def _local_path(value: str, default: str) -> str:
+    """`value` if it is a path on this server (never another site), else `default`."""
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return default
+    return value
+
+
+def _refused_form(request: Request) -> Response:
+    return render(
+        request,
+        "error.html",
+        status_code=403,
+        title="Form refused",
+        message="This form is from an earlier run of the server (or too large): "
+        "reload the page and try again.",
+        nav="issues",
+    )
+
+
+async def _triage(request: Request, ids: list[int], form: dict[str, list[str]]) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    action = _ACTIONS.get(form.get("action", [""])[0])
+    if action is None:
+        return render(
+            request,
+            "error.html",
+            status_code=400,
+            title="Unknown action",
+            message="That triage action is unknown.",
+            nav="issues",
+        )
+    await run_in_threadpool(_store(request).triage, ids, action)
+    target = _local_path(form.get("next", [""])[0], "/issues/")
+    return RedirectResponse(target, status_code=303)
+
+
+async def issue_triage(request: Request) -> Response:
+    """``POST /issues/<id>/triage/``: resolve, ignore or unresolve one issue (a form)."""
+    form = await _form(request)
+    if form is None:
+        return _refused_form(request)
+    issue_id: int = request.path_params["issue_id"]
+    if not form.get("next"):
+        form["next"] = [f"/issues/{issue_id}/"]
+    return await _triage(request, [issue_id], form)
+
+
+async def issues_triage(request: Request) -> Response:
+    """``POST /issues/triage/``: the same for the issues ticked on the list (``id``)."""
+    form = await _form(request)
+    if form is None:
+        return _refused_form(request)
+    ids = [int(v) for v in form.get("id", [])[:1000] if v.isdigit() and len(v) <= 18]
+    return await _triage(request, ids, form)
+
+
+def projects_page(request: Request) -> Response:
+    """``/projects/``: the projects, their DSNs, and a form to add one."""
+    from tripwire.server.api import dsn_of
+
+    found = queries.projects(_store(request))
+    for project in found:
+        project["dsn"] = dsn_of(request, project)
+    created = request.query_params.get("created", "")
+    return render(
+        request,
+        "projects.html",
+        projects=found,
+        created=int(created) if created.isdigit() and len(created) < 19 else None,
+        nav="projects",
+    )
+
+
+async def project_create(request: Request) -> Response:
+    """``POST /projects/``: create a project (a form); back to the list, which shows its DSN."""
+    from starlette.concurrency import run_in_threadpool
+
+    form = await _form(request)
+    if form is None:
+        return _refused_form(request)
+    try:
+        project = await run_in_threadpool(_store(request).add_project, form.get("name", [""])[0])
+    except ValueError as exc:
+        return render(
+            request,
+            "error.html",
+            status_code=400,
+            title="Project not created",
+            message=str(exc),
+            nav="projects",
+        )
+    return RedirectResponse(f"/projects/?created={project['id']}", status_code=303)
 
 
 def favicon(request: Request) -> Response:
@@ -485,14 +692,22 @@ routes = [
     Route("/", home),
     Route("/favicon.ico", favicon),
     Route("/issues/", issues_page),
+    Route("/issues/triage/", issues_triage, methods=["POST"]),
     Route("/issues/{issue_id:id}/", issue_page),
+    Route("/issues/{issue_id:id}/triage/", issue_triage, methods=["POST"]),
     Route("/events/{event_id}/", event_page),
     Route("/traces/", traces_page),
     Route("/traces/{trace_id}/", trace_page),
+    Route("/transactions/{event_id}/", transaction_page),
     Route("/logs/", logs_page),
     Route("/releases/", releases_page),
+    Route("/metrics/", metrics_page),
     Route("/crons/", crons_page),
     Route("/drops/", drops_page),
     Route("/live/", live_page),
+    Route("/projects/", projects_page, methods=["GET"]),
+    Route("/projects/", project_create, methods=["POST"]),
+    Route("/envelopes/", envelopes_page),
+    Route("/envelopes/{envelope_id:id}/", envelope_page),
     Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),
 ]

@@ -19,7 +19,16 @@
     cell(row, new Date(a.received * 1000).toISOString().replace("T", " ").slice(0, 19));
     cell(row, a.path);
     cell(row, a.items.join(", "));
-    cell(row, a.summary);
+    if (Number.isInteger(a.id)) {
+      var td = document.createElement("td");
+      var link = document.createElement("a");
+      link.href = "/envelopes/" + a.id + "/";
+      link.textContent = a.summary;
+      td.appendChild(link);
+      row.appendChild(td);
+    } else {
+      cell(row, a.summary);
+    }
     cell(row, String(a.size), "num");
     rows.insertBefore(row, rows.firstChild);
     while (rows.childNodes.length > 200) { rows.removeChild(rows.lastChild); }
