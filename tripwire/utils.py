@@ -35,6 +35,8 @@ from tripwire import _json
 from tripwire._enums import EndpointType as EndpointType
 from tripwire._log import logger as logger
 from tripwire._release import detect_release, git_head
+from tripwire._timeout_thread import ServerlessTimeoutWarning as ServerlessTimeoutWarning
+from tripwire._timeout_thread import TimeoutThread as TimeoutThread
 from tripwire.consts import DEFAULT_ADD_FULL_STACK as DEFAULT_ADD_FULL_STACK
 from tripwire.consts import DEFAULT_MAX_STACK_FRAMES as DEFAULT_MAX_STACK_FRAMES
 from tripwire.consts import USER_AGENT
@@ -1147,6 +1149,8 @@ __all__ = [
     "ContextVar",
     "Dsn",
     "ParsedUrl",
+    "ServerlessTimeoutWarning",
+    "TimeoutThread",
     "capture_internal_exception",
     "capture_internal_exceptions",
     "current_stacktrace",

@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Coroutine
+from inspect import iscoroutine
 from typing import TYPE_CHECKING, Any
 
 from tripwire._log import logger
+from tripwire.api import start_span
 from tripwire.consts import OP
 from tripwire.integrations import DidNotEnable, Integration
 from tripwire.integrations._common.unhandled import capture_unhandled
-from tripwire.scope._current import get_client
+from tripwire.scope._current import get_client, isolation_scope
 
 if TYPE_CHECKING:
     import asyncio
@@ -103,26 +105,27 @@ def enable_asyncio_integration(*args: Any, **kwargs: Any) -> None:
 
 
 def _patch_loop(loop: asyncio.AbstractEventLoop) -> None:
+    import asyncio
+
     from tripwire.integrations._patch import on_undo, patch
 
     previous = loop.get_task_factory()
     if getattr(previous, _MARK, False):
         return
+    make_task = asyncio.Task
 
     def task_factory(
         loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any
     ) -> asyncio.Future[Any]:
         integration = get_client().get_integration(AsyncioIntegration)
-        if integration is not None and _is_coroutine(coro):
+        if integration is not None and iscoroutine(coro):
             try:
                 coro = _wrap(coro, integration.task_spans)
             except Exception:  # never stop a task from being created
                 pass
         if previous is not None:
             return previous(loop, coro, **kwargs)
-        import asyncio
-
-        return asyncio.Task(coro, loop=loop, **kwargs)
+        return make_task(coro, loop=loop, **kwargs)
 
     setattr(task_factory, _MARK, True)
     loop.set_task_factory(task_factory)
@@ -147,27 +150,9 @@ def _patch_loop(loop: asyncio.AbstractEventLoop) -> None:
     patch(loop, "close", close)
 
 
-def _is_coroutine(coro: Any) -> bool:
-    import inspect
-
-    return inspect.iscoroutine(coro)
-
-
 def _wrap(coro: Coroutine[Any, Any, Any], task_spans: bool) -> Coroutine[Any, Any, Any]:
     name = getattr(coro, "__qualname__", None) or getattr(coro, "__name__", None) or repr(coro)
-
-    async def in_scopes() -> Any:
-        from tripwire.scope._current import isolation_scope
-
-        with isolation_scope():
-            if not task_spans:
-                return await _run(coro)
-            from tripwire.api import start_span
-
-            with start_span(op=OP.FUNCTION, name=name, origin=ORIGIN):
-                return await _run(coro)
-
-    wrapped = in_scopes()
+    wrapped = _in_scopes(coro, name, task_spans)
     # The task shows the user's coroutine, not the SDK's wrapper.
     named: Any = wrapped
     try:
@@ -178,12 +163,23 @@ def _wrap(coro: Coroutine[Any, Any, Any], task_spans: bool) -> Coroutine[Any, An
     return wrapped
 
 
-async def _run(coro: Coroutine[Any, Any, Any]) -> Any:
-    try:
-        return await coro
-    except Exception:
-        _capture(sys.exc_info())
-        raise
+# One coroutine per task, at module level: a closure per task, or a second coroutine
+# layer around the user's, would allocate objects that live as long as the task does
+# (with 10,000 tasks in flight, the garbage collector's full passes are the cost).
+async def _in_scopes(coro: Coroutine[Any, Any, Any], name: str, task_spans: bool) -> Any:
+    with isolation_scope():
+        if not task_spans:
+            try:
+                return await coro
+            except Exception:
+                _capture(sys.exc_info())
+                raise
+        with start_span(op=OP.FUNCTION, name=name, origin=ORIGIN):
+            try:
+                return await coro
+            except Exception:
+                _capture(sys.exc_info())
+                raise
 
 
 def _capture(exc_info: Any) -> None:

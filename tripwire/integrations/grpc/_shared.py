@@ -1,0 +1,80 @@
+"""What the sync and aio interceptors share: the switch, the client span, the trace
+metadata and the server transaction."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import tripwire
+from tripwire.consts import OP
+from tripwire.integrations.grpc.consts import SPAN_ORIGIN
+from tripwire.scope._current import get_client
+from tripwire.tracing._consts import TransactionSource
+
+
+def enabled() -> bool:
+    """Whether the active client has the grpc integration (interceptors the patches
+    added do nothing otherwise)."""
+    from tripwire.integrations.grpc import GRPCIntegration
+
+    return get_client().get_integration(GRPCIntegration) is not None
+
+
+def method_name(method: Any) -> str:
+    """The method path as text (`grpc.aio` gives it as bytes)."""
+    if isinstance(method, bytes):
+        return method.decode("utf-8", "replace")
+    return str(method)
+
+
+def client_span(kind: str, method: str) -> Any:
+    """The (unstarted) ``grpc.client`` span of a `kind` ("unary unary") call."""
+    span = tripwire.start_span(
+        op=OP.GRPC_CLIENT, name=f"{kind} call to {method}", origin=SPAN_ORIGIN
+    )
+    span.set_data("type", kind)
+    span.set_data("method", method)
+    return span
+
+
+def trace_metadata(span: Any) -> list[tuple[str, str]]:
+    """The ``sentry-trace`` / ``baggage`` pairs for a call made in `span`.
+
+    The rules of the HTTP clients (`_common.http.outgoing_trace_headers`) without the
+    URL check: with tracing on, only a span inside a transaction speaks for the trace
+    (none outside one, as sentry_sdk); with tracing off, the scope's propagation context.
+    """
+    from tripwire.integrations._common.http import outgoing_trace_headers
+
+    try:
+        return outgoing_trace_headers(get_client(), None, span)
+    except Exception:  # instrumentation must not break the call
+        return []
+
+
+def server_transaction(context: Any, name: str) -> Any:
+    """The ``grpc.server`` transaction `name`, continuing the trace in the call's metadata."""
+    try:
+        incoming: dict[str, Any] = dict(context.invocation_metadata() or ())
+    except Exception:
+        incoming = {}
+    return tripwire.continue_trace(
+        incoming,
+        op=OP.GRPC_SERVER,
+        name=name,
+        source=TransactionSource.CUSTOM,
+        origin=SPAN_ORIGIN,
+    )
+
+
+def capture_handler_error(exc: BaseException) -> None:
+    """Capture an exception a handler raised (mechanism ``grpc``, unhandled)."""
+    from tripwire.utils import event_from_exception
+
+    event, hint = event_from_exception(exc, mechanism={"type": "grpc", "handled": False})
+    tripwire.capture_event(event, hint=hint)
+
+
+def find_name(custom: Optional[Any], context: Any, method: str) -> Optional[str]:
+    """The transaction name: `custom(context)` if given, else the method path."""
+    return custom(context) if custom is not None else method

@@ -1,0 +1,1 @@
+"""What feeds Sentry's Queries (`queries`) and Caches (`caches`) pages."""
