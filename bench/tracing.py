@@ -40,6 +40,13 @@ INCOMING = {
     ),
 }
 
+# What `continue_trace only` gets: a sentry-trace and a 7-entry baggage of Sentry
+# entries only, as a current Sentry SDK upstream sends them.
+INCOMING_SENTRY_ONLY = {
+    "sentry-trace": INCOMING["sentry-trace"],
+    "baggage": INCOMING["baggage"].rsplit(",", 1)[0],
+}
+
 TRACING_ON: dict[str, Any] = {"traces_sample_rate": 1.0}
 TRACING_OFF: dict[str, Any] = {}
 # Tracing on, nothing sampled: every transaction is counted as lost (client report).
@@ -73,7 +80,7 @@ def op_continue_trace(sdk: ModuleType, n: int) -> None:
 def op_continue_trace_only(sdk: ModuleType, n: int) -> None:
     continue_trace = sdk.continue_trace
     for _ in range(n):
-        continue_trace(INCOMING)
+        continue_trace(INCOMING_SENTRY_ONLY)
 
 
 OPS = [
@@ -95,7 +102,8 @@ OPS = [
         silent=True,
         options=TRACING_ZERO,
     ),
-    Op("continue_trace only", op_continue_trace_only, silent=True, options=TRACING_ON),
+    # Default options (no traces_sample_rate), as a service that only continues traces.
+    Op("continue_trace only", op_continue_trace_only, silent=True, options=TRACING_OFF),
     Op("continue_trace + outgoing headers", op_continue_trace, silent=True, options=TRACING_ON),
 ]
 
@@ -182,7 +190,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         retained=False,
         memory_ops=lambda op: True,
         memory_fatal=True,
-        workload={"child_spans": CHILD_SPANS, "incoming_headers": INCOMING},
+        workload={
+            "child_spans": CHILD_SPANS,
+            "incoming_headers": INCOMING,
+            "continue_trace_only_headers": INCOMING_SENTRY_ONLY,
+        },
         render=render,
         result_json=result_json,
     )

@@ -716,7 +716,7 @@ def test_function_transport_warns_at_the_callers_line() -> None:
         {"profiles_sampler": lambda c: 1.0},
         {"_experiments": {"profiles_sample_rate": 1.0}},
     ],
-    ids=str,
+    ids=["profiles_sample_rate", "profiles_sampler", "_experiments"],
 )
 def test_transaction_profiling_options_warn(options: dict[str, Any]) -> None:
     with pytest.warns(DeprecationWarning, match="profiling") as caught:

@@ -381,7 +381,7 @@ def test_tag_values_are_sent_as_strings_of_at_most_200_characters(init_memory: A
 SILENT_SERVER = """
 import sys, time
 import tripwire
-from tripwire.transport.http import HttpTransport
+from tripwire.transport._http_transport import HttpTransport
 
 class QuickTransport(HttpTransport):
     TIMEOUT = float(sys.argv[2])  # as sentry_sdk's HttpTransport.TIMEOUT

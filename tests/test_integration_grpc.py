@@ -514,7 +514,8 @@ def _shape(found: dict[str, Any]) -> dict[str, Any]:
             "trace": span_shape(t["contexts"]["trace"]),
             "spans": [span_shape(s) for s in t["spans"]],
         }
-        for t in of_type(found, "transaction")
+        # By start: the order they finish (and arrive) in varies under load.
+        for t in sorted(of_type(found, "transaction"), key=lambda t: t["start_timestamp"])
     ]
     events = [
         {

@@ -20,17 +20,46 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _http_server import Server, crumbs_of, serving, spans_of
+from _http_server import Server, _Handler, crumbs_of, spans_of
 
 import tripwire
 from tripwire.integrations.stdlib import StdlibIntegration
 from tripwire.testing import MemoryTransport, reset
 
 
-@pytest.fixture
-def server() -> Iterator[Server]:
-    with serving() as srv:
+class _RawHandler(_Handler):
+    def do_GET(self) -> None:
+        server: RawServer = self.server  # type: ignore[assignment]
+        server.raw.append([(k.lower(), v) for k, v in self.headers.items()])
+        super().do_GET()
+
+
+class RawServer(Server):
+    """`Server` that also keeps every header line as received (a duplicate too)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.RequestHandlerClass = _RawHandler
+        self.raw: list[list[tuple[str, str]]] = []
+
+
+@pytest.fixture(scope="session")
+def _loopback() -> Iterator[RawServer]:
+    srv = RawServer()
+    srv.thread.start()
+    try:
         yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        srv.thread.join()
+
+
+@pytest.fixture
+def server(_loopback: RawServer) -> RawServer:
+    _loopback.received.clear()
+    _loopback.raw.clear()
+    return _loopback
 
 
 def init(**options: Any) -> MemoryTransport:
@@ -225,14 +254,17 @@ def test_disabled_integration_falls_through(server: Server) -> None:
 def test_patches_are_reversible_and_idempotent() -> None:
     original_put = http.client.HTTPConnection.putrequest
     original_init = subprocess.Popen.__init__
+    original_end = http.client.HTTPConnection.endheaders
     init()
     patched = http.client.HTTPConnection.putrequest
     assert patched is not original_put
+    assert http.client.HTTPConnection.endheaders is not original_end
     assert subprocess.Popen.__init__ is not original_init
     StdlibIntegration.setup_once()  # a second set-up does not wrap twice
     assert http.client.HTTPConnection.putrequest is patched
     reset()
     assert http.client.HTTPConnection.putrequest is original_put
+    assert http.client.HTTPConnection.endheaders is original_end
     assert subprocess.Popen.__init__ is original_init
 
 
@@ -262,6 +294,175 @@ print(hasattr(http.client.HTTPConnection.putrequest, "__tripwire_stdlib__"))
     assert result.stdout.split() == ["True", "True", "http.client", "SourceFileLoader", "False"]
 
 
+# -- trace headers a request already has ------------------------------------------------------
+
+_THEIR_TRACE = "0123456789abcdef0123456789abcdef-0123456789abcdef-1"
+
+
+def sent(server: RawServer, index: int, name: str) -> list[str]:
+    """The values of header `name` in the `index`-th request, each line as it came."""
+    return [value for key, value in server.raw[index] if key == name]
+
+
+def request(server: RawServer, target: str, headers: dict[str, str]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1])
+    try:
+        conn.request("GET", target, headers=headers)
+        conn.getresponse().read()
+    finally:
+        conn.close()
+
+
+def test_a_plain_request_gets_each_trace_header_once(server: RawServer) -> None:
+    memory = init(traces_sample_rate=1.0)
+    with tripwire.start_transaction(name="tx") as transaction:
+        request(server, "/plain", {"X-Other": "1"})
+    (span,) = spans_of(memory, "http.client")
+    assert sent(server, 0, "sentry-trace") == [f"{transaction.trace_id}-{span['span_id']}-1"]
+    (baggage,) = sent(server, 0, "baggage")
+    assert baggage.startswith(f"sentry-trace_id={transaction.trace_id},")
+    assert sent(server, 0, "x-other") == ["1"]
+
+
+def test_the_callers_own_trace_headers_are_not_duplicated(server: RawServer) -> None:
+    memory = init(traces_sample_rate=1.0)
+    theirs = "sentry-trace_id=0123456789abcdef0123456789abcdef,vendor=a"
+    with tripwire.start_transaction(name="tx") as transaction:
+        request(server, "/own", {"Sentry-Trace": _THEIR_TRACE, "baggage": theirs})
+        request(server, "/own", {"sentry-trace": _THEIR_TRACE})
+        request(server, "/own", {"baggage": "vendor=a"})
+    assert [sent(server, i, "sentry-trace") for i in range(3)] == [
+        [_THEIR_TRACE],
+        [_THEIR_TRACE],
+        [f"{transaction.trace_id}-{spans_of(memory, 'http.client')[2]['span_id']}-1"],
+    ]
+    assert sent(server, 0, "baggage") == [theirs]
+    (ours,) = sent(server, 1, "baggage")
+    assert ours.startswith(f"sentry-trace_id={transaction.trace_id},")
+    # A baggage without sentry-* members gets ours as a further field line.
+    their_line, our_line = sent(server, 2, "baggage")
+    assert their_line == "vendor=a"
+    assert our_line.startswith(f"sentry-trace_id={transaction.trace_id},")
+    # The spans and breadcrumbs are there as for any request.
+    assert len(spans_of(memory, "http.client")) == 3
+
+
+@pytest.mark.parametrize("algorithm", ["AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256"])
+def test_sigv4_signed_trace_headers_are_left_alone(server: RawServer, algorithm: str) -> None:
+    init(traces_sample_rate=1.0)
+    auth = (
+        algorithm
+        + " Credential=a/20260101/eu-west-1/s3/aws4_request, SignedHeaders={}, Signature=f"
+    )
+    with tripwire.start_transaction(name="tx") as transaction:
+        # sentry-trace signed (with the caller's value), baggage not: ours is added.
+        signed_trace = auth.format("host;Sentry-Trace;x-amz-date")
+        request(server, "/s", {"sentry-trace": _THEIR_TRACE, "Authorization": signed_trace})
+        # baggage signed but absent: none is added (it would break the signature).
+        request(server, "/s", {"Authorization": auth.format("baggage;host")})
+    assert sent(server, 0, "sentry-trace") == [_THEIR_TRACE]
+    (baggage,) = sent(server, 0, "baggage")
+    assert baggage.startswith(f"sentry-trace_id={transaction.trace_id},")
+    assert sent(server, 1, "baggage") == []
+    (trace,) = sent(server, 1, "sentry-trace")
+    assert trace.startswith(transaction.trace_id + "-")
+
+
+def test_an_authorization_that_is_not_sigv4_changes_nothing(server: RawServer) -> None:
+    init(traces_sample_rate=1.0)
+    with tripwire.start_transaction(name="tx"):
+        request(server, "/s", {"Authorization": "Bearer x SignedHeaders=sentry-trace;baggage"})
+        request(server, "/s?X-Amz-SignedHeaders=sentry-trace%3Bbaggage", {})  # no algorithm
+    for index in (0, 1):
+        assert len(sent(server, index, "sentry-trace")) == 1
+        assert len(sent(server, index, "baggage")) == 1
+
+
+def test_a_presigned_url_keeps_its_signed_headers_unset(server: RawServer) -> None:
+    init(traces_sample_rate=1.0)
+    presigned = (
+        "/bucket/key?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=a"
+        "&X-Amz-SignedHeaders={}&X-Amz-Signature=f"
+    )
+    with tripwire.start_transaction(name="tx") as transaction:
+        get(server.url + presigned.format("host%3Bsentry-trace"))
+        get(server.url + presigned.format("host").lower())  # query keys in any case
+    assert sent(server, 0, "sentry-trace") == []
+    (baggage,) = sent(server, 0, "baggage")
+    assert baggage.startswith(f"sentry-trace_id={transaction.trace_id},")
+    assert len(sent(server, 1, "sentry-trace")) == len(sent(server, 1, "baggage")) == 1
+
+
+def test_a_botocore_signed_request_keeps_its_signature(server: RawServer) -> None:
+    """botocore signs the trace headers a client integration added; the server's check
+    of the signature over what it received still passes."""
+    botocore_auth = pytest.importorskip("botocore.auth")
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    init(traces_sample_rate=1.0)
+    url = server.url + "/signed?x=1"
+    with tripwire.start_transaction(name="tx"):
+        headers = dict(tripwire.get_current_scope().iter_trace_propagation_headers())
+        aws = AWSRequest(method="GET", url=url, headers=headers)
+        signer = botocore_auth.SigV4Auth(Credentials("a", "b"), "s3", "eu-west-1")
+        signer.add_auth(aws)
+        request(server, "/signed?x=1", dict(aws.headers.items()))
+
+    assert sent(server, 0, "sentry-trace") == [headers["sentry-trace"]]
+    assert sent(server, 0, "baggage") == [headers["baggage"]]
+    # The server's side: sign the received headers the signature names, compare.
+    received = server.raw[0]
+    (authorization,) = sent(server, 0, "authorization")
+    names = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
+    assert "sentry-trace" in names  # botocore never signs baggage: ours is skipped as
+    assert "baggage" not in names  # the caller's has sentry-* members
+    check = AWSRequest(method="GET", url=url, headers={k: v for k, v in received if k in names})
+    check.context["timestamp"] = dict(received)["x-amz-date"]
+    canonical = signer.canonical_request(check)
+    signature = signer.signature(signer.string_to_sign(check, canonical), check)
+    assert authorization.endswith("Signature=" + signature)
+
+
+def test_requests_sends_one_sentry_trace_and_one_baggage(server: RawServer) -> None:
+    requests = pytest.importorskip("requests")
+    memory = init(traces_sample_rate=1.0)
+    with tripwire.start_transaction(name="tx") as transaction:
+        with requests.Session() as session:
+            assert session.get(server.url + "/r?q=1").status_code == 200
+            # A caller who forwards the trace itself still sends one of each.
+            forwarded = {
+                "sentry-trace": tripwire.get_traceparent() or "",
+                "baggage": tripwire.get_baggage() or "",
+            }
+            assert session.get(server.url + "/r", headers=forwarded).status_code == 200
+        tripwire.capture_message("after")
+    first, _ = spans_of(memory, "http.client")
+    assert sent(server, 0, "sentry-trace") == [f"{transaction.trace_id}-{first['span_id']}-1"]
+    assert len(sent(server, 0, "baggage")) == 1
+    assert sent(server, 1, "sentry-trace") == [forwarded["sentry-trace"]]
+    assert sent(server, 1, "baggage") == [forwarded["baggage"]]
+    assert [c["data"]["url"] for c in crumbs_of(memory, "httplib")] == [server.url + "/r"] * 2
+
+
+def test_urllib3_sends_one_sentry_trace_and_one_baggage(server: RawServer) -> None:
+    import urllib3
+
+    init(traces_sample_rate=1.0)
+    with tripwire.start_transaction(name="tx"):
+        with urllib3.PoolManager() as pool:
+            assert pool.request("GET", server.url + "/u").status == 200
+            assert (
+                pool.request(
+                    "GET", server.url + "/u", headers={"sentry-trace": _THEIR_TRACE}
+                ).status
+                == 200
+            )
+    assert len(sent(server, 0, "sentry-trace")) == len(sent(server, 0, "baggage")) == 1
+    assert sent(server, 1, "sentry-trace") == [_THEIR_TRACE]
+    assert len(sent(server, 1, "baggage")) == 1
+
+
 # -- subprocess ------------------------------------------------------------------------------
 
 _CHILD = (
@@ -289,6 +490,26 @@ def test_subprocess_spans_and_breadcrumb() -> None:
     assert crumb["type"] == "subprocess"
     assert crumb["message"] == span["description"]
     assert crumb["data"] == {}
+
+
+def test_subprocess_cwd_is_sent_as_given(tmp_path: Path) -> None:
+    # As sentry_sdk 2.75: the value as passed, so a Path shows as its repr.
+    memory = init(traces_sample_rate=1.0)
+    command = [sys.executable, "-c", "pass"]
+    with tripwire.start_transaction(name="tx"):
+        subprocess.run(command, cwd=tmp_path, check=True)
+        subprocess.run(command, cwd=str(tmp_path), check=True)
+        subprocess.run(command, cwd=bytes(tmp_path), check=True)
+        # `cwd` given positionally (Popen's tenth parameter).
+        subprocess.Popen(command, -1, None, None, None, None, None, True, False, tmp_path).wait()
+        subprocess.run(command, check=True)
+        tripwire.capture_message("after")
+
+    expected = [repr(tmp_path), str(tmp_path), str(tmp_path), repr(tmp_path)]
+    crumbs = crumbs_of(memory, "subprocess")
+    assert [c["data"].get("subprocess.cwd") for c in crumbs] == [*expected, None]
+    spans = spans_of(memory, "subprocess")
+    assert [s["data"].get("subprocess.cwd") for s in spans] == [*expected, None]
 
 
 def test_failed_start_marks_span_internal_error() -> None:
@@ -372,13 +593,14 @@ def test_sentry_trace_wins_over_subprocess_names(monkeypatch: pytest.MonkeyPatch
 # -- differential -------------------------------------------------------------------------
 
 _SCRIPT = """
-import http.client, http.server, subprocess, sys, threading, urllib.request
+import http.client, http.server, pathlib, subprocess, sys, threading, urllib.request
+import requests
 received = []
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        received.append({k.lower(): v for k, v in self.headers.items()
-                         if k.lower() in ("sentry-trace", "baggage")})
+        received.append([(k.lower(), v) for k, v in self.headers.items()
+                         if k.lower() in ("sentry-trace", "baggage")])
         self.send_response(404 if "missing" in self.path else 200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -396,9 +618,12 @@ with sentry_sdk.start_transaction(name="tx", op="test"):
     conn.request("GET", "/missing")
     conn.getresponse().read()
     conn.close()
+    requests.get(f"http://127.0.0.1:{port}/requests?q=1")
     code = "import os; print(os.environ.get('SUBPROCESS_SENTRY_TRACE', '')[:32])"
     child = subprocess.check_output([sys.executable, "-c", code], text=True).strip()
     subprocess.run("exit 0", shell=True)
+    subprocess.run([sys.executable, "-c", "pass"], cwd=pathlib.Path("."))
+    subprocess.run([sys.executable, "-c", "pass"], cwd=".")
     try:
         subprocess.Popen(["/nonexistent/command"])
     except OSError:
@@ -427,11 +652,16 @@ def _span_shape(span: dict[str, Any], port: str) -> dict[str, Any]:
     }
 
 
-def _headers_shape(headers: dict[str, str]) -> dict[str, str]:
-    # sentry_sdk leaves sentry-public_key out of the baggage with a custom transport.
-    baggage = re.sub(r",?sentry-public_key=[^,]*", "", headers.get("baggage", ""))
-    baggage = re.sub(r"sentry-sample_rand=[0-9.]+", "sentry-sample_rand=R", baggage)
-    return {k: _HEX.sub("ID", v) for k, v in {**headers, "baggage": baggage}.items()}
+def _headers_shape(headers: list[list[str]]) -> list[tuple[str, str]]:
+    """Each trace header line as received (a duplicate stays), ids and rand masked."""
+    shape = []
+    for key, value in headers:
+        if key == "baggage":
+            # sentry_sdk leaves sentry-public_key out of the baggage with a custom transport.
+            value = re.sub(r",?sentry-public_key=[^,]*", "", value)
+            value = re.sub(r"sentry-sample_rand=[0-9.]+", "sentry-sample_rand=R", value)
+        shape.append((key, _HEX.sub("ID", value)))
+    return shape
 
 
 @pytest.mark.parametrize(
@@ -469,3 +699,12 @@ def test_same_spans_breadcrumbs_and_headers_as_sentry_sdk(tmp_path: Path, option
             }
         )
     assert shapes[1] == shapes[0]
+    ours = shapes[1]
+    assert len(ours["received"]) == 3  # urlopen, http.client, requests
+    cwds = [
+        c["data"].get("subprocess.cwd") for c in ours["crumbs"] if c["category"] == "subprocess"
+    ]
+    assert cwds[-3:] == [repr(Path(".")), ".", None]  # the last: /nonexistent/command
+    if options == "dict(traces_sample_rate=1.0)":
+        for lines in ours["received"]:
+            assert [key for key, _ in lines] == ["sentry-trace", "baggage"]

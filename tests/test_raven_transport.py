@@ -105,7 +105,7 @@ def test_send_errors_are_swallowed_unless_asked_for() -> None:
 def test_raven_http_transports_select_tripwire_http(raven_http: Any) -> None:
     client = Client(DSN, transport=raven_http, install_sys_hook=False)
     try:
-        from tripwire.transport.http import HttpTransport
+        from tripwire.transport._http_transport import HttpTransport
 
         assert isinstance(client.tripwire_client.transport, HttpTransport)
         assert client.is_enabled()

@@ -13,10 +13,10 @@ from _receiver import Receiver, Reply, make_envelope
 
 from tripwire.options import build_options
 from tripwire.outcomes import DropReason
-from tripwire.transport import http as http_module
-from tripwire.transport._sender import Entry
+from tripwire.transport import _http_transport as http_module
+from tripwire.transport._http_transport import HttpTransport
+from tripwire.transport._policy import Entry
 from tripwire.transport._spool import MAGIC, Spool, spool_key
-from tripwire.transport.http import HttpTransport
 
 ROOT = Path(__file__).resolve().parent.parent
 

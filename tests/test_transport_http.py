@@ -25,8 +25,8 @@ from _socks import Socks5Proxy
 from tripwire.consts import USER_AGENT
 from tripwire.envelope import Envelope
 from tripwire.options import build_options
-from tripwire.transport import http as http_module
-from tripwire.transport.http import HttpTransport
+from tripwire.transport import _http_transport as http_module
+from tripwire.transport._http_transport import HttpTransport
 
 Make = Callable[..., HttpTransport]
 

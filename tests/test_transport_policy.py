@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from tripwire.envelope import Envelope, Item, PayloadRef
 from tripwire.outcomes import DropReason, Outcome, Outcomes
 from tripwire.transport import _trim
-from tripwire.transport._ratelimit import RateLimits, parse_rate_limits, parse_retry_after
-from tripwire.transport._sender import (
+from tripwire.transport._policy import (
     Compressor,
     Sender,
     Verdict,
@@ -23,6 +22,7 @@ from tripwire.transport._sender import (
     is_low_priority,
     item_losses,
 )
+from tripwire.transport._ratelimit import RateLimits, parse_rate_limits, parse_retry_after
 
 
 class Clock:

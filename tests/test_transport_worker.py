@@ -21,7 +21,7 @@ from tripwire.envelope import Envelope
 from tripwire.monitor import MAX_DOWNSAMPLE_FACTOR, Monitor
 from tripwire.outcomes import DropReason
 from tripwire.spotlight import DEFAULT_URL, spotlight_url
-from tripwire.transport._sender import ENTRY_OVERHEAD, Entry, is_low_priority
+from tripwire.transport._policy import ENTRY_OVERHEAD, Entry, is_low_priority
 from tripwire.transport._worker import Worker
 
 

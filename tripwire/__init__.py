@@ -5,9 +5,12 @@
 
 from __future__ import annotations
 
+import importlib as _importlib
 from typing import TYPE_CHECKING, Any
 
+from tripwire import capture as capture  # binds the scopes' capture hook (_late.py)
 from tripwire import integrations
+from tripwire._late import hooks as _hooks
 from tripwire.api import (
     add_attachment,
     add_breadcrumb,
@@ -49,9 +52,9 @@ from tripwire.api import (
     trace,
     update_current_span,
 )
-from tripwire.client import Client
 from tripwire.consts import VERSION
 from tripwire.hub import Hub
+from tripwire.integrations._patch import on_undo as _on_undo
 from tripwire.scope import Scope
 from tripwire.transport import Transport
 
@@ -65,13 +68,24 @@ import tripwire.monitor  # noqa: F401 - loaded for its side effect on the name, 
 
 del globals()["monitor"]
 
+# The package root puts the layers together: it binds the hooks through which lower
+# layers call the integrations (see tripwire/_late.py).
+_hooks.setup_integrations = integrations._setup_for_options
+_hooks.on_undo = _on_undo
+
 if TYPE_CHECKING:
+    from tripwire.client import Client as Client
+
     # What `tripwire.monitor` is at run time (see `_LAZY`); without this, type checkers
     # see the submodule and call `@tripwire.monitor(...)` "Module not callable".
     from tripwire.crons import monitor as monitor
 
 # Feature modules are imported on first attribute access: `import tripwire` stays cheap.
 _LAZY = {
+    # The client module imports everything a client uses (capture steps, serializer,
+    # transport, tracing): loaded by init(), or here on first use.
+    "Client": ("tripwire.client", "Client"),
+    "client": ("tripwire.client", None),
     "HttpTransport": ("tripwire.transport", "HttpTransport"),
     "monitor": ("tripwire.crons", "monitor"),
     "logger": ("tripwire.logger", None),
@@ -103,9 +117,7 @@ def __getattr__(name: str) -> Any:
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'tripwire' has no attribute {name!r}")
-    import importlib
-
-    module = importlib.import_module(target[0])
+    module = _importlib.import_module(target[0])
     value = module if target[1] is None else getattr(module, target[1])
     globals()[name] = value
     return value

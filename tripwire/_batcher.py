@@ -19,11 +19,12 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
+from tripwire import _json, envelope  # noqa: F401 - envelope: loaded for the flusher
 from tripwire._log import logger, suppress
 from tripwire.outcomes import DataCategory, DropReason
 
 if TYPE_CHECKING:
-    from tripwire.client import BaseClient
+    from tripwire._client_base import BaseClient
     from tripwire.envelope import Envelope
 
 T = TypeVar("T")
@@ -136,12 +137,10 @@ class Batcher(Generic[T]):
         self.flush()
 
     def _start(self) -> None:
-        # Import on this thread what the flusher needs: a fork while the flusher holds
-        # an import lock would leave the child stuck on that import forever.
-        import tripwire._json
-        import tripwire.envelope
-
-        tripwire._json.dumps(None)  # picks the JSON backend now, not on the flusher
+        # What the flusher needs is imported by this module, on the thread that imports it
+        # (a fork while the flusher holds an import lock would leave the child stuck on
+        # that import forever); the JSON backend is picked now, not on the flusher.
+        _json.dumps(None)
         with self._lock:
             if self._thread is not None or self._closed:
                 return

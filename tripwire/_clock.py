@@ -26,7 +26,7 @@ _gmtime = time.gmtime
 def format_timestamp(value: float | datetime) -> str:
     """RFC 3339 in UTC with microseconds, as the protocol and sentry_sdk write it."""
     if not isinstance(value, (int, float)):
-        from datetime import timezone
+        from datetime import timezone  # lazy: no datetime at `import tripwire` (pinned)
 
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc)
@@ -51,7 +51,7 @@ def to_epoch(value: object) -> float | None:
     """A float timestamp from a float, int or datetime (naive datetimes are taken as UTC)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    from datetime import datetime, timezone
+    from datetime import datetime, timezone  # lazy: no datetime at `import tripwire` (pinned)
 
     if isinstance(value, datetime):
         if value.tzinfo is None:

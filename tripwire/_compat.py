@@ -44,7 +44,7 @@ def check_uwsgi_thread_support() -> bool:
     if "uwsgi" not in sys.builtin_module_names and "uwsgi" not in sys.modules:
         return True  # not inside uWSGI: its module is built into the uWSGI binary
     try:
-        from uwsgi import opt
+        from uwsgi import opt  # lazy: exists only inside uWSGI
     except ImportError:
         return True
     threads = "threads" in opt or _uwsgi_option(opt, "enable-threads")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 SUBSTITUTE = "[Filtered]"
 
@@ -218,7 +219,6 @@ def filter_query_string(query: str, behaviour: Mapping[str, Any]) -> str | None:
     """
     if behaviour.get("mode") == "off" or not query:
         return None
-    from urllib.parse import parse_qs, urlencode
 
     parsed = parse_qs(query, keep_blank_values=True)
     pairs: list[tuple[str, str]] = []

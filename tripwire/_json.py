@@ -21,6 +21,8 @@ as floats (`loads_exact` always uses the standard library).
 
 from __future__ import annotations
 
+import datetime
+import enum
 import json
 import math
 from typing import Any, Callable
@@ -101,7 +103,7 @@ def _select_backend() -> tuple[Callable[[object], bytes], Callable[[Any], Any]]:
     # tripwire` must stay light. Two threads racing here compute the same answer.
     global _orjson, _dumps_impl, _loads_impl
     try:
-        import orjson
+        import orjson  # lazy: optional accelerator
     except Exception:  # ImportError, or a broken wheel
         _orjson = False
         _dumps_impl, _loads_impl = _dumps_stdlib, _loads_stdlib
@@ -235,9 +237,7 @@ class _Sanitiser:
 
     def _other(self, value: object, depth: int) -> Any:
         # Types orjson encodes natively: render them as it does so both backends agree.
-        import datetime
-        import enum
-        import uuid
+        import uuid  # lazy: only when a UUID is encoded
 
         if isinstance(value, enum.Enum):
             return self.clean(value.value, depth)

@@ -28,7 +28,7 @@ class _LazyLogger:
     def get(self) -> logging.Logger:
         """The real logger."""
         if self._logger is None:
-            import logging
+            import logging  # lazy: no logging at `import tripwire` (pinned)
 
             real = logging.getLogger(LOGGER_NAME)
             real.addHandler(logging.NullHandler())
@@ -88,7 +88,7 @@ def configure_debug(enabled: bool) -> None:
     captures too and then finds `logging` half imported.
     """
     global _debug_handler
-    import logging
+    import logging  # lazy: no logging at `import tripwire` (pinned)
 
     real = logger.get()
     if not enabled and _debug_handler is None:

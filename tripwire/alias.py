@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Optional
 
+import tripwire
+
 _ALIAS = "sentry_sdk"
 _REAL = "tripwire"
 
@@ -90,7 +92,6 @@ def install() -> None:
             "sentry_sdk is already imported: call tripwire.alias.install() before anything "
             "imports sentry_sdk"
         )
-    import tripwire
 
     # Modules tripwire already loaded are registered directly. Besides saving the finder
     # a trip, this keeps the import system from re-binding a package attribute that

@@ -10,8 +10,10 @@ from contextlib import AbstractContextManager as ContextManager
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 
 from tripwire._clock import clock as _clock
+from tripwire._deprecation import deprecated
 from tripwire._guard import guarded
 from tripwire._guard import log_ignored as _log_ignored
+from tripwire._log import logger
 from tripwire.scope._breadcrumbs import record_breadcrumb
 from tripwire.scope._current import (
     _current_scope,
@@ -28,10 +30,10 @@ from tripwire.scope._current import (
 from tripwire.scope._data import CRUMBS as _CRUMBS
 from tripwire.scope._data import EXTRAS as _EXTRAS
 from tripwire.scope._data import TAGS as _TAGS
+from tripwire.scope._scope import Scope
 
 if TYPE_CHECKING:
     from tripwire.client import Client
-    from tripwire.scope._scope import Scope
     from tripwire.tracing import NoOpSpan, Span, Transaction
     from tripwire.types import Breadcrumb, BreadcrumbHint, Event, ExceptionLike, Hint
 
@@ -48,8 +50,6 @@ class _InitGuard:
         self._client = client
 
     def __enter__(self) -> _InitGuard:
-        from tripwire._deprecation import deprecated
-
         deprecated(
             "`with init(...)` is deprecated (as in sentry_sdk 2.x): call init() and"
             " close the client with get_client().close() when done"
@@ -67,7 +67,7 @@ def init(*args: Any, **kwargs: Any) -> _InitGuard:
         TypeError: an unknown option or one of the wrong type.
         ValueError: an option out of range, or a malformed DSN.
     """
-    from tripwire.client import Client
+    from tripwire.client import Client  # lazy: the client loads the whole SDK; init() does
 
     client = Client(*args, **kwargs)
     get_global_scope().set_client(client)
@@ -337,8 +337,6 @@ async def flush_async(
     try:
         await get_client().flush_async(timeout=timeout, callback=callback)
     except Exception:
-        from tripwire._log import logger
-
         logger.debug("flush_async failed", exc_info=True)
 
 
@@ -372,18 +370,20 @@ def start_transaction(
 def start_span(**kwargs: Any) -> Span:
     """Start a span under the active span (`description=` is deprecated: use `name=`)."""
     scope = _current_scope.get() or get_current_scope()  # one call fewer on the hot path
-    span: Span = (_tracing or _load_tracing()).span_for_scope(scope, kwargs)
+    span: Span = (_span_for_scope or _load_tracing().span_for_scope)(scope, kwargs)
     return span
 
 
 _tracing: Any = None  # tripwire.tracing._api, bound on first use (import tripwire stays cheap)
+_span_for_scope: Any = None  # its span_for_scope (start_span's hot path)
 
 
 def _load_tracing() -> Any:
-    global _tracing
-    from tripwire.tracing import _api
+    global _tracing, _span_for_scope
+    from tripwire.tracing import _api  # lazy: tracing costs ~25 ms + datetime
 
     _tracing = _api
+    _span_for_scope = _api.span_for_scope
     return _tracing
 
 
@@ -435,8 +435,6 @@ def update_current_span(
     if span is None:
         return
     if data is not None:
-        from tripwire._deprecation import deprecated
-
         deprecated("the `data` argument of update_current_span is deprecated: use `attributes`")
     if op is not None:
         span.op = op
@@ -481,7 +479,7 @@ def trace(
     template: Any = "default",
 ) -> _F | Callable[[_F], _F]:
     """Decorator: run `func` (sync or async) in a child span of the active span."""
-    from tripwire.tracing import trace as _trace
+    from tripwire.tracing import trace as _trace  # lazy: tracing costs ~25 ms + datetime
 
     return _trace(func, op=op, name=name, attributes=attributes, template=template)
 
@@ -509,8 +507,7 @@ def _alias_doc(owner: str, f: _F) -> _F:
 
 
 def _owner_classes() -> dict[str, type]:
-    from tripwire.client import Client
-    from tripwire.scope import Scope
+    from tripwire.client import Client  # lazy: the client loads the whole SDK; init() does
 
     return {"Client": Client, "Scope": Scope}
 
@@ -528,7 +525,7 @@ def scopemethod(f: _F) -> _F:
 def __getattr__(name: str) -> Any:
     # `sentry_sdk.api.monitor`: the crons decorator, loaded on first use.
     if name == "monitor":
-        from tripwire.crons import monitor
+        from tripwire.crons import monitor  # lazy: feature module, loaded on first use
 
         return monitor
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
-    from tripwire.envelope import Envelope
     from tripwire.server.app import ServerThread
 
 DEFAULT_HOST = "127.0.0.1"
@@ -99,63 +98,6 @@ def _running_server_dsn(url: str) -> Optional[str]:
     return None
 
 
-class LoopbackTransport:
-    """A minimal synchronous transport: POSTs each envelope with the standard library.
-
-    Used only while `tripwire.transport.http` is not available (it is being written):
-    it blocks the caller for the request, which is acceptable for the demo and for
-    ``tripwire run`` against a server on this machine, and never raises.
-    """
-
-    def __init__(self, options: Optional[dict[str, Any]] = None) -> None:
-        from tripwire.dsn import Dsn
-
-        self.options = options or {}
-        self.parsed_dsn = Dsn.parse(self.options["dsn"])
-
-    def capture_envelope(self, envelope: Envelope) -> None:
-        """Send `envelope` now; failures are reported on stderr, never raised."""
-        import urllib.request
-
-        dsn = self.parsed_dsn
-        request = urllib.request.Request(  # noqa: S310 -- the DSN's http(s) URL
-            dsn.envelope_url,
-            data=envelope.serialize(),
-            headers={
-                "Content-Type": "application/x-sentry-envelope",
-                "X-Sentry-Auth": dsn.auth_header(),
-            },
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=5.0) as response:  # noqa: S310
-                response.read()
-        except (OSError, ValueError) as exc:
-            _err(f"could not send an envelope to {dsn.envelope_url}: {exc}")
-
-    def flush(self, timeout: float, callback: Any = None) -> None:
-        """Nothing is pending: every envelope was sent when captured."""
-
-    def kill(self) -> None:
-        """Nothing to stop."""
-
-    def is_healthy(self) -> bool:
-        """Always healthy."""
-        return True
-
-    def record_lost_event(self, *args: Any, **kwargs: Any) -> None:
-        """Lost events are not counted by this stopgap transport."""
-
-
-def has_http_transport() -> bool:
-    """Whether the SDK's own HTTP transport is installed."""
-    try:
-        from tripwire.transport import HttpTransport  # noqa: F401
-    except (ImportError, AttributeError):
-        return False
-    return True
-
-
 def init_sdk(dsn: str, **options: Any) -> list[str]:
     """`tripwire.init` with `options`, leaving out those this SDK build rejects.
 
@@ -163,12 +105,7 @@ def init_sdk(dsn: str, **options: Any) -> list[str]:
     """
     import tripwire
 
-    notes = []
-    if not has_http_transport() and "transport" not in options:
-        options["transport"] = LoopbackTransport({"dsn": dsn})
-        notes.append(
-            "the SDK's HTTP transport is not available yet: using a simple synchronous one"
-        )
+    notes: list[str] = []
     while True:
         try:
             tripwire.init(dsn=dsn, **options)

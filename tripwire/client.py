@@ -1,32 +1,59 @@
-"""`Client`: options, the pipeline steps and the transport; `capture_event` stays short.
+"""`Client`: options, the capture steps and the transport; `capture_event` stays short.
 
-Scopes call `Client._capture(event, hint, layers)`; the public
-`Client.capture_event(event, hint, scope)` is the sentry_sdk-compatible form.
+Scopes call `Client._capture(event, hint, layers)` (through `tripwire.capture`); the
+public `Client.capture_event(event, hint, scope)` is the sentry_sdk-compatible form.
+
+The client is where the SDK is put together, so this module imports everything a
+client uses, once, at the top: nothing is imported by the first capture (an import
+interrupted by a signal handler that captures too would hand the handler a
+half-initialised module). `import tripwire` does not load it (`tripwire.Client` and
+`init()` do). The interface the rest of the SDK sees, and the client in force before
+`init()`, are `tripwire._client_base`'s (below the scopes).
 """
 
 from __future__ import annotations
 
-import threading
+import warnings
 from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Callable
 
+from tripwire import _data_collection as data_collection
+from tripwire._batcher import close_batchers, flush_batchers
+from tripwire._client_base import NON_RECORDING_CLIENT as NON_RECORDING_CLIENT
+from tripwire._client_base import BaseClient as BaseClient
+from tripwire._client_base import NonRecordingClient as NonRecordingClient
+from tripwire._client_base import capture_guard as capture_guard
 from tripwire._clock import clock, format_timestamp
 from tripwire._compat import check_uwsgi_thread_support
-from tripwire._log import configure_debug, logger, suppress
+from tripwire._deprecation import deprecated
+from tripwire._late import hooks
+from tripwire._log import configure_debug, logger
+from tripwire.capture.breadcrumbs import CrumbCache, base_wire_form
+from tripwire.capture.markers import is_internal
+from tripwire.capture.payload import EventPayload
+from tripwire.capture.steps import Capture, error_steps, new_event_id, transaction_steps
 from tripwire.consts import SDK_NAME, VERSION
-from tripwire.outcomes import DataCategory, Drop, DropReason, Outcomes
+from tripwire.dsn import Dsn
+from tripwire.envelope import Envelope, Item
+from tripwire.event.exceptions import event_from_exception
+from tripwire.event.frames import FrameOptions
+from tripwire.event.serializer import Serializer
+from tripwire.monitor import Monitor
+from tripwire.options import build_options
+from tripwire.outcomes import DataCategory, Drop, DropReason
+from tripwire.scope._global_processors import global_event_processors
+from tripwire.scrubber import EventScrubber
+from tripwire.sessions import queue_session, update_session_from_event
+from tripwire.spotlight import SpotlightTee, sample_all, setup_spotlight
+from tripwire.tracing import setup_functions_to_trace
+from tripwire.tracing._api import continue_trace_from_environment
+from tripwire.transport import lost_event_forwarder, make_transport
 
 if TYPE_CHECKING:
-    from tripwire.dsn import Dsn
-    from tripwire.envelope import Envelope
-    from tripwire.integrations import Integration
-    from tripwire.pipeline import Step
+    from tripwire.capture.steps import Step
     from tripwire.scope._scope import Scope
-    from tripwire.transport import Transport
     from tripwire.types import Event, EventDict, ExcInfo, Hint
-
-_FIRST_ARG: Any = object()
 
 # The `sdk` metadata every event carries (the client adds its integrations).
 SDK_INFO: dict[str, Any] = {
@@ -44,163 +71,7 @@ def get_options(*args: Any, **kwargs: Any) -> dict[str, Any]:
 
     As sentry_sdk.client.get_options; raises as `init` does on a bad option.
     """
-    from tripwire.options import build_options
-
     return build_options(*args, **kwargs)
-
-
-class _CaptureGuard(threading.local):
-    """Set while this thread builds or processes an event.
-
-    User code runs in there (`__repr__` of frame locals and extras, a Mapping's
-    `__iter__`, hooks, processors, a transport); a capture it makes is a no-op, so
-    capture never recurses, let alone without bound (as sentry_sdk 2.x, one event).
-    """
-
-    active = False
-
-
-capture_guard = _CaptureGuard()
-
-
-class BaseClient:
-    """The client interface; on its own it records nothing (no SDK initialised)."""
-
-    _max_breadcrumbs = 100
-    _before_breadcrumb: Callable[..., Any] | None = None
-    # Read on hot paths instead of calling is_active().
-    _recording = False
-    if TYPE_CHECKING:
-        from tripwire.scope._breadcrumbs import CrumbCache
-
-        _crumb_wire: CrumbCache
-
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        self.options: dict[str, Any] = options if options is not None else _default_options()
-        self.transport: Transport | None = None
-        self.integrations: dict[str, Integration] = {}
-        self.outcomes = Outcomes()
-        # Backpressure monitor and Spotlight sender (tripwire.monitor, tripwire.spotlight).
-        self.monitor: Any = None
-        self.spotlight: Any = None
-
-    def is_active(self) -> bool:
-        """False: nothing is captured until `init()`."""
-        return False
-
-    @property
-    def dsn(self) -> str | None:
-        """The configured DSN, if any."""
-        dsn = self.options.get("dsn")
-        return str(dsn) if dsn else None
-
-    @property
-    def parsed_dsn(self) -> Dsn | None:
-        """The parsed DSN, if any."""
-        return None
-
-    def should_send_default_pii(self) -> bool:
-        """Whether send_default_pii is on."""
-        return bool(self.options.get("send_default_pii"))
-
-    def capture_event(
-        self, event: Event, hint: Hint | None = None, scope: Scope | None = None
-    ) -> str | None:
-        """Capture an event; this client drops everything."""
-        return None
-
-    def _capture(
-        self, event: EventDict, hint: Hint, layers: Sequence[Scope], built_by_sdk: bool
-    ) -> str | None:
-        return None
-
-    def _event_from_exception(
-        self, exc_info: ExcInfo, mechanism: dict[str, Any] | None = None
-    ) -> tuple[EventDict, Hint]:
-        raise RuntimeError("no client: nothing is captured before init()")
-
-    def capture_session(self, session: Any) -> None:
-        """Send a release-health session update (this client drops it)."""
-
-    def get_integration(self, name_or_class: str | type[Any]) -> Any:
-        """The installed integration with that identifier or class, else None."""
-        key = name_or_class if isinstance(name_or_class, str) else name_or_class.identifier
-        return self.integrations.get(key)
-
-    def flush(
-        self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
-    ) -> None:
-        """Wait up to `timeout` seconds for queued events to be sent."""
-
-    async def flush_async(
-        self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
-    ) -> None:
-        """`flush` without blocking the event loop."""
-        import asyncio
-
-        await asyncio.get_running_loop().run_in_executor(None, self.flush, timeout, callback)
-
-    def close(
-        self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
-    ) -> None:
-        """Flush and shut the transport down."""
-
-    async def close_async(
-        self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
-    ) -> None:
-        """`close` without blocking the event loop."""
-        import asyncio
-
-        await asyncio.get_running_loop().run_in_executor(None, self.close, timeout, callback)
-
-    def _run_user_hook(self, fn: Callable[..., Any], *args: Any, on_error: Any = _FIRST_ARG) -> Any:
-        """Run user code (hooks, processors): its errors are logged, never raised.
-
-        While it runs, the SDK's logging integration ignores records (no recursion if
-        the hook logs), and an error returns `on_error` (default: the first argument,
-        i.e. the event passes through unchanged).
-        """
-        with suppress:
-            try:
-                return fn(*args)
-            except Exception:
-                logger.warning("%r raised; see the traceback below", fn, exc_info=True)
-                return args[0] if on_error is _FIRST_ARG else on_error
-
-    def __enter__(self) -> BaseClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class NonRecordingClient(BaseClient):
-    """The client in force before `init()` and after `tripwire.testing.reset()`."""
-
-
-def _default_options() -> dict[str, Any]:
-    from tripwire.options import DEFAULT_OPTIONS
-
-    return dict(DEFAULT_OPTIONS)
-
-
-class _LazyDefaultOptions(dict):  # type: ignore[type-arg]
-    """DEFAULT_OPTIONS, built on first read so `import tripwire` stays cheap."""
-
-    def __missing__(self, key: str) -> Any:
-        if not self:
-            self.update(_default_options())
-            if key in self:
-                return self[key]
-        raise KeyError(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if not self:
-            self.update(_default_options())
-        return super().get(key, default)
-
-
-NON_RECORDING_CLIENT = NonRecordingClient(_LazyDefaultOptions())
 
 
 class Client(BaseClient):
@@ -216,16 +87,6 @@ class Client(BaseClient):
             _client_init_debug.reset(token)
 
     def _setup(self) -> None:
-        from tripwire import _data_collection as data_collection
-        from tripwire._event_payload import EventPayload
-        from tripwire.envelope import Envelope, Item
-        from tripwire.event.frames import FrameOptions
-        from tripwire.event.serializer import Serializer
-        from tripwire.integrations import _setup_for_options
-        from tripwire.pipeline import Capture, error_steps, new_event_id, transaction_steps
-        from tripwire.scrubber import EventScrubber
-        from tripwire.transport import lost_event_forwarder, make_transport
-
         opts = self.options
         experiments = opts.get("_experiments") or {}
         if (
@@ -233,8 +94,6 @@ class Client(BaseClient):
             or opts["profiles_sampler"] is not None
             or experiments.get("profiles_sample_rate") is not None
         ):
-            from tripwire._deprecation import deprecated
-
             deprecated(
                 "transaction-based profiling (profiles_sample_rate, profiles_sampler) is"
                 " deprecated as in sentry_sdk 2.x: use profile_session_sample_rate"
@@ -245,8 +104,6 @@ class Client(BaseClient):
         ):
             data_collection.resolve(opts)  # (an unpickled client's is resolved already)
         if opts["spotlight"] is not False:
-            from tripwire.spotlight import sample_all, setup_spotlight
-
             self.spotlight = setup_spotlight(opts)
             if self.spotlight is not None and not opts["dsn"]:
                 # As sentry_sdk 2.x: Spotlight alone (local development) sees everything.
@@ -259,22 +116,7 @@ class Client(BaseClient):
                         opts["include_local_variables"] is not False,
                         opts["include_source_context"] is not False,
                     )
-        # What the capture path uses, bound once: no import statements per event.
-        self._capture_cls = Capture
-        self._new_event_id = new_event_id
-        self._envelope_cls = Envelope
-        self._item_cls = Item
-        self._event_payload_cls = EventPayload
         configure_debug(bool(opts["debug"]))
-        # Everything a capture uses is imported here, not by the first capture: an
-        # import interrupted by a signal handler that captures too would leave the
-        # handler a half-initialised module (and takes ~50 ms on the first event).
-        from tripwire.event import exceptions as _exceptions  # noqa: F401
-        from tripwire.scope._scope_tracing import _load_tracing
-
-        _load_tracing()
-        from tripwire.scope._breadcrumbs import CrumbCache
-
         self._max_breadcrumbs: int = opts["max_breadcrumbs"]
         self._crumb_wire = CrumbCache(self._prepare_crumb, limit=4 * self._max_breadcrumbs + 64)
         self._before_breadcrumb = opts["before_breadcrumb"]
@@ -310,8 +152,6 @@ class Client(BaseClient):
         )
         self.transport = make_transport(opts)
         if self.spotlight is not None:
-            from tripwire.spotlight import SpotlightTee
-
             # Every envelope, whoever sends it, also goes to the sidecar.
             self.transport = SpotlightTee(self.transport, self.spotlight)
         if self.transport is not None:
@@ -321,10 +161,9 @@ class Client(BaseClient):
             # record_lost_event, whichever part of the SDK records it.
             self.outcomes.forward = lost_event_forwarder(self.transport)
             if opts["enable_backpressure_handling"]:
-                from tripwire.monitor import Monitor
-
                 self.monitor = Monitor(self.transport)
-        self.integrations = _setup_for_options(opts)
+        setup_integrations = hooks.setup_integrations
+        self.integrations = setup_integrations(opts) if setup_integrations is not None else {}
         self._sdk_info: dict[str, Any] = {
             **SDK_INFO,
             "packages": [dict(package) for package in SDK_INFO["packages"]],
@@ -334,15 +173,9 @@ class Client(BaseClient):
         self._transaction_steps: list[Step] = transaction_steps(self)
         self._parsed_dsn: Dsn | None = None
         if opts["dsn"]:
-            from tripwire.dsn import Dsn
-
             self._parsed_dsn = Dsn.parse(opts["dsn"])
         if opts["functions_to_trace"]:
-            from tripwire.tracing import setup_functions_to_trace
-
             setup_functions_to_trace(self)
-        from tripwire.tracing._api import continue_trace_from_environment
-
         continue_trace_from_environment()
 
     _recording = True
@@ -402,8 +235,8 @@ class Client(BaseClient):
         if transport is None:
             logger.debug("event dropped: no DSN and no transport")
             return None
-        event_id = self._new_event_id(event)
-        cap = self._capture_cls(event, hint, layers, built_by_sdk)
+        event_id = new_event_id(event)
+        cap = Capture(event, hint, layers, built_by_sdk)
         if event.get("type") == "transaction":
             steps, category = self._transaction_steps, DataCategory.TRANSACTION
         else:
@@ -430,16 +263,12 @@ class Client(BaseClient):
         """Queue a release-health session update for sending."""
         if self.transport is None:
             return
-        from tripwire.sessions import queue_session
-
         queue_session(self, session)
 
     def _update_session(self, layers: Sequence[Scope], event: EventDict) -> None:
         for layer in reversed(layers):
             session = layer._d.session
             if session is not None:
-                from tripwire.sessions import update_session_from_event
-
                 update_session_from_event(session, event)
                 return
 
@@ -471,14 +300,12 @@ class Client(BaseClient):
             dsc = trace.pop("dynamic_sampling_context", None)
             if dsc:
                 headers["trace"] = dsc
-        envelope = self._envelope_cls(headers=headers)
+        envelope = Envelope(headers=headers)
         is_transaction = event.get("type") == "transaction"
         if is_transaction:
             envelope.add_transaction(event)
         else:
-            envelope.add_item(
-                self._item_cls(payload=self._event_payload_cls(json=event), type="event")
-            )
+            envelope.add_item(Item(payload=EventPayload(json=event), type="event"))
         for attachment in hint.get("attachments") or ():
             if is_transaction and not attachment.add_to_transactions:
                 continue
@@ -488,8 +315,6 @@ class Client(BaseClient):
     def _event_from_exception(
         self, exc_info: ExcInfo, mechanism: dict[str, Any] | None = None
     ) -> tuple[EventDict, Hint]:
-        from tripwire.event.exceptions import event_from_exception
-
         guard = capture_guard
         outer = guard.active
         guard.active = True  # frame locals' __repr__s run here (see _CaptureGuard)
@@ -500,8 +325,6 @@ class Client(BaseClient):
 
     def _prepare_crumb(self, crumb: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """A breadcrumb's wire form: bounded, scrubbed, with its own `_meta` (cached by Crumb)."""
-        from tripwire.scope._breadcrumbs import base_wire_form
-
         mini = self._serializer.event({"breadcrumbs": {"values": [base_wire_form(crumb)]}})
         if self._scrubber is not None:
             self._scrubber.scrub_breadcrumbs(mini)
@@ -509,12 +332,10 @@ class Client(BaseClient):
         return mini["breadcrumbs"]["values"][0], meta
 
     def _has_user_processors(self, layers: Sequence[Scope]) -> bool:
-        from tripwire.scope._apply import global_event_processors
-
         for layer in layers:
             if layer._event_processors or layer._error_processors:
                 return True
-        return any(not getattr(p, "_tripwire_internal", False) for p in global_event_processors)
+        return any(not is_internal(p) for p in global_event_processors)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -532,15 +353,75 @@ class Client(BaseClient):
         # Batched items (logs, sessions) go to the transport first, then out with it; a
         # failing batcher must not keep the transport's queue from being flushed.
         try:
-            from tripwire._batcher import flush_batchers
-
             flush_batchers(self)
         except Exception:
             logger.debug("flushing batched items failed", exc_info=True)
+        inner = self._async_transport()
+        if inner is not None and inner.on_its_loop():
+            # Waiting here would block the loop the transport sends from (as sentry_sdk).
+            warnings.warn(
+                "flush() used with AsyncHttpTransport. Use flush_async() instead.", stacklevel=2
+            )
+            return
         try:
             transport.flush(timeout, callback)
         except Exception:
             logger.debug("flush failed", exc_info=True)
+
+    def _async_transport(self) -> Any:
+        """The AsyncHttpTransport this client sends through (behind Spotlight too), or None."""
+        transport = self.transport
+        inner = getattr(transport, "inner", transport)
+        return inner if getattr(inner, "is_async", False) else None
+
+    def _has_async_transport(self) -> bool:
+        """Whether the client sends through an AsyncHttpTransport (sentry_sdk's name)."""
+        return self._async_transport() is not None
+
+    async def flush_async(
+        self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
+    ) -> None:
+        """Wait up to `timeout` seconds for queued events, without blocking the loop.
+
+        With the async transport, awaits its flush on the loop; with another
+        transport, runs `flush` in the loop's executor (sentry_sdk 2.75 does
+        nothing there).
+        """
+        inner = self._async_transport()
+        if inner is None:
+            await BaseClient.flush_async(self, timeout, callback)
+            return
+        if timeout is None:
+            timeout = self.options["shutdown_timeout"]
+        if self.spotlight is not None:
+            self.spotlight.flush(timeout)
+        try:
+            flush_batchers(self)
+        except Exception:
+            logger.debug("flushing batched items failed", exc_info=True)
+        task = inner.flush(timeout, callback)
+        if task is not None:
+            await task
+
+    async def close_async(
+        self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
+    ) -> None:
+        """Flush (awaited), then shut the transport down; later captures are dropped."""
+        if self._async_transport() is None:
+            await BaseClient.close_async(self, timeout, callback)
+            return
+        try:
+            close_batchers(self)
+        except Exception:
+            logger.debug("closing batchers failed", exc_info=True)
+        await self.flush_async(timeout, callback)
+        self.close(timeout=0.0)
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close_async()
 
     def close(
         self, timeout: float | None = None, callback: Callable[[int, float], None] | None = None
@@ -558,12 +439,26 @@ class Client(BaseClient):
             return
         try:
             # Stop the batchers' flusher threads; what they hold goes out with this flush.
-            from tripwire._batcher import close_batchers
-
             close_batchers(self)
         except Exception:
             logger.debug("closing batchers failed", exc_info=True)
-        self.flush(timeout, callback)
+        inner = self._async_transport()
+        if inner is None:
+            self.flush(timeout, callback)
+        elif timeout != 0.0:  # 0.0: close_async() flushed already
+            if inner.on_its_loop():
+                warnings.warn(
+                    "close() used with AsyncHttpTransport. Use close_async() instead.",
+                    stacklevel=2,
+                )
+            # Unlike sentry_sdk, what is queued is not lost: the transport's worker
+            # thread sends it while this waits (blocking the loop, as a sync close does).
+            try:
+                inner.flush_sync(
+                    self.options["shutdown_timeout"] if timeout is None else timeout, callback
+                )
+            except Exception:
+                logger.debug("flush failed", exc_info=True)
         try:
             transport.kill()
         except Exception:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 
 from tripwire._log import logger
 from tripwire.api import _ScopeCallbackResult
+from tripwire.consts import INSTRUMENTER
 from tripwire.scope._current import (
     _PushedScope,
     _ScopeManager,
@@ -25,7 +26,7 @@ from tripwire.scope._current import (
 from tripwire.scope._scope import Scope
 
 if TYPE_CHECKING:
-    from tripwire.client import BaseClient
+    from tripwire._client_base import BaseClient
     from tripwire.types import Breadcrumb, BreadcrumbHint, Event, ExceptionLike, Hint
 
 T = TypeVar("T")
@@ -326,15 +327,13 @@ GLOBAL_HUB: Hub = _make_main_hub()
 def __getattr__(name: str) -> Any:
     # Names sentry_sdk.hub re-exports, loaded on first access.
     if name == "Client":
-        from tripwire.client import Client
+        from tripwire.client import Client  # lazy: see api.init
 
         return Client
     if name == "INSTRUMENTER":
-        from tripwire.consts import INSTRUMENTER
-
         return INSTRUMENTER
     if name in ("Span", "Transaction", "NoOpSpan"):
-        from tripwire.tracing import _span, _transaction
+        from tripwire.tracing import _span, _transaction  # lazy: see api._load_tracing
 
         return getattr(_transaction if name == "Transaction" else _span, name)
     raise AttributeError(f"module 'tripwire.hub' has no attribute {name!r}")

@@ -15,12 +15,16 @@ Positional arguments (a tripwire extension) become
 
 from __future__ import annotations
 
+import platform
+import sys
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from tripwire._batcher import Batcher, batcher_for
 from tripwire._clock import clock, format_timestamp
 from tripwire._log import logger as _sdk_logger
 from tripwire.consts import SDK_NAME, VERSION
+from tripwire.envelope import Envelope, Item, PayloadRef
 from tripwire.outcomes import DataCategory, DropReason
 from tripwire.scope._current import (
     get_client,
@@ -30,9 +34,7 @@ from tripwire.scope._current import (
 )
 
 if TYPE_CHECKING:
-    from tripwire._batcher import Batcher
-    from tripwire.client import BaseClient
-    from tripwire.envelope import Envelope
+    from tripwire._client_base import BaseClient
     from tripwire.types import Log
 
 LOG_CONTENT_TYPE = "application/vnd.sentry.items.log+json"
@@ -228,15 +230,13 @@ def _static_attributes(client: BaseClient) -> list[tuple[str, Any]]:
     """The attributes every log of this client carries (computed once per client)."""
     found = _static_cache.get(client)
     if found is None:
-        from tripwire.integrations.stdlib import runtime_context
-
-        runtime = runtime_context()
         options = client.options
         found = [
             ("sentry.sdk.name", SDK_NAME),
             ("sentry.sdk.version", VERSION),
-            ("process.runtime.name", runtime["name"]),
-            ("process.runtime.version", runtime["version"]),
+            # As the stdlib integration's `runtime` context.
+            ("process.runtime.name", platform.python_implementation()),
+            ("process.runtime.version", "%d.%d.%d" % sys.version_info[:3]),
         ]
         for attribute, option in (
             ("server.address", "server_name"),
@@ -318,8 +318,6 @@ def _safe_str(value: Any) -> str:
 
 
 def _batcher(client: BaseClient) -> Batcher[Log]:
-    from tripwire._batcher import Batcher, batcher_for
-
     def make(owner: BaseClient) -> Batcher[Any]:
         return Batcher(owner, build_envelope, DataCategory.LOG_ITEM, name="logs")
 
@@ -361,8 +359,6 @@ def wire_form(log: Log) -> dict[str, Any] | None:
 
 def build_envelope(logs: list[Log]) -> Envelope | None:
     """The envelope carrying `logs` as one ``log`` item (None when none is usable)."""
-    from tripwire.envelope import Envelope, Item, PayloadRef
-
     items = [wired for wired in map(wire_form, logs) if wired is not None]
     if not items:
         return None

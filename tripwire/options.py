@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Optional
 
+from tripwire._deprecation import deprecated
 from tripwire._release import RELEASE_ENV_VARS as RELEASE_ENV_VARS
 from tripwire._release import detect_release
 from tripwire._release import git_head as git_head
@@ -445,6 +446,8 @@ def _hostname() -> Optional[str]:
     if uname is not None:
         # Same value as socket.gethostname() on POSIX, without importing socket.
         return str(uname().nodename)
+
+    # Lazy: build_options imports nothing heavy (a test pins it); this is the fallback.
     import socket
 
     return socket.gethostname()
@@ -457,8 +460,6 @@ def _warn_deprecated_options(options: dict[str, Any]) -> None:
     `propagate_traces` each time trace headers are made; tripwire warns about both
     once, at init.
     """
-    from tripwire._deprecation import deprecated
-
     if options["enable_tracing"] is not None:
         deprecated("the enable_tracing option is deprecated: use traces_sample_rate")
     if options["propagate_traces"] is False:

@@ -10,7 +10,7 @@ _TERMINAL = frozenset({"exited", "crashed", "abnormal"})
 
 
 def _new_sid() -> str:
-    import uuid
+    import uuid  # lazy: only when a session starts
 
     return str(uuid.uuid4())
 
@@ -18,7 +18,7 @@ def _new_sid() -> str:
 def _canonical_sid(sid: Any) -> str:
     # As sentry_sdk: a sid is a UUID (a malformed one raises ValueError), sent in its
     # canonical dashed form whatever form it was given in.
-    import uuid
+    import uuid  # lazy: only when a session starts
 
     return str(sid if isinstance(sid, uuid.UUID) else uuid.UUID(str(sid)))
 

@@ -9,6 +9,7 @@ as sentry_sdk does. Both go through the client's batcher for "session", drained 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import warnings
 import weakref
@@ -16,13 +17,15 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from tripwire._batcher import Batcher, batcher_for
 from tripwire._clock import format_timestamp
+from tripwire._late import hooks
 from tripwire._log import logger
+from tripwire.envelope import Envelope
 from tripwire.outcomes import DataCategory
+from tripwire.scope import _current
 from tripwire.session import Session
 
 if TYPE_CHECKING:
-    from tripwire.client import BaseClient
-    from tripwire.envelope import Envelope
+    from tripwire._client_base import BaseClient
     from tripwire.scope._scope import Scope
     from tripwire.types import EventDict
 
@@ -117,10 +120,8 @@ def is_auto_session_tracking_enabled(hub: Any = None) -> bool:
         DeprecationWarning,
         stacklevel=2,
     )
-    from tripwire.scope._current import get_isolation_scope
-
     # A Hub's scope is the isolation scope (sentry_sdk 2.x), as is Hub.current's.
-    return _tracking_enabled(get_isolation_scope())
+    return _tracking_enabled(_current.get_isolation_scope())
 
 
 def update_session_from_event(session: Session, event: EventDict) -> None:
@@ -198,8 +199,6 @@ def _aggregate(aggregates: dict[Any, dict[Any, dict[str, Any]]], session: Sessio
 def _envelopes(
     session_payloads: list[dict[str, Any]], aggregates: dict[Any, dict[Any, dict[str, Any]]]
 ) -> list[Envelope]:
-    from tripwire.envelope import Envelope
-
     envelopes = [Envelope(headers={})]
     for payload in session_payloads:
         if len(envelopes[-1].items) == MAX_ENVELOPE_ITEMS:
@@ -310,8 +309,6 @@ class SessionFlusher:
 
 
 def _user_of(scope: Scope) -> dict[str, Any] | None:
-    from tripwire.scope import _current
-
     for layer in (scope, _current.get_isolation_scope(), _current.get_global_scope()):
         user = layer._d.user
         if user is not None:
@@ -327,3 +324,7 @@ def _user_agent(event: EventDict) -> str | None:
             if str(name).lower() == "user-agent":
                 return str(value)
     return None
+
+
+# Scopes start and end sessions through this hook (`Scope.start_session`).
+hooks.sessions = sys.modules[__name__]

@@ -10,16 +10,20 @@ failures are logged once and never counted as lost events.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from tripwire._log import logger
 from tripwire.transport import Transport
+from tripwire.transport._http11 import NetworkError
+from tripwire.transport._http_client import HttpClient
+from tripwire.transport._policy import Entry
+from tripwire.transport._worker import Worker
 
 if TYPE_CHECKING:
     from tripwire.envelope import Envelope
     from tripwire.outcomes import DropReason
-    from tripwire.transport._sender import Entry
 
 DEFAULT_URL = "http://localhost:8969/stream"
 DEFAULT_SPOTLIGHT_URL = DEFAULT_URL  # sentry_sdk.spotlight's name
@@ -53,9 +57,6 @@ class SpotlightClient:
     """
 
     def __init__(self, url: str, options: Optional[Mapping[str, Any]] = None) -> None:
-        from tripwire.transport._http import HttpClient
-        from tripwire.transport._worker import Worker
-
         self.url = url
         options = options or {}
         self._delivery = _SpotlightDelivery(HttpClient(url, {}, timeout=5.0, use_proxy=False))
@@ -91,14 +92,11 @@ class _SpotlightDelivery:
         self._warned = False
 
     def encode(self, envelope: Envelope) -> Optional[Entry]:
-        from tripwire.transport._sender import Entry
-
         return Entry(envelope.serialize(), None, (), frozenset(), False, 0.0)
 
     def send(
         self, entry: Entry, meanwhile: Optional[Callable[[], None]] = None, lane: int = 0
     ) -> Optional[float]:
-        from tripwire.transport._wire import NetworkError
 
         try:
             response = self.http.post(entry.plain(), self._HEADERS, meanwhile)
@@ -155,7 +153,6 @@ def resolve_url(value: Any, env: Optional[str]) -> Optional[str]:
 
 def setup_spotlight(options: Mapping[str, Any]) -> Optional[SpotlightClient]:
     """The Spotlight client the options ask for, or None."""
-    import os
 
     url = resolve_url(options.get("spotlight"), os.environ.get("SENTRY_SPOTLIGHT"))
     if url is None:

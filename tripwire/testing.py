@@ -14,8 +14,12 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Any, Callable
 
+import tripwire
 from tripwire._clock import clock
 from tripwire._ids import ids
+from tripwire.envelope import Envelope
+from tripwire.integrations import reset_integrations
+from tripwire.scope._current import get_client, reset_scopes
 from tripwire.transport import Transport
 
 if TYPE_CHECKING:
@@ -36,8 +40,6 @@ class MemoryTransport(Transport):
     @property
     def envelopes(self) -> list[Envelope]:
         """The kept envelopes, parsed back from their bytes."""
-        from tripwire.envelope import Envelope
-
         return [Envelope.deserialize(raw) for raw in self.raw]
 
     @property
@@ -82,8 +84,6 @@ class capture_envelopes:
         self.transport = MemoryTransport()
 
     def __enter__(self) -> MemoryTransport:
-        import tripwire
-
         tripwire.init(transport=self.transport, **self._options)
         return self.transport
 
@@ -113,9 +113,6 @@ def frozen_clock(at: float = 1_700_000_000.0, step: float = 0.0) -> Callable[[],
 
 def reset() -> None:
     """Back to the just-imported state: no client, fresh scopes, integration patches undone."""
-    from tripwire.integrations import reset_integrations
-    from tripwire.scope._current import get_client, reset_scopes
-
     client = get_client()
     try:
         client.close(timeout=0)

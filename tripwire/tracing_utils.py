@@ -14,10 +14,12 @@ from datetime import datetime, timedelta, timezone
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Optional
 
-import tripwire
+from tripwire import api
 from tripwire._data_collection import filter_query_string
 from tripwire._enums import SPANTEMPLATE
 from tripwire.event.frames import _is_external
+from tripwire.scope._current import get_current_scope
+from tripwire.scope._scope import Scope
 from tripwire.tracing._consts import (
     BAGGAGE_HEADER_NAME,
     LOW_QUALITY_TRANSACTION_SOURCES,
@@ -52,15 +54,26 @@ from tripwire.utils import (
 )
 
 if TYPE_CHECKING:
-    from tripwire.client import BaseClient
+    from tripwire._client_base import BaseClient
     from tripwire.utils import ParsedUrl
+
+
+def should_truncate_gen_ai_input(options: Optional[dict[str, Any]]) -> bool:
+    """Whether gen_ai inputs are cut to their last message (as sentry_sdk 2.75).
+
+    Only when gen_ai spans go out inside their transaction (`stream_gen_ai_spans`
+    off, no span streaming); no options at all means truncate.
+    """
+    if options is None:
+        return True
+    lifecycle = options.get("trace_lifecycle")
+    if lifecycle is None:
+        lifecycle = (options.get("_experiments") or {}).get("trace_lifecycle")
+    return not options.get("stream_gen_ai_spans", True) and lifecycle != "stream"
 
 
 def get_current_span(scope: object = None) -> Span | None:
     """The active span of `scope` (default: the current scope), or None."""
-    from tripwire.scope._current import get_current_scope
-    from tripwire.scope._scope import Scope
-
     target = scope if isinstance(scope, Scope) else get_current_scope()
     span = target.span
     return span if isinstance(span, Span) else None
@@ -112,7 +125,7 @@ def record_sql_queries(
     Parameters are kept only when ``_experiments={"record_sql_params": True}`` (or the
     data_collection option allows query data), as sentry_sdk 2.75.
     """
-    client = tripwire.get_client()
+    client = api.get_client()
     if _sql_params_wanted(client.options):
         if not params_list or params_list == [None]:
             params_list = None
@@ -132,9 +145,9 @@ def record_sql_queries(
     if record_cursor_repr and cursor is not None:
         data["db.cursor"] = cursor
     with capture_internal_exceptions():
-        tripwire.add_breadcrumb(message=text, category="query", data=data)
+        api.add_breadcrumb(message=text, category="query", data=data)
     op = span_op_override_value if span_op_override_value is not None else OP.DB
-    with tripwire.start_span(op=op, name=text, origin=span_origin) as span:
+    with api.start_span(op=op, name=text, origin=span_origin) as span:
         for key, value in data.items():
             span.set_data(key, value)
         yield span
@@ -148,7 +161,7 @@ def add_http_breadcrumb(status_code: Optional[int], data: dict[str, Any]) -> Non
             crumb["level"] = "error"
         elif 400 <= status_code <= 499:
             crumb["level"] = "warning"
-    tripwire.add_breadcrumb(**crumb)
+    api.add_breadcrumb(**crumb)
 
 
 def get_url_attributes(client: BaseClient, parsed_url: Optional[ParsedUrl]) -> dict[str, Any]:
@@ -232,7 +245,7 @@ def add_source(
 
 
 def _add_source_if_slow(span: Any, enabled_option: str, threshold_option: str) -> None:
-    client = tripwire.get_client()
+    client = api.get_client()
     if not client.is_active() or span.timestamp is None or span.start_timestamp is None:
         return
     options = client.options
@@ -268,7 +281,7 @@ def propagate_trace_headers(client: BaseClient, request: Any) -> None:
         return
     if not should_propagate_trace(client, str(request.url)):
         return
-    for key, value in tripwire.get_current_scope().iter_trace_propagation_headers():
+    for key, value in api.get_current_scope().iter_trace_propagation_headers():
         if key == BAGGAGE_HEADER_NAME:
             add_sentry_baggage_to_headers(request.headers, value)
         else:
@@ -316,6 +329,7 @@ __all__ = [
     "record_sql_queries",
     "safe_repr",
     "should_propagate_trace",
+    "should_truncate_gen_ai_input",
     "to_string",
     "try_convert",
 ]

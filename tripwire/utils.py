@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import linecache
 import os
 import re
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar as ContextVar
 from datetime import datetime, timezone
@@ -32,6 +35,7 @@ from typing import (
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from tripwire import _json
+from tripwire._clock import format_timestamp as _format
 from tripwire._enums import EndpointType as EndpointType
 from tripwire._log import logger as logger
 from tripwire._release import detect_release, git_head
@@ -43,6 +47,8 @@ from tripwire.consts import USER_AGENT
 from tripwire.dsn import BadDsn as BadDsn
 from tripwire.dsn import Dsn as _Dsn
 from tripwire.event import frames as _frames
+from tripwire.event.annotated import SENSITIVE_DATA_SUBSTITUTE as SENSITIVE_DATA_SUBSTITUTE
+from tripwire.event.annotated import AnnotatedValue as AnnotatedValue
 from tripwire.event.exceptions import event_from_exception as _event_from_exception
 from tripwire.event.exceptions import exc_info_from_error as _exc_info_from_error
 from tripwire.event.exceptions import exceptions_from_exc_info
@@ -50,11 +56,14 @@ from tripwire.event.serializer import Serializer
 from tripwire.event.serializer import safe_repr as safe_repr
 from tripwire.logger import _typed as _typed_attribute
 from tripwire.logger import format_attribute as _format_attribute
+from tripwire.scope._current import get_client
 from tripwire.tracing._propagation import match_regex_list as match_regex_list
 from tripwire.tracing._sampling import is_valid_sample_rate as is_valid_sample_rate
+from tripwire.transport._tasks import is_internal_task as is_internal_task
+from tripwire.transport._tasks import mark_sentry_task_internal as mark_sentry_task_internal
 
 if TYPE_CHECKING:
-    from tripwire.client import BaseClient
+    from tripwire._client_base import BaseClient
     from tripwire.integrations import Integration
     from tripwire.types import Event, ExcInfo, Hint
 
@@ -63,7 +72,6 @@ T = TypeVar("T")
 
 # --------------------------------------------------------------------------- constants
 
-SENSITIVE_DATA_SUBSTITUTE = "[Filtered]"
 FALSY_ENV_VALUES = frozenset(("false", "f", "n", "no", "off", "0"))
 TRUTHY_ENV_VALUES = frozenset(("true", "t", "y", "yes", "on", "1"))
 # Upper bound on frames kept by `add_full_stack` when max_stack_frames is not set.
@@ -79,51 +87,6 @@ disable_capture_event: ContextVar[bool] = ContextVar("disable_capture_event", de
 
 
 # --------------------------------------------------------------------------- values
-
-
-class AnnotatedValue:
-    """A value plus the `_meta` annotation saying how the SDK changed it."""
-
-    __slots__ = ("metadata", "value")
-
-    def __init__(self, value: Any, metadata: dict[str, Any]) -> None:
-        self.value = value
-        self.metadata = metadata
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, AnnotatedValue):
-            return False
-        return self.value == other.value and self.metadata == other.metadata
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"AnnotatedValue(value={self.value!r}, metadata={self.metadata!r})"
-
-    @classmethod
-    def removed_because_raw_data(cls) -> AnnotatedValue:
-        """The value was not sent because it could not be parsed (e.g. a raw body)."""
-        return cls(value="", metadata={"rem": [["!raw", "x"]]})
-
-    @classmethod
-    def removed_because_over_size_limit(cls, value: Any = "") -> AnnotatedValue:
-        """The value was not sent because it exceeds a size limit of the options."""
-        return cls(value=value, metadata={"rem": [["!config", "x"]]})
-
-    @classmethod
-    def substituted_because_contains_sensitive_data(cls) -> AnnotatedValue:
-        """The value was replaced by ``[Filtered]``."""
-        return cls(value=SENSITIVE_DATA_SUBSTITUTE, metadata={"rem": [["!config", "s"]]})
-
-    @classmethod
-    def substituted_because_raw_data(cls) -> AnnotatedValue:
-        """The value was replaced because it could not be parsed."""
-        return cls(value="[Unparsable]", metadata={"rem": [["!raw", "s"]]})
-
-    @classmethod
-    def substituted_because_over_size_limit(cls) -> AnnotatedValue:
-        """The value was replaced because it exceeds a size limit of the options."""
-        return cls(value="[Exceeds maximum size]", metadata={"rem": [["!config", "s"]]})
 
 
 def env_to_bool(value: Any, *, strict: Optional[bool] = False) -> Optional[bool]:
@@ -231,7 +194,6 @@ def safe_serialize(data: Any) -> str:
         result = readable(data)
         if isinstance(result, str):
             return result
-        import json
 
         return json.dumps(result, default=str)
     except Exception:
@@ -246,7 +208,6 @@ def format_timestamp(value: Union[datetime, float]) -> str:
     if isinstance(value, datetime):
         value = value.astimezone(timezone.utc)
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    from tripwire._clock import format_timestamp as _format
 
     return _format(value)
 
@@ -450,8 +411,6 @@ def capture_internal_exceptions() -> CaptureInternalException:
 
 def capture_internal_exception(exc_info: ExcInfo) -> None:
     """Log an exception caused by the SDK itself (never sent as an event)."""
-    from tripwire.scope._current import get_client
-
     if get_client().is_active():
         logger.error("Internal error in tripwire", exc_info=exc_info)
 
@@ -489,7 +448,9 @@ def get_errno(exc_value: BaseException) -> Optional[Any]:
 
 def get_error_message(exc_value: Optional[BaseException]) -> str:
     """The exception's message as shown in an event (with its notes, one per line)."""
-    message: Any = safe_str(getattr(exc_value, "message", "") or "") or safe_str(exc_value)
+    message: Any = safe_str(
+        getattr(exc_value, "message", "") or getattr(exc_value, "detail", "") or exc_value
+    )
     notes = getattr(exc_value, "__notes__", None)
     if isinstance(notes, list) and notes:
         message += "\n" + "\n".join(note for note in notes if isinstance(note, str))
@@ -540,8 +501,6 @@ def _frame_options(
 ) -> _frames.FrameOptions:
     """FrameOptions for the given client options (default: the active client's)."""
     if client_options is None:
-        from tripwire.scope._current import get_client
-
         client = get_client()
         client_options = client.options if client.is_active() else {}
     opts = client_options
@@ -605,8 +564,6 @@ def get_lines_from_file(
     module: Optional[str] = None,
 ) -> tuple[list[str], Optional[str], list[str]]:
     """Five lines of source before `lineno` (1-based), the line itself and five after."""
-    import linecache
-
     module_globals: dict[str, Any] = {}
     if loader is not None and module is not None:
         module_globals = {"__name__": module, "__loader__": loader}
@@ -863,8 +820,6 @@ def event_from_exception(
     The event is ``{"level": "error", "exception": {"values": [...]}}`` and the hint
     ``{"exc_info": exc_info}``.
     """
-    from tripwire.scope._current import get_client
-
     info = exc_info_from_error(exc_info)
     client = get_client()
     if client_options is None and client.is_active():
@@ -909,7 +864,6 @@ def ensure_integration_enabled(
 
     The wrapper takes the name and docstring of `original_function` when given.
     """
-    from tripwire.scope._current import get_client
 
     def decorate(sentry_function: F) -> F:
         def runner(*args: Any, **kwargs: Any) -> Any:
@@ -1028,13 +982,50 @@ def parse_version(version: str) -> Optional[tuple[int, ...]]:
 
 def package_version(package: str) -> Optional[tuple[int, ...]]:
     """The installed version of a distribution as a tuple, or None if it is not installed."""
-    from importlib.metadata import PackageNotFoundError, version
+    found = _dist_info_versions().get(_dist_key(package))
+    if found is None:
+        # Not installed as a wheel (an egg, a develop install...): ask importlib, whose
+        # first use costs ~10 ms and each call a scan of sys.path.
+        from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        found = version(package)
-    except (PackageNotFoundError, ValueError):
-        return None
+        try:
+            found = version(package)
+        except (PackageNotFoundError, ValueError):
+            return None
     return parse_version(found)
+
+
+def _dist_key(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+_dist_info_cache: tuple[tuple[str, ...], dict[str, str]] = ((), {})
+
+
+def _dist_info_versions() -> dict[str, str]:
+    """{distribution: version} from the names of the ``*.dist-info`` directories on
+    sys.path (one directory listing per entry, no file read); the first entry wins, as
+    for imports. Integrations check versions at init: importlib.metadata would read a
+    METADATA file per question."""
+    global _dist_info_cache
+    path = tuple(sys.path)
+    cached_path, versions = _dist_info_cache
+    if cached_path == path:
+        return versions
+    versions = {}
+    for entry in path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith(".dist-info"):
+                continue
+            dist, _, version = name[: -len(".dist-info")].rpartition("-")
+            if dist and version:
+                versions.setdefault(_dist_key(dist), version)
+    _dist_info_cache = (path, versions)
+    return versions
 
 
 def has_data_collection_enabled(options: Optional[Mapping[str, Any]]) -> bool:
@@ -1128,8 +1119,6 @@ def serialize_attribute(val: Any) -> dict[str, Any]:
 
 def deprecation_warning(msg: str) -> None:
     """Emit a DeprecationWarning attributed to the caller of the deprecated API."""
-    import warnings
-
     warnings.warn(msg, DeprecationWarning, stacklevel=3)
 
 
@@ -1178,6 +1167,7 @@ __all__ = [
     "handle_in_app",
     "has_data_collection_enabled",
     "is_gevent",
+    "is_internal_task",
     "is_sentry_url",
     "is_valid_sample_rate",
     "iter_event_frames",
@@ -1185,6 +1175,7 @@ __all__ = [
     "iter_stacks",
     "json_dumps",
     "logger",
+    "mark_sentry_task_internal",
     "match_regex_list",
     "merge_stack_frames",
     "nanosecond_time",

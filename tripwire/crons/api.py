@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tripwire._clock import clock, format_timestamp
 from tripwire._ids import ids
 from tripwire._log import logger
+from tripwire.envelope import Envelope
 from tripwire.outcomes import DataCategory, DropReason
 from tripwire.scope._current import get_client, get_current_scope
 
@@ -94,8 +95,6 @@ def _capture(
             client.outcomes.record(DropReason.BEFORE_SEND, DataCategory.MONITOR)
             return None
         check_in = result
-
-    from tripwire.envelope import Envelope
 
     headers: dict[str, Any] = {"event_id": event_id, "sent_at": format_timestamp(clock.now())}
     if dsc:

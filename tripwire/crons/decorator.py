@@ -68,7 +68,7 @@ class monitor:
 
     def __call__(self, fn: F) -> F:
         # Each call gets its own check-in: the decorated function may run concurrently.
-        import inspect
+        import inspect  # lazy: inspect costs ~5 ms
 
         if inspect.iscoroutinefunction(fn):
 

@@ -60,16 +60,15 @@ def _safe_str(value: object) -> str:
     return text
 
 
-def _value_of(exc: BaseException, group: bool) -> str:
-    if group:
-        # Groups show their message without the " (N sub-exceptions)" suffix.
+def _value_of(exc: BaseException) -> str:
+    # As sentry_sdk: a truthy `message` (an ExceptionGroup's, without its
+    # " (N sub-exceptions)" suffix; many libraries' errors) or `detail` (HTTP
+    # exceptions of Starlette, DRF...) is the value, else str(exc).
+    for name in ("message", "detail"):
         try:
-            message = exc.message  # type: ignore[attr-defined]
-        except Exception:
-            message = None
-        try:
-            if message:
-                return _safe_str(message)
+            found = getattr(exc, name, None)
+            if found:
+                return _safe_str(found)
         except Exception:
             pass
     return _safe_str(exc)
@@ -139,7 +138,7 @@ class _Builder:
             "mechanism": mechanism,
             "module": _module_of(etype),
             "type": _type_name(etype),
-            "value": _with_notes(_value_of(exc, group), exc),
+            "value": _with_notes(_value_of(exc), exc),
         }
         if tb is not None:
             opts = self.opts

@@ -42,6 +42,7 @@ from tripwire.event._repr import (
     _utf8_len,
     safe_repr,
 )
+from tripwire.event.annotated import AnnotatedValue
 from tripwire.event.meta import merge_meta as _merge_meta
 
 __all__ = ["BROKEN_REPR", "CYCLIC", "FAILED", "Serializer", "global_repr_processors", "safe_repr"]
@@ -383,6 +384,11 @@ class Serializer:
                     return _format_datetime(c)
                 except Exception:
                     return self._fit(self._repr(c), pmeta, key)
+            if t is AnnotatedValue:
+                # The value goes out; how the SDK changed it goes into `_meta`.
+                settled = self._walk(c.value, depth, pmeta, key, seen, max_depth, max_breadth)
+                _annotate(pmeta, key, dict(c.metadata))
+                return settled
             if not _is_container(c, t):
                 r = self._repr(c)
                 return r if len(r) <= self._quick else self._fit(r, pmeta, key)

@@ -228,6 +228,7 @@ def setup_integrations(
     Raises:
         DidNotEnable: A listed integration cannot be enabled.
     """
+    logger.debug("Setting up integrations (with default = %s)", with_defaults)
     chosen: dict[str, Integration] = {}
     for item in integrations or ():
         instance = item() if isinstance(item, type) else item
@@ -256,6 +257,7 @@ def setup_integrations(
             if type(instance) in disabled:
                 logger.debug("Ignoring integration %s", identifier)
             else:
+                logger.debug("Setting up previously not enabled integration %s", identifier)
                 try:
                     type(instance).setup_once()
                     instance.setup_once_with_options(options)
@@ -268,11 +270,14 @@ def setup_integrations(
             _processed_integrations.add(identifier)
     # sentry_sdk 2.75 still returns an integration disabled by a later client if an earlier
     # one installed it; tripwire leaves it out, so the hooks stay quiet for that client.
-    return {
+    enabled = {
         key: value
         for key, value in chosen.items()
         if key in _installed_integrations and type(value) not in disabled
     }
+    for identifier in enabled:
+        logger.debug("Enabling integration %s", identifier)
+    return enabled
 
 
 def _setup_for_options(options: dict[str, Any]) -> dict[str, Integration]:
@@ -315,7 +320,7 @@ def _check_minimum_version(
 def reset_integrations() -> None:
     """Undo all patches and forget what was set up (used by `tripwire.testing.reset`)."""
     from tripwire.integrations._patch import undo_all
-    from tripwire.scope._apply import global_event_processors
+    from tripwire.scope._global_processors import global_event_processors
 
     undo_all()
     global_event_processors.clear()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from tripwire.integrations._patch import on_undo
-from tripwire.scope._apply import global_event_processors
+from tripwire.scope._global_processors import global_event_processors
 
 if TYPE_CHECKING:
     from tripwire.types import EventDict, EventProcessor, Hint

@@ -32,6 +32,7 @@ from tripwire.consts import OP
 from tripwire.integrations import DidNotEnable, Integration
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.scope._current import get_client, isolation_scope
+from tripwire.transport._tasks import is_internal_task
 
 if TYPE_CHECKING:
     import asyncio
@@ -118,7 +119,8 @@ def _patch_loop(loop: asyncio.AbstractEventLoop) -> None:
         loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any
     ) -> asyncio.Future[Any]:
         integration = get_client().get_integration(AsyncioIntegration)
-        if integration is not None and iscoroutine(coro):
+        # The SDK's own tasks (the async transport's) get no scope fork, span or capture.
+        if integration is not None and iscoroutine(coro) and not is_internal_task():
             try:
                 coro = _wrap(coro, integration.task_spans)
             except Exception:  # never stop a task from being created

@@ -39,7 +39,6 @@ from tripwire.integrations import Integration
 from tripwire.logger import capture_log, format_attribute, logs_enabled, parameter_value
 from tripwire.scope._breadcrumbs import record_breadcrumb
 from tripwire.scope._current import _global, get_client, get_current_scope, get_isolation_scope
-from tripwire.scope._data import CRUMBS
 
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
@@ -318,8 +317,10 @@ def _dispatch(record: logging.LogRecord) -> None:
     if not (events or logs):
         return
     client = get_client()
-    integration: LoggingIntegration | None = client.get_integration(LoggingIntegration)
-    if integration is None:
+    integration = client.integrations.get("logging")
+    if type(integration) is not LoggingIntegration and not isinstance(
+        integration, LoggingIntegration
+    ):
         return
     levelno = record.levelno
     event_handler = integration._handler
@@ -550,7 +551,7 @@ def _emit_event(client: BaseClient, record: logging.LogRecord, extras: dict[str,
         "params": list(params) if isinstance(params, tuple) else params,
     }
     event["extra"] = dict(extras)  # its own: processors may change it
-    from tripwire.scope._capture import capture_event
+    from tripwire.capture import capture_event
 
     capture_event(get_current_scope(), event, hint, None, {}, built_by_sdk=True)
 
@@ -573,22 +574,14 @@ def _emit_breadcrumb(client: BaseClient, record: logging.LogRecord, extras: dict
     if fast is not None and fast is client:
         crumb = {
             "type": "log",
-            "level": _level_name(record),
+            "level": LOGGING_TO_EVENT_LEVEL.get(record.levelno) or _level_name(record),
             "category": record.name,
             "message": record.message,
             # A float: with no hook to see it, the datetime would only be converted back.
             "timestamp": record.created,
-            "data": dict(extras),
+            "data": dict(extras) if extras else {},
         }
-        limit = fast._max_breadcrumbs
-        data = scope._d
-        ring = data.breadcrumbs
-        if scope._mine and data.owned & CRUMBS and ring.maxlen == limit:
-            if len(ring) == limit:
-                ring.truncated += 1
-            ring.append(crumb)
-        else:
-            scope.append_breadcrumb(crumb, limit)
+        scope.append_breadcrumb(crumb, fast._max_breadcrumbs)
         return
     # As sentry_sdk: before_breadcrumb sees an aware datetime and the record as hint.
     # `crumb` is new and ours: handed over as the keyword dict, it is not copied again.

@@ -3,12 +3,19 @@
 As sentry_sdk 2.75's ``stdlib`` integration:
 
 - every event gets the `runtime` context (and tripwire adds `os`);
-- `http.client` (so `urllib.request` and whatever is built on it): an ``httplib``
+- `http.client` (so `urllib.request`, urllib3, requests, botocore...): an ``httplib``
   breadcrumb per request, an ``http.client`` span inside a transaction (status from
   the response, code location when slow) and the trace headers, as
   `_common.http.outgoing_trace_headers` decides. Requests to the SDK's own DSN host
-  are left alone;
-- `subprocess.Popen`: a ``subprocess`` breadcrumb, ``subprocess`` /
+  are left alone. The trace headers are written at `endheaders`, after the caller's,
+  and leave out what `_common.http.headers_left_to_add` rules out (an existing
+  ``sentry-trace``; a ``baggage`` with ``sentry-*`` members; what an AWS SigV4
+  ``Authorization`` or presigned URL signed). sentry_sdk 2.75 applies those rules to
+  botocore's connections only and may send two ``sentry-trace`` elsewhere; tripwire
+  applies them to every connection, reading the header lines http.client buffered
+  instead of wrapping each `putheader`;
+- `subprocess.Popen`: a ``subprocess`` breadcrumb (with ``subprocess.cwd`` as given,
+  also on the span), ``subprocess`` /
   ``subprocess.communicate`` / ``subprocess.wait`` spans, and the trace handed to the
   child as ``SUBPROCESS_SENTRY_TRACE`` / ``SUBPROCESS_BAGGAGE`` (sentry_sdk's names;
   `tripwire.init` in the child reads them, see `tracing._api.continue_trace_from_environment`).
@@ -19,16 +26,33 @@ every patch falls through to the original when no client has this integration.
 
 from __future__ import annotations
 
+import functools
+import os
 import platform
 import sys
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
 
+from tripwire.api import add_breadcrumb, start_span
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import Integration
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.http import (
+    headers_left_to_add,
+    outgoing_trace_headers,
+    request_url,
+    span_data,
+)
+from tripwire.integrations._patch import patch_once
 from tripwire.integrations._processors import add_internal_processor
-from tripwire.scope._current import capturing_client, get_client
+from tripwire.scope._current import (
+    capturing_client,
+    get_client,
+    get_current_scope,
+    get_isolation_scope,
+)
+from tripwire.tracing_utils import add_http_breadcrumb, add_http_request_source
+from tripwire.utils import is_sentry_url, safe_repr
 
 if TYPE_CHECKING:
     from tripwire.types import EventDict, Hint
@@ -103,14 +127,7 @@ SUBPROCESS_ORIGIN = "auto.subprocess.stdlib.subprocess"
 
 def _patch_method(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
     """Replace `owner.name` by `make(original)`, once (a second set-up keeps the first)."""
-    from tripwire.integrations._patch import patch
-
-    original = getattr(owner, name)
-    if getattr(original, _MARK, False):
-        return
-    replacement = make(original)
-    setattr(replacement, _MARK, True)
-    patch(owner, name, replacement)
+    patch_once(owner, name, make, _MARK)
 
 
 def _enabled() -> Any:
@@ -122,8 +139,6 @@ def _enabled() -> Any:
 
 
 def _parent_span() -> Any:
-    from tripwire.scope._current import get_current_scope, get_isolation_scope
-
     return get_current_scope().span or get_isolation_scope().span
 
 
@@ -131,27 +146,30 @@ def _parent_span() -> Any:
 
 
 class _Request:
-    """What `putrequest` learned, for `getresponse` to finish."""
+    """What `putrequest` learned, for `endheaders` and `getresponse` to finish.
 
-    __slots__ = ("data", "span")
+    `headers` are the trace headers still to add (None once `endheaders` has run).
+    """
 
-    def __init__(self, data: dict[str, Any], span: Any) -> None:
+    __slots__ = ("data", "headers", "span", "url")
+
+    def __init__(
+        self, data: dict[str, Any], span: Any, url: str, headers: list[tuple[str, str]] | None
+    ) -> None:
         self.data = data
         self.span = span
+        self.url = url
+        self.headers = headers
 
 
 def _patch_http_client(module: ModuleType) -> None:
     connection = module.HTTPConnection
     _patch_method(connection, "putrequest", _wrap_putrequest)
+    _patch_method(connection, "endheaders", _wrap_endheaders)
     _patch_method(connection, "getresponse", _wrap_getresponse)
 
 
 def _wrap_putrequest(original: Callable[..., Any]) -> Callable[..., Any]:
-    import functools
-
-    from tripwire.integrations._common.http import outgoing_trace_headers, request_url, span_data
-    from tripwire.utils import is_sentry_url
-
     @functools.wraps(original)
     def putrequest(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         client = _enabled()
@@ -171,23 +189,58 @@ def _wrap_putrequest(original: Callable[..., Any]) -> Callable[..., Any]:
                 )
                 for key, value in data.items():
                     span.set_data(key, value)
-            headers = outgoing_trace_headers(client, full, span)
-            self._tripwire_request = _Request(data, span)
+            request = _Request(data, span, full, outgoing_trace_headers(client, full, span))
         except Exception:  # instrumentation must not break the request
             return original(self, method, url, *args, **kwargs)
         result = original(self, method, url, *args, **kwargs)
-        for key, value in headers:
-            self.putheader(key, value)
+        self._tripwire_request = request
         return result
 
     return putrequest
 
 
+_WATCHED_HEADERS = frozenset((b"sentry-trace", b"baggage", b"authorization"))
+
+
+def _written_headers(buffer: Any) -> list[tuple[str, str]]:
+    """The headers `putheader` wrote so far that decide which trace headers may go.
+
+    `buffer` is http.client's `_buffer` of header lines (botocore may put str in it).
+    """
+    found = []
+    for line in buffer:
+        if not isinstance(line, bytes):
+            line = str(line).encode("utf-8", "replace")
+        name, colon, value = line.partition(b":")
+        if colon:
+            name = name.strip().lower()
+            if name in _WATCHED_HEADERS:
+                found.append((name.decode("ascii"), value.strip().decode("latin-1")))
+    return found
+
+
+def _wrap_endheaders(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def endheaders(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # The trace headers go last, once the caller's own are written: botocore
+        # signs before sending, and a caller may have set `sentry-trace` itself.
+        request: _Request | None = self.__dict__.get("_tripwire_request")
+        if request is not None and request.headers:
+            pending, request.headers = request.headers, None
+            try:
+                buffer = getattr(self, "_buffer", None)
+                if isinstance(buffer, list):
+                    pending = headers_left_to_add(pending, _written_headers(buffer), request.url)
+                for key, value in pending:
+                    self.putheader(key, value)
+            except Exception:  # e.g. endheaders out of turn: the original raises for it
+                pass
+        return original(self, *args, **kwargs)
+
+    return endheaders
+
+
 def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
-    import functools
-
-    from tripwire.tracing_utils import add_http_breadcrumb, add_http_request_source
-
     @functools.wraps(original)
     def getresponse(self: Any, *args: Any, **kwargs: Any) -> Any:
         request: _Request | None = self.__dict__.pop("_tripwire_request", None)
@@ -219,7 +272,8 @@ def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
 
 # -- subprocess ----------------------------------------------------------------------------
 
-_ENV_INDEX = 10  # `env` in Popen's positional parameters
+_CWD_INDEX = 9  # `cwd` in Popen's positional parameters
+_ENV_INDEX = 10  # `env`
 
 
 def _patch_subprocess(module: ModuleType) -> None:
@@ -234,20 +288,13 @@ def _patch_subprocess(module: ModuleType) -> None:
 
 
 def _command_description(args: Any) -> str:
-    if isinstance(args, (list, tuple)):
+    # As sentry_sdk: a command line of fewer than 100 arguments is joined, else repr'd.
+    if isinstance(args, (list, tuple)) and len(args) < 100:
         return " ".join(str(arg) for arg in args)
-    from tripwire.utils import safe_repr
-
     return safe_repr(args)
 
 
 def _wrap_popen_init(original: Callable[..., Any]) -> Callable[..., Any]:
-    import functools
-    import os
-
-    import tripwire
-    from tripwire.integrations._common.http import outgoing_trace_headers
-
     @functools.wraps(original)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         client = _enabled()
@@ -257,8 +304,14 @@ def _wrap_popen_init(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             command = args[0] if args else kwargs.get("args")
             description = _command_description(command)
-            tripwire.add_breadcrumb(
-                type="subprocess", category="subprocess", message=description, data={}
+            # `cwd` as given (a str, bytes or os.PathLike such as a Path): the serializer
+            # sends sentry_sdk's values ("/tmp", or "PosixPath('/tmp')" for a Path).
+            cwd = args[_CWD_INDEX] if len(args) > _CWD_INDEX else kwargs.get("cwd")
+            add_breadcrumb(
+                type="subprocess",
+                category="subprocess",
+                message=description,
+                data={"subprocess.cwd": cwd} if cwd else {},
             )
             parent = _parent_span()
             span = None
@@ -277,6 +330,8 @@ def _wrap_popen_init(original: Callable[..., Any]) -> Callable[..., Any]:
                     args = (*args[:_ENV_INDEX], env, *args[_ENV_INDEX + 1 :])
                 else:
                     kwargs["env"] = env
+            if span is not None and cwd:
+                span.set_data("subprocess.cwd", cwd)
         except Exception:  # instrumentation must not stop the child from starting
             original(self, *args, **kwargs)
             return
@@ -291,8 +346,6 @@ def _wrap_popen_init(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _wrap_popen_call(original: Callable[..., Any], op: str) -> Callable[..., Any]:
-    import functools
-
     @functools.wraps(original)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         if _enabled() is None:
@@ -300,9 +353,7 @@ def _wrap_popen_call(original: Callable[..., Any], op: str) -> Callable[..., Any
         parent = _parent_span()
         if parent is None:
             return original(self, *args, **kwargs)
-        import tripwire
-
-        with tripwire.start_span(op=op, origin=SUBPROCESS_ORIGIN) as span:
+        with start_span(op=op, origin=SUBPROCESS_ORIGIN) as span:
             span.set_tag("subprocess.pid", self.pid)
             return original(self, *args, **kwargs)
 

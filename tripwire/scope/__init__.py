@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from tripwire.scope._apply import add_global_event_processor, global_event_processors
+from tripwire._client_base import NonRecordingClient
 from tripwire.scope._current import (
-    NonRecordingClient,
     get_client,
     get_current_scope,
     get_global_scope,
@@ -24,6 +24,7 @@ from tripwire.scope._external import (
     remove_external_propagation_context,
 )
 from tripwire.scope._flags import DEFAULT_FLAG_CAPACITY, FlagBuffer
+from tripwire.scope._global_processors import add_global_event_processor, global_event_processors
 from tripwire.scope._scope import Scope, ScopeType
 
 # Names sentry_sdk.scope re-exports from elsewhere, loaded on first access (importing
@@ -53,8 +54,6 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'tripwire.scope' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

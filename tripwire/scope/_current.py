@@ -16,11 +16,11 @@ import threading
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
-from tripwire.client import NON_RECORDING_CLIENT, NonRecordingClient
+from tripwire._client_base import NON_RECORDING_CLIENT, NonRecordingClient
 from tripwire.scope._scope import Scope, ScopeType
 
 if TYPE_CHECKING:
-    from tripwire.client import BaseClient
+    from tripwire._client_base import BaseClient
     from tripwire.tracing._propagation import PropagationContext
 
 _current_scope: ContextVar[Scope | None] = ContextVar("tripwire_current_scope", default=None)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, cast
 
+from tripwire._client_base import NON_RECORDING_CLIENT, NonRecordingClient
+from tripwire._late import hooks
 from tripwire.scope import _current
 from tripwire.scope._breadcrumbs import append_counted, copy_ring, record_breadcrumb
 from tripwire.scope._data import (
@@ -30,7 +32,7 @@ from tripwire.scope._private_names import PrivateNames
 from tripwire.scope._scope_tracing import TracingMethods
 
 if TYPE_CHECKING:
-    from tripwire.client import BaseClient
+    from tripwire._client_base import BaseClient
     from tripwire.types import (
         Breadcrumb,
         BreadcrumbHint,
@@ -132,7 +134,7 @@ class Scope(TracingMethods, PrivateNames):
         As in sentry_sdk 2.x, never None: `Scope().client.is_active()` is False.
         """
         client = self._client
-        return _current.NON_RECORDING_CLIENT if client is None else client
+        return NON_RECORDING_CLIENT if client is None else client
 
     @client.setter
     def client(self, value: BaseClient | None) -> None:
@@ -144,7 +146,7 @@ class Scope(TracingMethods, PrivateNames):
         An unbound scope defers to the next scope out (current, isolation, global), as
         a scope holding sentry_sdk's NonRecordingClient does.
         """
-        if client is not None and isinstance(client, _current.NonRecordingClient):
+        if client is not None and isinstance(client, NonRecordingClient):
             client = None
         self._client = client
         if self._type == ScopeType.GLOBAL:
@@ -404,6 +406,7 @@ class Scope(TracingMethods, PrivateNames):
         add_to_transactions: bool = False,
     ) -> None:
         """Attach a file or bytes to every future event of this scope."""
+        # Lazy: attachments load the envelope module and json, off `import tripwire`.
         from tripwire.attachments import Attachment
 
         attachment = Attachment(
@@ -526,7 +529,7 @@ class Scope(TracingMethods, PrivateNames):
         **scope_kwargs: Any,
     ) -> str | None:
         """Capture `event` with this scope's data (see `Client.capture_event`)."""
-        return _capture_mod.capture_event(self, event, hint, scope, scope_kwargs)
+        return hooks.capture.capture_event(self, event, hint, scope, scope_kwargs)
 
     def capture_message(
         self,
@@ -536,7 +539,7 @@ class Scope(TracingMethods, PrivateNames):
         **scope_kwargs: Any,
     ) -> str | None:
         """Capture a message (level "info" unless given)."""
-        return _capture_mod.capture_message(self, message, level, scope, scope_kwargs)
+        return hooks.capture.capture_message(self, message, level, scope, scope_kwargs)
 
     def capture_exception(
         self,
@@ -545,20 +548,16 @@ class Scope(TracingMethods, PrivateNames):
         **scope_kwargs: Any,
     ) -> str | None:
         """Capture an exception (the one being handled when `error` is None)."""
-        return _capture_mod.capture_exception(self, error, scope, scope_kwargs)
+        return hooks.capture.capture_exception(self, error, scope, scope_kwargs)
 
     def apply_to_event(
         self, event: Event, hint: Hint, options: dict[str, Any] | None = None
     ) -> Event | None:
         """Apply this scope's data (and its processors) to `event`; None if dropped."""
-        from tripwire.scope._apply import apply_layers
-
-        result = apply_layers(cast("EventDict", event), hint, (self,), self.get_client())
+        result = hooks.capture.apply_layers(
+            cast("EventDict", event), hint, (self,), self.get_client()
+        )
         return cast("Event", result) if isinstance(result, dict) else None
 
     def __repr__(self) -> str:
         return f"<Scope id={id(self):#x} name={self._type}>"
-
-
-# Imported last: `_capture` needs `Scope` defined (the import cycle resolves here).
-from tripwire.scope import _capture as _capture_mod  # noqa: E402

@@ -1,14 +1,21 @@
-"""Scope methods for tracing and sessions: delegations to `tripwire.tracing` / `sessions`."""
+"""Scope methods for tracing and sessions: delegations to `tripwire.tracing` / `sessions`.
+
+Both are above the scopes and loaded on first use (`tripwire._late`): a scope keeps a
+module-level reference once loaded, as `from tripwire.tracing import x` inside a
+method would cost ~0.2 us per call, a lot on the span hot path.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
+from tripwire import _late
+from tripwire.scope import _current
 from tripwire.scope._external import registry
 
 if TYPE_CHECKING:
-    from tripwire.client import BaseClient
+    from tripwire._client_base import BaseClient
     from tripwire.scope._data import ScopeData
     from tripwire.scope._scope import Scope
     from tripwire.tracing import NoOpSpan, Span, Transaction
@@ -19,12 +26,8 @@ _tracing: Any = None  # tripwire.tracing, bound on first use (import tripwire st
 
 
 def _load_tracing() -> Any:
-    # A module-level reference: `from tripwire.tracing import x` inside a method costs
-    # ~0.2 us per call, a lot on the span hot path.
     global _tracing
-    import tripwire.tracing
-
-    _tracing = tripwire.tracing
+    _tracing = _late.tracing()
     return _tracing
 
 
@@ -42,9 +45,7 @@ class TracingMethods:
 
     def get_active_propagation_context(self) -> PropagationContext:
         """This scope's propagation context, else the isolation scope's, else the global's."""
-        from tripwire.scope._current import active_propagation_context
-
-        return active_propagation_context(cast("Scope", self))
+        return _current.active_propagation_context(cast("Scope", self))
 
     @classmethod
     def set_custom_sampling_context(cls, custom_sampling_context: dict[str, Any]) -> None:
@@ -52,23 +53,18 @@ class TracingMethods:
 
         Stored on the propagation context in force for the current scope.
         """
-        from tripwire.scope._current import get_current_scope
-
-        context = get_current_scope().get_active_propagation_context()
+        context = _current.get_current_scope().get_active_propagation_context()
         context.custom_sampling_context = custom_sampling_context
 
     def set_new_propagation_context(self) -> None:
         """Start a new trace for this scope."""
-        from tripwire.tracing._propagation import PropagationContext
-
-        self._w().propagation_context = PropagationContext()
+        self._w().propagation_context = (_tracing or _load_tracing()).PropagationContext()
 
     def generate_propagation_context(self, incoming_data: dict[str, str] | None = None) -> None:
         """Continue `incoming_data` (headers) or make sure a propagation context exists."""
         if incoming_data:
-            from tripwire.tracing import propagation_context_from_headers
-
-            context = propagation_context_from_headers(incoming_data)
+            tracing = _tracing or _load_tracing()
+            context = tracing.propagation_context_from_headers(incoming_data)
             if context is not None:
                 self._w().propagation_context = context
                 return
@@ -92,31 +88,24 @@ class TracingMethods:
         # A span of ours that defines the trace: tracing is on and it is not a no-op.
         if span is None:
             return False
-        from tripwire.tracing._sampling import has_tracing_enabled
-
-        if not has_tracing_enabled(self.get_client().options):
+        tracing = _tracing or _load_tracing()
+        if not tracing.has_tracing_enabled(self.get_client().options):
             return False
-        from tripwire.tracing._span import NoOpSpan
-
-        return not isinstance(span, NoOpSpan)
+        return not isinstance(span, tracing.NoOpSpan)
 
     def get_dynamic_sampling_context(self) -> dict[str, str] | None:
         """The dynamic sampling context of the active trace."""
-        from tripwire.tracing import dynamic_sampling_context_for_scope
-
-        return dynamic_sampling_context_for_scope(cast("Scope", self))
+        tracing = _tracing or _load_tracing()
+        return tracing.dynamic_sampling_context_for_scope(cast("Scope", self))  # type: ignore[no-any-return]
 
     def get_traceparent(self, *args: Any, **kwargs: Any) -> str | None:
         """The `sentry-trace` header value for the active span or trace."""
-        from tripwire.tracing import traceparent_for_scope
-
-        return traceparent_for_scope(cast("Scope", self))
+        tracing = _tracing or _load_tracing()
+        return tracing.traceparent_for_scope(cast("Scope", self))  # type: ignore[no-any-return]
 
     def get_baggage(self, *args: Any, **kwargs: Any) -> Any:
         """The `baggage` for the active span or trace."""
-        from tripwire.tracing import baggage_for_scope
-
-        return baggage_for_scope(cast("Scope", self))
+        return (_tracing or _load_tracing()).baggage_for_scope(cast("Scope", self))
 
     def iter_headers(self) -> Iterator[tuple[str, str]]:
         """sentry-trace and baggage headers from the propagation context."""
@@ -145,15 +134,11 @@ class TracingMethods:
 
     def start_session(self, *args: Any, **kwargs: Any) -> None:
         """Start a release-health session (see tripwire.sessions)."""
-        from tripwire.sessions import start_session
-
-        start_session(cast("Scope", self), *args, **kwargs)
+        _late.sessions().start_session(cast("Scope", self), *args, **kwargs)
 
     def end_session(self, *args: Any, **kwargs: Any) -> None:
         """End the current session, if any."""
-        from tripwire.sessions import end_session
-
-        end_session(cast("Scope", self))
+        _late.sessions().end_session(cast("Scope", self))
 
     def stop_auto_session_tracking(self, *args: Any, **kwargs: Any) -> None:
         """Stop automatic session tracking for this scope."""

@@ -763,7 +763,26 @@ def list_metrics(store: Store, limit: int = 500) -> dict[str, Any]:
             item["min"] = min(item.get("min", value), value)
             item["max"] = max(item.get("max", value), value)
             item["last"] = value
+            item.setdefault("series", []).append((metric["timestamp"], value))
+    for item in summary.values():
+        item["points"] = _sparkline(item.pop("series", []))
     return {"metrics": metrics, "summary": sorted(summary.values(), key=lambda m: m["name"])}
+
+
+def _sparkline(series: list[tuple[float, float]], width: int = 100, height: int = 24) -> str:
+    """SVG polyline points for (time, value) pairs, oldest first, scaled to the box."""
+    if not series:
+        return ""
+    times = [t for t, _ in series]
+    values = [v for _, v in series]
+    t0, t_span = min(times), (max(times) - min(times)) or 1.0
+    v0, v_span = min(values), (max(values) - min(values)) or 1.0
+    if len(series) == 1:
+        series = [(t0, values[0]), (t0 + t_span, values[0])]
+    return " ".join(
+        f"{(t - t0) / t_span * width:.1f},{height - 1 - (v - v0) / v_span * (height - 2):.1f}"
+        for t, v in series
+    )
 
 
 def projects(store: Store) -> list[dict[str, Any]]:

@@ -221,6 +221,7 @@ def event_view(event: dict[str, Any]) -> dict[str, Any]:
         "breadcrumbs": _breadcrumbs(event),
         "tags": queries.event_tags(event),
         "contexts": _contexts(event),
+        "flags": _flags(event),
         "user": _pairs(event.get("user")),
         "request": _request(event.get("request")),
         "extra": _pairs(event.get("extra")),
@@ -346,6 +347,16 @@ def _contexts(event: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
     contexts = _dict(event.get("contexts"))
     return [
         (str(name), _pairs(ctx)) for name, ctx in sorted(contexts.items()) if isinstance(ctx, dict)
+    ]
+
+
+def _flags(event: dict[str, Any]) -> list[tuple[str, str]]:
+    """``contexts.flags.values`` as (flag, result) pairs, in evaluation order."""
+    values = _list(_dict(_dict(event.get("contexts")).get("flags")).get("values"))
+    return [
+        (str(v.get("flag")), pretty(v.get("result")))
+        for v in values
+        if isinstance(v, dict) and "flag" in v
     ]
 
 

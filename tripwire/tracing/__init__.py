@@ -11,6 +11,10 @@ traceparent, baggage, the propagation context), `_api` (what `Scope` calls),
 
 from __future__ import annotations
 
+import sys
+
+from tripwire._late import hooks
+
 # What `Scope` and the client call (not part of sentry_sdk's public surface).
 from tripwire.tracing._api import baggage_for_scope as baggage_for_scope
 from tripwire.tracing._api import continue_trace as continue_trace
@@ -73,3 +77,6 @@ __all__ = [
     "is_valid_sample_rate",
     "trace",
 ]
+
+# Scopes reach tracing through this hook (`Scope.start_span`, `get_traceparent`...).
+hooks.tracing = sys.modules[__name__]

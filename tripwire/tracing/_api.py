@@ -11,9 +11,9 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from tripwire._clock import clock as _clock
 from tripwire._deprecation import deprecated
 from tripwire.consts import FALSE_VALUES
+from tripwire.profiler._hooks import on_sampled_transaction
 from tripwire.scope._current import (
     active_propagation_context,
     get_client,
@@ -39,11 +39,12 @@ from tripwire.tracing._span import (
     Span,
     _instrumenter_mismatch,
     _thread_data,
+    new_child,
 )
 from tripwire.tracing._transaction import Transaction, transaction_from_context
 
 if TYPE_CHECKING:
-    from tripwire.client import BaseClient
+    from tripwire._client_base import BaseClient
     from tripwire.scope._scope import Scope
 
 
@@ -101,6 +102,7 @@ def start_transaction(
     _sample(transaction, client, options, custom_sampling_context)
     if transaction.sampled:
         transaction.init_span_recorder(_max_spans(options))
+        on_sampled_transaction(transaction, client, custom_sampling_context)
     # With tracing on, even unsampled spans carry their thread: errors report it.
     data = transaction._data
     transaction._data = {**_thread_data(), **data} if data else _thread_data()
@@ -134,13 +136,21 @@ def _sample(
         inherited = True
     else:
         rate = configured_rate(options)
-    result = decide(rate, transaction._get_sample_rand(), downsample_factor(client), inherited)
-    transaction.sampled = result.sampled
-    transaction.sample_rate = result.sample_rate
+    rand = transaction._get_sample_rand()
+    factor = downsample_factor(client)
+    if type(rate) is float and not factor and 0.0 <= rate <= 1.0:
+        # `decide` for the usual configuration (a valid float rate, no backpressure).
+        transaction.sampled = rand < rate
+        sample_rate: float | None = rate
+    else:
+        result = decide(rate, rand, factor, inherited)
+        transaction.sampled = result.sampled
+        sample_rate = result.sample_rate
+    transaction.sample_rate = sample_rate
     baggage = transaction._baggage
-    if result.sample_rate is not None and not inherited and baggage is not None:
+    if sample_rate is not None and not inherited and baggage is not None:
         # The incoming DSC is forwarded unchanged, except for the rate this service used.
-        baggage.sentry_items["sample_rate"] = str(result.sample_rate)
+        baggage.sentry_items["sample_rate"] = str(sample_rate)
 
 
 def start_span(scope: Scope, instrumenter: str = INSTRUMENTER.SENTRY, **kwargs: Any) -> Any:
@@ -165,35 +175,20 @@ def span_for_scope(scope: Scope, kwargs: dict[str, Any]) -> Any:
     cls = type(parent)
     if (cls is not Span and cls is not Transaction) or not _FAST_CHILD_KWARGS.issuperset(kwargs):
         return _child_span(scope, parent, kwargs)
-    # Span._child_of, inlined (keep the two in step): this runs for every span.
     transaction = parent._containing_transaction
     if (transaction is None or not transaction._native) and _instrumenter_mismatch(
         INSTRUMENTER.SENTRY
     ):
         return NoOpSpan()
-    child = _new_span(Span)
-    child._trace_id = None
-    child._span_id = None
-    child._parent_span_id = None
-    child._parent = parent
-    child.sampled = parent.sampled
-    child.op = kwargs.get("op")
-    child.description = kwargs.get("name")
-    child._containing_transaction = transaction
-    child._start = _clock.now()
-    child._end = None
-    child.scope = kwargs.get("scope") or scope
     origin = kwargs.get("origin")
-    if origin is not None and origin != "manual":
-        child.origin = origin
-    child._cm = None
-    if transaction is None:
-        child._data = None
-    else:
-        child._data = None if transaction._data is None else _thread_data()
-        if transaction._spans is not None:
-            transaction._record(child)
-    return child
+    return new_child(
+        parent,
+        transaction,
+        kwargs.get("scope") or scope,
+        kwargs.get("op"),
+        kwargs.get("name"),
+        "manual" if origin is None else origin,
+    )
 
 
 def _warn_description(kwargs: Mapping[str, Any]) -> None:

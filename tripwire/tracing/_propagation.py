@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from random import Random
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from tripwire._ids import ids
-from tripwire.tracing._consts import BAGGAGE_HEADER_NAME, SENTRY_TRACE_HEADER_NAME
+from tripwire.scope._current import get_client
+from tripwire.tracing._consts import (
+    BAGGAGE_HEADER_NAME,
+    LOW_QUALITY_TRANSACTION_SOURCES,
+    SENTRY_TRACE_HEADER_NAME,
+)
 
 if TYPE_CHECKING:
-    from tripwire.client import BaseClient
+    from tripwire._client_base import BaseClient
     from tripwire.tracing._transaction import Transaction
 
 # trace id, span id and sampled flag are each optional, as in the sentry-trace spec.
@@ -45,6 +51,15 @@ def extract_sentrytrace_data(header: str | None) -> dict[str, Any] | None:
         `{"trace_id", "parent_span_id", "parent_sampled"}` (None where absent), or None
         if the value is empty or malformed.
     """
+    parsed = _sentry_trace(header)
+    if parsed is None:
+        return None
+    trace_id, span_id, sampled = parsed
+    return {"trace_id": trace_id, "parent_span_id": span_id, "parent_sampled": sampled}
+
+
+def _sentry_trace(header: str | None) -> tuple[str | None, str | None, bool | None] | None:
+    """`extract_sentrytrace_data` as a (trace_id, parent_span_id, parent_sampled) tuple."""
     if not header or not isinstance(header, str):
         return None
     if "," in header:
@@ -57,11 +72,7 @@ def extract_sentrytrace_data(header: str | None) -> dict[str, Any] | None:
     if match is None:
         return None
     trace_id, span_id, flag = match.groups()
-    return {
-        "trace_id": trace_id,
-        "parent_span_id": span_id,
-        "parent_sampled": None if flag is None else flag == "1",
-    }
+    return trace_id, span_id, None if flag is None else flag == "1"
 
 
 def extract_w3c_traceparent(header: str | None) -> dict[str, Any] | None:
@@ -209,8 +220,6 @@ def sample_rand_from_trace_id(
         ValueError: The decision and the rate leave no such range (sampled at rate 0,
             or not sampled at rate 1): the caller does without, as sentry_sdk does.
     """
-    from random import Random
-
     low, high = 0.0, 1.0
     if parent_sampled is not None and parent_rate is not None:
         if parent_sampled:
@@ -253,66 +262,94 @@ class Baggage:
     verbatim and sent on with `serialize(include_third_party=True)`.
     """
 
-    __slots__ = ("_wire", "mutable", "sentry_items", "third_party_items")
+    __slots__ = ("_items", "_raw", "_wire", "mutable", "third_party_items")
 
     SENTRY_PREFIX = SENTRY_PREFIX
 
     def __init__(
         self, sentry_items: dict[str, str], third_party_items: str = "", mutable: bool = True
     ) -> None:
-        self.sentry_items = sentry_items
+        self._items: dict[str, str] | None = sentry_items
+        # An incoming header of Sentry entries only, read on first use of `sentry_items`
+        # (`_items` is None until then): most requests never look inside it.
+        self._raw: str | None = None
         self.third_party_items = third_party_items
         self.mutable = mutable
         # (the items it was made from, the serialized Sentry entries): reused while
         # `sentry_items` still equals the snapshot (the dict is public and mutable).
         self._wire: tuple[dict[str, str], str] | None = None
 
+    @property
+    def sentry_items(self) -> dict[str, str]:
+        """The Sentry entries (keys without the `sentry-` prefix), a mutable dict."""
+        items = self._items
+        if items is None:
+            items = self._read()
+        return items
+
+    @sentry_items.setter
+    def sentry_items(self, value: dict[str, str]) -> None:
+        self._items = value
+        self._raw = None
+
     @classmethod
     def from_incoming_header(
         cls, header: str | None, *, _sample_rand: str | None = None
     ) -> Baggage:
         """Parse an incoming `baggage` header; Sentry entries present make it frozen."""
-        sentry_items: dict[str, str] = {}
-        sentry_raw: list[str] = []
-        third_party: list[str] = []
-        if header and len(header) <= MAX_BAGGAGE_CHARS:
-            for raw in header.split(","):
-                key, eq, value = raw.partition("=")
-                if not eq:
-                    continue
-                key = key.strip()
-                if "%" in key:
-                    key = _unquote(key)
-                if key[:7] == SENTRY_PREFIX:
-                    value = value.strip()
-                    sentry_items[key[7:]] = _unquote(value) if "%" in value else value
-                    sentry_raw.append(raw.strip())
-                else:
-                    third_party.append(raw.strip())
-        baggage = cls(sentry_items, ",".join(third_party), mutable=not sentry_items)
-        if sentry_items:
-            raw_text = ",".join(sentry_raw)
-            # Forward the entries as received when they are already well-formed.
-            if len(sentry_raw) == len(sentry_items) and _WELL_FORMED(raw_text):
-                baggage._wire = (dict(sentry_items), raw_text)
-            if _sample_rand is not None and "sample_rand" not in sentry_items:
-                sentry_items["sample_rand"] = _sample_rand
-        return baggage
+        if (
+            header
+            and _sample_rand is None
+            and len(header) <= MAX_BAGGAGE_CHARS
+            # First and last entries first: a third-party entry is usually one of them.
+            and header.startswith(SENTRY_PREFIX, header.rfind(",") + 1)
+            and _LAZY_OK(header) is not None
+        ):
+            baggage = cls.__new__(cls)
+            baggage._items = None
+            baggage._raw = header
+            baggage.third_party_items = ""
+            baggage.mutable = False
+            baggage._wire = None
+            return baggage
+        return _parse_header(cls, header, _sample_rand)
+
+    def _read(self) -> dict[str, str]:
+        """Parse the header kept whole by `from_incoming_header` (first use)."""
+        parsed = _parse_header(Baggage, self._raw, None)
+        items = self._items = parsed.sentry_items
+        self._wire = parsed._wire
+        self._raw = None
+        return items
+
+    def _get(self, key: str) -> str | None:
+        """`sentry_items.get(key)`, without parsing a header kept whole."""
+        raw = self._raw
+        if raw is None:
+            items = self._items
+            return (items if items is not None else self._read()).get(key)
+        # Every entry starts with `sentry-`, has no blanks and no escaped key (see
+        # `_LAZY_OK`); the last one wins, as in the dict.
+        needle = f"sentry-{key}="
+        i = raw.rfind(needle)
+        while i > 0 and raw[i - 1] != ",":
+            i = raw.rfind(needle, 0, i)
+        if i < 0:
+            return None
+        start = i + len(needle)
+        end = raw.find(",", start)
+        value = raw[start:] if end < 0 else raw[start:end]
+        return _unquote(value) if "%" in value else value
 
     @classmethod
     def from_options(cls, scope: Any) -> Baggage | None:
         """The DSC a scope's trace has before any transaction: from the client's options."""
-        from tripwire.scope._current import get_client
-
         context = scope.get_active_propagation_context()
         return cls(_dsc_from_options(get_client(), context.trace_id), mutable=False)
 
     @classmethod
     def populate_from_transaction(cls, transaction: Transaction) -> Baggage:
         """The frozen DSC of a trace this service heads: from the transaction and options."""
-        from tripwire.scope._current import get_client
-        from tripwire.tracing._consts import LOW_QUALITY_TRANSACTION_SOURCES
-
         client = get_client()
         items: dict[str, str] = {
             "trace_id": transaction.trace_id,
@@ -365,10 +402,49 @@ class Baggage:
         )
 
     def _sample_rand(self) -> float | None:
-        return parse_sample_rand(self.sentry_items.get("sample_rand"))
+        return parse_sample_rand(self._get("sample_rand"))
 
     def __repr__(self) -> str:
         return f'<Baggage "{self.serialize(include_third_party=True)}", mutable={self.mutable}>'
+
+
+# A header `Baggage` may keep whole and parse on first use (`Baggage._read`): parsed,
+# it would give what a lazy Baggage says before that. Only `sentry-*` entries (no
+# third-party ones), each with a value (so it is frozen), no blanks and no escaped
+# keys (so `Baggage._get` finds an entry by its name), only well-formed characters.
+_LAZY_OK = re.compile(
+    r"sentry-[A-Za-z0-9_.~/-]+=[A-Za-z0-9_.~/=%-]*"
+    r"(?:,sentry-[A-Za-z0-9_.~/-]+=[A-Za-z0-9_.~/=%-]*)*\Z"
+).match
+
+
+def _parse_header(cls: type[Baggage], header: str | None, sample_rand: str | None) -> Baggage:
+    sentry_items: dict[str, str] = {}
+    sentry_raw: list[str] = []
+    third_party: list[str] = []
+    if header and len(header) <= MAX_BAGGAGE_CHARS:
+        for raw in header.split(","):
+            key, eq, value = raw.partition("=")
+            if not eq:
+                continue
+            key = key.strip()
+            if "%" in key:
+                key = _unquote(key)
+            if key[:7] == SENTRY_PREFIX:
+                value = value.strip()
+                sentry_items[key[7:]] = _unquote(value) if "%" in value else value
+                sentry_raw.append(raw.strip())
+            else:
+                third_party.append(raw.strip())
+    baggage = cls(sentry_items, ",".join(third_party), mutable=not sentry_items)
+    if sentry_items:
+        raw_text = ",".join(sentry_raw)
+        # Forward the entries as received when they are already well-formed.
+        if len(sentry_raw) == len(sentry_items) and _WELL_FORMED(raw_text):
+            baggage._wire = (dict(sentry_items), raw_text)
+        if sample_rand is not None and "sample_rand" not in sentry_items:
+            sentry_items["sample_rand"] = sample_rand
+    return baggage
 
 
 def _options_into(items: dict[str, str], client: BaseClient) -> None:
@@ -488,32 +564,50 @@ class PropagationContext:
             None when there is no valid trace header, or when the organizations do not
             allow continuing (see `continue_allowed`): the caller starts a new trace.
         """
-        data = _trace_headers(incoming_data)
-        parsed = extract_sentrytrace_data(_text(data.get(SENTRY_TRACE_HEADER_NAME)))
+        trace = header = None
+        if type(incoming_data) is dict:
+            # The usual case, two lookups: `_trace_headers` finds the other spellings.
+            trace = incoming_data.get(SENTRY_TRACE_HEADER_NAME)
+            if trace is not None:
+                header = incoming_data.get(BAGGAGE_HEADER_NAME)
+        if trace is None or header is None:
+            data = _trace_headers(incoming_data)
+            trace = data.get(SENTRY_TRACE_HEADER_NAME)
+            header = data.get(BAGGAGE_HEADER_NAME)
+        parsed = _sentry_trace(trace if type(trace) is str else _text(trace))
         if parsed is None:
-            parsed = extract_w3c_traceparent(_text(data.get("traceparent")))
-            if parsed is None:
+            w3c = extract_w3c_traceparent(_text(_trace_headers(incoming_data).get("traceparent")))
+            if w3c is None:
                 return None
-        header = _text(data.get(BAGGAGE_HEADER_NAME))
+            parsed = (w3c["trace_id"], w3c["parent_span_id"], w3c["parent_sampled"])
+        if header is not None and type(header) is not str:
+            header = _text(header)
         baggage = Baggage.from_incoming_header(header) if header is not None else None
         if client is None:
-            from tripwire.scope._current import get_client
-
             client = get_client()
-        incoming_org = baggage.sentry_items.get("org_id") if baggage is not None else None
+        incoming_org = baggage._get("org_id") if baggage is not None else None
         strict = bool(client.options.get("strict_trace_continuation"))
         if (incoming_org or strict) and not continue_allowed(
             incoming_org, local_org_id(client), strict
         ):
             return None
-        context = cls(parsed["trace_id"], None, parsed["parent_span_id"], parsed["parent_sampled"])
+        if cls is PropagationContext:
+            # `__init__` with these arguments, without its keyword handling.
+            context = cls.__new__(cls)
+            context._trace_id, context.parent_span_id, context.parent_sampled = parsed
+            context._span_id = None
+            context.custom_sampling_context = None
+            context._sample_rand = None
+            context._dsc = None
+        else:
+            context = cls(parsed[0], None, parsed[1], parsed[2])
         context.baggage = baggage
         if baggage is not None:
             rand = baggage._sample_rand()
             if rand is None:
                 # An older SDK (or none) upstream: derive one and forward it with the
                 # trace, even in a baggage of third-party entries only (as sentry_sdk).
-                rate = _parse_rate(baggage.sentry_items.get("sample_rate"))
+                rate = _parse_rate(baggage._get("sample_rate"))
                 try:
                     rand = sample_rand_from_trace_id(context.trace_id, context.parent_sampled, rate)
                 except ValueError:  # decision and rate disagree: the transaction derives one
@@ -565,8 +659,6 @@ class PropagationContext:
         baggage = self.baggage
         if baggage is not None:
             return baggage.dynamic_sampling_context()
-        from tripwire.scope._current import get_client
-
         client = get_client()
         if not client.is_active():
             return {}
@@ -592,7 +684,8 @@ class PropagationContext:
     def sentry_baggage(self, client: BaseClient) -> Baggage:
         """The baggage whose Sentry entries are this trace's DSC (see `dsc_for`)."""
         baggage = self.baggage
-        if baggage is not None and baggage.sentry_items:
+        # A header kept whole (`_raw`) has Sentry entries: no need to parse it here.
+        if baggage is not None and (baggage._raw is not None or baggage.sentry_items):
             return baggage
         cached = self._dsc
         if cached is not None and cached[0] is client:

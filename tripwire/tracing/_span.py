@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
-from threading import current_thread, get_ident
+from threading import current_thread, get_ident, local
 from typing import TYPE_CHECKING, Any
 
 from tripwire._clock import clock, format_timestamp, to_epoch
 from tripwire._deprecation import deprecated
 from tripwire._ids import ids
+from tripwire.profiler import _state as _profiler_state
 from tripwire.scope._current import get_client, get_current_scope
 from tripwire.scope._scope import Scope
 from tripwire.tracing._consts import (
@@ -27,6 +28,7 @@ from tripwire.tracing._consts import (
     SPANSTATUS,
     get_span_status_from_http_code,
 )
+from tripwire.tracing._propagation import EnvironHeaders, extract_sentrytrace_data
 
 if TYPE_CHECKING:
     from tripwire.scope._scope import Scope
@@ -74,8 +76,21 @@ def _as_datetime(value: float) -> datetime:
     return datetime.fromtimestamp(value, timezone.utc)
 
 
+# Per thread: (its id as text, its Thread object), made on the thread's first span. The
+# name is read each time (a thread may be renamed).
+_this_thread = local()
+
+
 def _thread_data() -> dict[str, Any]:
-    return {SPANDATA.THREAD_ID: str(get_ident()), SPANDATA.THREAD_NAME: current_thread().name}
+    try:
+        ident, thread = _this_thread.meta
+    except AttributeError:
+        ident, thread = _this_thread.meta = (str(get_ident()), current_thread())
+    data = {SPANDATA.THREAD_ID: ident, SPANDATA.THREAD_NAME: thread.name}
+    profiler_id = _profiler_state.profiler_id
+    if profiler_id is not None:  # the continuous profiler runs: link the span to it
+        data[SPANDATA.PROFILER_ID] = profiler_id
+    return data
 
 
 class Span:
@@ -155,41 +170,6 @@ class Span:
             self.origin = origin
         self._data: dict[str, Any] | None = _thread_data()
         self._cm: tuple[Scope, Any] | None = None
-
-    @classmethod
-    def _child_of(
-        cls,
-        parent: Span,
-        transaction: Transaction | None,
-        scope: Scope | None,
-        op: str | None,
-        description: str | None,
-        origin: str,
-    ) -> Span:
-        """A child span without the keyword-argument handling of `__init__` (hot path).
-
-        `tracing._api.span_for_scope` inlines the same assignments: keep them in step.
-        """
-        span = cls.__new__(cls)
-        span._trace_id = None
-        span._span_id = None
-        span._parent_span_id = None
-        span._parent = parent
-        span.sampled = parent.sampled
-        span.op = op
-        span.description = description
-        span._containing_transaction = transaction
-        span._start = clock.now()
-        span._end = None
-        span.scope = scope
-        if origin != "manual":
-            span.origin = origin
-        # Thread data only under a transaction started with tracing on (it has data).
-        span._data = (
-            _thread_data() if transaction is not None and transaction._data is not None else None
-        )
-        span._cm = None
-        return span
 
     # -- identity ------------------------------------------------------------------------
 
@@ -313,7 +293,7 @@ class Span:
         ) and _instrumenter_mismatch(instrumenter):
             return NoOpSpan()
         if _FAST_CHILD_KWARGS.issuperset(kwargs):
-            child = Span._child_of(
+            return new_child(
                 self,
                 transaction,
                 kwargs.get("scope", self.scope),
@@ -321,17 +301,16 @@ class Span:
                 kwargs.get("name"),
                 kwargs.get("origin", "manual"),
             )
-        else:
-            if kwargs.get("description") is not None:
-                deprecated("the `description` argument of start_child is deprecated: use `name`")
-            kwargs.setdefault("scope", self.scope)
-            kwargs.setdefault("sampled", self.sampled)
-            kwargs["containing_transaction"] = transaction
-            child = Span(**kwargs)
-            if child._trace_id is None:
-                child._parent = self
-            elif child._parent_span_id is None:
-                child._parent_span_id = self.span_id
+        if kwargs.get("description") is not None:
+            deprecated("the `description` argument of start_child is deprecated: use `name`")
+        kwargs.setdefault("scope", self.scope)
+        kwargs.setdefault("sampled", self.sampled)
+        kwargs["containing_transaction"] = transaction
+        child = Span(**kwargs)
+        if child._trace_id is None:
+            child._parent = self
+        elif child._parent_span_id is None:
+            child._parent_span_id = self.span_id
         if transaction is not None and transaction._spans is not None:
             transaction._record(child)
         return child
@@ -482,13 +461,12 @@ class Span:
     @classmethod
     def continue_from_environ(cls, environ: Mapping[str, Any], **kwargs: Any) -> Transaction:
         """A transaction continuing the trace in a WSGI/ASGI environ's headers."""
-        from tripwire.tracing._propagation import EnvironHeaders
-
         return cls.continue_from_headers(EnvironHeaders(environ), **kwargs)
 
     @classmethod
     def continue_from_headers(cls, headers: Mapping[str, Any], **kwargs: Any) -> Transaction:
         """A transaction continuing the trace in `sentry-trace`/`traceparent` and `baggage`."""
+        # Intra-package: Transaction subclasses Span, so its module imports this one.
         from tripwire.tracing._transaction import transaction_from_headers
 
         return transaction_from_headers(headers, **kwargs)
@@ -496,8 +474,6 @@ class Span:
     @classmethod
     def from_traceparent(cls, traceparent: str | None, **kwargs: Any) -> Transaction | None:
         """Deprecated: a transaction continuing a `sentry-trace` value (None if invalid)."""
-        from tripwire.tracing._propagation import extract_sentrytrace_data
-
         if extract_sentrytrace_data(traceparent) is None:
             return None
         return cls.continue_from_headers({SENTRY_TRACE_HEADER_NAME: traceparent}, **kwargs)
@@ -579,6 +555,47 @@ class Span:
             f" parent_span_id={self.parent_span_id!r}, sampled={self.sampled!r},"
             f" origin={self.origin!r})>"
         )
+
+
+_new_span = object.__new__
+
+
+def new_child(
+    parent: Span,
+    transaction: Transaction | None,
+    scope: Scope | None,
+    op: str | None,
+    description: str | None,
+    origin: str,
+) -> Span:
+    """A child of `parent`, recorded by `transaction` (the one place children are made).
+
+    What `Span.__init__` does for a child, without its keyword handling: this runs for
+    every span (`Span.start_child` and `tripwire.start_span` both come here).
+    """
+    span = _new_span(Span)
+    span._trace_id = None
+    span._span_id = None
+    span._parent_span_id = None
+    span._parent = parent
+    span.sampled = parent.sampled
+    span.op = op
+    span.description = description
+    span._containing_transaction = transaction
+    span._start = clock.now()
+    span._end = None
+    span.scope = scope
+    if origin != "manual":
+        span.origin = origin
+    span._cm = None
+    if transaction is None:
+        span._data = None
+    else:
+        # Thread data only under a transaction started with tracing on (it has data).
+        span._data = None if transaction._data is None else _thread_data()
+        if transaction._spans is not None:
+            transaction._record(span)
+    return span
 
 
 def _instrumenter_mismatch(instrumenter: str) -> bool:

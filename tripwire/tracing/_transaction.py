@@ -16,8 +16,11 @@ from typing import TYPE_CHECKING, Any
 from tripwire._clock import clock
 from tripwire._deprecation import deprecated
 from tripwire._log import logger
-from tripwire.consts import DEFAULT_MAX_VALUE_LENGTH
+from tripwire.capture.layers import capture_event
+from tripwire.capture.markers import PlainSpans
+from tripwire.consts import DEFAULT_MAX_VALUE_LENGTH, SPANDATA
 from tripwire.outcomes import DataCategory, DropReason
+from tripwire.profiler._hooks import on_finish as profiler_on_finish
 from tripwire.scope._current import get_client, get_current_scope
 from tripwire.scope._scope import Scope
 from tripwire.tracing._consts import MAX_SPANS, UNLABELED_TRANSACTION, TransactionSource
@@ -28,7 +31,7 @@ from tripwire.tracing._span import Span, iso_timestamp
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from tripwire.client import BaseClient
+    from tripwire._client_base import BaseClient
 
 
 class Transaction(Span):
@@ -194,6 +197,15 @@ class Transaction(Span):
             contexts = self._contexts = {}
         contexts[key] = value
 
+    def get_trace_context(self) -> dict[str, Any]:
+        """The `contexts.trace` of an error captured in this transaction: with all of its
+        data (a response status, say), not only the thread, as sentry_sdk."""
+        rv = super().get_trace_context()
+        data = self._data
+        if data:
+            rv["data"] = dict(data)
+        return rv
+
     def set_http_status(self, http_status: int) -> None:
         """Record an HTTP status code: span status, data, tag and the `response` context."""
         super().set_http_status(http_status)
@@ -235,6 +247,9 @@ class Transaction(Span):
             return None
 
     def _send(self, scope: Any) -> str | None:
+        profile_item = None
+        if self._profile is not None or self._continuous_profile is not None:
+            profile_item = profiler_on_finish(self)
         if not self.sampled:
             client = get_client()
             if client.is_active():
@@ -246,9 +261,11 @@ class Transaction(Span):
         if not client.is_active():
             return None
         event = self._event(client)
-        from tripwire.scope._capture import capture_event
-
-        return capture_event(scope, event, None, None, {}, built_by_sdk=True)
+        hint = None
+        if profile_item is not None:  # the `profile` item goes in the same envelope
+            profile_item.event, profile_item.options = event, client.options
+            hint = {"attachments": [profile_item]}
+        return capture_event(scope, event, hint, None, {}, built_by_sdk=True)
 
     def _event(self, client: BaseClient) -> dict[str, Any]:
         if not self.name:
@@ -261,10 +278,13 @@ class Transaction(Span):
         if all(_span_is_plain(span, max_chars) for span in recorded if span._end is not None):
             finished = PlainSpans(finished)
         trace = self.get_trace_context()
-        if self._data:
-            trace["data"] = dict(self._data)
+        data = self._data
+        if data:
+            trace["data"] = dict(data)
         contexts = dict(self._contexts) if self._contexts else {}
         contexts["trace"] = trace
+        if data and SPANDATA.PROFILER_ID in data:
+            contexts["profile"] = {"profiler_id": data[SPANDATA.PROFILER_ID]}
         source = self.source
         end = self._end
         event: dict[str, Any] = {
@@ -310,16 +330,6 @@ def _is_hub(value: Any) -> bool:
     return hub_class is not None and isinstance(value, hub_class)
 
 
-class PlainSpans(list):  # type: ignore[type-arg]
-    """A transaction's `spans`, known to need no serialization (see `_span_is_plain`).
-
-    The transaction steps skip serializing spans of this type while no user code has
-    touched the event.
-    """
-
-    __slots__ = ()
-
-
 # Ints well inside what the serializer keeps as numbers.
 _INT_BOUND = 1 << 256
 
@@ -351,6 +361,33 @@ def _plain_dict(bag: dict[Any, Any], max_chars: int, depth: int) -> bool:
                 return False
         elif t is dict:
             if depth >= 2 or not _plain_dict(value, max_chars, depth + 1):
+                return False
+        elif t is list:
+            # Short lists of plain scalars (redis `cache.key`, `redis.commands`): the
+            # serializer keeps them as they are. Not tuples: it turns those into lists,
+            # which a before_send_transaction hook would see.
+            if len(value) > _MAX_PLAIN_ITEMS or not _plain_items(value, max_chars):
+                return False
+        elif t is not bool and value is not None:
+            return False
+    return True
+
+
+# Sequences longer than this go through the serializer (it bounds them).
+_MAX_PLAIN_ITEMS = 16
+
+
+def _plain_items(items: list[Any], max_chars: int) -> bool:
+    for value in items:
+        t = type(value)
+        if t is str:
+            if len(value) > max_chars:
+                return False
+        elif t is int:
+            if not -_INT_BOUND < value < _INT_BOUND:
+                return False
+        elif t is float:
+            if value - value != 0.0:
                 return False
         elif t is not bool and value is not None:
             return False

@@ -9,7 +9,9 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
+from tripwire._deprecation import deprecated
 from tripwire._log import logger
+from tripwire.dsn import Dsn
 from tripwire.outcomes import DataCategory, Forward, Outcomes
 
 if TYPE_CHECKING:
@@ -22,14 +24,15 @@ class Transport:
     """Base class for all transports: receives envelopes ready to send."""
 
     parsed_dsn: Dsn | None = None
+    # True for a transport that sends from an event loop (AsyncHttpTransport): the
+    # client's sync flush() and close() must not block that loop.
+    is_async = False
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = options
         self._outcomes = Outcomes()
         dsn = options.get("dsn") if options else None
         if dsn:
-            from tripwire.dsn import Dsn
-
             self.parsed_dsn = Dsn.parse(dsn)
 
     def capture_envelope(self, envelope: Envelope) -> None:
@@ -38,7 +41,7 @@ class Transport:
 
     def capture_event(self, event: EventDict) -> None:
         """Deprecated form kept for compatibility: wraps `event` in an envelope."""
-        from tripwire.envelope import Envelope
+        from tripwire.envelope import Envelope  # lazy: envelope loads json; deprecated path
 
         envelope = Envelope(headers={"event_id": event.get("event_id")})
         envelope.add_event(event)
@@ -132,16 +135,12 @@ def make_transport(options: dict[str, Any]) -> Transport | None:
     if ref is None:
         if not options.get("dsn"):
             return None
-        from tripwire.transport.http import HttpTransport
-
-        return HttpTransport(options)
+        return _http_transport_class(options)(options)
     if isinstance(ref, Transport):
         return ref
     if isinstance(ref, type) and issubclass(ref, Transport):
         return ref(options)
     if callable(ref):
-        from tripwire._deprecation import deprecated
-
         deprecated(
             "a function as `transport` is deprecated (as in sentry_sdk 2.x):"
             " pass a Transport subclass or instance instead"
@@ -153,16 +152,62 @@ def make_transport(options: dict[str, Any]) -> Transport | None:
     raise TypeError(f"transport must be a Transport, a Transport subclass or a callable: {ref!r}")
 
 
+def _http_transport_class(options: dict[str, Any]) -> type[Transport]:
+    """HttpTransport, or the one `_experiments` ask for, as sentry_sdk 2.75 decides.
+
+    ``transport_async`` takes effect inside a running event loop with the asyncio
+    integration listed in ``integrations`` (and then ``transport_http2`` is ignored);
+    otherwise it falls back to the sync transport with sentry_sdk's warning.
+    """
+    experiments = options.get("_experiments") or {}
+    if experiments.get("transport_async"):
+        # Lazy: asyncio and the async transport only when asked for.
+        from tripwire.transport._async import AsyncHttpTransport, running_loop
+
+        if running_loop() is None:
+            logger.warning("No event loop running, falling back to sync transport.")
+        elif not any(
+            type(integration).__name__ == "AsyncioIntegration"
+            for integration in options.get("integrations") or ()
+        ):
+            logger.warning(
+                "You tried to use AsyncHttpTransport but the AsyncioIntegration is not"
+                " enabled. Falling back to sync transport."
+            )
+        else:
+            if experiments.get("transport_http2"):
+                logger.warning(
+                    "HTTP/2 transport is not supported with async transport."
+                    " Ignoring transport_http2 experiment."
+                )
+            return AsyncHttpTransport
+    if experiments.get("transport_http2"):
+        from tripwire.transport._http2 import Http2Transport  # lazy: httpcore, h2
+
+        return Http2Transport
+    from tripwire.transport._http_transport import HttpTransport  # lazy: sockets, worker
+
+    return HttpTransport
+
+
 def __getattr__(name: str) -> Any:
     # HttpTransport is imported on first use: urllib3 and ssl stay out of `import tripwire`.
     # sentry_sdk's HTTP transport has two base classes; tripwire's has none between it and
     # Transport, so both names are HttpTransport (isinstance checks and subclasses work).
     if name in ("HttpTransport", "BaseHttpTransport", "HttpTransportCore"):
-        from tripwire.transport.http import HttpTransport
+        from tripwire.transport._http_transport import HttpTransport  # lazy: sockets, worker
 
         return HttpTransport
+    if name == "AsyncHttpTransport":
+        from tripwire.transport._async import AsyncHttpTransport  # lazy: asyncio
+
+        return AsyncHttpTransport
+    if name == "Http2Transport":
+        from tripwire.transport._http2 import Http2Transport  # lazy: httpcore, h2
+
+        return Http2Transport
     if name == "KEEP_ALIVE_SOCKET_OPTIONS":
-        from tripwire.transport._http import keep_alive_socket_options
+        from tripwire.transport._http_client import keep_alive_socket_options  # lazy
 
         return keep_alive_socket_options()
     raise AttributeError(name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from tripwire.envelope import Item, PayloadRef
 from tripwire.outcomes import wire_value
 
 if TYPE_CHECKING:
@@ -35,6 +36,5 @@ def report_item(outcomes: Iterable[Outcome], timestamp: float) -> Item | None:
     payload = report_payload(outcomes, timestamp)
     if payload is None:
         return None
-    from tripwire.envelope import Item, PayloadRef
 
     return Item(payload=PayloadRef(json=payload), type="client_report")

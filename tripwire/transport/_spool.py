@@ -21,18 +21,17 @@ would have been POSTed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import threading
 import time
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional
 
 from tripwire._json import dumps, loads
 from tripwire._log import logger
 from tripwire.outcomes import DropReason
-
-if TYPE_CHECKING:
-    from tripwire.transport._sender import Entry
+from tripwire.transport._policy import Entry
 
 MAGIC = b"tripwire-spool 1\n"
 SUFFIX = ".env"
@@ -48,8 +47,6 @@ _Lost = Callable[["Entry", DropReason], None]
 
 def spool_key(dsn: object) -> str:
     """The sub-directory name for a DSN (a hash: the key does not end up in a path)."""
-    import hashlib
-
     return hashlib.sha256(str(dsn).encode("utf-8")).hexdigest()[:24]
 
 
@@ -248,8 +245,6 @@ class Spool:
                 continue
 
     def _read(self, path: str) -> tuple[Optional[Entry], int]:
-        from tripwire.transport._sender import Entry
-
         try:
             with open(path, "rb") as f:
                 data = f.read()

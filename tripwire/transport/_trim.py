@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 from tripwire._json import dumps, loads
+from tripwire.envelope import Item, PayloadRef
 
 if TYPE_CHECKING:
     from tripwire.envelope import Item
@@ -111,8 +112,6 @@ def fit(item: Item) -> Optional[Item]:
 
 
 def _replacement(item: Item, payload: bytes) -> Item:
-    from tripwire.envelope import Item, PayloadRef
-
     headers = {k: v for k, v in item.headers.items() if k != "length"}
     return Item(payload=PayloadRef(bytes=payload), headers=headers)
 

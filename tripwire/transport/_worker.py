@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union
 
 from tripwire._log import logger, suppress
 from tripwire.outcomes import DropReason
+from tripwire.transport._policy import Entry
 
 if TYPE_CHECKING:
     from tripwire.envelope import Envelope
-    from tripwire.transport._sender import Entry
 
 # sys._is_gil_enabled exists on 3.13+; without a GIL the worker runs in parallel and
 # yielding would only cost a syscall.
@@ -296,6 +296,20 @@ class Worker:
                 self._yielding = False
         return True
 
+    def adopt(self, entry: Entry) -> None:
+        """Queue an entry encoded elsewhere (the async transport's, when its loop went away)."""
+        if self._stopped:
+            self._park_or_lose(entry)
+            return
+        with self._lock:
+            self._seq += 1
+            entry.seq = self._seq
+            self._admit(entry)
+        if self._thread is None:
+            self.start()
+        else:
+            self._wake.set()
+
     def _backlog_has_room(self) -> bool:
         """False once the backlog turned an error away (nothing evictable) and
         nothing has left it since."""
@@ -421,8 +435,6 @@ class Worker:
             thread.join(timeout)
 
     def _park_or_lose(self, item: Any) -> None:
-        from tripwire.transport._sender import Entry
-
         delivery = self._delivery
         try:
             entry = item if isinstance(item, Entry) else delivery.encode(item)

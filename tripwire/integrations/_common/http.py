@@ -8,6 +8,10 @@
   only inside a transaction (the request's span speaks for the trace); without
   tracing, the scope's propagation context.
 - `span_data`: the span and breadcrumb data of a request (credentials filtered).
+- `headers_left_to_add`: which of those trace headers a request that already wrote
+  some headers may still get, as sentry_sdk 2.75 decides for botocore's connections:
+  not a second ``sentry-trace``, not a ``baggage`` when one with ``sentry-*`` members is
+  there, never one an AWS SigV4 signature covers (`sigv4_signed_headers`).
 - `OutgoingRequest`: one request of an HTTP client library (httpx, aiohttp): its
   ``http.client`` span (under the current span, if any), its trace headers, then its
   ``httplib`` breadcrumb and request source once answered.
@@ -15,13 +19,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import parse_qs, urlsplit
 
 from tripwire.consts import OP, SPANDATA
+from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
 from tripwire.tracing._consts import BAGGAGE_HEADER_NAME, SENTRY_TRACE_HEADER_NAME
 from tripwire.tracing._propagation import should_propagate_trace
 from tripwire.tracing._sampling import has_tracing_enabled
+from tripwire.tracing_utils import (
+    add_http_breadcrumb,
+    add_http_request_source,
+    add_sentry_baggage_to_headers,
+)
 from tripwire.utils import parse_url
 
 if TYPE_CHECKING:
@@ -66,13 +77,66 @@ def outgoing_trace_headers(
         return []
     if url is not None and not should_propagate_trace(client, url):
         return []
-    from tripwire.scope._current import get_current_scope
-
     if has_tracing_enabled(options):
         if span is None or getattr(span, "containing_transaction", None) is None:
             return []  # tracing, but no transaction: nothing speaks for the trace
         return list(get_current_scope().iter_trace_propagation_headers(span=span))
     return list(get_current_scope().iter_trace_propagation_headers())
+
+
+SIGV4_ALGORITHMS = frozenset(("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256"))
+_TRACE_HEADER_SET = frozenset(TRACE_HEADERS)
+
+
+def sigv4_signed_headers(authorization: Optional[str], url: str) -> set[str]:
+    """The header names (lower case) an AWS SigV4 signature of a request covers.
+
+    They are listed in the ``SignedHeaders=`` parameter of a SigV4 ``Authorization``
+    header, or in the ``X-Amz-SignedHeaders`` query parameter of a presigned URL.
+    """
+    signed: set[str] = set()
+    if authorization:
+        algorithm, _, parameters = authorization.lstrip().partition(" ")
+        if algorithm in SIGV4_ALGORITHMS:
+            for part in parameters.split(","):
+                part = part.strip()
+                if part.startswith("SignedHeaders="):
+                    signed.update(name.lower() for name in part[14:].split(";") if name)
+                    break
+    if "amz-" in url.lower():  # maybe presigned: the names are in the query
+        query = {key.lower(): value for key, value in parse_qs(urlsplit(url).query).items()}
+        if query.get("x-amz-algorithm", [""])[0] in SIGV4_ALGORITHMS:
+            names = query.get("x-amz-signedheaders", [""])[0]
+            signed.update(name.lower() for name in names.split(";") if name)
+    return signed
+
+
+def headers_left_to_add(
+    pending: list[tuple[str, str]], written: Iterable[tuple[str, str]], url: str
+) -> list[tuple[str, str]]:
+    """The `pending` trace headers a request to `url` may still get.
+
+    `written` are the (lower-case name, value) headers the request already has. An
+    existing ``sentry-trace`` stays the only one; a ``baggage`` with ``sentry-*``
+    members means no second one (other ``baggage`` gets ours as a further field);
+    a trace header an AWS SigV4 signature covers is never added, as the signature
+    would no longer match.
+    """
+    skip: set[str] = set()
+    authorization = None
+    for name, value in written:
+        if name == SENTRY_TRACE_HEADER_NAME:
+            skip.add(name)
+        elif name == BAGGAGE_HEADER_NAME:
+            if any(part.strip().startswith("sentry-") for part in value.split(",")):
+                skip.add(name)
+        elif name == "authorization":
+            authorization = value
+    if authorization is not None or "amz-" in url.lower():
+        skip.update(_TRACE_HEADER_SET.intersection(sigv4_signed_headers(authorization, url)))
+    if not skip:
+        return pending
+    return [(key, value) for key, value in pending if key.lower() not in skip]
 
 
 class OutgoingRequest:
@@ -106,14 +170,10 @@ class OutgoingRequest:
         cls, integration: type, origin: str, method: str, url: Any
     ) -> Optional[OutgoingRequest]:
         """Start the span and decide the trace headers of a `method` request to `url`."""
-        from tripwire.scope._current import get_client
-
         client = get_client()
         if client.get_integration(integration) is None:
             return None
         try:
-            from tripwire.scope._current import get_current_scope, get_isolation_scope
-
             full = str(url)
             parsed = parse_url(full, sanitize=False)
             parent = get_current_scope().span or get_isolation_scope().span
@@ -134,8 +194,6 @@ class OutgoingRequest:
     def merge_headers_into(self, headers: Any) -> None:
         """Set the trace headers on `headers`; an existing ``baggage`` keeps its
         third-party entries, its ``sentry-*`` entries are replaced (httpx)."""
-        from tripwire.tracing_utils import add_sentry_baggage_to_headers
-
         for key, value in self.headers:
             if key == BAGGAGE_HEADER_NAME:
                 add_sentry_baggage_to_headers(headers, value)
@@ -165,8 +223,6 @@ class OutgoingRequest:
             return
         try:
             span.__exit__(type(exc), exc, exc.__traceback__)
-            from tripwire.tracing_utils import add_http_request_source
-
             add_http_request_source(span)
         except Exception:
             pass
@@ -174,8 +230,6 @@ class OutgoingRequest:
     def responded(self, status: int, reason: Any, crumb_order: Sequence[str]) -> None:
         """The answer came: status on the span, span finished, breadcrumb added."""
         try:
-            from tripwire.tracing_utils import add_http_breadcrumb, add_http_request_source
-
             span = self.span
             if span is not None:
                 span.set_http_status(status)
@@ -196,9 +250,12 @@ class OutgoingRequest:
 
 
 __all__ = [
+    "SIGV4_ALGORITHMS",
     "TRACE_HEADERS",
     "OutgoingRequest",
+    "headers_left_to_add",
     "outgoing_trace_headers",
     "request_url",
+    "sigv4_signed_headers",
     "span_data",
 ]

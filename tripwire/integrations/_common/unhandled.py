@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tripwire.scope._capture import capture_event
+from tripwire.capture import capture_event
 from tripwire.scope._current import get_current_scope
 
 if TYPE_CHECKING:

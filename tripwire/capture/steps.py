@@ -1,4 +1,4 @@
-"""The event pipeline: a list of small named steps.
+"""The capture steps: a list of small named steps, from scope layers to a final event.
 
 Each step takes the `Capture` in flight and returns None to continue or a
 `Drop` to stop; the client records the drop in one place. Steps are chosen once,
@@ -11,39 +11,19 @@ import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
-from tripwire._clock import clock, format_timestamp
+from tripwire._clock import clock, format_timestamp, to_epoch
 from tripwire._ids import ids
 from tripwire._log import logger
-from tripwire.event.meta import merge_meta
+from tripwire.capture.markers import SDK_BUILT_KEYS, PlainSpans
+from tripwire.capture.merge import apply_layers
+from tripwire.event.frames import stacktrace_for_current_thread
+from tripwire.event.meta import annotate, merge_meta
 from tripwire.outcomes import DataCategory, Drop, DropReason
-from tripwire.scope._apply import apply_layers
 
 if TYPE_CHECKING:
     from tripwire.client import Client
     from tripwire.scope._scope import Scope
     from tripwire.types import EventDict, Hint
-
-# Keys of an event that the SDK builds itself, JSON-safe and bounded by construction.
-_SDK_BUILT_KEYS = frozenset(
-    {
-        "event_id",
-        "timestamp",
-        "platform",
-        "level",
-        "sdk",
-        "exception",
-        "threads",
-        "breadcrumbs",
-        "modules",
-        "release",
-        "environment",
-        "server_name",
-        "dist",
-        "transaction_info",
-        "_meta",
-        "type",
-    }
-)
 
 
 class Capture:
@@ -173,8 +153,6 @@ def _attach_stacktrace(client: Client) -> Step:
         event = cap.event
         if "exception" in event or "threads" in event or "stacktrace" in event:
             return None
-        from tripwire.event.frames import stacktrace_for_current_thread
-
         event["threads"] = {
             "values": [
                 {
@@ -225,7 +203,7 @@ def _serialize(client: Client) -> Step:
             cap.event = serializer.event(event)
             return None
         # Only the parts that hold user data need work; the rest was built bounded.
-        user_part = {k: v for k, v in event.items() if k not in _SDK_BUILT_KEYS}
+        user_part = {k: v for k, v in event.items() if k not in SDK_BUILT_KEYS}
         if user_part:
             done = serializer.event(user_part)
             meta = done.pop("_meta", None)
@@ -242,18 +220,13 @@ def _serialize(client: Client) -> Step:
 def _serialize_spans(client: Client) -> Step:
     """`serialize` for transactions: spans the tracing module vouches for skip it."""
     full = _serialize(client)
-    plain_type: list[Any] = []
 
     def serialize(cap: Capture) -> Drop | None:
         event = cap.event
         spans: Any = event.get("spans")
         if not spans or not cap.built_by_sdk or cap.user_hooks_ran:
             return full(cap)
-        if not plain_type:
-            from tripwire.tracing._transaction import PlainSpans
-
-            plain_type.append(PlainSpans)
-        if type(spans) is not plain_type[0]:
+        if type(spans) is not PlainSpans:
             return full(cap)
         del event["spans"]
         drop = full(cap)
@@ -367,8 +340,6 @@ def new_event_id(event: EventDict) -> str:
 
 
 def _timestamp_str(value: Any) -> Any:
-    from tripwire._clock import to_epoch
-
     epoch = to_epoch(value)
     return format_timestamp(epoch) if epoch is not None else value
 
@@ -379,8 +350,6 @@ def _trim_exception_values(event: EventDict, max_len: int) -> None:
         value = exc.get("value")
         if isinstance(value, str) and len(value) > max_len:
             exc["value"] = value[: max_len - 3] + "..."
-            from tripwire.event.meta import annotate
-
             annotate(
                 event,
                 ("exception", "values", index, "value"),

@@ -1,8 +1,10 @@
 """`HttpTransport`: the default transport, sending envelopes to the DSN's server.
 
 The pieces, each in its own module: `_worker` (bounded queue and thread),
-`_sender` (policy: encoding, rate limits, verdicts; no I/O), `_trim` (size
-limits), `_http` (the only network code), `_spool` (the optional offline spool).
+`_policy` (encoding, rate limits, verdicts; no I/O), `_trim` (size limits),
+`_http_client` (options -> connection settings; the only network code) over
+`_http11` (the HTTP/1.1 client) or `_urllib3` (the urllib3 path), `_spool` (the
+optional offline spool).
 This module wires them together and owns the retry and offline decisions.
 """
 
@@ -16,22 +18,25 @@ from tripwire._log import logger
 from tripwire.consts import USER_AGENT
 from tripwire.outcomes import DropReason
 from tripwire.transport import Transport
-from tripwire.transport._http import HttpClient
-from tripwire.transport._ratelimit import RateLimits
-from tripwire.transport._sender import (
+from tripwire.transport._http11 import NetworkError, Response
+from tripwire.transport._http_client import HttpClient
+from tripwire.transport._policy import (
     REPORT_INTERVAL,
     Sender,
     Verdict,
     compressor_for,
     item_losses,
 )
-from tripwire.transport._wire import NetworkError
+from tripwire.transport._ratelimit import RateLimits
+from tripwire.transport._spool import Spool, spool_key
+from tripwire.transport._urllib3 import make_pool
 from tripwire.transport._worker import DEFAULT_BACKLOG_BYTES, Worker
 
 if TYPE_CHECKING:
     from tripwire.envelope import Envelope
     from tripwire.outcomes import Outcome
-    from tripwire.transport._sender import Entry
+    from tripwire.transport._http_client import Backend
+    from tripwire.transport._policy import Entry
     from tripwire.transport._spool import Spool
 
 # Network errors: the first retry is immediate (a kept-alive connection the server
@@ -104,6 +109,10 @@ class HttpTransport(Transport):
         """False while rate-limited or while the queue is full (see `tripwire.monitor`)."""
         return not (self._delivery.ratelimits.any_active() or self._worker.full())
 
+    def _http_backend(self) -> Optional[Callable[[HttpClient, Optional[str]], Backend]]:
+        """What sends requests instead of the built-in HTTP/1.1 connection (None: that one)."""
+        return None
+
     # -- urllib3 hooks (as in sentry_sdk) ------------------------------------------------
 
     def _get_pool_options(self) -> dict[str, Any]:
@@ -117,8 +126,6 @@ class HttpTransport(Transport):
 
     def _make_pool(self) -> Any:
         """The urllib3 PoolManager, or ProxyManager for the configured proxy."""
-        from tripwire.transport._http import make_pool
-
         http = self._delivery.http
         return make_pool(http, http.proxy_url(), self._get_pool_options())
 
@@ -158,12 +165,18 @@ class _HttpDelivery:
         # `TIMEOUT` is read from the transport, so a subclass may change it (as
         # sentry_sdk's HttpTransport.TIMEOUT): each request's whole budget, seconds.
         url, timeout = dsn.envelope_url, float(transport.TIMEOUT)
+        backend = transport._http_backend()
         self.http = HttpClient(
-            url, options, timeout, pool=transport._make_pool if own_pool else None
+            url,
+            options,
+            timeout,
+            pool=transport._make_pool if own_pool else None,
+            backend=backend,
         )
         experiments = options.get("_experiments") or {}
         one = (
             own_pool
+            or backend is not None
             or experiments.get("transport_connections") == 1
             or experiments.get("http_client") == "urllib3"
         )
@@ -186,8 +199,6 @@ class _HttpDelivery:
         self._next_scan = 0.0
         self.spool: Optional[Spool] = None
         if options.get("spool_dir"):
-            from tripwire.transport._spool import Spool, spool_key
-
             self.spool = Spool(
                 str(options["spool_dir"]),
                 spool_key(dsn),
@@ -231,12 +242,7 @@ class _HttpDelivery:
     def send(
         self, entry: Entry, meanwhile: Optional[Callable[[], None]] = None, lane: int = 0
     ) -> Optional[float]:
-        if self.spool is not None and time.monotonic() < self._offline_until:
-            # Offline: straight to disk, a probe later decides when to go back online.
-            if not self.park(entry):
-                self.lost_entry(entry, DropReason.NETWORK_ERROR)
-            return None
-        checked = self.sender.recheck(entry)
+        checked = self.sendable(entry)
         if checked is None:
             return None
         verdict, reason = self._post(checked, meanwhile, self._lanes[lane])
@@ -244,8 +250,24 @@ class _HttpDelivery:
             # A server or proxy that takes one connection at a time would stall every
             # second request until the timeout: back to one connection for a while.
             self._second_off_until = time.monotonic() + SECOND_CONNECTION_REST
+        return self.settle(checked, verdict, reason)
+
+    def sendable(self, entry: Entry) -> Optional[Entry]:
+        """`entry` as it may go out now (see `Sender.recheck`); None if not to the network.
+
+        Offline (a spool and a recent failure), it goes straight to disk instead: a
+        probe later decides when to go back online.
+        """
+        if self.spool is not None and time.monotonic() < self._offline_until:
+            if not self.park(entry):
+                self.lost_entry(entry, DropReason.NETWORK_ERROR)
+            return None
+        return self.sender.recheck(entry)
+
+    def settle(self, entry: Entry, verdict: Verdict, reason: DropReason) -> Optional[float]:
+        """After one attempt: None when done with `entry`, else seconds until a retry."""
         if verdict is Verdict.RETRY:
-            return self._transient(checked, reason)
+            return self._transient(entry, reason)
         return None
 
     def prepare(self, entry: Entry) -> None:
@@ -259,15 +281,28 @@ class _HttpDelivery:
     ) -> tuple[Verdict, DropReason]:
         """One request; for a RETRY verdict, the reason to count if it is given up."""
         try:
-            body, encoding = entry.body(self.sender.compressor)
-            response = (http or self.http).post(body, self._headers_for(encoding), meanwhile)
+            body, headers = self.request(entry)
+            response = (http or self.http).post(body, headers, meanwhile)
         except NetworkError as exc:
-            logger.warning("could not reach the server: %s", exc)
-            self._failures += 1
-            self._unreachable = exc.unreachable
-            self._hopeless = exc.hopeless
-            self._timed_out = exc.timed_out
-            return Verdict.RETRY, DropReason.NETWORK_ERROR
+            return self.failed(exc)
+        return self.answered(entry, response)
+
+    def request(self, entry: Entry) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of `entry`'s POST."""
+        body, encoding = entry.body(self.sender.compressor)
+        return body, self._headers_for(encoding)
+
+    def failed(self, exc: NetworkError) -> tuple[Verdict, DropReason]:
+        """No answer (`exc`): what it means, and what the server's state now is."""
+        logger.warning("could not reach the server: %s", exc)
+        self._failures += 1
+        self._unreachable = exc.unreachable
+        self._hopeless = exc.hopeless
+        self._timed_out = exc.timed_out
+        return Verdict.RETRY, DropReason.NETWORK_ERROR
+
+    def answered(self, entry: Entry, response: Response) -> tuple[Verdict, DropReason]:
+        """The server's answer to `entry`'s POST: the verdict (rate limits updated)."""
         self._unreachable = self._hopeless = self._timed_out = False
         verdict = self.sender.judge(entry, response.status, response.headers)
         if verdict is Verdict.RETRY:

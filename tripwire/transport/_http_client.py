@@ -6,23 +6,28 @@ Nothing heavy is imported at `import tripwire`; what requests need is imported b
 sidecar) over one kept-alive connection; the transport keeps two of them (see
 `Worker._meanwhile`).
 
-The connection itself speaks HTTP/1.1 directly (`_wire`, for its speed). This
+The connection itself speaks HTTP/1.1 directly (`_http11`, for its speed). This
 module turns the options into its settings: certificates (ca_certs,
 SSL_CERT_FILE, REQUESTS_CA_BUNDLE, certifi), client certificates, socket
 options, keep-alive, HTTP proxies (absolute-form, and CONNECT tunnels for
 HTTPS) with the standard environment variables. SOCKS proxies and proxies
-reached over TLS go through urllib3's proxy managers instead.
+reached over TLS go through urllib3's proxy managers instead (`_urllib3`).
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import socket
 import sys
 from collections.abc import Mapping
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Protocol, Union
+from urllib.parse import unquote, urlsplit
 
+from tripwire._json import dumps
 from tripwire._log import logger
-from tripwire.transport._wire import WANTED_HEADERS, Connection, NetworkError, Response
+from tripwire.transport._http11 import Connection, NetworkError, Response, userinfo
+from tripwire.transport._urllib3 import _Urllib3Backend
 
 # TCP keep-alive probes for keep_alive=True (long-lived processes behind NAT/LBs
 # that silently drop idle connections): first probe after 45 s idle, then every 10 s.
@@ -34,6 +39,16 @@ _KEEP_ALIVE = (
 )
 
 DEFAULT_TIMEOUT = 30.0
+
+
+class Backend(Protocol):
+    """What sends one request whole: urllib3's pool, or httpcore's (`_http2`)."""
+
+    def post(self, body: bytes, headers: Mapping[str, str]) -> Response:
+        """Send one POST and read the answer (exceptions are classified by HttpClient)."""
+
+    def close(self) -> None:
+        """Close its connections."""
 
 
 # Errors that say the server cannot be reached now: retrying at once, or waiting for
@@ -80,9 +95,11 @@ class HttpClient:
         use_proxy: False to ignore proxy options and environment (Spotlight on localhost).
         pool: Makes the urllib3 pool to send through (a transport's `_make_pool`
             override); None: the built-in connection, or urllib3 where needed.
+        backend: Makes another backend from this client and its proxy (the HTTP/2
+            transport's httpcore pool); wins over `pool`.
     """
 
-    __slots__ = ("_backend", "options", "pool", "timeout", "url", "use_proxy")
+    __slots__ = ("_backend", "make_backend", "options", "pool", "timeout", "url", "use_proxy")
 
     def __init__(
         self,
@@ -91,13 +108,15 @@ class HttpClient:
         timeout: float = DEFAULT_TIMEOUT,
         use_proxy: bool = True,
         pool: Optional[Callable[[], Any]] = None,
+        backend: Optional[Callable[[HttpClient, Optional[str]], Backend]] = None,
     ) -> None:
         self.url = url
         self.options = options
         self.timeout = timeout
         self.use_proxy = use_proxy
         self.pool = pool
-        self._backend: Optional[Union[Connection, _Urllib3Backend]] = None
+        self.make_backend = backend
+        self._backend: Optional[Union[Connection, Backend]] = None
 
     def post(
         self,
@@ -135,17 +154,11 @@ class HttpClient:
         start-up fills it (``ssl`` takes milliseconds), and a fork while the worker
         holds an import lock would deadlock the child on that module forever.
         """
-        import base64  # noqa: F401
-        import select  # noqa: F401
-        import socket  # noqa: F401
-        import urllib.parse  # noqa: F401
-        import zlib  # noqa: F401
-
-        from tripwire._json import dumps
-
         dumps(None)  # picks the JSON backend (an import attempt of orjson) now
         if self.url.startswith("https"):
             "localhost".encode("idna")  # ssl encodes the server name with this codec
+            # Lazy, here and below: ssl and certifi only for an https URL (ssl costs
+            # ~10 ms to import), urllib3 only on its path (see _urllib3.py).
             import ssl  # noqa: F401
 
             import certifi  # noqa: F401
@@ -169,8 +182,7 @@ class HttpClient:
 
     # -- set-up ----------------------------------------------------------------------
 
-    def _make_backend(self) -> Union[Connection, _Urllib3Backend]:
-        from urllib.parse import urlsplit
+    def _make_backend(self) -> Union[Connection, Backend]:
 
         target = urlsplit(self.url)
         scheme = target.scheme or "http"
@@ -180,6 +192,8 @@ class HttpClient:
         if target.query:
             path = f"{path}?{target.query}"
         proxy = self._proxy(scheme, host) if self.use_proxy else None
+        if self.make_backend is not None:
+            return self.make_backend(self, proxy)
         if self.pool is not None:
             return _Urllib3Backend(self, proxy, self.pool())
         experiments = self.options.get("_experiments") or {}
@@ -197,14 +211,13 @@ class HttpClient:
 
     def proxy_url(self) -> Optional[str]:
         """The proxy requests to `url` go through, or None."""
-        from urllib.parse import urlsplit
 
         target = urlsplit(self.url)
         return self._proxy(target.scheme or "http", target.hostname or "")
 
     def pool_options(self) -> dict[str, Any]:
         """Keyword arguments for a urllib3 pool manager with these options."""
-        import urllib3
+        import urllib3  # lazy: only on the urllib3 path (see warm_up)
 
         pool_kw: dict[str, Any] = {
             "num_pools": 2,
@@ -241,7 +254,7 @@ class HttpClient:
 
     def ssl_context(self) -> Any:
         """A verifying TLS context: ca_certs, SSL_CERT_FILE/REQUESTS_CA_BUNDLE, else certifi."""
-        import ssl
+        import ssl  # lazy: only for https (see warm_up)
 
         options = self.options
         environ = os.environ
@@ -252,7 +265,7 @@ class HttpClient:
         )
         ca_dir = None if options.get("ca_certs") else environ.get("SSL_CERT_DIR")
         if not ca_certs and not ca_dir:
-            import certifi
+            import certifi  # lazy: see warm_up
 
             ca_certs = certifi.where()
         if ca_certs and os.path.isdir(ca_certs):
@@ -268,16 +281,12 @@ class HttpClient:
         """``proxy_headers`` plus Basic auth from the proxy URL's user info."""
         headers = dict(self.options.get("proxy_headers") or {})
         if proxy_auth and not any(k.lower() == "proxy-authorization" for k in headers):
-            import base64
-            from urllib.parse import unquote
-
             token = base64.b64encode(unquote(proxy_auth).encode("utf-8")).decode("ascii")
             headers["Proxy-Authorization"] = f"Basic {token}"
         return headers
 
     def socket_options(self) -> Optional[list[tuple[int, int, int]]]:
         """``socket_options`` (replacing the defaults) plus keep-alive probes if asked."""
-        import socket
 
         user = self.options.get("socket_options")
         keep_alive = self.options.get("keep_alive")
@@ -294,7 +303,6 @@ class HttpClient:
 
 def keep_alive_socket_options() -> list[tuple[int, int, int]]:
     """`_KEEP_ALIVE` as numeric socket options, those this platform has."""
-    import socket
 
     found = []
     for level_name, opt_name, value in _KEEP_ALIVE:
@@ -317,73 +325,8 @@ def _wire_backend(
         socket_options=client.socket_options(),
         ssl_context=client.ssl_context if scheme == "https" else None,
         proxy=(proxy.hostname or "", proxy.port or 80) if proxy is not None else None,
-        proxy_headers=client.proxy_headers(_auth(proxy)) if proxy is not None else None,
+        proxy_headers=client.proxy_headers(userinfo(proxy)) if proxy is not None else None,
     )
-
-
-def make_pool(client: HttpClient, proxy: Optional[str], pool_kw: dict[str, Any]) -> Any:
-    """A urllib3 PoolManager, or ProxyManager for `proxy` (HTTP, HTTPS or SOCKS)."""
-    import urllib3
-
-    if proxy is None:
-        return urllib3.PoolManager(**pool_kw)
-    if proxy.startswith("socks"):
-        try:
-            from urllib3.contrib.socks import SOCKSProxyManager
-        except ImportError:
-            raise NetworkError("a SOCKS proxy needs PySocks (pip install pysocks)") from None
-        return SOCKSProxyManager(proxy, **pool_kw)
-    from urllib.parse import urlsplit
-
-    pool_kw = dict(pool_kw)
-    headers = client.proxy_headers(_auth(urlsplit(proxy)))
-    if headers:
-        pool_kw.setdefault("proxy_headers", headers)
-    if proxy.startswith("https"):
-        # The proxy's certificate is checked against the same CAs (ca_certs,
-        # SSL_CERT_FILE, ...) as the server's; urllib3 would use the system's.
-        # Older urllib3 (< 2.7) reads ssl_context for an http:// target's proxy.
-        context = client.ssl_context()
-        pool_kw.setdefault("proxy_ssl_context", context)
-        pool_kw.setdefault("ssl_context", context)
-    return urllib3.ProxyManager(proxy, **pool_kw)
-
-
-class _Urllib3Backend:
-    """urllib3 for SOCKS proxies, proxies spoken to over TLS, `http_client="urllib3"`,
-    and transports that make their own pool (`manager`)."""
-
-    def __init__(self, client: HttpClient, proxy: Optional[str], manager: Any = None) -> None:
-        self._url = client.url
-        if manager is None:
-            manager = make_pool(client, proxy, client.pool_options())
-        self._manager = manager
-
-    def post(self, body: bytes, headers: Mapping[str, str]) -> Response:
-        response = self._manager.urlopen(
-            "POST",
-            self._url,
-            body=body,
-            headers=dict(headers),
-            retries=False,
-            redirect=False,
-            preload_content=True,
-        )
-        found: dict[str, str] = {}
-        for name in WANTED_HEADERS:
-            value = response.headers.get(name)
-            if value is not None:
-                found[name] = value
-        return Response(int(response.status), found)
-
-    def close(self) -> None:
-        self._manager.clear()
-
-
-def _auth(parsed: Any) -> Optional[str]:
-    if parsed.username is None:
-        return None
-    return f"{parsed.username}:{parsed.password or ''}"
 
 
 def _env_proxy(kind: str) -> Optional[str]:

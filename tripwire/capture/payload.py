@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from tripwire._json import dumps
+from tripwire.capture.markers import CrumbsBlock
 from tripwire.envelope import PayloadRef
-from tripwire.scope._breadcrumbs import CrumbsBlock
 
 
 class EventPayload(PayloadRef):
@@ -31,7 +31,11 @@ class EventPayload(PayloadRef):
         if type(block) is not CrumbsBlock:
             return super().get_bytes()
         rest = dumps({key: value for key, value in event.items() if key != "breadcrumbs"})
-        crumbs = block.shared.encoded()
+        shared = block.shared
+        crumbs = shared.encoded
+        if crumbs is None:
+            # Two threads may both encode it: the same bytes, and the last one is kept.
+            crumbs = shared.encoded = dumps({"values": shared.values})
         if rest == b"{}":
             data = b'{"breadcrumbs":' + crumbs + b"}"
         else:

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import enum
 import time
+import zlib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from tripwire._json import dumps
 from tripwire._log import logger
+from tripwire.envelope import Envelope
 from tripwire.outcomes import DropReason
 from tripwire.transport import _trim
 from tripwire.transport._client_reports import report_item
 
 if TYPE_CHECKING:
-    from tripwire.envelope import Envelope, Item
+    from tripwire.envelope import Item
     from tripwire.outcomes import Outcome
     from tripwire.transport._ratelimit import RateLimits
 
@@ -123,7 +125,6 @@ class Entry:
         """Store the plain bytes deflated against `zdict` (kept by reference)."""
         if self.encoding is not None or self.zdict is not None:
             return
-        import zlib
 
         # Level 1 and memLevel 6: a smaller hash table is quicker to set up, and
         # against a good dictionary the compression is about as good.
@@ -136,8 +137,6 @@ class Entry:
         """The envelope's wire bytes, uncompressed."""
         zdict = self.zdict
         if zdict is not None:
-            import zlib
-
             return zlib.decompressobj(15, zdict).decompress(self.data)
         return decompress(self.data, self.encoding)
 
@@ -221,13 +220,11 @@ class Compressor:
     def compress(self, data: bytes) -> bytes:
         """`data` compressed with this algorithm."""
         if self.algo == "gzip":
-            import zlib
-
             # wbits 31: a gzip container, which is what Content-Encoding: gzip means.
             co = zlib.compressobj(self.level, zlib.DEFLATED, 31)
             return co.compress(data) + co.flush()
         if self.algo == "br":
-            import brotli
+            import brotli  # lazy: optional dependency
 
             return brotli.compress(data, quality=self.level)  # type: ignore[no-any-return]
         return data
@@ -236,11 +233,9 @@ class Compressor:
 def decompress(body: bytes, encoding: Optional[str]) -> bytes:
     """Undo `Compressor.compress`."""
     if encoding == "gzip":
-        import zlib
-
         return zlib.decompress(body, 47)
     if encoding == "br":
-        import brotli
+        import brotli  # lazy: optional dependency
 
         return brotli.decompress(body)  # type: ignore[no-any-return]
     return body
@@ -248,7 +243,7 @@ def decompress(body: bytes, encoding: Optional[str]) -> bytes:
 
 def _brotli_available() -> bool:
     try:
-        import brotli  # noqa: F401
+        import brotli  # noqa: F401 - lazy: optional dependency
     except Exception:
         return False
     return True
@@ -393,7 +388,6 @@ class Sender:
         limits = self.ratelimits
         if not entry.categories or not limits.limited(entry.categories):
             return entry
-        from tripwire.envelope import Envelope
 
         try:
             envelope = Envelope.deserialize(entry.plain())

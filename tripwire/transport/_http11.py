@@ -347,3 +347,10 @@ def open_socket(
             error = exc
             sock.close()
     raise error or OSError(f"could not resolve {host!r}")
+
+
+def userinfo(parsed: Any) -> Optional[str]:
+    """`user:password` of a urlsplit result (a proxy URL), None without a user."""
+    if parsed.username is None:
+        return None
+    return f"{parsed.username}:{parsed.password or ''}"

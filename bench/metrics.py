@@ -1,0 +1,164 @@
+"""Trace metrics: the cost of one `metrics.count` call, tripwire vs sentry-sdk.
+
+Run from the repository root with the dev virtualenv::
+
+    .venv/bin/python bench/metrics.py            # 5 rounds of 50,000 calls
+    .venv/bin/python bench/metrics.py --quick    # 3 rounds of 10,000
+    .venv/bin/python bench/metrics.py --json metrics.json
+
+Each case runs in a fresh interpreter: no SDK (the same loop calling a no-op
+function), tripwire, sentry-sdk (default options, in-memory transport that serializes
+every envelope, ``traces_sample_rate=1.0``, ``release``/``environment`` set). Calls are
+made inside a sampled transaction with a child span (each metric is linked to it), with
+and without three attributes. The child measures two things per call: its main
+thread's CPU (`time.thread_time`: what the application's thread pays) and the whole
+process's CPU (`time.process_time`, the flusher thread that encodes and serializes the
+batches included; the measured block ends with `flush()`, so every metric is encoded
+and serialized inside it). An SDK's added cost is the difference to the no-SDK case.
+Rounds alternate the case order; medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from typing import Any, Optional
+
+from _harness import (
+    BENCH_DIR,
+    DSN,
+    child_env,
+    fmt_ratio,
+    fmt_time,
+    machine_facts,
+    machine_line,
+    median,
+    render_table,
+    write_json,
+)
+
+CHILD = """\
+import json, time, sys
+sys.path.insert(0, {bench!r})
+from _harness import make_memory_transport
+module = {module!r}
+with_attributes = {with_attributes!r}
+attributes = {{"route": "/checkout", "status": 200, "cached": False}} if with_attributes else None
+if module:
+    sdk = __import__(module)
+    metrics = __import__(module + ".metrics", fromlist=["count"])
+    base = __import__(module + ".transport", fromlist=["Transport"]).Transport
+    sdk.init(
+        dsn={dsn!r}, transport=make_memory_transport(base), traces_sample_rate=1.0,
+        release="shop@1.0", environment="bench",
+    )
+    count = metrics.count
+    def scope():
+        return sdk.start_transaction(name="tx", op="bench")
+    def child():
+        return sdk.start_span(op="work")
+    flush = sdk.flush
+else:
+    import contextlib
+    def count(name, value, unit=None, attributes=None):
+        pass
+    scope = child = contextlib.nullcontext
+    def flush():
+        pass
+def run(n):
+    with scope(), child():
+        for _ in range(n):
+            count("orders.placed", 1, attributes=attributes)
+    flush()
+run(2000)
+c0, p0 = time.thread_time(), time.process_time()
+with scope(), child():
+    for _ in range({n}):
+        count("orders.placed", 1, attributes=attributes)
+c1 = time.thread_time()
+flush()
+p1 = time.process_time()
+print(json.dumps({{"thread": (c1 - c0) / {n}, "process": (p1 - p0) / {n}}}))
+"""
+
+CASES = [("no SDK", ""), ("tripwire", "tripwire"), ("sentry-sdk", "sentry_sdk")]
+VARIANTS = [("count", False), ("count + 3 attributes", True)]
+
+
+def run_case(module: str, with_attributes: bool, n: int) -> dict[str, float]:
+    code = CHILD.format(
+        module=module, with_attributes=with_attributes, dsn=DSN, n=n, bench=str(BENCH_DIR)
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=BENCH_DIR,
+        env=child_env(),
+        timeout=600,
+    )
+    found: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return found
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args(argv)
+    rounds, n = (3, 10_000) if args.quick else (5, 50_000)
+    samples: dict[str, dict[str, list[dict[str, float]]]] = {
+        variant: {label: [] for label, _ in CASES} for variant, _ in VARIANTS
+    }
+    for round_no in range(rounds):
+        order = CASES if round_no % 2 == 0 else list(reversed(CASES))
+        for variant, with_attributes in VARIANTS:
+            for label, module in order:
+                samples[variant][label].append(run_case(module, with_attributes, n))
+    facts = machine_facts()
+    print(machine_line(facts))
+    print(f"metrics.count in a sampled transaction's span, {rounds} x {n} calls")
+    rows: list[list[str]] = []
+    report: dict[str, Any] = {"machine": facts}
+    for variant, _ in VARIANTS:
+        runs_of = samples[variant]
+        entry: dict[str, Any] = {}
+        for measure in ("thread", "process"):
+            cpu = {label: median([s[measure] for s in runs]) for label, runs in runs_of.items()}
+            base = cpu["no SDK"] or 0.0
+            added = {label: (value or 0.0) - base for label, value in cpu.items()}
+            added_ratio = (
+                added["tripwire"] / added["sentry-sdk"] if added["sentry-sdk"] > 0 else None
+            )
+            entry[measure] = {"cpu": cpu, "added_cpu": added, "added_ratio": added_ratio}
+        rows.extend(
+            [
+                variant,
+                label,
+                fmt_time(entry["thread"]["added_cpu"][label]) if label != "no SDK" else "-",
+                fmt_time(entry["process"]["added_cpu"][label]) if label != "no SDK" else "-",
+                fmt_ratio(entry["thread"]["added_ratio"]) if label == "tripwire" else "",
+                fmt_ratio(entry["process"]["added_ratio"]) if label == "tripwire" else "",
+            ]
+            for label, _ in CASES
+        )
+        report[variant] = entry
+    headers = [
+        "call",
+        "case",
+        "added CPU (thread)",
+        "added CPU (process)",
+        "thread vs sentry",
+        "process vs sentry",
+    ]
+    print(render_table(headers, rows, {2, 3, 4, 5}))
+    if args.json:
+        write_json(args.json, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

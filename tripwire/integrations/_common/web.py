@@ -1,0 +1,354 @@
+"""What every web-framework integration does around one incoming request.
+
+`ServerRequest` is the per-request lifecycle shared by the WSGI and ASGI middlewares
+(and through them Flask, Django, Starlette, FastAPI...):
+
+- a fork of the isolation and current scopes for the request, breadcrumbs cleared,
+  so nothing set while serving it reaches another request's events;
+- the request's event processor (the integration's: it builds the `request` part
+  lazily, only for events actually sent);
+- a request-mode session (aggregated per minute) when session tracking is on;
+- the incoming trace continued (`sentry-trace`/`traceparent` and `baggage`), and,
+  when tracing is enabled and the method is one to capture, an `http.server`
+  transaction whose status comes from the response.
+
+With tracing disabled no transaction object is made: the scope still carries the
+transaction name and source for error events, and the continued trace for their
+trace context and outgoing propagation.
+
+The helpers below it turn request parts into the event's `request` as sentry_sdk
+does, under `send_default_pii`, `max_request_body_size` and `data_collection`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterable, Mapping
+from contextvars import Token
+from typing import Any, Callable, Optional
+
+from tripwire import _data_collection
+from tripwire._clock import clock
+from tripwire.scope._current import (
+    _current_scope,
+    _isolation_scope,
+    get_current_scope,
+    get_isolation_scope,
+)
+from tripwire.session import Session
+from tripwire.sessions import _tracking_enabled
+from tripwire.tracing._api import continue_trace, start_transaction
+from tripwire.tracing._propagation import PropagationContext
+from tripwire.tracing._sampling import has_tracing_enabled
+from tripwire.utils import AnnotatedValue
+
+# The methods whose requests get a transaction (sentry_sdk's default: no OPTIONS/HEAD).
+DEFAULT_HTTP_METHODS_TO_CAPTURE = ("CONNECT", "DELETE", "GET", "PATCH", "POST", "PUT", "TRACE")
+
+# Status codes of responses reported as errors by frameworks that turn exceptions
+# into responses (sentry_sdk's default for `failed_request_status_codes`).
+DEFAULT_FAILED_REQUEST_STATUS_CODES = frozenset(range(500, 600))
+
+EventProcessor = Callable[[dict[str, Any], dict[str, Any]], Optional[dict[str, Any]]]
+
+
+class ServerRequest:
+    """One incoming request's scopes, session and transaction, for a `with` block.
+
+    Enter and exit in the same thread or task. `transaction` is None when tracing is
+    disabled or the method is not captured. `session` is the request's session (None
+    when session tracking is off).
+    """
+
+    __slots__ = (
+        "_current_token",
+        "_isolation_token",
+        "client",
+        "isolation_scope",
+        "scope",
+        "session",
+        "transaction",
+    )
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.transaction: Any = None
+        self.session: Any = None
+        self._current_token: Token[Any] | None = None
+        self._isolation_token: Token[Any] | None = None
+
+    def start(
+        self,
+        headers: Mapping[str, Any] | None,
+        processor: EventProcessor | None,
+        *,
+        method: str,
+        name: str,
+        source: str,
+        origin: str,
+        op: str = "http.server",
+        methods_to_capture: Container[str] = DEFAULT_HTTP_METHODS_TO_CAPTURE,
+        sampling_context: Mapping[str, Any] | None = None,
+    ) -> ServerRequest:
+        """Fork the scopes, start the session and the transaction; returns self.
+
+        `headers` is anything `continue_trace` reads (a WSGI environ, a header mapping,
+        or just the trace headers found); None or empty: a new trace.
+        """
+        isolation = get_isolation_scope().fork()
+        current = get_current_scope().fork()
+        self.isolation_scope = isolation
+        self.scope = current
+        self._isolation_token = _isolation_scope.set(isolation)
+        self._current_token = _current_scope.set(current)
+        try:
+            client = self.client
+            isolation.clear_breadcrumbs()
+            data = isolation._d
+            if processor is not None:
+                isolation.add_event_processor(processor)
+            if _tracking_enabled(isolation):
+                options = client.options
+                session = _RequestSession(options.get("release"), options.get("environment"))
+                data.session = session
+                self.session = session
+            if method in methods_to_capture and has_tracing_enabled(client.options):
+                transaction = continue_trace(
+                    isolation, headers, op=op, name=name, source=source, origin=origin
+                )
+                transaction = start_transaction(isolation, transaction, sampling_context)
+                transaction.__enter__()
+                self.transaction = transaction
+            else:
+                # No transaction: the scope carries the trace (for errors and outgoing
+                # requests) and the name, without a Transaction object made and dropped.
+                context = None
+                if headers:
+                    context = PropagationContext.from_incoming_data(headers, client)
+                data.propagation_context = context or PropagationContext()
+                isolation.set_transaction_name(name, source)
+        except Exception:  # instrumentation must never fail the request
+            pass
+        return self
+
+    def set_status(self, status: int) -> None:
+        """The response's status code, onto the transaction."""
+        transaction = self.transaction
+        if transaction is not None:
+            transaction.set_http_status(status)
+
+    def set_name(self, name: str, source: str) -> None:
+        """Name the request's events and transaction (route, endpoint, url...).
+
+        With a transaction, the current scope carries its name (it was entered there)
+        and wins over the isolation scope's, so both are renamed.
+        """
+        self.isolation_scope.set_transaction_name(name, source)
+        transaction = self.transaction
+        if transaction is not None:
+            self.scope.set_transaction_name(name, source)
+            transaction.name = name
+            transaction.source = source
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        """Finish the transaction, end the session and restore the scopes; never raises."""
+        transaction = self.transaction
+        if transaction is not None:
+            self.transaction = None
+            try:
+                if exc is not None:
+                    transaction.__exit__(type(exc), exc, exc.__traceback__)
+                else:
+                    transaction.__exit__(None, None, None)
+            except Exception:
+                pass
+        session = self.session
+        if session is not None:
+            self.session = None
+            try:
+                data = self.isolation_scope._d
+                if data.session is session:
+                    self.isolation_scope._w().session = None
+                session.close()
+                self.client.capture_session(session)
+            except Exception:
+                pass
+        _restore(_current_scope, self._current_token)
+        _restore(_isolation_scope, self._isolation_token)
+        self._current_token = self._isolation_token = None
+
+
+class _RequestSession(Session):
+    """A request-mode session, made for every request: only what aggregates need.
+
+    Request sessions are counted into per-minute aggregates (release, environment,
+    status, errors): no user, no `did`; the `sid` is made only if something asks.
+    Unlike sentry_sdk, a session the scope inherited (an application session of the
+    process) is left running, not ended by each request.
+    """
+
+    def __init__(self, release: str | None, environment: str | None) -> None:
+        now = clock.now()
+        self._sid: str | None = None
+        self.did = None
+        self.started = now
+        self.timestamp = now
+        self.release = release
+        self.environment = environment
+        self.duration = None
+        self.user_agent = None
+        self.ip_address = None
+        self.session_mode = "request"
+        self.errors = 0
+        self.status = "ok"
+        self._init = True
+
+    @property
+    def sid(self) -> str:
+        """The session id (made on first use)."""
+        if self._sid is None:
+            import uuid  # rarely asked for: not worth loading up front
+
+            self._sid = str(uuid.uuid4())
+        return self._sid
+
+    @sid.setter
+    def sid(self, value: str) -> None:
+        self._sid = value
+
+    def close(self, status: str | None = None) -> None:
+        """End the session: "exited" unless it already ended otherwise."""
+        if status is None and self.status == "ok":
+            status = "exited"
+        if status is not None:
+            self.status = status
+            self.timestamp = clock.now()
+
+
+def _restore(var: Any, token: Token[Any] | None) -> None:
+    if token is None:
+        return
+    try:
+        var.reset(token)
+    except ValueError:  # exited in another context than the one it was entered in
+        var.set(token.old_value if token.old_value is not Token.MISSING else None)
+
+
+# -- the event's `request` ---------------------------------------------------------------
+
+
+def should_capture_status(status: int, codes: Container[int]) -> bool:
+    """Whether a response with `status` is reported (`failed_request_status_codes`)."""
+    return status in codes
+
+
+def failed_status_codes(value: Any) -> Container[int]:
+    """`failed_request_status_codes` as given (a set of ints), or sentry_sdk 1.x's list
+    of ints and ranges; None means the default (5xx)."""
+    if value is None:
+        return DEFAULT_FAILED_REQUEST_STATUS_CODES
+    if isinstance(value, (set, frozenset)):
+        return frozenset(value)
+    codes: set[int] = set()
+    for entry in value:
+        if isinstance(entry, int):
+            codes.add(entry)
+        elif isinstance(entry, Iterable):
+            codes.update(entry)
+    return frozenset(codes)
+
+
+def request_part(
+    options: Mapping[str, Any],
+    *,
+    method: str,
+    url: str,
+    query_string: str | None,
+    headers: Mapping[str, Any],
+    env: Mapping[str, Any] | None = None,
+    cookies: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The event's `request` (no body): the personal parts only as the options allow.
+
+    As sentry_sdk: keys in its order; a `query_string` given (even empty) is kept
+    unless `data_collection` filters it away; `cookies` given are kept with
+    `send_default_pii` (even empty) or as `data_collection` filters them (if any left).
+    """
+    out: dict[str, Any] = {"url": url, "method": method}
+    if env:
+        out["env"] = dict(env)
+    out["headers"] = _data_collection.request_headers(
+        headers, options, AnnotatedValue.removed_because_over_size_limit()
+    )
+    if query_string is not None:
+        if _data_collection.enabled(options):
+            query = _data_collection.request_query(query_string, options)
+            if query:
+                out["query_string"] = query
+        else:
+            out["query_string"] = query_string
+    if cookies is not None:
+        kept = _data_collection.request_cookies(cookies, options)
+        if kept is not None:
+            out["cookies"] = kept
+    return out
+
+
+def may_send_user(options: Mapping[str, Any]) -> bool:
+    """Whether the user's IP and identity may go with events."""
+    if _data_collection.enabled(options):
+        return bool(options["data_collection"].get("user_info"))
+    return bool(options.get("send_default_pii"))
+
+
+def client_ip(headers: Mapping[str, Any], remote_addr: str | None) -> str | None:
+    """The client's address: the first `X-Forwarded-For` hop, `X-Real-Ip`, else the peer.
+
+    `headers` is keyed in lower case.
+    """
+    forwarded = headers.get("x-forwarded-for")
+    if forwarded:
+        return str(forwarded).split(",")[0].strip()
+    real = headers.get("x-real-ip")
+    if real:
+        return str(real)
+    return remote_addr
+
+
+def body_part(
+    options: Mapping[str, Any],
+    content_length: int,
+    read: Callable[[], Any],
+) -> Any:
+    """The body as the event carries it, or None to leave it out.
+
+    `read()` returns the parsed body (a dict for JSON or forms), raw bytes/str, or
+    None; it is called only when a body of `content_length` bytes may be collected.
+    A body too large becomes an empty value marked removed for its size; a raw body
+    one marked removed as raw data (as sentry_sdk).
+    """
+    if content_length <= 0:
+        return None
+    decision = _data_collection.body_decision(options, "incoming_request", content_length)
+    if decision == "off":
+        return None
+    if decision == "too_large":
+        return AnnotatedValue.removed_because_over_size_limit()
+    try:
+        parsed = read()
+    except Exception:
+        return None
+    if parsed is None:
+        return None
+    if isinstance(parsed, (bytes, bytearray, str)):
+        return AnnotatedValue.removed_because_raw_data() if parsed else None
+    return parsed
+
+
+def attach_request(event: dict[str, Any], part: Mapping[str, Any]) -> None:
+    """Merge `part` into the event's `request` (its `AnnotatedValue`s are settled into
+    values and ``_meta`` by the serializer)."""
+    request = event.get("request")
+    if request is None:
+        event["request"] = dict(part)
+    else:
+        request.update(part)

@@ -1,0 +1,35 @@
+"""Which asyncio tasks are the SDK's own (`mark_sentry_task_internal`).
+
+The asyncio integration leaves these tasks alone (no span, no scope fork, no
+capture): the async transport's sender and flush tasks would otherwise show up in
+the application's traces. As sentry_sdk 2.75's ``utils`` names (re-exported there);
+kept here, in the transport's layer, because the transport and worker use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+# A task copies the context it was created in, so a task created while this is True
+# (and every task it creates in turn) is internal.
+_internal: ContextVar[bool] = ContextVar("tripwire_internal_task", default=False)
+
+
+def is_internal_task() -> bool:
+    """True inside a task the SDK created for itself."""
+    return _internal.get()
+
+
+@contextmanager
+def mark_sentry_task_internal() -> Iterator[None]:
+    """Tasks created inside this block are the SDK's own (see `is_internal_task`)."""
+    token = _internal.set(True)
+    try:
+        yield
+    finally:
+        _internal.reset(token)
+
+
+__all__ = ["is_internal_task", "mark_sentry_task_internal"]
