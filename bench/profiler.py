@@ -219,7 +219,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                     label,
                     fmt_time(r["cpu_off"]),
                     fmt_time(r["cpu_on"]),
-                    f"{fmt_time(added[label])} ({pct:.1f}%)",
+                    f"{fmt_time(added[label])} ({pct:.1f}%)"
+                    if added[label] >= 0
+                    else "< 0 (noise)",
                     fmt_ratio(ratio) if label == "tripwire" else "",
                     fmt_time(r["sampler_thread"]),
                     fmt_ratio(own_ratio) if label == "tripwire" else "",

@@ -275,6 +275,21 @@ def test_server_command_prints_its_dsn_and_serves(tmp_path):
     assert proc.returncode in (0, -15)
 
 
+@server_extra
+def test_server_retention_options_reach_the_backend(tmp_path):
+    db = tmp_path / "r.db"
+    command = [sys.executable, "-m", "tripwire.cli", "server", "--port", "0", "--db", str(db)]
+    refused = subprocess.run(
+        [*command, "--retention-days", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "retention days must be more than 0" in refused.stderr
+
+
 def test_a_missing_server_extra_gives_the_install_hint(tmp_path):
     code = (
         "import sys; sys.modules['starlette'] = None\n"

@@ -273,6 +273,14 @@ def _sequence(sdk: Any, ext: FakeExtension) -> None:
     sdk.capture_message("after")
 
 
+def _fresh_trace(sdk: Any) -> None:
+    # Events outside a transaction carry the scopes' trace: start each run on a new one,
+    # whatever an earlier test in this process left on sentry_sdk's scopes (seen in
+    # full runs: another test's DSN and release in the "after" event's trace header).
+    for scope in (sdk.get_global_scope(), sdk.get_isolation_scope(), sdk.get_current_scope()):
+        scope.set_new_propagation_context()
+
+
 def _run_sentry(**options: Any) -> list[Any]:
     import sentry_sdk
     from sentry_sdk.integrations.rust_tracing import RustTracingIntegration as Theirs
@@ -291,6 +299,7 @@ def _run_sentry(**options: Any) -> list[Any]:
             **options,
         )
         try:
+            _fresh_trace(sentry_sdk)
             _sequence(sentry_sdk, ext)
             sentry_sdk.flush()
         finally:
@@ -311,6 +320,7 @@ def _run_tripwire(**options: Any) -> list[Any]:
     )
     client = tripwire.get_client()
     try:
+        _fresh_trace(tripwire)
         _sequence(tripwire, ext)
         tripwire.flush()
     finally:

@@ -171,6 +171,8 @@ def cmd_server(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             allow_origins=args.allow_origin or (),
             max_db_bytes=args.max_db_size or None,
+            retention_days=args.retention_days,
+            retention_bytes=args.retention_size or None,
         )
     except ValueError as exc:
         _err(f"tripwire server: {exc}")
@@ -514,6 +516,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="refuse new data (507) once the database holds this much, e.g. 500M, 2G; "
         "0 for no limit (default 1G)",
+    )
+    p.add_argument(
+        "--retention-days",
+        type=float,
+        metavar="DAYS",
+        help="forget data received longer ago than this (at start, then every minute)",
+    )
+    p.add_argument(
+        "--retention-size",
+        type=_byte_size,
+        default=0,
+        metavar="SIZE",
+        help="forget the oldest data while the database holds more than this, e.g. 200M",
     )
     p.set_defaults(func=cmd_server)
 

@@ -48,7 +48,6 @@ import weakref
 from collections.abc import Set
 from types import ModuleType
 from typing import Any, Callable
-from urllib.parse import parse_qs, urlsplit
 
 from tripwire.integrations import (
     _DEFAULT_FAILED_REQUEST_STATUS_CODES,
@@ -158,34 +157,12 @@ _CRUMB_ORDER = (
 )
 
 _TRACE_HEADER_NAMES = frozenset(("baggage", "sentry-trace"))
-_SIGV4_ALGORITHMS = frozenset(("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256"))
-
-
-def _sigv4_signed_headers(authorization: Any, url: str) -> set[str]:
-    """The header names (lower case) an AWS SigV4 signature of the request covers."""
-    signed: set[str] = set()
-    if isinstance(authorization, bytes):
-        authorization = authorization.decode("latin-1")
-    if authorization:
-        algorithm, _, parameters = str(authorization).lstrip().partition(" ")
-        if algorithm in _SIGV4_ALGORITHMS:
-            for part in parameters.split(","):
-                part = part.strip()
-                if part.startswith("SignedHeaders="):
-                    signed.update(h.lower() for h in part[14:].split(";") if h)
-                    break
-    if "amz-" in url.lower():  # a presigned URL: the names are in its query
-        query = {k.lower(): v for k, v in parse_qs(urlsplit(url).query).items()}
-        if query.get("x-amz-algorithm", [""])[0] in _SIGV4_ALGORITHMS:
-            names = query.get("x-amz-signedheaders", [""])[0]
-            signed.update(h.lower() for h in names.split(";") if h)
-    return signed
 
 
 def _trace_config() -> Any:
     from aiohttp import TraceConfig
 
-    from tripwire.integrations._common.http import OutgoingRequest
+    from tripwire.integrations._common.http import OutgoingRequest, sigv4_signed_headers
 
     async def on_request_start(session: Any, context: Any, params: Any) -> None:
         outgoing = OutgoingRequest.begin(
@@ -195,9 +172,12 @@ def _trace_config() -> Any:
             return
         try:
             if outgoing.headers:
-                signed = _sigv4_signed_headers(
-                    params.headers.get("Authorization"), str(params.url)
-                ).intersection(_TRACE_HEADER_NAMES)
+                authorization = params.headers.get("Authorization")
+                if isinstance(authorization, bytes):
+                    authorization = authorization.decode("latin-1")
+                signed = sigv4_signed_headers(authorization, str(params.url)).intersection(
+                    _TRACE_HEADER_NAMES
+                )
                 if signed:
                     outgoing.headers = [
                         (k, v) for k, v in outgoing.headers if k.lower() not in signed
