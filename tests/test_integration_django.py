@@ -445,6 +445,32 @@ def test_asgi_async_views() -> None:
     ]
 
 
+def test_channels_routes_http_through_the_instrumented_handler() -> None:
+    # Channels 3+ serves HTTP with Django's ASGI handler (Channels 3's own AsgiHandler
+    # is patched the same way when channels.http has one).
+    pytest.importorskip("channels")
+    import httpx
+    from channels.routing import ProtocolTypeRouter
+    from django.core.asgi import get_asgi_application
+
+    memory = init(traces_sample_rate=1.0)
+    app = ProtocolTypeRouter({"http": get_asgi_application()})
+
+    async def go() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return [(await client.get(path)).status_code for path in ("/async-ok/", "/async-boom/")]
+
+    assert asyncio.run(go()) == [200, 500]
+    (event,) = memory.events
+    assert event["exception"]["values"][0]["mechanism"] == {"type": "django", "handled": False}
+    assert event["transaction"] == "/async-boom/"
+    assert [(t["transaction"], t["contexts"]["trace"]["origin"]) for t in memory.transactions] == [
+        ("/async-ok/", "auto.http.django"),
+        ("/async-boom/", "auto.http.django"),
+    ]
+
+
 def test_without_the_integration_django_runs_untouched() -> None:
     memory = MemoryTransport()
     tripwire.get_client().close()

@@ -202,6 +202,17 @@ def _patch_asgi_handler(module: ModuleType) -> None:
     patch_django_asgi_handler_impl(module.ASGIHandler)
 
 
+def _patch_channels_http(module: ModuleType) -> None:
+    # Channels 3's own AsgiHandler has Django's signature; Channels 4 serves HTTP with
+    # Django's ASGIHandler (patched above) and has no channels.http.
+    handler = getattr(module, "AsgiHandler", None)
+    if handler is None or "__call__" not in vars(handler):
+        return
+    from tripwire.integrations.django.asgi import patch_django_asgi_handler_impl
+
+    patch_django_asgi_handler_impl(handler)
+
+
 def _patch_base_handler(module: ModuleType) -> None:
     from tripwire.integrations._patch import patch_once
     from tripwire.integrations.django.asgi import patch_get_response_async
@@ -629,6 +640,7 @@ _PATCHERS: tuple[tuple[str, Callable[[ModuleType], None]], ...] = (
     ("django", _register_processors),
     ("django.core.handlers.wsgi", _patch_wsgi_handler),
     ("django.core.handlers.asgi", _patch_asgi_handler),
+    ("channels.http", _patch_channels_http),
     ("django.core.handlers.base", _patch_base_handler),
     ("django.core.handlers.exception", _patch_exception_handler),
     ("django.core.signals", _connect_signals),
