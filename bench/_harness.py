@@ -13,8 +13,12 @@ import importlib
 import json
 import os
 import platform
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Optional
@@ -274,3 +278,57 @@ def write_json(path: str, data: dict[str, Any]) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, sort_keys=False)
         fh.write("\n")
+
+
+def run_child(code: str) -> dict[str, float]:
+    """Run `code` in a fresh interpreter (bench dir, `child_env()`); the JSON object on
+    its last line of output."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=BENCH_DIR,
+        env=child_env(),
+        timeout=600,
+    )
+    found: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return found
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_redis(
+    data_dir: str, missing: str = "redis-server is not installed (Debian package redis-server)"
+) -> tuple[subprocess.Popen[bytes], int]:
+    """redis-server on a free loopback port; returns once it answers PING.
+
+    Exits with `missing` when the binary is not installed.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit(missing)
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    args += ["--appendonly", "no", "--dir", data_dir]
+    server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"redis-server exited with status {server.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return server, port
+        except OSError:
+            pass
+        time.sleep(0.02)  # polling interval, bounded by the deadline
+    server.kill()
+    raise SystemExit("redis-server did not answer within 15 s")

@@ -28,10 +28,7 @@ added CPU per task is again the difference to the worker without SDK.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,7 +37,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 from _harness import (
-    BENCH_DIR,
     DSN,
     child_env,
     fmt_ratio,
@@ -49,6 +45,8 @@ from _harness import (
     machine_line,
     median,
     render_table,
+    run_child,
+    start_redis,
     write_json,
 )
 
@@ -143,38 +141,6 @@ def _wait_for(path: Path, what: str, worker: subprocess.Popen[bytes], timeout: f
         time.sleep(0.01)  # polling interval, bounded by the deadline
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_redis(data_dir: str) -> tuple[subprocess.Popen[bytes], int]:
-    """redis-server on a free loopback port; returns once it answers PING."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("--worker needs redis-server (Debian package redis-server)")
-    port = _free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    args += ["--appendonly", "no", "--dir", data_dir]
-    server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"redis-server exited with status {server.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return server, port
-        except OSError:
-            pass
-        time.sleep(0.02)  # polling interval, bounded by the deadline
-    server.kill()
-    raise SystemExit("redis-server did not answer within 15 s")
-
-
 def run_worker_case(module: str, producer: Any, workdir: Path, n: int, seq: int) -> float:
     """The solo worker's CPU seconds per task for `n` tasks (after a warm-up batch)."""
     broker = producer.conf.broker_url
@@ -217,7 +183,7 @@ def worker_rows(rounds: int, n: int) -> tuple[list[list[str]], dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         (workdir / "bench_app.py").write_text(WORKER_APP)
-        server, port = start_redis(tmp)
+        server, port = start_redis(tmp, "--worker needs redis-server (Debian package redis-server)")
         from celery import Celery
 
         # One producer for the run: kombu's connection pools are per broker URL.
@@ -251,17 +217,7 @@ def worker_rows(rounds: int, n: int) -> tuple[list[list[str]], dict[str, Any]]:
 
 def run_case(module: str, n: int) -> dict[str, float]:
     code = CHILD.format(module=module, dsn=DSN, n=n)
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=BENCH_DIR,
-        env=child_env(),
-        timeout=600,
-    )
-    found: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return found
+    return run_child(code)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

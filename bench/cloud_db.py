@@ -21,22 +21,19 @@ Rounds alternate the order of the three cases; medians are reported.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from typing import Any, Callable, Optional
 
 from _harness import (
-    BENCH_DIR,
     DSN,
     ROOT,
-    child_env,
     fmt_ratio,
     fmt_time,
     machine_facts,
     machine_line,
     median,
     render_table,
+    run_child,
     write_json,
 )
 
@@ -226,17 +223,7 @@ def run_case(module: str, workload: str, url: str, n: int) -> dict[str, float]:
         + body
         + (NO_WRAP_TIMING if workload in NO_WRAP else TIMING).format(n=n)
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=BENCH_DIR,
-        env=child_env(),
-        timeout=600,
-    )
-    found: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return found
+    return run_child(code)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -21,21 +21,19 @@ Rounds alternate the case order; medians are reported.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from typing import Any, Optional
 
 from _harness import (
     BENCH_DIR,
     DSN,
-    child_env,
     fmt_ratio,
     fmt_time,
     machine_facts,
     machine_line,
     median,
     render_table,
+    run_child,
     write_json,
 )
 
@@ -91,17 +89,7 @@ def run_case(module: str, with_attributes: bool, n: int) -> dict[str, float]:
     code = CHILD.format(
         module=module, with_attributes=with_attributes, dsn=DSN, n=n, bench=str(BENCH_DIR)
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=BENCH_DIR,
-        env=child_env(),
-        timeout=600,
-    )
-    found: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return found
+    return run_child(code)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -21,7 +21,6 @@ medians are reported.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from typing import Any, Optional
@@ -29,13 +28,13 @@ from typing import Any, Optional
 from _harness import (
     BENCH_DIR,
     DSN,
-    child_env,
     fmt_ratio,
     fmt_time,
     machine_facts,
     machine_line,
     median,
     render_table,
+    run_child,
     write_json,
 )
 
@@ -101,17 +100,7 @@ CLIENTS = ["http.client", "httpx"]
 
 def run_case(module: str, client: str, port: int, n: int) -> dict[str, float]:
     code = CHILD.format(module=module, client=client, dsn=DSN, port=port, n=n)
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=BENCH_DIR,
-        env=child_env(),
-        timeout=600,
-    )
-    found: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return found
+    return run_child(code)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -40,6 +40,7 @@ from _harness import (
     machine_line,
     median,
     render_table,
+    run_child,
     write_json,
 )
 
@@ -138,17 +139,7 @@ print(json.dumps(out))
 
 def run_case(module: str, on: bool, idle: int, chunks: int) -> dict[str, float]:
     code = CHILD.format(module=module, dsn=DSN, on=on, idle=idle, chunks=chunks)
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=BENCH_DIR,
-        env=child_env(),
-        timeout=600,
-    )
-    found: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return found
+    return run_child(code)
 
 
 def run_ticks(idle: int, rounds: int, n: int) -> dict[str, list[float]]:

@@ -22,25 +22,20 @@ no-SDK case. Rounds alternate the order of the three cases; medians are reported
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from typing import Any, Optional
 
 from _harness import (
-    BENCH_DIR,
     DSN,
-    child_env,
     fmt_ratio,
     fmt_time,
     machine_facts,
     machine_line,
     median,
     render_table,
+    run_child,
+    start_redis,
     write_json,
 )
 
@@ -84,51 +79,9 @@ CASES = [("no SDK", ""), ("tripwire", "tripwire"), ("sentry-sdk", "sentry_sdk")]
 WORKLOADS = [("SET+GET", False), ("SET+GET, cache", True)]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_redis(data_dir: str) -> tuple[subprocess.Popen[bytes], int]:
-    """redis-server on a free loopback port; returns once it answers PING."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed (Debian package redis-server)")
-    port = _free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    args += ["--appendonly", "no", "--dir", data_dir]
-    server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"redis-server exited with status {server.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return server, port
-        except OSError:
-            pass
-        time.sleep(0.02)  # polling interval, bounded by the deadline
-    server.kill()
-    raise SystemExit("redis-server did not answer within 15 s")
-
-
 def run_case(module: str, cache: bool, port: int, n: int) -> dict[str, float]:
     code = CHILD.format(module=module, cache=cache, dsn=DSN, port=port, n=n)
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=BENCH_DIR,
-        env=child_env(),
-        timeout=600,
-    )
-    found: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return found
+    return run_child(code)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
