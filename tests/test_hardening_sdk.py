@@ -376,6 +376,20 @@ def test_tag_values_are_sent_as_strings_of_at_most_200_characters(init_memory: A
     assert event["_meta"]["tags"]["late"][""]["len"] == 300
 
 
+def test_tag_keys_are_at_most_200_characters(init_memory: Any) -> None:
+    memory = init_memory()
+    tripwire.set_tag("k" * 100_000, "long key")
+    tripwire.set_tag("k" * 200, "fits")
+    tripwire.set_tag(("not", "a", "str"), "tuple key")
+    tripwire.capture_message("keys")
+    (event,) = memory.events
+    assert event["tags"] == {
+        "k" * 197 + "...": "long key",
+        "k" * 200: "fits",
+        "('not', 'a', 'str')": "tuple key",
+    }
+
+
 # -- a server that accepts and never answers --------------------------------------------------
 
 SILENT_SERVER = """

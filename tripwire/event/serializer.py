@@ -141,6 +141,9 @@ _TAGS = "tags"
 
 # Sentry's limit for a tag value, in characters (Relay rejects or trims longer ones).
 TAG_VALUE_MAX_CHARS = 200
+# Relay trims tag keys to this length too; cutting here keeps two long keys that
+# share a prefix from colliding after the SDK has merged them.
+TAG_KEY_MAX_CHARS = 200
 _OMIT: Any = object()
 
 # Event paths sentry-sdk serializes as databags (observed on 2.75): `extra` (bounded from the
@@ -633,6 +636,8 @@ class Serializer:
         out: dict[str, str] = {}
         for k, item in items:
             skey = k if type(k) is str else self._key(k)
+            if len(skey) > TAG_KEY_MAX_CHARS:
+                skey = skey[: TAG_KEY_MAX_CHARS - 3] + "..."
             try:
                 value = self._tag_value(item, cmeta, skey)
             except Exception:

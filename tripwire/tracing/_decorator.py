@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 from tripwire._late import hooks
 from tripwire._log import logger
 from tripwire.scope._current import get_current_scope
+from tripwire.tracing import _templates
 from tripwire.tracing._consts import OP, SPANTEMPLATE
 
 if TYPE_CHECKING:
@@ -66,11 +67,14 @@ def trace(
     Without an active span (no transaction) the function just runs. Works with
     `@trace` and `@trace(op=..., name=..., attributes=...)`, on sync and async
     functions. The span's op defaults to "function", its name to the function's
-    qualified name. `template` is accepted for sentry_sdk compatibility (the AI
-    templates' input/output capture is not implemented).
+    qualified name. An AI `template` (`SPANTEMPLATE.AI_CHAT`, `AI_AGENT`,
+    `AI_TOOL`) makes it a ``gen_ai.*`` span named and filled as sentry_sdk's.
     """
 
     def decorate(f: F) -> F:
+        kind = _templates.template_value(template)
+        if _templates.is_ai(kind):
+            return _wrap_ai(f, kind, op, name, attributes)
         return _wrap(f, op, name, attributes)
 
     if func is None:
@@ -114,6 +118,70 @@ def _wrap(func: F, op: str | None, name: str | None, attributes: Mapping[str, An
             if data:
                 span.update_data(data)
             return func(*args, **kw)
+
+    setattr(wrapper, _MARK, True)
+    return wrapper  # type: ignore[return-value]
+
+
+def _wrap_ai(
+    func: F, template: str, op: str | None, name: str | None, attributes: Mapping[str, Any] | None
+) -> F:
+    """`_wrap` for the AI templates: the span's name and data depend on the call."""
+    import inspect  # lazy: see _wrap
+
+    function_name = name or qualname_from_function(func)
+    span_op = op or _templates.span_op(template)
+    data = dict(attributes) if attributes else None
+
+    def enter(scope: Any, parent: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+        span_name = _templates.span_name(template, function_name, kw)
+        span = parent.start_child(op=span_op, name=span_name, scope=scope)
+        if data:
+            span.update_data(data)
+        try:
+            options = scope.get_client().options
+            span.update_data(
+                _templates.input_data(template, function_name, func, args, kw, options)
+            )
+        except Exception:
+            logger.debug("span template input failed", exc_info=True)
+        return span
+
+    def leave(scope: Any, span: Any, result: Any) -> None:
+        try:
+            options = scope.get_client().options
+            span.update_data(_templates.output_data(template, result, options))
+        except Exception:
+            logger.debug("span template output failed", exc_info=True)
+
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kw: Any) -> Any:
+            scope = get_current_scope()
+            parent = scope._d.span
+            if parent is None:
+                logger.debug("no active span: %s runs without a span", function_name)
+                return await func(*args, **kw)
+            with enter(scope, parent, args, kw) as span:
+                result = await func(*args, **kw)
+                leave(scope, span, result)
+                return result
+
+        setattr(async_wrapper, _MARK, True)
+        return async_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        scope = get_current_scope()
+        parent = scope._d.span
+        if parent is None:
+            logger.debug("no active span: %s runs without a span", function_name)
+            return func(*args, **kw)
+        with enter(scope, parent, args, kw) as span:
+            result = func(*args, **kw)
+            leave(scope, span, result)
+            return result
 
     setattr(wrapper, _MARK, True)
     return wrapper  # type: ignore[return-value]
