@@ -237,3 +237,17 @@ def test_loads_exact_keeps_big_integers() -> None:
     big = 2**70
     assert _json.loads_exact(dumps({"n": big})) == {"n": big}
     assert _json.loads_exact('{"a":[1.5]}') == {"a": [1.5]}
+
+
+@pytest.mark.parametrize("backend", ["stdlib", "orjson"])
+def test_both_backends_read_what_the_standard_library_reads(backend: str) -> None:
+    # Escaped lone surrogates are what sentry-sdk sends for an undecodable file name;
+    # orjson refuses them, so the orjson backend must fall back rather than fail.
+    if backend == "orjson":
+        _orjson_dumps()
+        decode = _json._loads_orjson
+    else:
+        decode = _json._loads_stdlib
+    assert decode(b'{"f": "caf\\udce9.py", "n": NaN}')["f"] == "caf\udce9.py"
+    with pytest.raises(ValueError):
+        decode(b'{"broken": ')

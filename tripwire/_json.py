@@ -145,7 +145,13 @@ def _loads_stdlib(data: bytes | bytearray | memoryview | str) -> Any:
 
 
 def _loads_orjson(data: bytes | bytearray | memoryview | str) -> Any:
-    return _orjson.loads(data)
+    try:
+        return _orjson.loads(data)
+    except ValueError:
+        # orjson refuses what the standard library reads (lone surrogate escapes,
+        # which Python SDKs send for undecodable file names; NaN): both backends
+        # must accept the same documents.
+        return _loads_stdlib(data)
 
 
 def _dumps_sanitised(obj: object, orjson: Any) -> bytes:
