@@ -14,8 +14,11 @@ profile may last), finished and serialized inside the measurement. The child rep
 the process's CPU time (`time.process_time`: the workload plus the sampler thread
 plus sending the profile) and wall time; the profiler's cost is on minus off for the
 same SDK; the sampling thread's own CPU (its per-thread CPU clock) is a second,
-less noisy measure. The same again with 50 idle threads (blocked on an Event), whose stacks the
-sampler reads at every tick. Rounds alternate the cases and their order; medians.
+less noisy measure, beside the wake-up floor (a thread that wakes at 101 Hz and does
+nothing: what any Python sampling thread pays for the wake-up and the GIL hand-over;
+"above it" compares what each sampler adds to that). The same again with 50 idle
+threads (blocked on an Event), whose stacks the sampler reads at every tick.
+Rounds alternate the cases and their order; medians.
 On a loaded machine the on-minus-off difference is mostly noise for the thread-less
 case (the profiler's ~1-3% is within run-to-run spread); the last table times one
 sampler tick of each SDK in one process, interleaved, which is what the profiler
@@ -47,16 +50,26 @@ from _harness import (
 CHILD = """\
 import json, threading, time, warnings
 warnings.simplefilter("ignore")
+floor = {floor!r}
 sdk = __import__({module!r})
 base = __import__({module!r} + ".transport", fromlist=["Transport"]).Transport
 class Memory(base):
     def capture_envelope(self, envelope):
         envelope.serialize()
 options = dict(dsn={dsn!r}, transport=Memory(), traces_sample_rate=1.0)
-if {on!r}:
+if {on!r} and not floor:
     options["profiles_sample_rate"] = 1.0
 sdk.init(**options)
 stop = threading.Event()
+if floor and {on!r}:
+    # The floor: a thread that only wakes ~101 times a second, as a sampler does.
+    def wake(interval=1 / 101, perf=time.perf_counter, sleep=time.sleep):
+        while not stop.is_set():
+            start = perf()
+            elapsed = perf() - start
+            if elapsed < interval:
+                sleep(interval - elapsed)
+    threading.Thread(target=wake, name="floor-profiler", daemon=True).start()
 idle = [threading.Thread(target=stop.wait, daemon=True) for _ in range({idle!r})]
 for t in idle:
     t.start()
@@ -92,6 +105,9 @@ print(json.dumps({{"cpu": c1 - c0, "wall": t1 - t0, "sampler": own}}))
 """
 
 SDKS = [("tripwire", "tripwire"), ("sentry-sdk", "sentry_sdk")]
+# Not an SDK: tripwire without a profiler, plus a thread that wakes at 101 Hz and
+# does nothing. What any Python sampling thread costs; the rest is the sampler's work.
+FLOOR = ("wake-up floor", "tripwire")
 
 # One tick of each SDK's sampler, in one process, into one running transaction
 # profile. The calling thread plays the sampling thread: sentry-sdk samples its own
@@ -137,8 +153,10 @@ print(json.dumps(out))
 """
 
 
-def run_case(module: str, on: bool, idle: int, chunks: int) -> dict[str, float]:
-    code = CHILD.format(module=module, dsn=DSN, on=on, idle=idle, chunks=chunks)
+def run_case(
+    module: str, on: bool, idle: int, chunks: int, floor: bool = False
+) -> dict[str, float]:
+    code = CHILD.format(module=module, dsn=DSN, on=on, idle=idle, chunks=chunks, floor=floor)
     return run_child(code)
 
 
@@ -172,6 +190,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             for label, module, on in order:
                 key = (scenario, label, on)
                 samples.setdefault(key, []).append(run_case(module, on, idle, chunks))
+            floor = run_case(FLOOR[1], True, idle, chunks, floor=True)
+            samples.setdefault((scenario, FLOOR[0], True), []).append(floor)
     facts = machine_facts()
     print(machine_line(facts))
     print(f"CPU-bound workload in one transaction, {rounds} rounds, 101 Hz sampling")
@@ -201,6 +221,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         own_s = report[scenario]["sentry-sdk"]["sampler_thread"]
         own_ratio = own_t / own_s if own_t is not None and own_s else None
         report[scenario]["sampler_ratio"] = own_ratio
+        # The floor's thread CPU, and each sampler's above it (its own work per tick).
+        floor_runs = samples[(scenario, FLOOR[0], True)]
+        own_f = median([s["sampler"] for s in floor_runs if s["sampler"] is not None])
+        cpu_f = (median([s["cpu"] for s in floor_runs]) or 0.0) - report[scenario]["tripwire"][
+            "cpu_off"
+        ]
+        above = None
+        if own_f is not None and own_t is not None and own_s is not None and own_s > own_f:
+            above = max(own_t - own_f, 0.0) / (own_s - own_f)
+        report[scenario]["floor"] = {"sampler_thread": own_f, "added": cpu_f}
+        report[scenario]["above_floor_ratio"] = above
         for label, _module in SDKS:
             r = report[scenario][label]
             pct = 100.0 * added[label] / r["cpu_off"] if r["cpu_off"] else 0.0
@@ -218,6 +249,18 @@ def main(argv: Optional[list[str]] = None) -> int:
                     fmt_ratio(own_ratio) if label == "tripwire" else "",
                 ]
             )
+        rows.append(
+            [
+                scenario,
+                FLOOR[0],
+                "",
+                "",
+                f"{fmt_time(cpu_f)}" if cpu_f >= 0 else "< 0 (noise)",
+                "",
+                fmt_time(own_f),
+                f"above it: {fmt_ratio(above)}",
+            ]
+        )
     headers = [
         "threads",
         "SDK",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,19 @@ from _receiver import LeakCheck, Receiver, assert_sdk_threads_ended, sdk_threads
 
 import tripwire
 from tripwire.testing import MemoryTransport, reset
+
+# Their libraries need Python 3.10+ (pyproject's test extras install them only there).
+collect_ignore = (
+    [
+        f"test_integration_{name}.py"
+        for name in (
+            "langchain langgraph openai_agents pydantic_ai google_genai mcp litellm "
+            "mistral quart"
+        ).split()
+    ]
+    if sys.version_info < (3, 10)
+    else []
+)
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +71,14 @@ def rx() -> Iterator[Receiver]:
     receiver.stop()
     gc.collect()
     leaks.assert_clean()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Test subprocesses load tests/_sentry_site/sitecustomize.py (see its docstring).
+    import os
+    from pathlib import Path
+
+    site = str(Path(__file__).parent / "_sentry_site")
+    current = os.environ.get("PYTHONPATH")
+    if site not in (current or "").split(os.pathsep):
+        os.environ["PYTHONPATH"] = site + (os.pathsep + current if current else "")

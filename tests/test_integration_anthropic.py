@@ -50,6 +50,9 @@ def client(llm: LlmServer) -> Iterator[anthropic.Anthropic]:
 def init(**options: Any) -> MemoryTransport:
     memory = MemoryTransport()
     options.setdefault("integrations", [AnthropicIntegration()])
+    # gen_ai spans stay in their transaction, where these tests read them (the default
+    # moves them to a span item: tests/test_trace_templates.py and the differential).
+    options.setdefault("stream_gen_ai_spans", False)
     tripwire.init(transport=memory, traces_sample_rate=1.0, default_integrations=False, **options)
     return memory
 

@@ -140,3 +140,95 @@ def test_same_spans_as_sentry_sdk(tmp_path: Path, options: str) -> None:
         assert "gen_ai.tool.input" not in weather
     if options.startswith("data_collection"):
         assert "gen_ai.request.messages" not in chat["data"]
+
+
+GEN_AI_ITEMS = """
+from sentry_sdk.consts import SPANTEMPLATE as T
+
+sentry_sdk.init(transport=KEEP, traces_sample_rate=1.0, default_integrations=False,
+                auto_enabling_integrations=False, release="r1", environment="e",
+                server_name="host", {options})
+sentry_sdk.set_user({{"id": "u1", "username": "ann", "email": "a@example.com"}})
+
+
+@sentry_sdk.trace(template=T.AI_TOOL)
+def tool(city):
+    return {{"temp": 3}}
+
+
+@sentry_sdk.trace(template=T.AI_TOOL)
+def failing():
+    raise ValueError("no")
+
+
+with sentry_sdk.start_transaction(name="with ai", op="task"):
+    with sentry_sdk.start_span(op="db", name="select") as span:
+        span.set_data("rows", [1, 2])
+    tool("Paris")
+    with sentry_sdk.start_span(op="gen_ai.chat", name="chat m") as span:
+        span.set_data("gen_ai.request.messages", [{{"role": "user", "content": "hi"}}])
+        span.set_data("mixed", [1, "a"])
+        span.set_data("nothing", None)
+        span.set_tag("tagged", "yes")
+    try:
+        failing()
+    except ValueError:
+        pass
+with sentry_sdk.start_transaction(name="no ai"):
+    with sentry_sdk.start_span(op="http.client", name="GET /"):
+        pass
+finish()
+"""
+
+
+def _comparable_v2(span: dict[str, Any], segment: dict[str, str]) -> dict[str, Any]:
+    attributes = dict(span["attributes"])
+    for key in ("thread.id", "sentry.sdk.name", "sentry.sdk.version"):
+        attributes.pop(key)
+    assert attributes.pop("sentry.segment.id")["value"] == segment["span_id"]
+    assert span["parent_span_id"] == segment["span_id"]
+    assert span["end_timestamp"] >= span["start_timestamp"] > 1e9
+    return {
+        "name": span["name"],
+        "status": span["status"],
+        "is_segment": span["is_segment"],
+        "attributes": attributes,
+    }
+
+
+@pytest.mark.parametrize("options", ["", "stream_gen_ai_spans=False"])
+def test_gen_ai_spans_leave_the_transaction_as_sentry_sdk_sends_them(
+    tmp_path: Path, options: str
+) -> None:
+    sentry, ours = run_both(GEN_AI_ITEMS.format(options=options), tmp_path)
+    for found in (sentry, ours):
+        assert [item["type"] for item in found["items"]] == (
+            ["transaction", "transaction"]
+            if options
+            else ["transaction", "span", "transaction"]
+        )
+        with_ai, without = of_type(found, "transaction")
+        kept = [span["op"] for span in with_ai["spans"]]
+        if options:
+            assert sorted(kept) == sorted(
+                ["db", "gen_ai.execute_tool", "gen_ai.chat", "gen_ai.execute_tool"]
+            )
+            continue
+        assert kept == ["db"]
+        assert [span["op"] for span in without["spans"]] == ["http.client"]
+    if options:
+        return
+    (expected,) = of_type(sentry, "span")
+    (got,) = of_type(ours, "span")
+    assert got["version"] == expected["version"] == 2
+    segment = of_type(ours, "transaction")[0]["contexts"]["trace"]
+    sentry_segment = of_type(sentry, "transaction")[0]["contexts"]["trace"]
+    assert [_comparable_v2(s, segment) for s in got["items"]] == [
+        _comparable_v2(s, sentry_segment) for s in expected["items"]
+    ]
+    chat = next(s for s in got["items"] if s["name"] == "chat m")["attributes"]
+    assert chat["user.email"] == {"value": "a@example.com", "type": "string"}
+    assert chat["mixed"] == {"value": '[1, "a"]', "type": "string"}
+    assert "nothing" not in chat
+    failing = next(s for s in got["items"] if s["name"].endswith("failing"))
+    assert failing["status"] == "error"

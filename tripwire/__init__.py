@@ -94,6 +94,7 @@ _LAZY = {
     # Submodules sentry_sdk code reaches as attributes (`sentry_sdk.tracing.Span`).
     "tracing": ("tripwire.tracing", None),
     "tracing_utils": ("tripwire.tracing_utils", None),
+    "traces": ("tripwire.traces", None),
     "envelope": ("tripwire.envelope", None),
     "utils": ("tripwire.utils", None),
     "crons": ("tripwire.crons", None),

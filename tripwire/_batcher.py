@@ -1,4 +1,4 @@
-"""One generic batcher for items sent in bulk (structured logs, metrics, session aggregates).
+"""One generic batcher for items sent in bulk (logs, metrics, streamed spans, session aggregates).
 
 Producers call `Batcher.add(item)`: an append under a lock, nothing more. A daemon
 flusher thread, started on the first add, sends the buffer as one envelope every
@@ -9,13 +9,17 @@ flusher thread, started on the first add, sends the buffer as one envelope every
 
 Envelopes are built on the thread that flushes (the flusher, or the caller of
 `flush`), never on the producer's thread: turning items into their wire form is
-the costly part, and producers are on the application's hot path.
+the costly part, and producers are on the application's hot path. `build` may
+return several envelopes (streamed spans: one per trace, each with its trace's
+header), and a producer may ask for a flush soon (`add(item, urgent=True)`: a
+finished segment) without waiting for the size or the timer.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
@@ -40,23 +44,28 @@ class Batcher(Generic[T]):
     Args:
         client: The client whose transport receives the envelopes (and whose
             outcomes count overflow drops).
-        build: Turns a non-empty list of items into an envelope (None: nothing to send).
+        build: Turns a non-empty list of items into an envelope, or a list of
+            envelopes (None: nothing to send).
         category: The data category of one item, for overflow outcomes.
         name: Names the flusher thread.
         flush_size: Wake the flusher once this many items are waiting.
         max_size: Drop new items while this many are waiting.
         interval: Seconds between timed flushes.
+        min_gap: Seconds the flusher keeps between two flushes when woken early (by
+            size or `urgent`): spans ask for a flush at each segment's end, and one
+            flush per segment would cost a thread switch per segment.
     """
 
     def __init__(
         self,
         client: BaseClient,
-        build: Callable[[list[T]], Envelope | None],
+        build: Callable[[list[T]], Envelope | list[Envelope] | None],
         category: DataCategory,
         name: str = "batcher",
         flush_size: int = DEFAULT_FLUSH_SIZE,
         max_size: int = DEFAULT_MAX_SIZE,
         interval: float = DEFAULT_INTERVAL,
+        min_gap: float = 0.0,
     ) -> None:
         # The client is held weakly: a batcher must not keep a replaced client alive.
         self._client = weakref.ref(client)
@@ -66,6 +75,11 @@ class Batcher(Generic[T]):
         self._flush_size = max(1, flush_size)
         self._max_size = max(self._flush_size, max_size)
         self._interval = interval
+        self._min_gap = min_gap
+        self._last_flush = 0.0
+        # Set while a wake is pending: producers do not signal the flusher twice.
+        self._signalled = False
+        self._stop = threading.Event()
         self._lock = threading.Lock()
         self._items: list[T] = []
         self._wake = threading.Event()
@@ -77,8 +91,11 @@ class Batcher(Generic[T]):
 
     # -- producers -------------------------------------------------------------------------
 
-    def add(self, item: T) -> None:
-        """Queue `item`; never blocks on I/O and never raises."""
+    def add(self, item: T, urgent: bool = False) -> None:
+        """Queue `item`; never blocks on I/O and never raises.
+
+        `urgent`: wake the flusher now (it sends on its thread, not the caller's).
+        """
         overflow = wake = False
         with self._lock:
             if self._closed:
@@ -87,13 +104,14 @@ class Batcher(Generic[T]):
                 overflow = True
             else:
                 self._items.append(item)
-                wake = len(self._items) >= self._flush_size
+                wake = urgent or len(self._items) >= self._flush_size
         if overflow:
             self._record(DropReason.QUEUE_OVERFLOW, 1)
             return
         if self._thread is None:
             self._start()
-        if wake:
+        if wake and not self._signalled:
+            self._signalled = True
             self._wake.set()
 
     def __len__(self) -> int:
@@ -116,9 +134,12 @@ class Batcher(Generic[T]):
             # what they log, or a log record could feed itself back into the batch.
             with suppress:
                 try:
-                    envelope = self._build(items)
-                    if envelope is not None:
-                        transport.capture_envelope(envelope)
+                    built = self._build(items)
+                    if isinstance(built, list):
+                        for envelope in built:
+                            transport.capture_envelope(envelope)
+                    elif built is not None:
+                        transport.capture_envelope(built)
                 except Exception:
                     logger.debug(
                         "%s: a batch of %d was lost", self._name, len(items), exc_info=True
@@ -130,6 +151,7 @@ class Batcher(Generic[T]):
         with self._lock:
             self._closed = True
             thread, self._thread = self._thread, None
+        self._stop.set()
         self._wake.set()
         if thread is not None and thread is not threading.current_thread():
             # The flusher only ever waits on `_wake` or runs one flush: short.
@@ -156,9 +178,16 @@ class Batcher(Generic[T]):
     def _run(self) -> None:
         while True:
             self._wake.wait(self._interval)
+            gap = self._min_gap
+            if gap:
+                remaining = self._last_flush + gap - time.monotonic()
+                if remaining > 0:
+                    self._stop.wait(remaining)
+            self._signalled = False
             self._wake.clear()
             if self._closed or self._client() is None:
                 return  # killed, or its client is gone: nothing will ever be sent
+            self._last_flush = time.monotonic()
             self.flush()
 
     def _record(self, reason: DropReason, quantity: int) -> None:
@@ -176,6 +205,8 @@ class Batcher(Generic[T]):
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._signalled = False
         self._items = []
         self._thread = None
 

@@ -487,6 +487,74 @@ def cmd_issues(args: argparse.Namespace) -> int:
     return 0
 
 
+def _post_json(url: str, body: Any, timeout: float = 10.0) -> Any:
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310 -- http(s) URLs built here
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def cmd_projects(args: argparse.Namespace) -> int:
+    """``tripwire projects [list]`` and ``tripwire projects create NAME``.
+
+    Against a running server (``--url``), or with ``--db`` straight in a database
+    file (the DSN then names ``--url``, by default the server's usual address).
+    """
+    url = _base_url(args.url or args.dsn or _default_url())
+    creating = args.action == "create"
+    if creating and not args.name:
+        _err("name the project: tripwire projects create NAME")
+        return 2
+    if args.db:
+        _server_module()
+        from tripwire.server.store import Store
+
+        with Store(args.db) as store:
+            try:
+                made = [store.add_project(args.name)] if creating else None
+            except ValueError as exc:
+                _err(str(exc))
+                return 2
+            found = made or store.projects()
+        host = url.split("://", 1)
+        projects = [
+            {**p, "dsn": f"{host[0]}://{p['public_key']}@{host[1]}/{p['id']}"} for p in found
+        ]
+    else:
+        import urllib.error
+
+        try:
+            if creating:
+                projects = [_post_json(f"{url}/api/0/projects/", {"name": args.name})]
+            else:
+                projects = _get_json(f"{url}/api/0/projects/")
+        except urllib.error.HTTPError as exc:
+            detail = exc.read(2000).decode("utf-8", "replace")
+            exc.close()
+            _err(f"the server at {url} refused: {exc.code} {detail}")
+            return 1
+        except (OSError, ValueError) as exc:
+            _err(f"cannot reach a tripwire server at {url} ({exc}); or pass --db")
+            return 1
+    if creating:
+        # The DSN alone on stdout: DSN=$(tripwire projects create shop) works.
+        _out(projects[0]["dsn"])
+        return 0
+    if args.json:
+        _out(json.dumps(projects, indent=2))
+        return 0
+    _out(f"{'ID':>4}  {'NAME':<24} DSN")
+    for project in projects:
+        _out(f"{project['id']:>4}  {project['name']:<24} {project['dsn']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``tripwire`` command."""
     from tripwire.consts import VERSION
@@ -576,6 +644,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_issues)
+
+    p = sub.add_parser("projects", help="list a server's projects, or create one (prints its DSN)")
+    p.add_argument("action", nargs="?", choices=("list", "create"), default="list")
+    p.add_argument("name", nargs="?", help="the new project's name (with create)")
+    p.add_argument("--url", help=f"server URL (default http://{DEFAULT_HOST}:{DEFAULT_PORT})")
+    p.add_argument("--dsn", help="or a DSN of that server")
+    p.add_argument("--db", help="work on this database file instead of a running server")
+    p.add_argument("--json", action="store_true", help="print JSON (list)")
+    p.set_defaults(func=cmd_projects)
     return parser
 
 

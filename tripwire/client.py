@@ -30,6 +30,7 @@ from tripwire._deprecation import deprecated
 from tripwire._late import hooks
 from tripwire._log import configure_debug, logger
 from tripwire.capture.breadcrumbs import CrumbCache, base_wire_form
+from tripwire.capture.gen_ai_spans import split_gen_ai_spans
 from tripwire.capture.markers import is_internal
 from tripwire.capture.payload import EventPayload
 from tripwire.capture.steps import Capture, error_steps, new_event_id, transaction_steps
@@ -303,7 +304,10 @@ class Client(BaseClient):
         envelope = Envelope(headers=headers)
         is_transaction = event.get("type") == "transaction"
         if is_transaction:
+            gen_ai = self._split_gen_ai(event)
             envelope.add_transaction(event)
+            if gen_ai is not None:
+                envelope.add_item(gen_ai)
         else:
             envelope.add_item(Item(payload=EventPayload(json=event), type="event"))
         for attachment in hint.get("attachments") or ():
@@ -311,6 +315,15 @@ class Client(BaseClient):
                 continue
             envelope.add_item(attachment.to_envelope_item())
         return envelope
+
+    def _split_gen_ai(self, event: EventDict) -> Item | None:
+        if not self.options.get("stream_gen_ai_spans", True):
+            return None
+        try:
+            return split_gen_ai_spans(event)
+        except Exception:
+            logger.debug("gen_ai spans kept in their transaction", exc_info=True)
+            return None
 
     def _event_from_exception(
         self, exc_info: ExcInfo, mechanism: dict[str, Any] | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Optional
 
@@ -472,6 +473,52 @@ def _warn_deprecated_options(options: dict[str, Any]) -> None:
             deprecated("the send_default_pii option is deprecated: use data_collection")
 
 
+def _streaming(options: Mapping[str, Any]) -> bool:
+    # As `tracing_utils.has_span_streaming_enabled` (tracing is above the options).
+    lifecycle = options.get("trace_lifecycle")
+    if lifecycle is not None:
+        return bool(lifecycle == "stream")
+    return (options.get("_experiments") or {}).get("trace_lifecycle") == "stream"
+
+
+def _warn_user(message: str) -> None:
+    """A UserWarning at the first caller outside tripwire (sentry_sdk warns at init)."""
+    frame = sys._getframe(1)
+    level = 2
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, UserWarning, stacklevel=level)
+
+
+def _warn_streaming_options(options: dict[str, Any]) -> None:
+    """sentry_sdk 2.75's warnings about options that depend on span streaming."""
+    streaming = _streaming(options)
+    if options["trace_ignore_status_codes"] and streaming:
+        _warn_user("The `trace_ignore_status_codes` parameter is ignored in span streaming mode.")
+    if options["ignore_spans"] and not streaming:
+        _warn_user(
+            "The `ignore_spans` parameter only works when `trace_lifecycle` is set to `stream`."
+        )
+    if options["before_send_span"] and not streaming:
+        _warn_user(
+            "The `before_send_span` parameter only works when `trace_lifecycle` is set to `stream`."
+        )
+    experiments = options["_experiments"] or {}
+    if streaming and (
+        options["profiles_sample_rate"] is not None
+        or options["profiles_sampler"] is not None
+        or experiments.get("profiles_sample_rate") is not None
+        or experiments.get("profiles_sampler") is not None
+    ):
+        _warn_user(
+            "Transaction-based profiling has no effect when `trace_lifecycle` is set to "
+            "`stream`. Please use continuous profiling instead: "
+            "https://docs.sentry.io/platforms/python/profiling/"
+        )
+
+
 def build_options(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """Validate init/Client arguments and fill in defaults and environment values.
 
@@ -514,6 +561,13 @@ def build_options(*args: Any, **kwargs: Any) -> dict[str, Any]:
         or options["send_default_pii"] is not None
     ):
         _warn_deprecated_options(options)
+    if (
+        options["ignore_spans"]
+        or options["before_send_span"]
+        or options["trace_lifecycle"] is not None
+        or options["_experiments"]
+    ):
+        _warn_streaming_options(options)
 
     environ = os.environ
     dsn = options["dsn"]

@@ -1,7 +1,7 @@
 """Tracing helpers at sentry_sdk's import path (`sentry_sdk.tracing_utils`).
 
 The span-streaming helpers of sentry_sdk 2.75 (`has_span_streaming_enabled`,
-`start_streaming_span`...) are not here: tripwire sends transactions.
+`is_ignored_span`, `create_streaming_span_decorator`) come from `tripwire.traces`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from tripwire._enums import SPANTEMPLATE
 from tripwire.event.frames import _is_external
 from tripwire.scope._current import get_current_scope
 from tripwire.scope._scope import Scope
+from tripwire.traces import create_streaming_span_decorator
+from tripwire.traces import start_span as start_streaming_span
 from tripwire.tracing._consts import (
     BAGGAGE_HEADER_NAME,
     LOW_QUALITY_TRANSACTION_SOURCES,
@@ -38,8 +40,13 @@ from tripwire.tracing._propagation import (
     normalize_incoming_data,
     should_propagate_trace,
 )
-from tripwire.tracing._sampling import has_tracing_enabled, is_valid_sample_rate
+from tripwire.tracing._sampling import (
+    has_span_streaming_enabled,
+    has_tracing_enabled,
+    is_valid_sample_rate,
+)
 from tripwire.tracing._span import Span
+from tripwire.tracing._streamed import is_ignored_span
 from tripwire.utils import (
     _module_in_list,
     capture_internal_exceptions,
@@ -315,11 +322,14 @@ __all__ = [
     "add_sentry_baggage_to_headers",
     "add_source",
     "create_span_decorator",
+    "create_streaming_span_decorator",
     "extract_sentrytrace_data",
     "filename_for_module",
     "get_current_span",
     "get_url_attributes",
+    "has_span_streaming_enabled",
     "has_tracing_enabled",
+    "is_ignored_span",
     "is_sentry_url",
     "is_valid_sample_rate",
     "match_regex_list",
@@ -330,6 +340,7 @@ __all__ = [
     "safe_repr",
     "should_propagate_trace",
     "should_truncate_gen_ai_input",
+    "start_streaming_span",
     "to_string",
     "try_convert",
 ]

@@ -28,10 +28,19 @@ lock); only the sampler thread reads or changes the list of running sinks. The
 sampler sleeps on that Event while nothing is being profiled (no CPU when idle).
 After `fork` the child has no sampler thread: the at-fork hook forgets the parent's
 sinks and thread, and the next profile starts a new thread in the child.
+
+Under gevent's monkey-patching `threading.Thread` makes a greenlet and `time.sleep`
+yields to the hub: a sampler built on them would run only when the application
+yields, and sample itself. So when gevent has patched the thread modules (or for
+profiler_mode "gevent") the sampler is a real OS thread started, put to sleep and
+woken with the primitives gevent saved (`gevent.monkey.get_original`), and thread
+ids are native ones (`native_ident`): those `sys._current_frames()` reports, the
+hub's thread for every greenlet of it (as sentry_sdk reports them).
 """
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
 import threading
@@ -99,8 +108,8 @@ class Epoch:
         return stack_id
 
 
-# A tick: (perf_counter_ns, epoch, (tid, stack_id, tid, stack_id, ...)).
-Tick = tuple[int, Epoch, tuple[int, ...]]
+# A tick: (perf_counter_ns, epoch, [tid, stack_id, tid, stack_id, ...]); never mutated.
+Tick = tuple[int, Epoch, list[int]]
 
 
 class Sink(Protocol):
@@ -108,7 +117,8 @@ class Sink(Protocol):
 
     active: bool
 
-    def write(self, tick: Tick) -> None: ...
+    def write(self, tick: Tick) -> bool:
+        """Record `tick`; False once the sink has ended (`active` is then False)."""
 
 
 class Sampler:
@@ -117,6 +127,7 @@ class Sampler:
     __slots__ = (
         "_active",
         "_epoch",
+        "_native",
         "_new",
         "_own",
         "_pid",
@@ -128,13 +139,16 @@ class Sampler:
         "thread_name",
     )
 
-    def __init__(self, frequency: int = DEFAULT_SAMPLING_FREQUENCY, name: str = "") -> None:
+    def __init__(
+        self, frequency: int = DEFAULT_SAMPLING_FREQUENCY, name: str = "", native: bool = False
+    ) -> None:
         self.interval = 1.0 / frequency
         self.thread_name = name or "tripwire.profiler"
         self._new: deque[Sink] = deque()
         self._active: list[Sink] = []
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._wake: threading.Event | _NativeEvent = threading.Event()
+        self._thread: threading.Thread | _NativeThread | None = None
+        self._native = native
         self._pid = os.getpid()
         self._stopping = False
         self._epoch = Epoch()
@@ -169,7 +183,13 @@ class Sampler:
             if self._thread is not None and self._pid == os.getpid():
                 return True
             self._pid = os.getpid()
-            thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+            thread: threading.Thread | _NativeThread
+            if self._native or gevent_patched():
+                start_new_thread, allocate_lock, _ident, _sleep = originals()
+                self._wake = _NativeEvent(allocate_lock)
+                thread = _NativeThread(self._run, start_new_thread, allocate_lock)
+            else:
+                thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
             try:
                 thread.start()
             except RuntimeError:  # interpreter shutting down: no new threads
@@ -182,7 +202,7 @@ class Sampler:
         self._stopping = True
         self._wake.set()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        if thread is not None and thread.ident != native_ident():
             thread.join(timeout)
         self._thread = None
         self._new.clear()
@@ -201,10 +221,10 @@ class Sampler:
     # -- the thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        self._own = threading.get_ident()
+        _start, _lock, get_ident, sleep = originals()
+        self._own = get_ident()
         interval = self.interval
         perf = time.perf_counter
-        sleep = time.sleep
         new = self._new
         active: list[Sink] = []
         self._active = active  # this thread's own list (a stopped one may still be ending)
@@ -224,15 +244,19 @@ class Sampler:
             except Exception:
                 logger.debug("profiler: sampling failed", exc_info=True)
                 tick = None
+            # One call per sink and tick: a sink says when it has ended (each piece
+            # of Python run here is paid for cold, after the wake-up).
+            ended = tick is None
             if tick is not None:
                 for sink in active:
-                    if sink.active:
-                        try:
-                            sink.write(tick)
-                        except Exception:
-                            logger.debug("profiler: a sink failed", exc_info=True)
-                            sink.active = False
-            if any(not sink.active for sink in active):
+                    try:
+                        if not sink.write(tick):
+                            ended = True
+                    except Exception:
+                        logger.debug("profiler: a sink failed", exc_info=True)
+                        sink.active = False
+                        ended = True
+            if ended:
                 active[:] = [sink for sink in active if sink.active]
             elapsed = perf() - start
             if elapsed < interval:
@@ -280,7 +304,104 @@ class Sampler:
             pairs.append(tid)
             pairs.append(stack_id)
         self._prev = seen
-        return (now, epoch, tuple(pairs))
+        return (now, epoch, pairs)
+
+
+def gevent_patched() -> bool:
+    """Whether gevent has monkey-patched the thread modules."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None:
+        return False
+    try:
+        return bool(monkey.is_module_patched("threading") or monkey.is_module_patched("_thread"))
+    except Exception:
+        return False
+
+
+_Originals = tuple[Any, Any, Any, Any]
+_saved: _Originals | None = None
+
+
+def originals() -> _Originals:
+    """start_new_thread, allocate_lock, get_ident and sleep as before any patching."""
+    global _saved
+    if _saved is not None:
+        return _saved
+    if gevent_patched():
+        try:
+            get = sys.modules["gevent.monkey"].get_original
+            _saved = (
+                get("_thread", "start_new_thread"),
+                get("_thread", "allocate_lock"),
+                get("_thread", "get_ident"),
+                get("time", "sleep"),
+            )
+            return _saved  # patching is for good: keep them
+        except Exception:
+            logger.debug("profiler: gevent's saved primitives are unavailable", exc_info=True)
+    return (_thread.start_new_thread, _thread.allocate_lock, _thread.get_ident, time.sleep)
+
+
+def native_ident() -> int:
+    """The calling OS thread's id (under gevent: its hub's thread, not the greenlet)."""
+    ident: int = originals()[2]()
+    return ident
+
+
+class _NativeEvent:
+    """set / clear / wait over one lock of the original primitives (held means clear)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, allocate_lock: Any) -> None:
+        self._lock = allocate_lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        try:
+            self._lock.release()
+        except RuntimeError:  # set already
+            pass
+
+    def clear(self) -> None:
+        self._lock.acquire(False)
+
+    def wait(self) -> None:
+        self._lock.acquire()
+        self._lock.release()
+
+
+class _NativeThread:
+    """An OS thread from the original `start_new_thread` (what threading.Thread was)."""
+
+    __slots__ = ("_done", "_start_new_thread", "_target", "ident")
+
+    def __init__(self, target: Any, start_new_thread: Any, allocate_lock: Any) -> None:
+        self._target = target
+        self._start_new_thread = start_new_thread
+        self._done = allocate_lock()  # held while the thread runs
+        self.ident: int | None = None
+
+    def start(self) -> None:
+        self._done.acquire()
+        try:
+            self.ident = self._start_new_thread(self._bootstrap, ())
+        except BaseException:
+            self._done.release()
+            raise RuntimeError("cannot start the sampler thread") from None
+
+    def _bootstrap(self) -> None:
+        try:
+            self._target()
+        finally:
+            self._done.release()
+
+    def is_alive(self) -> bool:
+        return bool(self._done.locked())
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._done.acquire(True, -1 if timeout is None else timeout):
+            self._done.release()
 
 
 _start_lock = threading.Lock()

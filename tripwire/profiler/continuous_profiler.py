@@ -20,7 +20,6 @@ import atexit
 import importlib
 import os
 import random
-import threading
 import time
 import warnings
 from collections import deque
@@ -267,10 +266,11 @@ class ContinuousScheduler:
         )
         self.buffer: ProfileBuffer | None = None
         self.pid: int | None = None
-        self._sampler = _sampler.Sampler(frequency, name=self.name)
+        self._sampler = _sampler.Sampler(frequency, name=self.name, native=self.mode == "gevent")
         # Guards starting / stopping the buffer (app threads start, the sampler ends
-        # a "trace" buffer): this module's own lock, held for a few instructions.
-        self._lock = threading.Lock()
+        # a "trace" buffer): this module's own lock, held for a few instructions; an
+        # original lock under gevent (the sampler is then an OS thread, not a greenlet).
+        self._lock = _sampler.originals()[1]()
 
     @property
     def running(self) -> bool:
@@ -422,18 +422,21 @@ class ProfileBuffer:
         self._claimed = [claim for claim in self._claimed if claim.active]
         return bool(self._claimed)
 
-    def write(self, tick: _sampler.Tick) -> None:
-        """Add a tick (sampler thread); sends the chunk when it is full."""
+    def write(self, tick: _sampler.Tick) -> bool:
+        """Add a tick (sampler thread); sends the chunk when it is full; False once ended."""
+        if not self.active:
+            return False
         if self._trace and not self.claims_pending():
             scheduler = self._scheduler
             if scheduler is not None and scheduler._ended(self):
                 self.flush()
-                return
+                return False
         ts = tick[0]
         if ts - self.start_monotonic_time >= self.buffer_size * 1e9:
             self.flush()
             self.start_monotonic_time = ts
         self.chunk._ticks.append(tick)
+        return True
 
     def should_flush(self, monotonic_time: float) -> bool:
         """Whether a tick at `monotonic_time` (ns) starts a new chunk."""

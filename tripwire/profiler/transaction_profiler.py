@@ -21,7 +21,6 @@ import atexit
 import importlib
 import os
 import random
-import sys
 import threading
 import warnings
 from typing import Any, Callable
@@ -68,13 +67,7 @@ def has_profiling_enabled(options: dict[str, Any]) -> bool:
 
 
 def _is_gevent() -> bool:
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is None:
-        return False
-    try:
-        return bool(monkey.is_module_patched("threading") or monkey.is_module_patched("_thread"))
-    except Exception:
-        return False
+    return _sampler.gevent_patched()
 
 
 def setup_profiler(options: dict[str, Any]) -> bool:
@@ -151,7 +144,7 @@ class Profile:
         self.scheduler: Scheduler | None = _scheduler if scheduler is None else scheduler
         self.event_id: str = "%032x" % random.getrandbits(128)
         self.sampled: bool | None = sampled
-        self._default_active_thread_id: int = threading.get_ident()
+        self._default_active_thread_id: int = _sampler.native_ident()
         self.active_thread_id: int | None = None
         self.start_ns: int = start_ns if isinstance(start_ns, int) else 0
         self.stop_ns: int = 0
@@ -175,7 +168,7 @@ class Profile:
 
     def update_active_thread_id(self) -> None:
         """Make the calling thread the profile's active thread."""
-        self.active_thread_id = threading.get_ident()
+        self.active_thread_id = _sampler.native_ident()
 
     def _set_initial_sampling_decision(self, sampling_context: dict[str, Any]) -> None:
         """Decide whether to profile: the transaction's decision, then the profile rate."""
@@ -246,15 +239,18 @@ class Profile:
 
     # -- recording (the sampler thread) ---------------------------------------------------
 
-    def _tick(self, tick: _sampler.Tick) -> None:
+    def _tick(self, tick: _sampler.Tick) -> bool:
+        if not self.active:
+            return False
         ts = tick[0]
         if ts < self.start_ns:
-            return
+            return True
         if ts - self.start_ns > MAX_PROFILE_DURATION_NS:
             self.stop()
-            return
+            return False
         self._ticks.append(tick)
         self.unique_samples += 1
+        return True
 
     def write(self, ts: int, sample: Any) -> None:
         """Record a sample in sentry_sdk's extracted form (utils.extract_stack's, per thread)."""
@@ -374,7 +370,11 @@ def _frame_options(options: dict[str, Any]) -> FrameOptions:
 
 
 def _thread_metadata() -> dict[str, dict[str, str]]:
-    return {str(thread.ident): {"name": str(thread.name)} for thread in threading.enumerate()}
+    found = {str(thread.ident): {"name": str(thread.name)} for thread in threading.enumerate()}
+    if _sampler.gevent_patched():
+        # Samples name OS threads; gevent's threads are greenlets: name the caller's.
+        found.setdefault(str(_sampler.native_ident()), {"name": threading.current_thread().name})
+    return found
 
 
 def _append_ticks(
@@ -430,7 +430,7 @@ class Scheduler:
 
     def __init__(self, frequency: int) -> None:
         self.interval = 1.0 / frequency
-        self._sampler = _sampler.Sampler(frequency, name=self.name)
+        self._sampler = _sampler.Sampler(frequency, name=self.name, native=self.mode == "gevent")
 
     def __enter__(self) -> Scheduler:
         self.setup()
@@ -466,10 +466,12 @@ class Scheduler:
 
 
 class _ProfileSink:
-    __slots__ = ("profile",)
+    __slots__ = ("profile", "write")
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
+        # The profile's own method: no call in between on the sampler's path.
+        self.write: Callable[[_sampler.Tick], bool] = profile._tick
 
     @property
     def active(self) -> bool:
@@ -478,9 +480,6 @@ class _ProfileSink:
     @active.setter
     def active(self, value: bool) -> None:
         self.profile.active = value
-
-    def write(self, tick: _sampler.Tick) -> None:
-        self.profile._tick(tick)
 
 
 class ThreadScheduler(Scheduler):

@@ -253,6 +253,16 @@ class Scope(TracingMethods, PrivateNames):
                     data.transaction_info = {"source": source}
 
     @property
+    def streamed_span(self) -> Any:
+        """The active span if it is a streamed span (``trace_lifecycle="stream"``), else None."""
+        span = self._d.span
+        return span if getattr(span, "_streamed", False) else None
+
+    @streamed_span.setter
+    def streamed_span(self, span: Any) -> None:
+        self.span = span
+
+    @property
     def profile(self) -> Any:
         """The active profile, if any."""
         return self._d.profile

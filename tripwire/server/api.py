@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tripwire.server import convertors as convertors
-from tripwire.server import queries
+from tripwire.server import flamegraph, queries
 from tripwire.server.ratelimits import RateLimit
 from tripwire.server.store import Store
 from tripwire.server.triage import Action, parse_action
@@ -103,7 +103,7 @@ async def projects(request: Request) -> Response:
 
 
 async def issues(request: Request) -> Response:
-    """``GET /api/0/issues/?query=&level=&environment=&release=&status=``.
+    """``GET /api/0/issues/?query=&level=&environment=&release=&status=&project=``.
 
     ``PUT /api/0/issues/?id=1&id=2`` with a triage body (as for one issue) changes
     them all at once: ``{"updated": n}``.
@@ -130,6 +130,7 @@ async def issues(request: Request) -> Response:
             environment=params.get("environment") or None,
             release=params.get("release") or None,
             status=status or None,
+            project_id=_int(request, "project", 0) or None,
             limit=_int(request, "limit", 100),
         )
     )
@@ -247,7 +248,7 @@ def trace(request: Request) -> Response:
 
 
 def logs(request: Request) -> Response:
-    """``GET /api/0/logs/?query=&level=&trace_id=``."""
+    """``GET /api/0/logs/?query=&level=&trace_id=&project=``."""
     params = request.query_params
     return _JSON(
         queries.list_logs(
@@ -256,6 +257,7 @@ def logs(request: Request) -> Response:
             level=params.get("level") or None,
             trace_id=params.get("trace_id") or None,
             limit=_int(request, "limit", 200),
+            project_id=_int(request, "project", 0) or None,
         )
     )
 
@@ -300,6 +302,22 @@ def metrics(request: Request) -> Response:
     return _JSON(queries.list_metrics(_store(request), _int(request, "limit", 500)))
 
 
+def metric_series(request: Request) -> Response:
+    """``GET /api/0/metrics/series/?name=&group=&project=``: the metrics page's charts."""
+    from tripwire.server import metrics_chart
+
+    params = request.query_params
+    return _JSON(
+        metrics_chart.page(
+            _store(request),
+            _int(request, "project", 0) or None,
+            params.get("name", "")[:200] or None,
+            params.get("group", "")[:200] or None,
+            received=0,
+        )
+    )
+
+
 def stats(request: Request) -> Response:
     """``GET /api/0/stats/``: how much of each kind is stored."""
     return _JSON(queries.stats(_store(request)))
@@ -334,6 +352,7 @@ routes = [
     Route("/attachments/{attachment_id:id}/", attachment),
     Route("/transactions/", transactions),
     Route("/transactions/{event_id}/", transaction),
+    *flamegraph.api_routes,
     Route("/traces/{trace_id}/", trace),
     Route("/logs/", logs),
     Route("/releases/", releases),
@@ -341,6 +360,7 @@ routes = [
     Route("/outcomes/", outcomes),
     Route("/items/", items),
     Route("/metrics/", metrics),
+    Route("/metrics/series/", metric_series),
     Route("/envelopes/", envelopes),
     Route("/envelopes/{envelope_id:id}/", envelope),
     Route("/stats/", stats),

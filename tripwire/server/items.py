@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 from tripwire.outcomes import item_category
 from tripwire.server.grouping import group_event
+from tripwire.server.spans import parse_span, span_entries
 from tripwire.server.triage import after_event
 
 
@@ -316,6 +317,84 @@ def _save_transaction(
     result.event_ids.append(event_id)
 
 
+def _save_spans(
+    conn: sqlite3.Connection,
+    project_id: int,
+    item: Item,
+    header_event_id: Optional[str],
+    now: float,
+    result: SaveResult,
+) -> None:
+    # Streamed spans (see `tripwire.server.spans`): rows of the trace store. A span
+    # already stored (an SDK resending a batch) is skipped.
+    entries = span_entries(item.json())
+    if entries is None:
+        raise InvalidItem("span item without an items list or a span")
+    stored: dict[str, set[str]] = {}
+    links: dict[tuple[str, str], Optional[str]] = {}
+    rows: list[tuple[Any, ...]] = []
+    invalid = duplicates = 0
+    for entry in entries:
+        span = parse_span(entry)
+        if span is None:
+            invalid += 1
+            continue
+        known = stored.get(span.trace_id)
+        if known is None:
+            known = stored[span.trace_id] = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT span_id FROM spans WHERE trace_id = ? AND project_id = ?",
+                    (span.trace_id, project_id),
+                )
+            }
+        if span.span_id in known:
+            duplicates += 1
+            continue
+        known.add(span.span_id)
+        transaction = None
+        if span.segment_id:
+            key = (span.trace_id, span.segment_id)
+            if key not in links:
+                found = conn.execute(
+                    "SELECT event_id FROM transactions WHERE trace_id = ? AND span_id = ? "
+                    "AND project_id = ? LIMIT 1",
+                    (span.trace_id, span.segment_id, project_id),
+                ).fetchone()
+                links[key] = found[0] if found else None
+            transaction = links[key]
+        end = parse_timestamp(span.end, now)
+        rows.append(
+            (
+                project_id,
+                span.trace_id,
+                span.span_id,
+                span.parent_span_id,
+                transaction,
+                1 if span.is_segment else 0,
+                span.op,
+                span.name,
+                span.status,
+                parse_timestamp(span.start, end),
+                end,
+                _dump(span.data),
+            )
+        )
+    if invalid and not rows and not duplicates:
+        raise InvalidItem("span item without a span that has a trace_id and a span_id")
+    conn.executemany(
+        "INSERT INTO spans (project_id, trace_id, span_id, parent_span_id, transaction_event_id, "
+        "is_segment, op, description, status, start_time, end_time, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    if invalid:
+        result.dropped.append(("span", "invalid", f"{invalid} spans without a valid trace/span id"))
+    if duplicates:
+        result.dropped.append(("span", "duplicate", f"{duplicates} spans already stored"))
+    result.count("span", len(rows))
+
+
 def _save_session(
     conn: sqlite3.Connection,
     project_id: int,
@@ -553,6 +632,7 @@ Saver = Callable[[sqlite3.Connection, int, "Item", Optional[str], float, "SaveRe
 SAVERS: dict[str, Saver] = {
     "event": _save_event,
     "transaction": _save_transaction,
+    "span": _save_spans,
     "session": _save_session,
     "sessions": _save_sessions,
     "check_in": _save_check_in,

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from typing import Any, Optional
 
+from tripwire.server.genai import summarize as genai_summary
 from tripwire.server.items import tag_pairs
 from tripwire.server.store import Store
 from tripwire.server.triage import effective_status
@@ -372,6 +373,8 @@ def get_trace(
         "transaction_event_id": transaction_event_id,
         "start": start if moments else None,
         "duration_ms": round((end - start) * 1000, 3),
+        # Model, tokens, prompts and cost of gen_ai spans (each span's ``gen_ai``).
+        "gen_ai": genai_summary(spans),
         "spans": _tree_order(spans),
         "rows": _tree_order(spans + markers),
         "transactions": transactions,
@@ -415,10 +418,14 @@ def list_logs(
     level: Optional[str] = None,
     trace_id: Optional[str] = None,
     limit: int = 200,
+    project_id: Optional[int] = None,
 ) -> list[dict[str, Any]]:
     """Structured log records, newest first."""
     where = ["1 = 1"]
     args: list[Any] = []
+    if project_id is not None:
+        where.append("project_id = ?")
+        args.append(project_id)
     if query:
         where.append("body LIKE ? ESCAPE '\\'")
         args.append(_like(query))

@@ -104,6 +104,13 @@ def _delete_before(conn: sqlite3.Connection, cutoff: float, deleted: dict[str, i
             (cutoff,),
         ).rowcount,
     )
+    # Streamed spans (no transaction) go by their end time.
+    count(
+        "spans",
+        conn.execute(
+            "DELETE FROM spans WHERE transaction_event_id IS NULL AND end_time < ?", (cutoff,)
+        ).rowcount,
+    )
     count(
         "attachments",
         conn.execute(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SchemaError"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # MIGRATIONS[n] upgrades a database at version n to n + 1 (version 0 is a new file).
 MIGRATIONS: list[str] = [
@@ -262,6 +262,46 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX events_received ON events (received);
     CREATE INDEX transactions_received ON transactions (received)
+    """,
+    # 4: streamed spans (``span`` items, `tripwire.server.spans`) are rows of ``spans``
+    # without a transaction: indexes to list their segments and to prune them (and the
+    # spans of a transaction, which the traces list counts), and the v2 span items
+    # stored as raw items until now become spans.
+    """
+    CREATE INDEX spans_segments ON spans (start_time)
+        WHERE is_segment = 1 AND transaction_event_id IS NULL;
+    CREATE INDEX spans_streamed_end ON spans (end_time) WHERE transaction_event_id IS NULL;
+    CREATE INDEX spans_transaction ON spans (transaction_event_id);
+    INSERT INTO spans (project_id, trace_id, span_id, parent_span_id, transaction_event_id,
+        is_segment, op, description, status, start_time, end_time, data)
+        SELECT i.project_id, lower(json_extract(s.value, '$.trace_id')),
+            lower(json_extract(s.value, '$.span_id')),
+            lower(json_extract(s.value, '$.parent_span_id')),
+            (SELECT t.event_id FROM transactions t
+                WHERE t.project_id = i.project_id
+                AND t.trace_id = lower(json_extract(s.value, '$.trace_id'))
+                AND t.span_id = json_extract(s.value, '$.attributes."sentry.segment.id".value')
+                LIMIT 1),
+            coalesce(json_type(s.value, '$.is_segment') = 'true', 0),
+            json_extract(s.value, '$.attributes."sentry.op".value'),
+            json_extract(s.value, '$.name'), json_extract(s.value, '$.status'),
+            json_extract(s.value, '$.start_timestamp'),
+            coalesce(json_extract(s.value, '$.end_timestamp'),
+                json_extract(s.value, '$.start_timestamp')),
+            (SELECT json_group_object(a.key, CASE json_type(a.value, '$.value')
+                WHEN 'true' THEN json('true') WHEN 'false' THEN json('false')
+                WHEN 'array' THEN json(json_extract(a.value, '$.value'))
+                WHEN 'object' THEN json(json_extract(a.value, '$.value'))
+                ELSE json_extract(a.value, '$.value') END)
+                FROM json_each(s.value, '$.attributes') a WHERE json_type(a.value) = 'object')
+        FROM (SELECT project_id, CAST(payload AS TEXT) AS text FROM items WHERE type = 'span') i,
+            json_each(CASE WHEN json_valid(i.text) THEN i.text ELSE '{}' END, '$.items') s
+        WHERE json_type(s.value) = 'object'
+            AND length(json_extract(s.value, '$.trace_id')) = 32
+            AND length(json_extract(s.value, '$.span_id')) = 16
+            AND json_type(s.value, '$.start_timestamp') IN ('integer', 'real');
+    DELETE FROM items WHERE type = 'span' AND json_valid(CAST(payload AS TEXT))
+        AND json_type(CAST(payload AS TEXT), '$.items') = 'array'
     """,
 ]
 

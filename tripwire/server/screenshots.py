@@ -35,6 +35,7 @@ PAGES = {
     "trace.png": f"/traces/{TRACE_ID}/",
     "releases.png": "/releases/",
     "envelope.png": "/envelopes/{envelope}/",
+    "metrics.png": "/metrics/",
 }
 
 
@@ -183,6 +184,31 @@ def fill(store: Store, now: Optional[float] = None) -> dict[str, int]:
                 )
             ],
         )
+    # An hour of checkout metrics, every minute, by region (the metrics page's charts).
+    metrics = []
+    for minute in range(60):
+        at = t - 3600 + minute * 60
+        for region, base in (("eu", 12), ("us", 7)):
+            metrics.append(
+                {
+                    "timestamp": at,
+                    "name": "checkout.completed",
+                    "type": "counter",
+                    "value": base + (minute * 7 + len(region)) % 5,
+                    "attributes": {"region": {"type": "string", "value": region}},
+                }
+            )
+        metrics.append(
+            {
+                "timestamp": at,
+                "name": "checkout.duration",
+                "type": "distribution",
+                "unit": "millisecond",
+                "value": 180 + (minute * 37) % 90,
+                "attributes": {},
+            }
+        )
+    store.save(1, [_item("trace_metric", {"items": metrics})])
     from tripwire.server import inspector
 
     body = b'{"sdk":{"name":"sentry.python","version":"2.75.0"}}\n{"type":"event"}\n'

@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tripwire.server import convertors as convertors
-from tripwire.server import queries
+from tripwire.server import flamegraph, queries, spans
 from tripwire.server.grouping import formatted_message
 from tripwire.server.limits import (
     INSPECT_COUNT,
@@ -400,6 +400,8 @@ def issues_page(request: Request) -> Response:
         "release": params.get("release", ""),
         "status": params.get("status", "unresolved"),
     }
+    projects = store.projects()
+    project_id = _project_param(request, projects)
     found = queries.list_issues(
         store,
         query=filters["query"],
@@ -407,6 +409,7 @@ def issues_page(request: Request) -> Response:
         environment=filters["environment"] or None,
         release=filters["release"] or None,
         status=filters["status"] or None,
+        project_id=project_id,
     )
     conn = store.connection()
     choices = {
@@ -419,7 +422,7 @@ def issues_page(request: Request) -> Response:
         ]
         for column in ("level", "environment", "release")
     }
-    project = store.default_project()
+    project = next((p for p in projects if p["id"] == project_id), projects[0])
     dsn = f"{request.url.scheme}://{project['public_key']}@{request.url.netloc}/{project['id']}"
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return render(
@@ -431,8 +434,19 @@ def issues_page(request: Request) -> Response:
         statuses=list(FILTERS),
         dsn=dsn,
         here=here,
+        projects=projects,
+        project_id=project_id,
+        project_names={p["id"]: p["name"] for p in projects},
         nav="issues",
     )
+
+
+def _project_param(request: Request, projects: list[dict[str, Any]]) -> Optional[int]:
+    """``?project=<id>`` when it names a project; None (every project) otherwise."""
+    raw = request.query_params.get("project", "")
+    if raw.isdigit() and len(raw) < 19 and any(p["id"] == int(raw) for p in projects):
+        return int(raw)
+    return None
 
 
 def issue_page(request: Request) -> Response:
@@ -467,9 +481,10 @@ def event_page(request: Request) -> Response:
 
 
 def traces_page(request: Request) -> Response:
-    """``/traces/``: transactions, newest first."""
+    """``/traces/``: transactions and streamed segments, newest first."""
     query = request.query_params.get("query", "")
     found = queries.list_transactions(_store(request), query)
+    found = spans.with_segments(_store(request).connection(), found, query)
     return render(request, "traces.html", transactions=found, query=query, nav="traces")
 
 
@@ -488,6 +503,7 @@ def transaction_page(request: Request) -> Response:
             request, "error.html", status_code=404, message="No such transaction.", nav="traces"
         )
     trace = queries.get_trace(store, found["trace_id"], found["event_id"])
+    found["profiled"] = flamegraph.has_profile(store, found)
     return render(request, "trace.html", trace=trace, transaction=found, nav="traces")
 
 
@@ -495,18 +511,50 @@ def logs_page(request: Request) -> Response:
     """``/logs/``: structured logs."""
     params = request.query_params
     filters = {"query": params.get("query", ""), "level": params.get("level", "")}
+    projects = _store(request).projects()
+    project_id = _project_param(request, projects)
     found = queries.list_logs(
         _store(request),
         query=filters["query"],
         level=filters["level"] or None,
         trace_id=params.get("trace_id") or None,
+        project_id=project_id,
     )
-    return render(request, "logs.html", logs=found, filters=filters, nav="logs")
+    return render(
+        request,
+        "logs.html",
+        logs=found,
+        filters=filters,
+        projects=projects,
+        project_id=project_id,
+        nav="logs",
+    )
 
 
 def metrics_page(request: Request) -> Response:
-    """``/metrics/``: metrics as received (``trace_metric`` items), with a summary."""
-    return render(request, "metrics.html", nav="metrics", **queries.list_metrics(_store(request)))
+    """``/metrics/``: a chart per metric (series by attributes over time), and the values."""
+    from tripwire.server import metrics_chart
+
+    store = _store(request)
+    projects = store.projects()
+    project_id = _project_param(request, projects)
+    filters = {
+        "name": request.query_params.get("name", "")[:200],
+        "group": request.query_params.get("group", "")[:200],
+    }
+    data = metrics_chart.page(store, project_id, filters["name"] or None, filters["group"])
+    keys = sorted({k for m in data["metrics"] for k in m["attribute_keys"]})
+    return render(
+        request,
+        "metrics.html",
+        nav="metrics",
+        filters=filters,
+        projects=projects,
+        project_id=project_id,
+        attribute_keys=keys,
+        max_items=metrics_chart.MAX_ITEMS,
+        **data,
+    )
 
 
 def releases_page(request: Request) -> Response:
@@ -720,5 +768,6 @@ routes = [
     Route("/projects/", project_create, methods=["POST"]),
     Route("/envelopes/", envelopes_page),
     Route("/envelopes/{envelope_id:id}/", envelope_page),
+    *flamegraph.web_routes,
     Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),
 ]

@@ -31,6 +31,7 @@ from tripwire.tracing._sampling import (
     configured_rate,
     decide,
     downsample_factor,
+    has_span_streaming_enabled,
     has_tracing_enabled,
 )
 from tripwire.tracing._span import (
@@ -53,6 +54,20 @@ _ROOT_KWARGS = frozenset({"name", "op", "source", "origin", "description"})
 _new_span = object.__new__
 
 
+_stream_compat: Any = None
+
+
+def _streaming() -> Any:
+    """`_stream_compat`, loaded on the first span under ``trace_lifecycle="stream"``."""
+    global _stream_compat
+    if _stream_compat is None:
+        # Lazy: span streaming (and the batcher it sends through) only when turned on.
+        from tripwire.tracing import _stream_compat as module
+
+        _stream_compat = module
+    return _stream_compat
+
+
 def _max_spans(options: Mapping[str, Any]) -> int:
     """`_experiments={"max_spans": N}`: children a transaction records (falsy: MAX_SPANS)."""
     experiments = options.get("_experiments")
@@ -72,6 +87,12 @@ def start_transaction(
     """Start `transaction` (or a new one from `kwargs`) and take the sampling decision."""
     client = get_client()
     options = client.options
+    if (
+        (options.get("trace_lifecycle") is not None or options.get("_experiments"))
+        and has_span_streaming_enabled(options)
+        and instrumenter == INSTRUMENTER.SENTRY
+    ):
+        return _streaming().segment_span(scope, transaction, custom_sampling_context, kwargs)
     configured = options.get("instrumenter")
     if configured is None or configured == INSTRUMENTER.SENTRY:
         if instrumenter != INSTRUMENTER.SENTRY:
@@ -198,6 +219,8 @@ def _warn_description(kwargs: Mapping[str, Any]) -> None:
 
 def _child_span(scope: Scope, parent: Any, kwargs: dict[str, Any]) -> Any:
     """`span_for_scope` off the fast path: unusual arguments or parent."""
+    if getattr(parent, "_streamed", False):
+        return _streaming().child_span(scope, parent, kwargs)
     _warn_description(kwargs)
     instrumenter = kwargs.pop("instrumenter", INSTRUMENTER.SENTRY)
     if _instrumenter_mismatch(instrumenter):

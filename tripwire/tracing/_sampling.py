@@ -9,7 +9,7 @@ a superset of the traces kept by one with a lower rate.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 from tripwire._log import logger
 
@@ -50,6 +50,17 @@ def has_tracing_enabled(options: Mapping[str, Any] | None) -> bool:
         or options.get("traces_sample_rate") is not None
         or options.get("traces_sampler") is not None
     )
+
+
+def has_span_streaming_enabled(options: Optional[Mapping[str, Any]]) -> bool:
+    """Whether `options` turn span streaming on (``trace_lifecycle``, or in `_experiments`)."""
+    if options is None:
+        return False
+    lifecycle = options.get("trace_lifecycle")
+    if lifecycle is not None:
+        return bool(lifecycle == "stream")
+    experiments = options.get("_experiments") or {}
+    return bool(experiments.get("trace_lifecycle") == "stream")
 
 
 def configured_rate(options: Mapping[str, Any]) -> Any:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
-from threading import current_thread, get_ident, local
+from threading import current_thread, local
 from typing import TYPE_CHECKING, Any
 
 from tripwire._clock import clock, format_timestamp, to_epoch
 from tripwire._deprecation import deprecated
 from tripwire._ids import ids
 from tripwire.profiler import _state as _profiler_state
+from tripwire.profiler._sampler import native_ident
 from tripwire.scope._current import get_client, get_current_scope
 from tripwire.scope._scope import Scope
 from tripwire.tracing._consts import (
@@ -85,7 +86,9 @@ def _thread_data() -> dict[str, Any]:
     try:
         ident, thread = _this_thread.meta
     except AttributeError:
-        ident, thread = _this_thread.meta = (str(get_ident()), current_thread())
+        # The OS thread's id, also under gevent (where get_ident names the greenlet):
+        # the profiler samples OS threads, and spans are matched to its samples by it.
+        ident, thread = _this_thread.meta = (str(native_ident()), current_thread())
     data = {SPANDATA.THREAD_ID: ident, SPANDATA.THREAD_NAME: thread.name}
     profiler_id = _profiler_state.profiler_id
     if profiler_id is not None:  # the continuous profiler runs: link the span to it
@@ -371,7 +374,7 @@ class Span:
 
     def update_active_thread(self) -> None:
         """Record the calling thread as the span's thread."""
-        self.set_thread(get_ident(), current_thread().name)
+        self.set_thread(native_ident(), current_thread().name)
 
     def set_profiler_id(self, profiler_id: str | None) -> None:
         """Record the continuous profiler's id."""

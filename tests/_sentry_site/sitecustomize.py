@@ -1,0 +1,71 @@
+"""Loaded by every test subprocess (tests/conftest.py puts this folder on PYTHONPATH).
+
+sentry_sdk 2.75's `init()` imports every installed library it has an auto-enabling
+integration for: with this project's test extras (LangChain, LiteLLM, pydantic-ai...)
+that is ~9 s of CPU per process, and some of those imports warn, which the
+differential tests' ``-W error`` turns into a failed `init()`. Here sentry_sdk
+auto-enables only the integrations of libraries the program has imported when it
+calls `init()`: what it would do in an application that has only those installed.
+tripwire needs no such help (it patches a library when the application imports it).
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import sys
+from typing import Any
+
+# Integration module -> the modules whose import means "the application uses it".
+_LIBRARIES = {
+    "google_genai": ("google.genai",),
+    "openai_agents": ("agents",),
+    "langchain": ("langchain", "langchain_core"),
+    "huggingface_hub": ("huggingface_hub",),
+}
+
+
+def _wanted(path: str) -> bool:
+    name = path.split(".")[2]
+    return any(lib in sys.modules for lib in _LIBRARIES.get(name, (name,)))
+
+
+def _trim(module: Any) -> None:
+    if not hasattr(module, "setup_integrations"):
+        return
+    everything = list(module._AUTO_ENABLING_INTEGRATIONS)
+    setup = module.setup_integrations
+
+    def setup_integrations(*args: Any, **kwargs: Any) -> Any:
+        module._AUTO_ENABLING_INTEGRATIONS[:] = [p for p in everything if _wanted(p)]
+        return setup(*args, **kwargs)
+
+    module.setup_integrations = setup_integrations
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "sentry_sdk.integrations":
+            return None
+        parent = sys.modules.get("sentry_sdk")
+        if getattr(parent, "__name__", None) != "sentry_sdk":
+            return None  # tripwire under the alias: nothing to trim
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        execute = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            execute(module)
+            _trim(module)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+sys.meta_path.insert(0, _Finder())
