@@ -18,7 +18,7 @@ collect_ignore = (
         f"test_integration_{name}.py"
         for name in (
             "langchain langgraph openai_agents pydantic_ai google_genai mcp litellm "
-            "mistral quart"
+            "mistral quart httpx2 pyreqwest"
         ).split()
     ]
     if sys.version_info < (3, 10)

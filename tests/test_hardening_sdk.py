@@ -402,8 +402,12 @@ class QuickTransport(HttpTransport):
 
 tripwire.init(dsn=sys.argv[1], transport=QuickTransport, spool_dir=sys.argv[3],
               default_integrations=False)
-# Both envelopes queued before the worker runs: on a loaded machine it could
-# otherwise send "first" alone and be waiting on its answer when "second" comes.
+# Both envelopes queued before the worker takes one: on a loaded machine it could
+# otherwise send "first" alone and be waiting on its answer when "second" comes. The
+# worker thread starts now (its start would hand it the interpreter lock mid-way),
+# and the long switch interval keeps the lock here until flush() waits.
+tripwire.get_client().transport._worker.start()
+time.sleep(0.2)
 sys.setswitchinterval(30)
 tripwire.capture_message("first")
 tripwire.capture_message("second")

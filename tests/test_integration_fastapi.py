@@ -360,7 +360,10 @@ def served(rx: Receiver) -> Iterator[str]:
         await asyncio.sleep(0)  # other requests' tasks run in between
         raise ValueError(f"failure {n}")
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", lifespan="off")
+    # asyncio's own loop: uvloop (installed with Sanic) keeps a self-pipe open after it.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="critical", lifespan="off", loop="asyncio"
+    )
     server = ReadyServer(config)
     thread = threading.Thread(target=server.serve_in_thread, daemon=True)
     thread.start()

@@ -37,8 +37,12 @@ def _trim(module: Any) -> None:
     setup = module.setup_integrations
 
     def setup_integrations(*args: Any, **kwargs: Any) -> Any:
-        module._AUTO_ENABLING_INTEGRATIONS[:] = [p for p in everything if _wanted(p)]
-        return setup(*args, **kwargs)
+        listed = module._AUTO_ENABLING_INTEGRATIONS
+        listed[:] = [p for p in everything if _wanted(p)]
+        try:
+            return setup(*args, **kwargs)
+        finally:
+            listed[:] = everything  # as sentry_sdk has it, for whoever reads the list
 
     module.setup_integrations = setup_integrations
 
