@@ -423,8 +423,13 @@ def test_uvicorn_concurrent_requests_are_isolated_and_continue_their_traces(
         n = int(transaction["tags"]["n"])
         assert transaction["contexts"]["trace"]["trace_id"] == f"{TRACE_ID[:-2]}{n:02d}"
         assert transaction["contexts"]["response"] == {"status_code": 500}
-    (sessions,) = [p for t, p in items if t == "sessions"]
-    assert sessions["attrs"]["release"] == "r1"
-    assert [{k: v for k, v in a.items() if k != "started"} for a in sessions["aggregates"]] == [
-        {"crashed": count}
-    ]
+    # One aggregate, or more when the session flusher ran while requests were in flight.
+    sessions = [p for t, p in items if t == "sessions"]
+    assert sessions
+    assert {s["attrs"]["release"] for s in sessions} == {"r1"}
+    counted: dict[str, int] = {}
+    for aggregate in (a for s in sessions for a in s["aggregates"]):
+        for key, value in aggregate.items():
+            if key != "started":
+                counted[key] = counted.get(key, 0) + value
+    assert counted == {"crashed": count}
