@@ -473,12 +473,15 @@ def _warn_deprecated_options(options: dict[str, Any]) -> None:
             deprecated("the send_default_pii option is deprecated: use data_collection")
 
 
-def _streaming(options: Mapping[str, Any]) -> bool:
-    # As `tracing_utils.has_span_streaming_enabled` (tracing is above the options).
+def span_streaming_enabled(options: Optional[Mapping[str, Any]]) -> bool:
+    """Whether `options` turn span streaming on (``trace_lifecycle``, or in `_experiments`)."""
+    if options is None:
+        return False
     lifecycle = options.get("trace_lifecycle")
     if lifecycle is not None:
         return bool(lifecycle == "stream")
-    return (options.get("_experiments") or {}).get("trace_lifecycle") == "stream"
+    experiments = options.get("_experiments") or {}
+    return bool(experiments.get("trace_lifecycle") == "stream")
 
 
 def _warn_user(message: str) -> None:
@@ -494,7 +497,7 @@ def _warn_user(message: str) -> None:
 
 def _warn_streaming_options(options: dict[str, Any]) -> None:
     """sentry_sdk 2.75's warnings about options that depend on span streaming."""
-    streaming = _streaming(options)
+    streaming = span_streaming_enabled(options)
     if options["trace_ignore_status_codes"] and streaming:
         _warn_user("The `trace_ignore_status_codes` parameter is ignored in span streaming mode.")
     if options["ignore_spans"] and not streaming:

@@ -9,9 +9,10 @@ a superset of the traces kept by one with a lower rate.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 from tripwire._log import logger
+from tripwire.options import span_streaming_enabled
 
 
 class SamplingResult(NamedTuple):
@@ -52,15 +53,8 @@ def has_tracing_enabled(options: Mapping[str, Any] | None) -> bool:
     )
 
 
-def has_span_streaming_enabled(options: Optional[Mapping[str, Any]]) -> bool:
-    """Whether `options` turn span streaming on (``trace_lifecycle``, or in `_experiments`)."""
-    if options is None:
-        return False
-    lifecycle = options.get("trace_lifecycle")
-    if lifecycle is not None:
-        return bool(lifecycle == "stream")
-    experiments = options.get("_experiments") or {}
-    return bool(experiments.get("trace_lifecycle") == "stream")
+# The option check lives with the options (their warnings need it at init).
+has_span_streaming_enabled = span_streaming_enabled
 
 
 def configured_rate(options: Mapping[str, Any]) -> Any:
