@@ -44,20 +44,29 @@ class HttpxIntegration(Integration):
 
 
 def _patch_httpx(module: ModuleType) -> None:
+    patch_clients(module, HttpxIntegration, ORIGIN, _MARK)
+
+
+def patch_clients(module: ModuleType, integration: type, origin: str, mark: str) -> None:
+    """Patch `send` of `module`'s `Client` and `AsyncClient` (httpx, and httpx2's copy)."""
+    import functools
+
     from tripwire.integrations._patch import patch_once
 
-    patch_once(module.Client, "send", _wrap_send, _MARK)
-    patch_once(module.AsyncClient, "send", _wrap_async_send, _MARK)
+    patch_once(module.Client, "send", functools.partial(_wrap_send, integration, origin), mark)
+    patch_once(
+        module.AsyncClient, "send", functools.partial(_wrap_async_send, integration, origin), mark
+    )
 
 
-def _wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap_send(integration: type, origin: str, original: Callable[..., Any]) -> Callable[..., Any]:
     import functools
 
     from tripwire.integrations._common.http import OutgoingRequest
 
     @functools.wraps(original)
     def send(self: Any, request: Any, **kwargs: Any) -> Any:
-        outgoing = OutgoingRequest.begin(HttpxIntegration, ORIGIN, request.method, request.url)
+        outgoing = OutgoingRequest.begin(integration, origin, request.method, request.url)
         if outgoing is None:
             return original(self, request, **kwargs)
         outgoing.merge_headers_into(request.headers)
@@ -72,14 +81,16 @@ def _wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
     return send
 
 
-def _wrap_async_send(original: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap_async_send(
+    integration: type, origin: str, original: Callable[..., Any]
+) -> Callable[..., Any]:
     import functools
 
     from tripwire.integrations._common.http import OutgoingRequest
 
     @functools.wraps(original)
     async def send(self: Any, request: Any, **kwargs: Any) -> Any:
-        outgoing = OutgoingRequest.begin(HttpxIntegration, ORIGIN, request.method, request.url)
+        outgoing = OutgoingRequest.begin(integration, origin, request.method, request.url)
         if outgoing is None:
             return await original(self, request, **kwargs)
         outgoing.merge_headers_into(request.headers)

@@ -12,11 +12,10 @@ raises `DidNotEnable` if httpx2 is not installed).
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any, Callable
 
 from tripwire.integrations import DidNotEnable, Integration
 from tripwire.integrations._common._hooks import when_imported
-from tripwire.integrations.httpx import _CRUMB_ORDER
+from tripwire.integrations.httpx import patch_clients
 
 ORIGIN = "auto.http.httpx2"
 _MARK = "__tripwire_httpx2__"
@@ -39,54 +38,7 @@ class Httpx2Integration(Integration):
 
 
 def _patch_httpx2(module: ModuleType) -> None:
-    from tripwire.integrations._patch import patch_once
-
-    patch_once(module.Client, "send", _wrap_send, _MARK)
-    patch_once(module.AsyncClient, "send", _wrap_async_send, _MARK)
-
-
-def _wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
-    import functools
-
-    from tripwire.integrations._common.http import OutgoingRequest
-
-    @functools.wraps(original)
-    def send(self: Any, request: Any, **kwargs: Any) -> Any:
-        outgoing = OutgoingRequest.begin(Httpx2Integration, ORIGIN, request.method, request.url)
-        if outgoing is None:
-            return original(self, request, **kwargs)
-        outgoing.merge_headers_into(request.headers)
-        try:
-            response = original(self, request, **kwargs)
-        except BaseException as exc:
-            outgoing.failed(exc)
-            raise
-        outgoing.responded(response.status_code, response.reason_phrase, _CRUMB_ORDER)
-        return response
-
-    return send
-
-
-def _wrap_async_send(original: Callable[..., Any]) -> Callable[..., Any]:
-    import functools
-
-    from tripwire.integrations._common.http import OutgoingRequest
-
-    @functools.wraps(original)
-    async def send(self: Any, request: Any, **kwargs: Any) -> Any:
-        outgoing = OutgoingRequest.begin(Httpx2Integration, ORIGIN, request.method, request.url)
-        if outgoing is None:
-            return await original(self, request, **kwargs)
-        outgoing.merge_headers_into(request.headers)
-        try:
-            response = await original(self, request, **kwargs)
-        except BaseException as exc:
-            outgoing.failed(exc)
-            raise
-        outgoing.responded(response.status_code, response.reason_phrase, _CRUMB_ORDER)
-        return response
-
-    return send
+    patch_clients(module, Httpx2Integration, ORIGIN, _MARK)
 
 
 __all__ = ["Httpx2Integration"]
