@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 # The working directory of child interpreters. Not the repo root: `python -c` puts the
@@ -332,3 +332,78 @@ def start_redis(
         time.sleep(0.02)  # polling interval, bounded by the deadline
     server.kill()
     raise SystemExit("redis-server did not answer within 15 s")
+
+
+# Bench cases run in a child per sample: the baseline and the two SDKs (module to import).
+SDK_CASES = [("no SDK", ""), ("tripwire", "tripwire"), ("sentry-sdk", "sentry_sdk")]
+
+
+def added_cpu_bench(
+    argv: Optional[list[str]],
+    description: str,
+    run_case: Callable[[str, bool, int], dict[str, float]],
+    variants: list[tuple[str, bool]],
+    sizes: tuple[int, int],
+    title: str,
+    first_header: str,
+) -> int:
+    """The command of a bench measuring CPU per call on the calling thread and the process.
+
+    `run_case(module, variant_flag, n)` runs one child sample and returns its
+    ``thread`` and ``process`` CPU per call; the cases alternate order every round.
+    Reports each SDK's added CPU over the no-SDK median and tripwire's over sentry-sdk's.
+    `sizes`: n for --quick and for a full run; `title` is formatted with rounds and n.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args(argv)
+    rounds, n = (3, sizes[0]) if args.quick else (5, sizes[1])
+    samples: dict[str, dict[str, list[dict[str, float]]]] = {
+        variant: {label: [] for label, _ in SDK_CASES} for variant, _ in variants
+    }
+    for round_no in range(rounds):
+        order = SDK_CASES if round_no % 2 == 0 else list(reversed(SDK_CASES))
+        for variant, flag in variants:
+            for label, module in order:
+                samples[variant][label].append(run_case(module, flag, n))
+    facts = machine_facts()
+    print(machine_line(facts))
+    print(title.format(rounds=rounds, n=n))
+    rows: list[list[str]] = []
+    report: dict[str, Any] = {"machine": facts}
+    for variant, _ in variants:
+        runs_of = samples[variant]
+        entry: dict[str, Any] = {}
+        for measure in ("thread", "process"):
+            cpu = {label: median([s[measure] for s in runs]) for label, runs in runs_of.items()}
+            base = cpu["no SDK"] or 0.0
+            added = {label: (value or 0.0) - base for label, value in cpu.items()}
+            added_ratio = (
+                added["tripwire"] / added["sentry-sdk"] if added["sentry-sdk"] > 0 else None
+            )
+            entry[measure] = {"cpu": cpu, "added_cpu": added, "added_ratio": added_ratio}
+        rows.extend(
+            [
+                variant,
+                label,
+                fmt_time(entry["thread"]["added_cpu"][label]) if label != "no SDK" else "-",
+                fmt_time(entry["process"]["added_cpu"][label]) if label != "no SDK" else "-",
+                fmt_ratio(entry["thread"]["added_ratio"]) if label == "tripwire" else "",
+                fmt_ratio(entry["process"]["added_ratio"]) if label == "tripwire" else "",
+            ]
+            for label, _ in SDK_CASES
+        )
+        report[variant] = entry
+    headers = [
+        first_header,
+        "case",
+        "added CPU (thread)",
+        "added CPU (process)",
+        "thread vs sentry",
+        "process vs sentry",
+    ]
+    print(render_table(headers, rows, {2, 3, 4, 5}))
+    if args.json:
+        write_json(args.json, report)
+    return 0

@@ -21,22 +21,10 @@ the difference to the no-SDK case. Rounds alternate the case order; medians repo
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import Any, Optional
+from typing import Optional
 
-from _harness import (
-    BENCH_DIR,
-    DSN,
-    fmt_ratio,
-    fmt_time,
-    machine_facts,
-    machine_line,
-    median,
-    render_table,
-    run_child,
-    write_json,
-)
+from _harness import BENCH_DIR, DSN, added_cpu_bench, run_child
 
 CHILD = """\
 import contextlib, json, time, sys, warnings
@@ -88,7 +76,6 @@ sent = transport.envelopes if module else 0
 print(json.dumps({{"thread": (c1 - c0) / {n}, "process": (p1 - p0) / {n}, "envelopes": sent}}))
 """
 
-CASES = [("no SDK", ""), ("tripwire", "tripwire"), ("sentry-sdk", "sentry_sdk")]
 VARIANTS = [("span", False), ("span + 3 attributes", True)]
 
 
@@ -100,59 +87,15 @@ def run_case(module: str, with_attributes: bool, n: int) -> dict[str, float]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", metavar="PATH")
-    args = parser.parse_args(argv)
-    rounds, n = (3, 10_000) if args.quick else (5, 30_000)
-    samples: dict[str, dict[str, list[dict[str, float]]]] = {
-        variant: {label: [] for label, _ in CASES} for variant, _ in VARIANTS
-    }
-    for round_no in range(rounds):
-        order = CASES if round_no % 2 == 0 else list(reversed(CASES))
-        for variant, with_attributes in VARIANTS:
-            for label, module in order:
-                samples[variant][label].append(run_case(module, with_attributes, n))
-    facts = machine_facts()
-    print(machine_line(facts))
-    print(f"streamed spans at 10,000/s (segments of 10), {rounds} x {n} spans")
-    rows: list[list[str]] = []
-    report: dict[str, Any] = {"machine": facts}
-    for variant, _ in VARIANTS:
-        runs_of = samples[variant]
-        entry: dict[str, Any] = {}
-        for measure in ("thread", "process"):
-            cpu = {label: median([s[measure] for s in runs]) for label, runs in runs_of.items()}
-            base = cpu["no SDK"] or 0.0
-            added = {label: (value or 0.0) - base for label, value in cpu.items()}
-            added_ratio = (
-                added["tripwire"] / added["sentry-sdk"] if added["sentry-sdk"] > 0 else None
-            )
-            entry[measure] = {"cpu": cpu, "added_cpu": added, "added_ratio": added_ratio}
-        rows.extend(
-            [
-                variant,
-                label,
-                fmt_time(entry["thread"]["added_cpu"][label]) if label != "no SDK" else "-",
-                fmt_time(entry["process"]["added_cpu"][label]) if label != "no SDK" else "-",
-                fmt_ratio(entry["thread"]["added_ratio"]) if label == "tripwire" else "",
-                fmt_ratio(entry["process"]["added_ratio"]) if label == "tripwire" else "",
-            ]
-            for label, _ in CASES
-        )
-        report[variant] = entry
-    headers = [
+    return added_cpu_bench(
+        argv,
+        __doc__.splitlines()[0],
+        run_case,
+        VARIANTS,
+        (10_000, 30_000),
+        "streamed spans at 10,000/s (segments of 10), {rounds} x {n} spans",
         "span",
-        "case",
-        "added CPU (thread)",
-        "added CPU (process)",
-        "thread vs sentry",
-        "process vs sentry",
-    ]
-    print(render_table(headers, rows, {2, 3, 4, 5}))
-    if args.json:
-        write_json(args.json, report)
-    return 0
+    )
 
 
 if __name__ == "__main__":
