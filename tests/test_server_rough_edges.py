@@ -149,7 +149,7 @@ def test_demo_on_a_terminal_keeps_serving_until_ctrl_c_and_its_link_works():
 
 
 def test_demo_counts_are_worded_in_the_singular_for_one():
-    from tripwire.cli import _plural
+    from tripwire.cli._common import plural as _plural
 
     assert _plural(1, "issue") == "1 issue"
     assert _plural(0, "issue") == "0 issues"

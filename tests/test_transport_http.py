@@ -269,8 +269,25 @@ def _queue_behind_a_held_request(
     """
     first, rest = threading.Event(), threading.Event()
     rx.reply(Reply(gate=first), *(Reply(gate=rest) for _ in envelopes))
+    # Queue the rest only once the worker has used the first request's wait (it would
+    # otherwise, on a loaded machine, send one of them on the second lane then and hold
+    # the other behind it).
+    delivery = transport._delivery
+    send, waited = delivery.send, threading.Event()
+
+    def send_noting_the_wait(entry: Any, meanwhile: Any = None, lane: int = 0) -> Any:
+        def noted() -> None:
+            if meanwhile is not None:
+                meanwhile()
+            waited.set()
+
+        return send(entry, noted, lane)
+
+    delivery.send = send_noting_the_wait  # type: ignore[method-assign]
     transport.capture_envelope(make_envelope("f" * 32))
     rx.wait_for(1)
+    waited.wait(10)
+    delivery.send = send  # type: ignore[method-assign]
     for envelope in envelopes:
         transport.capture_envelope(envelope)
     first.set()

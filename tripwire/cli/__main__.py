@@ -1,0 +1,7 @@
+"""``python -m tripwire.cli``."""
+
+import sys
+
+from tripwire.cli import main
+
+sys.exit(main())
