@@ -38,6 +38,10 @@ from _harness import (
 OpFn = Callable[[ModuleType, int], None]
 
 
+# The error of a row that `--only` left out: shown as "-", without a footnote.
+NOT_SELECTED = "not selected (--only)"
+
+
 class Op:
     """One benchmark row: ``fn(sdk, n)`` makes ``n`` calls in its own loop.
 
@@ -239,9 +243,10 @@ def measure_round(sut: SdkUnderTest, ops: list[Op]) -> None:
             res.error = describe_error(exc)
             continue
         res.round_means.append(wall / res.iterations)
+        # CPU is recorded for every op: on a busy machine it is steadier than wall time.
+        res.round_cpu.append(cpu / res.iterations)
         if not op.checked:
             continue
-        res.round_cpu.append(cpu / res.iterations)
         res.calls += res.iterations
         res.delivered += envelopes
         if op.sends is not None:
@@ -318,6 +323,8 @@ class Cells:
         if sut is None:
             return "n/a"
         res = sut.results[op.name]
+        if res.error == NOT_SELECTED:
+            return "-"
         if res.error is not None:
             text = f"{sut.label} {op.name}: {res.error}"
             number = self.footnotes.setdefault(text, len(self.footnotes) + 1)
@@ -373,6 +380,12 @@ def run(
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--rounds", type=int, help="override the number of rounds")
+    parser.add_argument(
+        "--only",
+        metavar="TEXT",
+        action="append",
+        help="measure only the rows whose name contains TEXT (repeatable)",
+    )
     add_sdk_option(parser)
     args = parser.parse_args(argv)
     cfg = Config(args.quick, args.rounds, retained)
@@ -413,6 +426,9 @@ def run(
     for sut in active:
         for op in ops:
             res = sut.results[op.name]
+            if args.only and not any(text in op.name for text in args.only):
+                res.error = NOT_SELECTED
+                continue
             try:
                 res.iterations = calibrate(sut, op, cfg)
             except Exception as exc:

@@ -197,6 +197,9 @@ class Report(Cells):
         def wall(r: OpResult) -> Optional[float]:
             return median(r.round_means)
 
+        def cpu(r: OpResult) -> Optional[float]:
+            return median(r.round_cpu)
+
         sentry, trip = self.sentry, self.trip
         rows = [
             [
@@ -206,14 +209,18 @@ class Report(Cells):
                 self.cell(trip, op, wall, fmt_time),
                 self.spread(trip, op),
                 self.ratio_cell(op, wall),
+                self.ratio_cell(op, cpu),
             ]
             for op in OPS
         ]
         out = [
             "Wall time per call on the calling thread (median of per-round means; "
-            "± = half the range of the round means)",
+            "± = half the range of the round means); the last column is the ratio of "
+            "process CPU per call (steadier on a busy machine)",
             render_table(
-                ["operation", SENTRY, "±", TRIPWIRE, "±", "tripwire/sentry"], rows, {1, 2, 3, 4, 5}
+                ["operation", SENTRY, "±", TRIPWIRE, "±", "tripwire/sentry", "CPU ratio"],
+                rows,
+                {1, 2, 3, 4, 5, 6},
             ),
             "",
         ]

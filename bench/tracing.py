@@ -47,6 +47,13 @@ INCOMING_SENTRY_ONLY = {
     "baggage": INCOMING["baggage"].rsplit(",", 1)[0],
 }
 
+# The same entries as many HTTP stacks hand them over: blanks after the commas (as
+# when a proxy joins header lines) and a third-party entry first.
+INCOMING_BLANKS = {
+    "sentry-trace": INCOMING["sentry-trace"],
+    "baggage": "vendor=abc, " + ", ".join(INCOMING_SENTRY_ONLY["baggage"].split(",")),
+}
+
 TRACING_ON: dict[str, Any] = {"traces_sample_rate": 1.0}
 TRACING_OFF: dict[str, Any] = {}
 # Tracing on, nothing sampled: every transaction is counted as lost (client report).
@@ -83,6 +90,12 @@ def op_continue_trace_only(sdk: ModuleType, n: int) -> None:
         continue_trace(INCOMING_SENTRY_ONLY)
 
 
+def op_continue_trace_blanks(sdk: ModuleType, n: int) -> None:
+    continue_trace = sdk.continue_trace
+    for _ in range(n):
+        continue_trace(INCOMING_BLANKS)
+
+
 OPS = [
     Op(
         f"transaction + {CHILD_SPANS} spans, sampled",
@@ -104,6 +117,12 @@ OPS = [
     ),
     # Default options (no traces_sample_rate), as a service that only continues traces.
     Op("continue_trace only", op_continue_trace_only, silent=True, options=TRACING_OFF),
+    Op(
+        "continue_trace only, blanks + third-party entry",
+        op_continue_trace_blanks,
+        silent=True,
+        options=TRACING_OFF,
+    ),
     Op("continue_trace + outgoing headers", op_continue_trace, silent=True, options=TRACING_ON),
 ]
 
@@ -194,6 +213,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             "child_spans": CHILD_SPANS,
             "incoming_headers": INCOMING,
             "continue_trace_only_headers": INCOMING_SENTRY_ONLY,
+            "continue_trace_blanks_headers": INCOMING_BLANKS,
         },
         render=render,
         result_json=result_json,

@@ -29,7 +29,6 @@ from tripwire.scope._current import (
 )
 from tripwire.scope._data import CRUMBS as _CRUMBS
 from tripwire.scope._data import EXTRAS as _EXTRAS
-from tripwire.scope._data import TAGS as _TAGS
 from tripwire.scope._scope import Scope
 
 if TYPE_CHECKING:
@@ -164,16 +163,21 @@ def add_attachment(
 
 def set_tag(key: str, value: Any) -> None:
     """Set a tag on the isolation scope."""
-    # Hot path, kept flat: one contextvar read and a dict store when the scope owns its tags.
+    # Hot path: a contextvar read and a store into the tags dict the scope may write in
+    # place (`Scope._tw`; None until the scope has copied what a fork shares with it).
     try:
         scope = _isolation_get()
-        if scope is None:
-            scope = get_isolation_scope()
-        data = scope._d
-        if scope._mine and data.owned & _TAGS:
-            data.tags[key] = value
-        else:
-            scope.set_tag(key, value)
+        tags = scope._tw  # type: ignore[union-attr]
+        if tags is None:
+            tags = scope._own_tags()  # type: ignore[union-attr]
+        tags[key] = value
+    except Exception:
+        _set_tag(key, value)  # no scope in this context yet, or a bad key
+
+
+def _set_tag(key: str, value: Any) -> None:
+    try:
+        get_isolation_scope().set_tag(key, value)
     except Exception:
         _log_ignored("set_tag")
 
@@ -347,6 +351,8 @@ async def flush_async(
 def get_current_span(scope: Scope | None = None) -> Span | None:
     """The active span of `scope` (default: the current scope), or None."""
     span: Span | None = (scope or get_current_scope()).span
+    if getattr(span, "_legacy_api", True) is False:
+        return None  # a span of `traces.start_span` (use `traces.get_current_span`)
     return span
 
 
@@ -433,6 +439,12 @@ def update_current_span(
     """Update the active span's op, name and data."""
     span = get_current_scope().span
     if span is None:
+        return
+    if getattr(span, "_legacy_api", True) is False:  # a span of `traces.start_span`
+        deprecated(
+            "The `update_current_span` API isn't available in streaming mode. Retrieve the"
+            " current span with get_current_span() and use its API directly."
+        )
         return
     if data is not None:
         deprecated("the `data` argument of update_current_span is deprecated: use `attributes`")

@@ -35,6 +35,8 @@ def _data_property(name: str, doc: str) -> Any:
         setattr(data, name, value)
         if name in _CONTAINER_BITS:
             data.owned |= _CONTAINER_BITS[name]
+            if name == "tags":
+                self._own_tags()  # the new dict is written in place from now on, as before
 
     return property(fget, fset, doc=doc)
 
@@ -58,6 +60,8 @@ class PrivateNames:
 
     if TYPE_CHECKING:
         _d: ScopeData
+
+        def _own_tags(self) -> dict[str, Any]: ...
 
         def _w(self) -> ScopeData: ...
 

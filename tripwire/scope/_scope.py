@@ -3,7 +3,9 @@
 sentry_sdk 2.x keeps three scopes (global, isolation, current; see `_current.py`)
 and forks one for every request and every `new_scope()`. Here a scope points to a
 `ScopeData` record; a fork shares it, and whichever side writes first copies it
-(see `_data.py`). `_mine` says whether this scope may write its record in place.
+(see `_data.py`). `_mine` says whether this scope may write its record in place;
+`_tw` is the tags dict it may write in place (None until a write has made it its
+own), so that `tripwire.set_tag` is one attribute read and a dict store.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class ScopeType:
 class Scope(TracingMethods, PrivateNames):
     """Holds extra information that is sent with every event captured in it."""
 
-    __slots__ = ("_client", "_d", "_mine", "_type")
+    __slots__ = ("_client", "_d", "_mine", "_tw", "_type")
 
     # Set once any scope gets a conversation id (read by span finish; never reset).
     conversations_used: bool = False
@@ -69,6 +71,8 @@ class Scope(TracingMethods, PrivateNames):
         self._type = ty
         self._d = EMPTY_DATA
         self._mine = False
+        # Invariant: `_tw` is `_d.tags` when this scope owns both, else None.
+        self._tw: dict[str, Any] | None = None
         self._client: BaseClient | None = None
         if client is not None:
             self.set_client(client)
@@ -79,6 +83,7 @@ class Scope(TracingMethods, PrivateNames):
             return self._d
         data = self._d = self._d.copy()
         self._mine = True
+        self._tw = None  # the copy owns no container yet
         return data
 
     # -- forking ----------------------------------------------------------------------
@@ -90,7 +95,9 @@ class Scope(TracingMethods, PrivateNames):
         new._client = self._client
         new._d = self._d
         new._mine = False
+        new._tw = None
         self._mine = False  # the parent must copy before its next write too
+        self._tw = None
         return new
 
     __copy__ = fork
@@ -312,19 +319,26 @@ class Scope(TracingMethods, PrivateNames):
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set a tag."""
+        tags = self._tw
+        if tags is None:
+            tags = self._own_tags()
+        tags[key] = value
+
+    def set_tags(self, tags: Any) -> None:
+        """Set several tags from a mapping."""
+        own = self._tw
+        if own is None:
+            own = self._own_tags()
+        own.update(tags)
+
+    def _own_tags(self) -> dict[str, Any]:
+        """The tags dict, copied first if this scope shares it (see `_tw`)."""
         data = self._d if self._mine else self._w()
         if not data.owned & TAGS:
             data.tags = dict(data.tags)
             data.owned |= TAGS
-        data.tags[key] = value
-
-    def set_tags(self, tags: Any) -> None:
-        """Set several tags from a mapping."""
-        data = self._w()
-        if not data.owned & TAGS:
-            data.tags = dict(data.tags)
-            data.owned |= TAGS
-        data.tags.update(tags)
+        tags = self._tw = data.tags
+        return tags
 
     def remove_tag(self, key: str) -> None:
         """Remove a tag if present."""
@@ -373,6 +387,9 @@ class Scope(TracingMethods, PrivateNames):
 
     def _remove(self, field: str, bit: int, key: str) -> None:
         if key not in getattr(self._d, field):
+            return
+        if bit == TAGS:
+            del self._own_tags()[key]
             return
         data = self._w()
         if not data.owned & bit:
@@ -459,6 +476,7 @@ class Scope(TracingMethods, PrivateNames):
         """Reset all data of this scope (the client binding stays)."""
         self._d = EMPTY_DATA
         self._mine = False
+        self._tw = None
 
     def update_from_scope(self, scope: Scope) -> None:
         """Copy `scope`'s data over this scope's (its non-empty values win)."""

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 # trace id, span id and sampled flag are each optional, as in the sentry-trace spec.
 SENTRY_TRACE_REGEX = re.compile(r"^[ \t]*([0-9a-f]{32})?-?([0-9a-f]{16})?-?([01])?[ \t]*$")
+# The usual value, all three parts present: matched first.
+_CANONICAL_TRACE = re.compile(r"([0-9a-f]{32})-([0-9a-f]{16})-([01])\Z").match
 _W3C_REGEX = re.compile(r"^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
@@ -62,6 +64,10 @@ def _sentry_trace(header: str | None) -> tuple[str | None, str | None, bool | No
     """`extract_sentrytrace_data` as a (trace_id, parent_span_id, parent_sampled) tuple."""
     if not header or not isinstance(header, str):
         return None
+    match = _CANONICAL_TRACE(header)
+    if match is not None:  # what SENTRY_TRACE_REGEX gives it, with less backtracking
+        trace_id, span_id, flag = match.groups()
+        return trace_id, span_id, flag == "1"
     if "," in header:
         header = next((part for part in (p.strip() for p in header.split(",")) if part), "")
         if not header:
@@ -262,7 +268,7 @@ class Baggage:
     verbatim and sent on with `serialize(include_third_party=True)`.
     """
 
-    __slots__ = ("_items", "_raw", "_wire", "mutable", "third_party_items")
+    __slots__ = ("_items", "_raw", "_third", "_wire", "mutable")
 
     SENTRY_PREFIX = SENTRY_PREFIX
 
@@ -273,7 +279,8 @@ class Baggage:
         # An incoming header of Sentry entries only, read on first use of `sentry_items`
         # (`_items` is None until then): most requests never look inside it.
         self._raw: str | None = None
-        self.third_party_items = third_party_items
+        # The third-party entries; None while a header kept whole that has some is unread.
+        self._third: str | None = third_party_items
         self.mutable = mutable
         # (the items it was made from, the serialized Sentry entries): reused while
         # `sentry_items` still equals the snapshot (the dict is public and mutable).
@@ -289,36 +296,60 @@ class Baggage:
 
     @sentry_items.setter
     def sentry_items(self, value: dict[str, str]) -> None:
+        if self._raw is not None:
+            self._read()  # the third-party entries still come from the header
         self._items = value
-        self._raw = None
+
+    @property
+    def third_party_items(self) -> str:
+        """The third-party entries, as received (comma-separated)."""
+        third = self._third
+        if third is None and self._raw is not None:
+            self._read()
+            third = self._third
+        return third  # type: ignore[return-value]
+
+    @third_party_items.setter
+    def third_party_items(self, value: str) -> None:
+        if self._raw is not None:
+            self._read()
+        self._third = value
 
     @classmethod
     def from_incoming_header(
         cls, header: str | None, *, _sample_rand: str | None = None
     ) -> Baggage:
         """Parse an incoming `baggage` header; Sentry entries present make it frozen."""
-        if (
-            header
-            and _sample_rand is None
-            and len(header) <= MAX_BAGGAGE_CHARS
+        if header and _sample_rand is None and len(header) <= MAX_BAGGAGE_CHARS:
             # First and last entries first: a third-party entry is usually one of them.
-            and header.startswith(SENTRY_PREFIX, header.rfind(",") + 1)
-            and _LAZY_OK(header) is not None
-        ):
-            baggage = cls.__new__(cls)
-            baggage._items = None
-            baggage._raw = header
-            baggage.third_party_items = ""
-            baggage.mutable = False
-            baggage._wire = None
-            return baggage
+            if header.startswith(SENTRY_PREFIX, header.rfind(",") + 1) and _LAZY_OK(header):
+                return cls._kept_whole(header, "")
+            if _LAZY_MIXED(header) and (
+                # A Sentry entry (so it is frozen); one missed here is only parsed at once.
+                ",sentry-" in header
+                or ", sentry-" in header
+                or header.lstrip(" \t").startswith(SENTRY_PREFIX)
+            ):
+                return cls._kept_whole(header, None)
         return _parse_header(cls, header, _sample_rand)
+
+    @classmethod
+    def _kept_whole(cls, raw: str, third: str | None) -> Baggage:
+        """A frozen baggage over `raw` (see `_LAZY_OK`), parsed on first use."""
+        baggage = cls.__new__(cls)
+        baggage._items = None
+        baggage._raw = raw
+        baggage._third = third
+        baggage.mutable = False
+        baggage._wire = None
+        return baggage
 
     def _read(self) -> dict[str, str]:
         """Parse the header kept whole by `from_incoming_header` (first use)."""
         parsed = _parse_header(Baggage, self._raw, None)
         items = self._items = parsed.sentry_items
         self._wire = parsed._wire
+        self._third = parsed._third
         self._raw = None
         return items
 
@@ -328,11 +359,11 @@ class Baggage:
         if raw is None:
             items = self._items
             return (items if items is not None else self._read()).get(key)
-        # Every entry starts with `sentry-`, has no blanks and no escaped key (see
-        # `_LAZY_OK`); the last one wins, as in the dict.
+        # Every entry starts after a comma and blanks, has no blank and no escaped key
+        # (see `_LAZY_OK`, `_LAZY_MIXED`); the last one wins, as in the dict.
         needle = f"sentry-{key}="
         i = raw.rfind(needle)
-        while i > 0 and raw[i - 1] != ",":
+        while i > 0 and raw[i - 1] not in _ENTRY_START:
             i = raw.rfind(needle, 0, i)
         if i < 0:
             return None
@@ -416,6 +447,15 @@ _LAZY_OK = re.compile(
     r"sentry-[A-Za-z0-9_.~/-]+=[A-Za-z0-9_.~/=%-]*"
     r"(?:,sentry-[A-Za-z0-9_.~/-]+=[A-Za-z0-9_.~/=%-]*)*\Z"
 ).match
+# Also kept whole: entries with third-party ones among them, or blanks after the
+# commas (dropped by parsing). Each entry is `key=value` of printable ASCII with no
+# blank, no comma and no escaped key: `Baggage._get` still finds a Sentry entry by its
+# name; the third-party part is made when first read.
+_LAZY_MIXED = re.compile(
+    r"[ \t]*[!#$&-+\--<>-~]+=[!#-+\--~]*(?:,[ \t]*[!#$&-+\--<>-~]+=[!#-+\--~]*)*\Z"
+).match
+# What may come right before an entry in a header kept whole.
+_ENTRY_START = frozenset(", \t")
 
 
 def _parse_header(cls: type[Baggage], header: str | None, sample_rand: str | None) -> Baggage:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
-from threading import current_thread, local
+from threading import Thread, current_thread, local
 from typing import TYPE_CHECKING, Any
 
 from tripwire._clock import clock, format_timestamp, to_epoch
@@ -77,19 +77,26 @@ def _as_datetime(value: float) -> datetime:
     return datetime.fromtimestamp(value, timezone.utc)
 
 
-# Per thread: (its id as text, its Thread object), made on the thread's first span. The
-# name is read each time (a thread may be renamed).
+# Per thread: (its id as text, its Thread object, whether its name is the stdlib's
+# `_name`), made on the thread's first span. The name is read each time (a thread may
+# be renamed).
 _this_thread = local()
+_THREAD_ID = SPANDATA.THREAD_ID
+_THREAD_NAME = SPANDATA.THREAD_NAME
 
 
 def _thread_data() -> dict[str, Any]:
     try:
-        ident, thread = _this_thread.meta
+        ident, thread, plain = _this_thread.meta
     except AttributeError:
         # The OS thread's id, also under gevent (where get_ident names the greenlet):
         # the profiler samples OS threads, and spans are matched to its samples by it.
-        ident, thread = _this_thread.meta = (str(native_ident()), current_thread())
-    data = {SPANDATA.THREAD_ID: ident, SPANDATA.THREAD_NAME: thread.name}
+        thread = current_thread()
+        # `plain`: the class keeps the stdlib `name` property, so `_name` is what it
+        # returns (read directly: a property call less for every span).
+        plain = type(thread).name is Thread.name and isinstance(getattr(thread, "_name", None), str)
+        ident, thread, plain = _this_thread.meta = (str(native_ident()), thread, plain)
+    data = {_THREAD_ID: ident, _THREAD_NAME: thread._name if plain else thread.name}
     profiler_id = _profiler_state.profiler_id
     if profiler_id is not None:  # the continuous profiler runs: link the span to it
         data[SPANDATA.PROFILER_ID] = profiler_id

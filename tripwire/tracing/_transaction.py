@@ -236,7 +236,7 @@ class Transaction(Span):
         if hub is not None:
             deprecated("Transaction.finish(hub=...) is deprecated: pass scope= instead")
             scope = hub
-        if scope is not None and _is_hub(scope):
+        if scope is not None and type(scope) is not Scope and _is_hub(scope):
             deprecated("passing a Hub to Transaction.finish is deprecated: pass a Scope")
             scope = getattr(scope, "scope", None)
         Span.finish(self, scope, end_timestamp)
@@ -401,9 +401,17 @@ def _record_unsampled(client: BaseClient, transaction: Transaction) -> None:
         return
     if not has_tracing_enabled(client.options):
         return
-    reason = DropReason.BACKPRESSURE if downsample_factor(client) > 0 else DropReason.SAMPLE_RATE
-    client.outcomes.record(reason, DataCategory.TRANSACTION)
-    client.outcomes.record(reason, DataCategory.SPAN)
+    reason = _BACKPRESSURE if downsample_factor(client) > 0 else _SAMPLE_RATE
+    outcomes = client.outcomes
+    outcomes.record(reason, _TRANSACTION)
+    outcomes.record(reason, _SPAN)
+
+
+# Enum members read once (a member lookup on the class is a slow path of `enum`).
+_BACKPRESSURE = DropReason.BACKPRESSURE
+_SAMPLE_RATE = DropReason.SAMPLE_RATE
+_TRANSACTION = DataCategory.TRANSACTION
+_SPAN = DataCategory.SPAN
 
 
 def transaction_from_context(
