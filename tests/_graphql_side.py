@@ -1,7 +1,7 @@
 """Compare what sentry_sdk 2.75 and tripwire send for one GraphQL scenario script.
 
 The GraphQL integrations' tests run their script on both SDKs (`_side_by_side`),
-once per collection setting, and compare the error events, the request and response
+for each collection setting in turn, and compare the error events, the request and response
 data on them, and the transactions' GraphQL spans.
 """
 
@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from _side_by_side import dumps, events, of_type, run_both
+from _side_by_side import dumps, events, of_type, run_both, run_each
 
 # sentry_sdk deprecates send_default_pii; the scripts run with -W error.
 PRELUDE = "import warnings\nwarnings.simplefilter('ignore', DeprecationWarning)\n"
@@ -73,15 +73,26 @@ def graphql_data(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def compare(script: str, tmp_path: Path, settings: tuple[str, ...] = SETTINGS) -> list[Any]:
+def compare(
+    script: str, tmp_path: Path, settings: tuple[str, ...] = SETTINGS, one_interpreter: bool = True
+) -> list[Any]:
     """Run `script` (which reads `OPTS`) on both SDKs per setting; assert they agree.
 
+    `one_interpreter`: every setting in one interpreter per SDK, one after the other
+    (the GraphQL libraries' imports are most of a run's cost); else one per setting.
     Returns tripwire's runs, for assertions of the test's own.
     """
+    codes = [f"{PRELUDE}OPTS = {setting}\n{script}" for setting in settings]
+    if one_interpreter:
+        last = codes.pop()
+        code = "".join(c.replace("\nfinish()\n", "\nnext_scenario()\n") for c in codes) + last
+        both = run_each(code, tmp_path)
+    else:
+        both = [run_both(code, tmp_path) for code in codes]
+    assert len(both) == len(settings)
     runs = []
-    for setting in settings:
-        code = f"{PRELUDE}OPTS = {setting}\n{script}"
-        sentry, tripwire = (_loopback(found) for found in run_both(code, tmp_path))
+    for setting, found in zip(settings, both):
+        sentry, tripwire = (_loopback(one) for one in found)
         sentry = _without_cycle(sentry)
         assert sentry["notes"] == tripwire["notes"], setting
         assert events(tripwire) == events(sentry), setting + dumps(events(sentry))

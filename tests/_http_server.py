@@ -43,7 +43,10 @@ class Server(http.server.ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.received: list[dict[str, str]] = []
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        # shutdown() waits for the loop's next poll: 50 ms, not the default 0.5 s.
+        self.thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -51,6 +51,22 @@ def finish():
         for header, payload in zip(lines[1::2], lines[2::2]):
             items.append({"type": json.loads(header)["type"], "payload": json.loads(payload)})
     print(json.dumps({"items": items, "notes": NOTES}))
+
+
+def next_scenario():
+    # finish() this scenario; the next starts as in a fresh process: the client closed,
+    # the scopes cleared, nothing kept (see `run_each`).
+    finish()
+    sentry_sdk.get_client().close()
+    for scope in (
+        sentry_sdk.get_isolation_scope(),
+        sentry_sdk.get_current_scope(),
+        sentry_sdk.get_global_scope(),
+    ):
+        scope.clear()
+    sentry_sdk.get_global_scope().set_client(None)
+    KEEP.raw.clear()
+    NOTES.clear()
 """
 
 
@@ -78,6 +94,41 @@ def run(script: str, sdk: str, tmp_path: Path, returncode: int = 0) -> dict[str,
 def run_both(script: str, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """`script` on sentry_sdk, then on tripwire."""
     return run(script, "sentry", tmp_path), run(script, "tripwire", tmp_path)
+
+
+def run_each(
+    script: str, tmp_path: Path, timeout: float = 60
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Several scenarios in one interpreter per SDK: (sentry_sdk's, tripwire's) for each.
+
+    The script ends each scenario but the last with ``next_scenario()`` and the last
+    with ``finish()``. One interpreter start and one import of a heavy library (the AI
+    SDKs take seconds of CPU) serve every scenario.
+    """
+    sentry = _scenarios(script, "sentry", tmp_path, timeout)
+    ours = _scenarios(script, "tripwire", tmp_path, timeout)
+    assert len(sentry) == len(ours), (len(sentry), len(ours))
+    return list(zip(sentry, ours))
+
+
+def _scenarios(script: str, sdk: str, tmp_path: Path, timeout: float) -> list[dict[str, Any]]:
+    """What `run` returns, for each scenario the script finished."""
+    path = tmp_path / "scenario.py"
+    path.write_text(_PRELUDE + textwrap.dedent(script))
+    result = subprocess.run(
+        [sys.executable, "-W", "error", str(path), sdk],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    found = []
+    for line in result.stdout.splitlines():
+        if line.startswith('{"items": '):
+            found.append(json.loads(line))
+    return found
 
 
 def of_type(found: dict[str, Any], item_type: str) -> list[Any]:

@@ -15,14 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anthropic
 import pytest
+from _lazy import imported, lazy
 from _side_by_side import of_type, run_both
 from fakes.llm_server import TEXT, TEXT_PIECES, LlmServer, serving
 
 import tripwire
 from tripwire.integrations.anthropic import AnthropicIntegration
 from tripwire.testing import MemoryTransport
+
+anthropic = lazy("anthropic")
 
 HI = [{"role": "user", "content": "hi"}]
 TOOLS = [{"name": "get_weather", "description": "weather", "input_schema": {"type": "object"}}]
@@ -33,6 +35,11 @@ USAGE = {
     "output_tokens": 5,
     "total_tokens": 22,
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _anthropic_imported() -> None:
+    imported(anthropic)  # before the first test, not at collection (tests/_lazy.py)
 
 
 @pytest.fixture(scope="session")

@@ -123,6 +123,8 @@ finish()
 
 
 def test_same_events_as_sentry_sdk(tmp_path: Path) -> None:
-    runs = compare(SCRIPT, tmp_path)
+    # One interpreter per setting: after a second init() in one interpreter, sentry_sdk
+    # 2.75 leaves the request off the validation error's event (tripwire does not).
+    runs = compare(SCRIPT, tmp_path, one_interpreter=False)
     # Two resolver errors and a validation error, under every setting.
     assert all(len([i for i in run["items"] if i["type"] == "event"]) == 3 for run in runs)

@@ -322,7 +322,9 @@ def served(rx: Receiver) -> Iterator[tuple[int, threading.Barrier]]:
             raise RuntimeError(f"failed for {name}")
         return name
 
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
+    # Its own socket map (not waitress's global one): what is left in it is closed below.
+    sockets: dict[int, Any] = {}
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, map=sockets)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -332,6 +334,9 @@ def served(rx: Receiver) -> Iterator[tuple[int, threading.Barrier]]:
         server.task_dispatcher.shutdown()
         thread.join(10)
         assert not thread.is_alive()
+        # Connections whose end the loop had not seen yet when it stopped.
+        for channel in list(sockets.values()):
+            channel.close()
 
 
 def test_waitress_concurrent_requests_are_isolated(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from _lazy import imported, lazy
 from _side_by_side import of_type, run_both
 from fakes.llm_server import TEXT, LlmServer, serving
 
@@ -31,8 +32,8 @@ from tripwire.testing import MemoryTransport
 
 # litellm would fetch its model price list from the internet at import.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-import litellm
-from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
+litellm = lazy("litellm")
+_cleanup = lazy("litellm.llms.custom_httpx.async_client_cleanup")
 
 # litellm's own modules warn (pydantic schemas, its event loop handling).
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
@@ -51,7 +52,9 @@ def llm() -> Iterator[LlmServer]:
 def _litellm_leftovers() -> Iterator[None]:
     """litellm keeps HTTP clients (some bound to the tests' finished event loops) and
     loops of its own; dropped and collected here, their ResourceWarnings silenced:
-    they are litellm's, not tripwire's."""
+    they are litellm's, not tripwire's. litellm itself is imported here, before the
+    first test (tests/_lazy.py)."""
+    imported(litellm, _cleanup)
     yield
     for client in list(litellm.in_memory_llm_clients_cache.cache_dict.values()):
         if hasattr(client, "close") and not asyncio.iscoroutinefunction(client.close):
@@ -183,7 +186,7 @@ def test_async_calls(call: Callable[..., Any]) -> None:
         while len(memory.transactions) < 3 and time.monotonic() < deadline:
             tripwire.flush()
             await asyncio.sleep(0.01)
-        await close_litellm_async_clients()  # on their loop, while it runs
+        await _cleanup.close_litellm_async_clients()  # on their loop, while it runs
         return memory.transactions
 
     sent = asyncio.run(main())

@@ -223,7 +223,10 @@ def test_envelopes_queued_when_the_loop_closes_are_delivered(rx: Receiver) -> No
     # Everything arrived; those in flight at the end (the held one at least) went
     # again from the worker thread, as their answers never came.
     assert sorted(set(delivered)) == sorted(ids)
-    assert ids[0] is not None and delivered.count(ids[0]) == 2
+    # The held answer went to the first request to arrive: m0's, or m1's when the other
+    # lane's request got there first.
+    held = delivered[0]
+    assert ids[0] is not None and held in ids[:LANES] and delivered.count(held) == 2
     assert len(delivered) <= len(ids) + LANES
     assert rx.discarded() == {}
 
@@ -297,7 +300,7 @@ def test_flush_callback_sees_what_is_pending(rx: Receiver) -> None:
     async def main() -> None:
         transport = init_async(rx)
         tripwire.capture_message("slow")
-        task = transport.flush(5.0, lambda pending, timeout: (seen.append((pending, timeout))))
+        task = transport.flush(5.0, lambda pending, timeout: seen.append((pending, timeout)))
         assert task is not None
         await asyncio.get_running_loop().run_in_executor(None, rx.wait_for, 1)
         # The callback comes once the first short wait is over; then the answer.
