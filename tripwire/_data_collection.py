@@ -169,6 +169,14 @@ def enabled(options: Mapping[str, Any]) -> bool:
     return isinstance(config, Mapping) and bool(config.get("provided_by_user"))
 
 
+def user_info(options: Mapping[str, Any]) -> bool:
+    """Whether the user's identity and address may be sent: `data_collection`'s
+    ``user_info`` when the user set that option, else ``send_default_pii``."""
+    if enabled(options):
+        return bool(options["data_collection"].get("user_info"))
+    return bool(options.get("send_default_pii"))
+
+
 def local_variables(options: Mapping[str, Any]) -> bool:
     """Whether frames carry `vars`."""
     if enabled(options):

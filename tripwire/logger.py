@@ -20,6 +20,7 @@ import sys
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from tripwire import _data_collection
 from tripwire._batcher import Batcher, batcher_for
 from tripwire._clock import clock, format_timestamp
 from tripwire._log import logger as _sdk_logger
@@ -169,7 +170,7 @@ def capture_log(
             user = scope_user
     for key, value in scope_attributes.items():
         setdefault(str(key), format_attribute(value))
-    if isinstance(user, dict) and client.should_send_default_pii():
+    if isinstance(user, dict) and _data_collection.user_info(client.options):
         for attribute, field in (
             ("user.id", "id"),
             ("user.name", "username"),
@@ -219,6 +220,8 @@ def _trace_ids() -> tuple[str, str | None]:
     trace_id = getattr(span, "trace_id", None) if span is not None else None
     if isinstance(trace_id, str):
         span_id = getattr(span, "span_id", None)
+        if getattr(span, "_noop", False):  # an unsampled streamed span (as sentry_sdk)
+            span_id = None
         return trace_id, span_id if isinstance(span_id, str) else None
     return scope.get_active_propagation_context().trace_id, None
 

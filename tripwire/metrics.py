@@ -8,8 +8,9 @@ propagation context, no span id). Attributes are, in order of precedence: the ca
 repr), the scopes' attributes (`Scope.set_attribute`; current over isolation over
 global), the SDK's (``sentry.sdk.name``, ``sentry.sdk.version``,
 ``process.runtime.*``, ``server.address``, ``sentry.environment``,
-``sentry.release``), and with ``send_default_pii`` the user's (``user.id``,
-``user.name``, ``user.email``, ``user.ip_address``).
+``sentry.release``), and with the user's consent (`data_collection`'s ``user_info``,
+else ``send_default_pii``) the user's (``user.id``, ``user.name``, ``user.email``,
+``user.ip_address``).
 
 ``before_send_metric(metric, hint)`` (or ``_experiments["before_send_metric"]``) may
 change a metric or drop it (None: outcome ``before_send``; a hook that raises drops
@@ -31,7 +32,7 @@ import weakref
 from math import isfinite
 from typing import TYPE_CHECKING, Any, Optional
 
-from tripwire import _json
+from tripwire import _data_collection, _json
 from tripwire._batcher import Batcher, batcher_for
 from tripwire._clock import clock, format_timestamp
 from tripwire._log import logger as _sdk_logger
@@ -157,7 +158,8 @@ def _capture(
         span = data.span
         if span is not None and not _is_noop(span):
             trace_id: str | None = span.trace_id
-            span_id: str | None = span.span_id
+            # An unsampled streamed span: no span_id (as sentry_sdk).
+            span_id: str | None = None if getattr(span, "_noop", False) else span.span_id
         else:
             trace_id = current.get_active_propagation_context().trace_id
             external = get_external_propagation_context()
@@ -172,7 +174,7 @@ def _capture(
                 if key not in attrs:
                     attrs[key] = format_attribute(item)
         user = data.user or isolation.user or global_.user
-        if user and client.should_send_default_pii():
+        if user and _data_collection.user_info(client.options):
             _add_user(attrs, user)
         timestamp = clock.now()
         state = _state(client)

@@ -14,14 +14,10 @@ a transaction. Outside streaming mode `start_span` warns and returns a
 
 from __future__ import annotations
 
-import functools
-import inspect
-import warnings
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, overload
 
-from tripwire.scope._current import get_client
-from tripwire.tracing._consts import BAGGAGE_HEADER_NAME, OP, SENTRY_TRACE_HEADER_NAME
-from tripwire.tracing._sampling import has_span_streaming_enabled
+from tripwire.tracing._consts import BAGGAGE_HEADER_NAME, SENTRY_TRACE_HEADER_NAME
+from tripwire.tracing._decorator import streamed_trace
 from tripwire.tracing._streamed import (
     LOW_QUALITY_SEGMENT_SOURCES,
     SOURCE_FOR_STYLE,
@@ -85,40 +81,10 @@ def create_streaming_span_decorator(
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """A decorator wrapping each call in `start_span` (sentry_sdk's tracing_utils helper)."""
 
-    span_attributes = dict(attributes) if attributes else {}
-    span_attributes.setdefault("sentry.op", OP.FUNCTION)
-
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                _warn_outside_streaming()
-                span_name = name or qualname_from_function(func) or ""
-                with start_span(name=span_name, attributes=span_attributes, active=active):
-                    return await func(*args, **kwargs)
-
-            return async_wrapper  # type: ignore[return-value]
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            _warn_outside_streaming()
-            span_name = name or qualname_from_function(func) or ""
-            with start_span(name=span_name, attributes=span_attributes, active=active):
-                return func(*args, **kwargs)
-
-        return wrapper
+        return streamed_trace(func, name, attributes, active, name_of=qualname_from_function)
 
     return decorate
-
-
-def _warn_outside_streaming() -> None:
-    client = get_client()
-    if client.is_active() and not has_span_streaming_enabled(client.options):
-        warnings.warn(
-            "Using span streaming API in non-span-streaming mode. Use @sentry_sdk.trace instead.",
-            stacklevel=3,
-        )
 
 
 __all__ = [

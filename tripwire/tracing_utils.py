@@ -46,7 +46,7 @@ from tripwire.tracing._sampling import (
     is_valid_sample_rate,
 )
 from tripwire.tracing._span import Span
-from tripwire.tracing._streamed import is_ignored_span
+from tripwire.tracing._streamed import LOW_QUALITY_SEGMENT_SOURCES, StreamedSpan, is_ignored_span
 from tripwire.utils import (
     _module_in_list,
     capture_internal_exceptions,
@@ -219,13 +219,24 @@ def _is_app_frame(
     return project_root is not None and path.startswith(project_root)
 
 
+# The code location's keys on a streamed span (sentry_sdk 2.75's streaming names).
+_STREAMED_SOURCE_KEYS = {
+    SPANDATA.CODE_LINENO: SPANDATA.CODE_LINE_NUMBER,
+    SPANDATA.CODE_FILEPATH: SPANDATA.CODE_FILE_PATH,
+}
+
+
 def add_source(
     span: Any,
     project_root: Optional[str],
     in_app_include: Optional[list[str]],
     in_app_exclude: Optional[list[str]],
 ) -> None:
-    """Set ``code.*`` data on `span`: the innermost application frame of the caller's stack."""
+    """Set ``code.*`` data on `span`: the innermost application frame of the caller's stack.
+
+    A streamed span gets them as attributes (``code.line.number``, ``code.file.path``,
+    ``code.namespace``, ``code.function``).
+    """
     frame: Optional[FrameType] = sys._getframe()
     while frame is not None:
         try:
@@ -236,10 +247,18 @@ def add_source(
         frame = frame.f_back
     if frame is None:
         return
-    span.set_data(SPANDATA.CODE_LINENO, frame.f_lineno)
+    if getattr(span, "_streamed", False):
+
+        def put(key: str, value: Any) -> None:
+            if value is not None:  # an attribute has a value
+                span.set_attribute(_STREAMED_SOURCE_KEYS.get(key, key), value)
+
+    else:
+        put = span.set_data
+    put(SPANDATA.CODE_LINENO, frame.f_lineno)
     namespace = frame.f_globals.get("__name__")
     if namespace is not None:
-        span.set_data(SPANDATA.CODE_NAMESPACE, namespace)
+        put(SPANDATA.CODE_NAMESPACE, namespace)
     path = frame.f_code.co_filename
     if namespace is not None:
         shown = filename_for_module(namespace, path)
@@ -247,19 +266,28 @@ def add_source(
         shown = path.replace(project_root, "").lstrip(os.sep)
     else:
         shown = path
-    span.set_data(SPANDATA.CODE_FILEPATH, shown)
-    span.set_data(SPANDATA.CODE_FUNCTION, frame.f_code.co_name)
+    put(SPANDATA.CODE_FILEPATH, shown)
+    put(SPANDATA.CODE_FUNCTION, frame.f_code.co_name)
 
 
 def _add_source_if_slow(span: Any, enabled_option: str, threshold_option: str) -> None:
     client = api.get_client()
-    if not client.is_active() or span.timestamp is None or span.start_timestamp is None:
+    if not client.is_active():
+        return
+    if getattr(span, "_streamed", False):
+        # A streamed span is measured up to now: its attributes must be set before it ends.
+        end: Optional[datetime] = span.end_timestamp
+    else:
+        end = span.timestamp
+        if end is None:
+            return
+    start = span.start_timestamp
+    if start is None:
         return
     options = client.options
     if not options.get(enabled_option, True):
         return
-    end: datetime = span.timestamp or datetime.now(timezone.utc)
-    elapsed_ms = (end - span.start_timestamp) / timedelta(milliseconds=1)
+    elapsed_ms = ((end or datetime.now(timezone.utc)) - start) / timedelta(milliseconds=1)
     if elapsed_ms <= options.get(threshold_option, 0):
         return
     add_source(
@@ -271,12 +299,14 @@ def _add_source_if_slow(span: Any, enabled_option: str, threshold_option: str) -
 
 
 def add_query_source(span: Any) -> None:
-    """`add_source` for a finished database span slower than ``db_query_source_threshold_ms``."""
+    """`add_source` for a finished database span slower than ``db_query_source_threshold_ms``
+    (a streamed span: one still running, measured up to now)."""
     _add_source_if_slow(span, "enable_db_query_source", "db_query_source_threshold_ms")
 
 
 def add_http_request_source(span: Any) -> None:
-    """`add_source` for a finished HTTP client span slower than the request threshold."""
+    """`add_source` for a finished HTTP client span slower than the request threshold
+    (a streamed span: one still running, measured up to now)."""
     _add_source_if_slow(span, "enable_http_request_source", "http_request_source_threshold_ms")
 
 
@@ -307,6 +337,7 @@ def create_span_decorator(
 
 __all__ = [
     "BAGGAGE_HEADER_NAME",
+    "LOW_QUALITY_SEGMENT_SOURCES",
     "LOW_QUALITY_TRANSACTION_SOURCES",
     "OP",
     "SENTRY_TRACE_HEADER_NAME",
@@ -316,6 +347,7 @@ __all__ = [
     "Baggage",
     "EnvironHeaders",
     "PropagationContext",
+    "StreamedSpan",
     "add_http_breadcrumb",
     "add_http_request_source",
     "add_query_source",

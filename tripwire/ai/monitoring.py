@@ -4,7 +4,8 @@
 for the outermost tracked call, whose description becomes the pipeline name for the
 calls inside it (``ai.run`` spans carrying ``gen_ai.pipeline.name``); an exception
 leaving the pipeline is captured (mechanism ``ai_monitoring``, unhandled) and
-re-raised. `record_token_usage` sets the ``gen_ai.usage.*`` data of a span.
+re-raised. `record_token_usage` sets the ``gen_ai.usage.*`` data of a span. Under span
+streaming the span is a `traces.start_span` span, as sentry_sdk's streaming branch makes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from tripwire.ai.utils import _set_span_data_attribute
 from tripwire.capture import capture_event
 from tripwire.consts import SPANDATA
 from tripwire.scope._current import get_client, get_current_scope
+from tripwire.tracing._streamed import start_span as start_streamed_span
+from tripwire.tracing_utils import has_span_streaming_enabled
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,15 +66,22 @@ class _Tracked:
         current = _ai_pipeline_name.get()
         # As sentry_sdk: the first call's `op` is used up (popped) by it.
         op = self.span_kwargs.pop("op", "ai.run" if current else "ai.pipeline")
-        span = api.start_span(name=self.description, op=op, **self.span_kwargs)
+        if has_span_streaming_enabled(get_client().options):
+            # As sentry_sdk's streaming branch: a streamed span (a segment when nothing
+            # is active) with only the op; tags and data become attributes, untouched.
+            span: Any = start_streamed_span(name=self.description, attributes={"sentry.op": op})
+            set_tag = set_data = span.set_attribute
+        else:
+            span = api.start_span(name=self.description, op=op, **self.span_kwargs)
+            set_tag, set_data = span.set_tag, span.set_data
         span.__enter__()
         for key, value in kwargs.pop("sentry_tags", {}).items():
-            span.set_tag(key, value)
+            set_tag(key, value)
         for key, value in kwargs.pop("sentry_data", {}).items():
-            span.set_data(key, value)
+            set_data(key, value)
         token = None
         if current:
-            span.set_data(SPANDATA.GEN_AI_PIPELINE_NAME, current)
+            set_data(SPANDATA.GEN_AI_PIPELINE_NAME, current)
         else:
             token = _ai_pipeline_name.set(self.description)
         return span, current, token

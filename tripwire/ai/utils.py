@@ -258,7 +258,11 @@ def normalize_message_roles(messages: list[Any]) -> list[Any]:
 
 
 def get_start_span_function() -> Callable[..., Any]:
-    """`start_span` under a span of a transaction, else `start_transaction`."""
+    """`start_span` under a span of a transaction, else `start_transaction`.
+
+    Not the parent's `start_child`: under span streaming the parent may be a span of
+    `traces.start_span`, which has none; `start_span` makes a child of either kind.
+    """
     span = get_current_scope().span
     if span is not None and getattr(span, "containing_transaction", None) is not None:
         return api.start_span

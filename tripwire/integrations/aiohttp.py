@@ -21,6 +21,11 @@ when `aiohttp.web` is imported. Every request the application handles gets:
   and the body as text if the handler read it and ``max_request_body_size`` allows
   (else a placeholder, as sentry_sdk: aiohttp's body cannot be read without awaiting).
 
+The request's scope carries ``sentry.is_localhost`` and ``user_agent.original`` (in
+both modes). Under span streaming the segment gets sentry_sdk's request attributes
+(method, filtered headers; url, path, query and client's address with
+`send_default_pii`) and ``http.route`` once resolved, and a client span ``url.path``.
+
 Client side: every `ClientSession` made while a client has this integration gets one
 more `aiohttp.TraceConfig`; for each request:
 
@@ -171,6 +176,8 @@ def _trace_config() -> Any:
         if outgoing is None:
             return
         try:
+            if outgoing.streamed and outgoing.span is not None:  # consent given
+                outgoing.span.set_attribute("url.path", params.url.path)  # as sentry_sdk's
             if outgoing.headers:
                 authorization = params.headers.get("Authorization")
                 if isinstance(authorization, bytes):
@@ -256,6 +263,7 @@ def _wrap_handle(original: Callable[..., Any]) -> Callable[..., Any]:
         integration = client.get_integration(AioHttpIntegration)
         if integration is None:
             return await original(self, request, *args, **kwargs)
+        options = client.options
         server = ServerRequest(client).start(
             _trace_headers(request.headers),
             processor_class(request),
@@ -265,6 +273,8 @@ def _wrap_handle(original: Callable[..., Any]) -> Callable[..., Any]:
             origin=ORIGIN,
             methods_to_capture=_EVERY_METHOD,
             sampling_context={"aiohttp_request": request},
+            attributes=lambda: _request_attributes(request, options),
+            scope_attributes=lambda: _scope_attributes(request, options),
         )
         try:
             response = await original(self, request, *args, **kwargs)
@@ -295,6 +305,7 @@ def _wrap_handle(original: Callable[..., Any]) -> Callable[..., Any]:
 def _wrap_resolve(original: Callable[..., Any]) -> Callable[..., Any]:
     import functools
 
+    from tripwire.integrations._common.web import streamed
     from tripwire.scope._current import get_client, get_current_scope
     from tripwire.tracing._consts import SOURCE_FOR_STYLE
     from tripwire.utils import transaction_from_function
@@ -315,11 +326,56 @@ def _wrap_resolve(original: Callable[..., Any]) -> Callable[..., Any]:
                 name = f"{request.method} {pattern}"
             if name is not None:
                 get_current_scope().set_transaction_name(name, SOURCE_FOR_STYLE[style])
+            segment = streamed(get_current_scope().span)
+            if segment is not None:
+                info = match_info.get_info()
+                pattern = info.get("path") or info.get("formatter")
+                if pattern is not None:
+                    segment.containing_transaction.set_attribute("http.route", pattern)
         except Exception:
             pass
         return match_info
 
     return resolve
+
+
+def _scope_attributes(request: Any, options: Any) -> dict[str, Any]:
+    from tripwire.integrations._common.web import client_ip, request_scope_attributes
+
+    headers = request.headers  # case-insensitive
+    return request_scope_attributes(
+        options,
+        client_address=client_ip(headers, request.remote),
+        host=headers.get("host"),
+        forwarded_host=headers.get("x-forwarded-host"),
+        user_agent=headers.get("user-agent"),
+        user_address=request.remote,
+    )
+
+
+def _request_attributes(request: Any, options: Any) -> dict[str, Any]:
+    """The streamed segment's request attributes (sentry_sdk's names and rules)."""
+    from tripwire import _data_collection
+
+    out: dict[str, Any] = {"http.request.method": request.method}
+    collecting = _data_collection.enabled(options)
+    if collecting or options.get("send_default_pii"):
+        url = f"{request.scheme}://{request.host}{request.path}"
+        query = request.query_string
+        if query and collecting:
+            query = _data_collection.request_query(query, options)
+        if query:
+            out["url.query"] = query
+            url += "?" + query
+        out["url.full"] = url
+        out["url.path"] = request.path
+        remote = request.remote
+        if remote and (not collecting or options["data_collection"].get("user_info")):
+            out["client.address"] = remote
+    headers = _data_collection.request_headers(dict(request.headers), options)
+    for key, value in headers.items():
+        out["http.request.header." + key.lower()] = value
+    return out
 
 
 def _request_processor_class() -> type:

@@ -13,6 +13,10 @@ As sentry_sdk 2.75's ``aiomysql`` integration:
 - `Connection._connect` (connect, pools, reconnects): a ``connect`` span and
   breadcrumb with the connection's data.
 
+Under span streaming the spans are sentry_sdk 2.75's streaming ones (`_common.db`;
+``db.system.name``, ``db.namespace``, on the connect breadcrumb too); a ``connect``
+outside a span makes no span.
+
 The classes are patched when aiomysql is imported (at once if it is); set-up raises
 `DidNotEnable` if aiomysql is missing or older than 0.3.0.
 """
@@ -26,7 +30,9 @@ from typing import Any, Callable, Optional
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
-from tripwire.scope._current import get_client
+from tripwire.integrations._common.web import streamed
+from tripwire.options import span_streaming_enabled
+from tripwire.scope._current import get_client, get_current_scope
 from tripwire.utils import has_data_collection_enabled
 
 ORIGIN = "auto.db.aiomysql"
@@ -108,8 +114,7 @@ def _begin(cursor: Any, query: Any, params: Any, executemany: bool) -> Optional[
         span = db.begin_query(_normalize(query), data, ORIGIN)
         connection = getattr(cursor, "connection", None)
         if connection is not None:
-            for key, value in _connection_data(connection).items():
-                span.set_data(key, value)
+            db.set_connection_data(span, _connection_data(connection))
         return span
     except Exception:
         return None
@@ -123,8 +128,7 @@ async def _run(span: Optional[Any], original: Callable[..., Any], args: Any, kwa
     except BaseException as exc:
         span.__exit__(type(exc), exc, exc.__traceback__)
         raise
-    span.__exit__(None, None, None)
-    _db.add_source_if_slow(span)
+    _db.end_query(span)
     return result
 
 
@@ -180,6 +184,8 @@ def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
 
         try:
             found = _connection_data(self)
+            if span_streaming_enabled(get_client().options):
+                return await _connect_streamed(self, found, original, args, kwargs)
         except Exception:
             return await original(self, *args, **kwargs)
         with start_span(op=OP.DB, name="connect", origin=ORIGIN) as span:
@@ -192,6 +198,25 @@ def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
             return await original(self, *args, **kwargs)
 
     return connect
+
+
+async def _connect_streamed(
+    connection: Any, found: dict[str, Any], original: Callable[..., Any], args: Any, kwargs: Any
+) -> Any:
+    """sentry_sdk 2.75 under streaming: streaming names, and no span outside a span."""
+    from tripwire.api import add_breadcrumb, start_span
+
+    found = _db.streamed_names(found)
+    try:
+        add_breadcrumb(message="connect", category="query", data=dict(found))
+    except Exception:
+        pass
+    if get_current_scope().span is None:
+        return await original(connection, *args, **kwargs)
+    with start_span(op=OP.DB, name="connect", origin=ORIGIN) as span:
+        if (stream := streamed(span)) is not None:
+            stream.set_attributes(found)
+        return await original(connection, *args, **kwargs)
 
 
 def _connection_data(connection: Any) -> dict[str, Any]:

@@ -38,12 +38,12 @@ from typing import Any, Callable, Optional
 
 from tripwire.ai.utils import (
     annotate_truncated_messages,
+    get_start_span_function,
     normalize_message_roles,
     set_data_normalized,
     transform_anthropic_content_part,
     truncate_and_annotate_messages,
 )
-from tripwire.api import start_transaction
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
@@ -464,11 +464,7 @@ def _begin(kwargs: dict[str, Any], name: str, streaming: Any) -> Optional[_Call]
     integration = client.get_integration(AnthropicIntegration)
     if integration is None:
         return None
-    parent = get_current_scope().span
-    if parent is not None and parent.containing_transaction is not None:
-        span = parent.start_child(op=OP.GEN_AI_CHAT, name=name, origin=ORIGIN)
-    else:
-        span = start_transaction(op=OP.GEN_AI_CHAT, name=name, origin=ORIGIN)
+    span = get_start_span_function()(op=OP.GEN_AI_CHAT, name=name, origin=ORIGIN)
     span.__enter__()
     call = _Call(client, integration, span)
     try:

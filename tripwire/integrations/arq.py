@@ -19,6 +19,10 @@ As sentry_sdk 2.75's ``arq`` integration:
 - **cron jobs** (``monitor_cron_jobs=True``): arq cron jobs whose schedule Sentry can
   express send check-ins (slug: the cron job's name without ``cron:``).
 
+Under span streaming the job's segment also carries ``messaging.message.id`` (the job
+id), as sentry_sdk 2.75's; its status follows the outcome as in transaction mode
+(sentry_sdk's stays ``ok``: it sets the status through the scope's transaction).
+
 Difference, on purpose: the job functions are wrapped when a `Worker` is built, not
 only through `arq.worker.create_worker` (sentry_sdk leaves a `Worker(functions=...)`
 built by hand with nameless transactions and no events).
@@ -39,6 +43,7 @@ from tripwire.api import capture_event, start_span, start_transaction
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.web import streamed
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import (
     get_client,
@@ -153,6 +158,8 @@ def _wrap_run_job(original: Callable[..., Any]) -> Callable[..., Any]:
                 # tag ("ok", whatever the outcome): sent the same.
                 transaction.set_tag("status", SPANSTATUS.OK)
                 transaction = start_transaction(transaction)
+                if (segment := streamed(transaction)) is not None:
+                    segment.set_attribute(SPANDATA.MESSAGING_MESSAGE_ID, job_id)
                 if self.queue_name is not None:
                     transaction.set_data(SPANDATA.MESSAGING_DESTINATION_NAME, self.queue_name)
             except Exception:  # reporting must never stop the job

@@ -20,6 +20,15 @@ middleware wraps:
   the framework put them in the ASGI scope, else the url. The request part and the
   name are built only when an event is sent, from the ASGI scope.
 
+The request's isolation scope carries ``sentry.is_localhost`` and
+``user_agent.original`` (onto its logs, metrics and streamed spans), in both modes.
+Under span streaming the segment gets sentry_sdk's request attributes instead of the
+``asgi.type`` tag: ``network.protocol.name``, ``http.request.method``, the headers
+(``http.request.header.<name>``, sensitive ones filtered) and, with `send_default_pii`
+or as `data_collection` allows, ``url.path``, ``http.query``, ``url.full`` and
+``client.address`` (``user.ip_address`` on the scope); a segment the application did
+not name is named when the request ends.
+
 The ASGI version (2: ``app(scope)(receive, send)``, 3: ``app(scope, receive, send)``)
 is detected as uvicorn does unless given.
 """
@@ -40,6 +49,8 @@ from tripwire.integrations._common.web import (
     ServerRequest,
     client_ip,
     may_send_user,
+    request_scope_attributes,
+    streamed,
 )
 from tripwire.scope._current import get_client
 from tripwire.tracing._sampling import has_tracing_enabled
@@ -55,6 +66,11 @@ SCOPE_KEY = "tripwire.request"
 # Names the application chose: the event keeps them (sentry_sdk's rule).
 _SET_BY_APP = ("component", "route", "custom")  # a tuple: sources may be str enums
 _TRACE_HEADERS = frozenset((b"sentry-trace", b"traceparent", b"baggage"))
+# The headers the request's scope attributes read (`sentry.is_localhost`, the user agent
+# and the client's address), picked in the same pass as the trace headers.
+_SCOPE_HEADERS = frozenset(
+    (b"host", b"x-forwarded-host", b"user-agent", b"x-forwarded-for", b"x-real-ip")
+)
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
@@ -169,9 +185,14 @@ class SentryAsgiMiddleware:
         request = AsgiRequest(client, self, scope)
         scope[SCOPE_KEY] = request
         trace_headers = {}
+        found: dict[str, str] = {}
         for key, value in scope.get("headers") or ():
             if key in _TRACE_HEADERS:
                 trace_headers[key.decode("latin-1")] = value.decode("latin-1")
+            elif key in _SCOPE_HEADERS:
+                name = key.decode("latin-1")
+                text = value.decode("latin-1")
+                found[name] = found[name] + ", " + text if name in found else text
         if kind == "http":
             method = scope.get("method", "").upper()
             methods: Container[str] = self.http_methods_to_capture
@@ -198,13 +219,16 @@ class SentryAsgiMiddleware:
             op=op,
             methods_to_capture=methods,
             sampling_context=sampling_context,
+            attributes=lambda: self.request_attributes(scope, client.options),
+            scope_attributes=lambda: _scope_attributes(scope, found, client.options),
         )
         transaction = request.transaction
         if transaction is not None:
-            try:
-                transaction.set_tag("asgi.type", kind)
-            except Exception:
-                pass
+            if streamed(transaction) is None:  # a streamed segment has network.protocol.name
+                try:
+                    transaction.set_tag("asgi.type", kind)
+                except Exception:
+                    pass
             request._send = send
             send = request.send
         try:
@@ -263,7 +287,40 @@ class SentryAsgiMiddleware:
                 return path, "route"
         return self._url(scope, None), "url"
 
-    # -- the event's request ------------------------------------------------------------
+    # -- the request's attributes and the event's request -----------------------------
+
+    def request_attributes(self, scope: Any, options: Any) -> dict[str, Any]:
+        """The streamed segment's request attributes (sentry_sdk's names and rules):
+        method, headers (sensitive ones filtered), and with `send_default_pii` (or as
+        `data_collection` allows) the path, query, full url and client's address."""
+        kind = scope.get("type")
+        out: dict[str, Any] = {"network.protocol.name": kind}
+        headers: dict[str, str] = {}
+        if kind in ("http", "websocket"):
+            method = scope.get("method")
+            if method:
+                out["http.request.method"] = method.upper()
+            for raw_key, raw_value in scope.get("headers") or ():
+                key = raw_key.decode("latin-1")
+                value = raw_value.decode("latin-1")
+                headers[key] = headers[key] + ", " + value if key in headers else value
+            for key, value in _data_collection.request_headers(headers, options).items():
+                out["http.request.header." + key.lower()] = value
+            raw_query = scope.get("query_string")
+            query = unquote(raw_query.decode("latin-1")) if raw_query else None
+            collection = _data_collection.enabled(options)
+            if collection or options.get("send_default_pii"):
+                if collection:
+                    query = _data_collection.request_query(query, options) if query else None
+                if query:
+                    out["http.query"] = query
+                out["url.path"] = self._path(scope)
+                url = self._url(scope, headers.get("host"))
+                out["url.full"] = f"{url}?{query}" if query is not None else url
+        peer = scope.get("client")
+        if peer and may_send_user(options):
+            out["client.address"] = client_ip(headers, peer[0])
+        return out
 
     def request_data(self, scope: Any, options: Any) -> dict[str, Any]:
         """The event's ``request`` from the ASGI scope, as the options allow."""
@@ -292,7 +349,38 @@ class SentryAsgiMiddleware:
         return out
 
 
+def _scope_attributes(scope: Any, headers: dict[str, str], options: Any) -> dict[str, Any]:
+    peer = scope.get("client")
+    host = headers.get("host")
+    server = scope.get("server")
+    return request_scope_attributes(
+        options,
+        client_address=client_ip(headers, peer[0] if peer else None),
+        host=host,
+        forwarded_host=headers.get("x-forwarded-host"),
+        user_agent=headers.get("user-agent"),
+        url_host=server[0] if server and not host else None,
+    )
+
+
+def _rename_segment(request: AsgiRequest, scope: Any) -> None:
+    """Under span streaming, a segment the application did not name is named at its end
+    (as sentry_sdk: the framework may have put the endpoint or route in the scope)."""
+    segment = streamed(request.transaction)
+    if segment is None:
+        return
+    try:
+        source = segment.get_attributes().get("sentry.segment.name.source")
+        if segment.name == _DEFAULT_TRANSACTION_NAME or source not in _SET_BY_APP:
+            name, source = request.middleware._name_and_source(scope)
+            segment.name = name
+            segment.set_attribute("sentry.segment.name.source", source)
+    except Exception:
+        pass
+
+
 async def _end(request: AsgiRequest, scope: Any, exc: Optional[BaseException]) -> None:
+    _rename_segment(request, scope)
     request.finish(exc)
     extras = request.extras
     if extras is not None:

@@ -10,7 +10,8 @@ As sentry_sdk 2.75's ``asyncio`` integration (not a default one: listed in
   scope it was created in, so what a task sets stays in the task;
 - with ``task_spans=True`` (the default) each task runs in a span ``op="function"``
   named after the coroutine's qualified name, origin ``auto.function.asyncio``
-  (a child of the span active when the task starts; nothing outside a transaction);
+  (a child of the span active when the task starts; nothing outside a transaction,
+  or under span streaming outside a streamed span);
 - an exception escaping the coroutine is captured (mechanism
   ``{"type": "asyncio", "handled": false}``) and re-raised, so whoever awaits the
   task still gets it. Cancellation is not an error;
@@ -30,6 +31,7 @@ from tripwire._log import logger
 from tripwire.api import start_span
 from tripwire.consts import OP
 from tripwire.integrations import DidNotEnable, Integration
+from tripwire.integrations._common.streaming import start_child, streaming
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.scope._current import get_client, isolation_scope
 from tripwire.transport._tasks import is_internal_task
@@ -170,18 +172,30 @@ def _wrap(coro: Coroutine[Any, Any, Any], task_spans: bool) -> Coroutine[Any, An
 # (with 10,000 tasks in flight, the garbage collector's full passes are the cost).
 async def _in_scopes(coro: Coroutine[Any, Any, Any], name: str, task_spans: bool) -> Any:
     with isolation_scope():
-        if not task_spans:
+        span = _task_span(name) if task_spans else None
+        if span is None:
             try:
                 return await coro
             except Exception:
                 _capture(sys.exc_info())
                 raise
-        with start_span(op=OP.FUNCTION, name=name, origin=ORIGIN):
+        with span:
             try:
                 return await coro
             except Exception:
                 _capture(sys.exc_info())
                 raise
+
+
+def _task_span(name: str) -> Any:
+    """The task's span; under span streaming (as sentry_sdk 2.75) only inside a span."""
+    try:
+        client = get_client()
+        if streaming(client):
+            return start_child(name, {"sentry.op": OP.FUNCTION, "sentry.origin": ORIGIN})
+    except Exception:  # no span rather than no task
+        return None
+    return start_span(op=OP.FUNCTION, name=name, origin=ORIGIN)
 
 
 def _capture(exc_info: Any) -> None:

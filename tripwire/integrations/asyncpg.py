@@ -19,6 +19,10 @@ the SDK's permission for query data (`_common.db.params_wanted`: the
 sentry_sdk 2.75 does. Statements of a `PreparedStatement` (after `prepare`) get no
 span, as in sentry_sdk.
 
+Under span streaming the spans are sentry_sdk 2.75's streaming ones (`_common.db`;
+``db.system.name``, ``db.namespace``); a ``connect`` outside a span makes no span, and
+its breadcrumb's data are the span's attributes.
+
 The methods are patched when asyncpg is imported (nothing imports it here), undone by
 `tripwire.testing.reset()`, and fall through when the active client lacks this
 integration. Unlike sentry_sdk (which takes the first two characters of the path as
@@ -36,7 +40,9 @@ from tripwire.api import add_breadcrumb, start_span
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
-from tripwire.scope._current import get_client
+from tripwire.integrations._common.web import streamed
+from tripwire.options import span_streaming_enabled
+from tripwire.scope._current import get_client, get_current_scope
 
 ORIGIN = "auto.db.asyncpg"
 _MARK = "__tripwire_asyncpg__"
@@ -146,8 +152,7 @@ async def _run(span: Optional[Any], original: Callable[..., Any], args: Any, kwa
     except BaseException as exc:
         span.__exit__(type(exc), exc, exc.__traceback__)
         raise
-    span.__exit__(None, None, None)
-    _db.add_source_if_slow(span)
+    _db.end_query(span)
     return result
 
 
@@ -217,6 +222,8 @@ def _wrap_connect_addr(original: Callable[..., Any]) -> Callable[..., Any]:
             found[SPANDATA.DB_DRIVER_NAME] = "asyncpg"
         except Exception:
             return await original(*args, **kwargs)
+        if span_streaming_enabled(get_client().options):
+            return await _connect_streamed(found, original, args, kwargs)
         with start_span(op=OP.DB, name="connect", origin=ORIGIN) as span:
             for key, value in found.items():
                 span.set_data(key, value)
@@ -234,6 +241,25 @@ def _wrap_connect_addr(original: Callable[..., Any]) -> Callable[..., Any]:
     return connect_addr
 
 
+async def _connect_streamed(
+    found: dict[str, Any], original: Callable[..., Any], args: Any, kwargs: Any
+) -> Any:
+    """sentry_sdk 2.75 under streaming: the span's attributes are the breadcrumb's data
+    (no thread), and no span is made outside a span."""
+    attributes: dict[str, Any] = {"sentry.op": OP.DB, "sentry.origin": ORIGIN}
+    attributes.update(_db.streamed_names(found))
+    try:
+        add_breadcrumb(message="connect", category=_db.QUERY, data=attributes)
+    except Exception:
+        pass
+    if get_current_scope().span is None:
+        return await original(*args, **kwargs)
+    with start_span(op=OP.DB, name="connect", origin=ORIGIN) as span:
+        if (stream := streamed(span)) is not None:
+            stream.set_attributes(attributes)
+        return await original(*args, **kwargs)
+
+
 def _set_address(data: dict[str, Any], addr: Any) -> None:
     if not addr:
         return
@@ -248,17 +274,14 @@ def _set_address(data: dict[str, Any], addr: Any) -> None:
 
 
 def _set_db_data(span: Any, connection: Any) -> None:
-    span.set_data(SPANDATA.DB_SYSTEM, "postgresql")
-    span.set_data(SPANDATA.DB_DRIVER_NAME, "asyncpg")
-    found: dict[str, Any] = {}
+    found: dict[str, Any] = {SPANDATA.DB_SYSTEM: "postgresql", SPANDATA.DB_DRIVER_NAME: "asyncpg"}
     _set_address(found, connection._addr)
-    for key, value in found.items():
-        span.set_data(key, value)
     params = connection._params
     if params.database:
-        span.set_data(SPANDATA.DB_NAME, params.database)
+        found[SPANDATA.DB_NAME] = params.database
     if params.user:
-        span.set_data(SPANDATA.DB_USER, params.user)
+        found[SPANDATA.DB_USER] = params.user
+    _db.set_connection_data(span, found)
 
 
 __all__ = ["AsyncPGIntegration"]

@@ -23,10 +23,13 @@ AWS's images), the function handler is wrapped for every invocation:
   (the platform may freeze the process right after), and an initialisation error
   the runtime reports is captured.
 
-Not covered: the Python 3.6 runtime's bootstrap, and sentry_sdk's span-streaming
-mode. Outside Lambda (no bootstrap module) set-up logs a warning and does nothing, as
-sentry_sdk. Patches go through `_patch.py` and fall through when the active client
-lacks this integration.
+Under span streaming (``trace_lifecycle="stream"``) the invocation is a segment with
+sentry_sdk's attributes (``cloud.*``, ``faas.*``, ``aws.*``, the batch size, an API
+Gateway event's headers, method and query as the options allow).
+
+Not covered: the Python 3.6 runtime's bootstrap. Outside Lambda (no bootstrap module)
+set-up logs a warning and does nothing, as sentry_sdk. Patches go through `_patch.py`
+and fall through when the active client lacks this integration.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from os import environ
 from typing import Any, Callable, Optional
+from urllib.parse import urlencode
 
 from tripwire import _data_collection
 from tripwire._log import logger
@@ -46,7 +50,7 @@ from tripwire.api import capture_event, continue_trace, start_transaction
 from tripwire.consts import OP
 from tripwire.integrations import Integration
 from tripwire.integrations._common.unhandled import capture_unhandled
-from tripwire.integrations._common.web import may_send_user
+from tripwire.integrations._common.web import may_send_user, streamed
 from tripwire.scope._current import (
     get_client,
     get_current_scope,
@@ -232,7 +236,17 @@ def _invoke(
             origin=ORIGIN,
         )
         sampling_context = {"aws_event": aws_event, "aws_context": aws_context}
-        with start_transaction(transaction, custom_sampling_context=sampling_context):
+        with start_transaction(transaction, custom_sampling_context=sampling_context) as span:
+            segment = streamed(span)
+            if segment is not None:
+                try:
+                    segment.set_attributes(
+                        _segment_attributes(
+                            client.options, request_data, headers, aws_context, region, batch_size
+                        )
+                    )
+                except Exception:
+                    pass
             try:
                 return handler(aws_event, aws_context, *args, **kwargs)
             except Exception:
@@ -241,6 +255,47 @@ def _invoke(
             finally:
                 if timeout_thread is not None:
                     timeout_thread.stop()
+
+
+def _segment_attributes(
+    options: dict[str, Any],
+    request_data: dict[str, Any],
+    headers: dict[str, Any],
+    aws_context: Any,
+    region: str,
+    batch_size: int,
+) -> dict[str, Any]:
+    """A streamed invocation segment's attributes, as sentry_sdk's: the function and its
+    logs, the batch size, and an API Gateway event's headers (sensitive ones filtered),
+    method and (as the options allow) query."""
+    arn = aws_context.invoked_function_arn
+    out: dict[str, Any] = {
+        "cloud.region": region,
+        "cloud.resource_id": arn,
+        "cloud.platform": "aws_lambda",
+        "cloud.provider": "aws",
+        "faas.name": aws_context.function_name,
+        "faas.invocation_id": aws_context.aws_request_id,
+        "faas.version": aws_context.function_version,
+        "aws.lambda.invoked_arn": arn,
+        "aws.log.group.names": [aws_context.log_group_name],
+        "aws.log.stream.names": [aws_context.log_stream_name],
+        "messaging.batch.message_count": batch_size,
+    }
+    for key, value in _data_collection.request_headers(headers, options).items():
+        out["http.request.header." + key.lower()] = value
+    if "httpMethod" in request_data:
+        out["http.request.method"] = request_data["httpMethod"]
+    query = request_data.get("queryStringParameters")
+    if query:
+        if _data_collection.enabled(options):
+            behaviour = options["data_collection"]["url_query_params"]
+            kept = _data_collection.filter_key_values(query, behaviour)
+            if kept:
+                out["url.query"] = urlencode(kept)
+        elif options.get("send_default_pii"):
+            out["url.query"] = urlencode(query)
+    return out
 
 
 def _user_from_event(aws_event: Any) -> dict[str, Any]:

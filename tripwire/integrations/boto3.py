@@ -20,7 +20,13 @@ call a botocore client makes (``BaseClient._make_api_call``):
   they are signed with the request; an existing ``baggage`` keeps its third-party
   entries. Presigned requests (``*-query``, ``*-presign-post``) get none.
 
-Not covered: sentry_sdk's Bedrock runtime (AI) extension and its span-streaming mode.
+Under span streaming (``trace_lifecycle="stream"``), as sentry_sdk 2.75 there: the
+same spans as streamed spans, the call's data as attributes (no tags), the attempt's
+``http.request.method`` and ``url.*`` attributes (only with the user's consent)
+instead of ``aws.request.url`` / ``http.query`` / ``http.fragment`` / ``http.method``,
+in its breadcrumb too; a failed call's span has status ``error``.
+
+Not covered: sentry_sdk's Bedrock runtime (AI) extension.
 Outside a span no span is made (sentry_sdk makes one that is never sent); breadcrumbs
 and headers are the same.
 
@@ -39,8 +45,11 @@ from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations._common.http import outgoing_trace_headers
+from tripwire.integrations._common.streaming import start_child, streaming, url_attributes
 from tripwire.scope._current import get_client, get_current_scope
 from tripwire.tracing._consts import BAGGAGE_HEADER_NAME
+from tripwire.tracing._stream_compat import CompatSpan
+from tripwire.tracing._streamed import StreamedSpan, get_current_span, start_span
 from tripwire.tracing_utils import add_http_breadcrumb, add_sentry_baggage_to_headers
 from tripwire.utils import parse_url
 
@@ -112,7 +121,10 @@ def _wrap_make_api_call(original: Callable[..., Any]) -> Callable[..., Any]:
             return original(self, operation_name, api_params)
         scope = get_current_scope()
         parent = scope.span
-        span = _start_span(self, operation_name, parent) if parent is not None else None
+        if streaming(get_client()):
+            span = _start_streamed_span(self, operation_name)
+        else:
+            span = _start_span(self, operation_name, parent) if parent is not None else None
         if span is None:
             return original(self, operation_name, api_params)
         # Active while botocore works (the HTTP request nests under it), not entered:
@@ -161,7 +173,33 @@ def _start_span(client: Any, operation_name: str, parent: Any) -> Optional[Any]:
         return None
 
 
+def _start_streamed_span(client: Any, operation_name: str) -> Optional[StreamedSpan]:
+    """The call's span under span streaming: a child of the current span (None outside
+    one), not current by itself (a streaming body may outlive the call)."""
+    try:
+        meta = client.meta
+        service_id = meta.service_model.service_id
+        attributes: dict[str, Any] = {
+            SPANDATA.RPC_METHOD: operation_name,
+            SPANDATA.RPC_SYSTEM_NAME: AWS_RPC_SYSTEM_NAME,
+            SPANDATA.SENTRY_KIND: "client",
+            SPANDATA.RPC_SERVICE: str(service_id),
+        }
+        if meta.region_name:
+            attributes[SPANDATA.CLOUD_REGION] = meta.region_name
+        attributes.update(_server_data(meta.endpoint_url))
+        attributes["sentry.op"] = OP.HTTP_CLIENT
+        attributes["sentry.origin"] = ORIGIN
+        name = f"aws.{service_id.hyphenize()}.{operation_name}"
+        return start_child(name, attributes, active=False)
+    except Exception:
+        return None
+
+
 def _set_data(span: Any, data: dict[str, Any]) -> None:
+    if isinstance(span, StreamedSpan) and not isinstance(span, CompatSpan):
+        span.set_attributes(data)
+        return
     for key, value in data.items():
         span.set_data(key, value)
 
@@ -227,6 +265,12 @@ def _error_data(error: BaseException) -> dict[str, Any]:
 
 def _finish(span: Any, error: Optional[BaseException]) -> None:
     try:
+        if isinstance(span, StreamedSpan) and not isinstance(span, CompatSpan):
+            if error is None:
+                span.end()
+            else:
+                span.__exit__(type(error), error, error.__traceback__)
+            return
         if error is not None:
             span.set_status(SPANSTATUS.INTERNAL_ERROR)
         span.finish()
@@ -262,9 +306,18 @@ class _BodyWatch:
         self.body = body
         self.done = False
         self.reading = False
-        self.stream = span.start_child(
-            op=OP.HTTP_CLIENT_STREAM, name=span.description, origin=ORIGIN
-        )
+        if isinstance(span, StreamedSpan) and not isinstance(span, CompatSpan):
+            # Not current: the body may be read after other spans began.
+            self.stream = start_span(
+                name=span.name,
+                attributes={"sentry.op": OP.HTTP_CLIENT_STREAM, "sentry.origin": ORIGIN},
+                parent_span=span,
+                active=False,
+            )
+        else:
+            self.stream = span.start_child(
+                op=OP.HTTP_CLIENT_STREAM, name=span.description, origin=ORIGIN
+            )
         try:
             self.orig_read = body.read
             self.orig_close = body.close
@@ -330,7 +383,11 @@ class _BodyWatch:
 
 def _request_created(request: Any, operation_name: str, **kwargs: Any) -> None:
     """One attempt: its breadcrumb, and its URL and method on the active span."""
-    if get_client().get_integration(Boto3Integration) is None:
+    client = get_client()
+    if client.get_integration(Boto3Integration) is None:
+        return
+    if streaming(client):
+        _streamed_request_created(client, request)
         return
     try:
         parsed = parse_url(request.url, sanitize=False)
@@ -348,6 +405,24 @@ def _request_created(request: Any, operation_name: str, **kwargs: Any) -> None:
         # The address actually requested wins over the endpoint's.
         _set_data(span, _server_data(request.url))
         _set_data(span, data)
+        request.context[_CONTEXT_KEY] = span
+    except Exception:
+        pass
+
+
+def _streamed_request_created(client: Any, request: Any) -> None:
+    """`_request_created` under span streaming (sentry_sdk 2.75's attribute names)."""
+    try:
+        attributes = url_attributes(client, request.url)
+        add_http_breadcrumb(None, {**attributes, SPANDATA.HTTP_REQUEST_METHOD: request.method})
+        span = get_current_span()
+        # The call's span is current without being active; an active one is someone
+        # else's (the call's own span was not made, e.g. ignored).
+        if span is None or span.active:
+            return
+        span.set_attributes(_server_data(request.url))
+        span.set_attributes(attributes)
+        span.set_attribute(SPANDATA.HTTP_REQUEST_METHOD, request.method)
         request.context[_CONTEXT_KEY] = span
     except Exception:
         pass

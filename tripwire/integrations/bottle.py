@@ -39,6 +39,7 @@ from tripwire.integrations._common.web import (
     DEFAULT_HTTP_METHODS_TO_CAPTURE,
     body_part,
     failed_status_codes,
+    set_route,
 )
 from tripwire.integrations.wsgi import WsgiRequestProcessor, _wsgi_middleware_applied, serve
 from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
@@ -176,6 +177,7 @@ class _RouteCallback:
         if integration is None:
             return self.__wrapped__(*args, **kwargs)
         self._name_request(integration.transaction_style)
+        set_route(self.route.rule)
         try:
             result = self.__wrapped__(*args, **kwargs)
         except Exception as exc:

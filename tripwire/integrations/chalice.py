@@ -15,8 +15,10 @@ As sentry_sdk 2.75's ``chalice`` integration, once `chalice.app` is imported:
   propagates to the runtime.
 
 No transaction is made here: under Lambda the AWS Lambda integration makes one per
-invocation (as sentry_sdk). Patches go through `_patch.py` and fall through when the
-active client lacks this integration.
+invocation (as sentry_sdk). Under span streaming a view marks that segment with
+Chalice's origin, the request's method and headers, and ``error`` when it fails.
+Patches go through `_patch.py` and fall through when the active client lacks this
+integration.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ import sys
 from types import ModuleType
 from typing import Any, Callable
 
+from tripwire import _data_collection
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations._common.unhandled import capture_unhandled
+from tripwire.integrations._common.web import streamed
 from tripwire.integrations.aws_lambda import _event_processor
-from tripwire.scope._current import get_client, isolation_scope
+from tripwire.scope._current import get_client, get_current_scope, isolation_scope
 
 _MARK = "__tripwire_chalice__"
 # Chalice's `ChaliceViewError` (an answer the view chose, not a failure), once imported.
@@ -101,16 +105,42 @@ def _reporting_view(handler: Any, view_function: Callable[..., Any]) -> Callable
                 scope.set_transaction_name(context.function_name, "component")
             except Exception:  # the view runs without what could not be added
                 pass
+            segment = _decorate_segment(handler)
             try:
                 return view_function(**function_args)
             except answers:
                 raise
             except Exception:
+                if segment is not None:
+                    segment.status = "error"  # Chalice answers 500: the view failed
                 capture_unhandled(client, sys.exc_info(), "chalice")
                 client.flush()
                 raise
 
     return view
+
+
+def _decorate_segment(handler: Any) -> Any:
+    """Under span streaming, the invocation's segment (the AWS Lambda integration's)
+    with Chalice's origin and the request's method and headers, as sentry_sdk; None
+    outside a streamed segment."""
+    try:
+        span = streamed(get_current_scope().span)
+        if span is None:
+            return None
+        segment = span.containing_transaction
+        request = handler.current_request.to_dict()
+        attributes: dict[str, Any] = {"sentry.origin": ChaliceIntegration.origin}
+        options = get_client().options
+        headers = request.get("headers") or {}
+        for key, value in _data_collection.request_headers(headers, options).items():
+            attributes["http.request.header." + key.lower()] = value
+        if "method" in request:
+            attributes["http.request.method"] = request["method"]
+        segment.set_attributes(attributes)
+        return segment
+    except Exception:
+        return None
 
 
 def _wrap_event_source_call(original: Callable[..., Any]) -> Callable[..., Any]:

@@ -12,6 +12,11 @@ ended (``Client.receive_result``, ``receive_end_of_query``,
   ``db.user``, and ``db.result`` (the rows);
 - a ``query`` breadcrumb (message: the query) with the span's data, thread included.
 
+Under span streaming (sentry_sdk 2.75's streaming form) the span has ``db.query.text``,
+``db.system.name``, ``db.namespace``, ``db.driver.name``, ``server.address``,
+``server.port`` and ``db.user`` only, and the breadcrumb the connection's data (and,
+with the setting below, the result), no thread.
+
 The query parameters, the rows an ``INSERT`` sends (a generator is followed as it is
 consumed) and the result are sent only with ``send_default_pii`` or
 ``data_collection``'s ``database_query_data``.
@@ -30,10 +35,12 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, Callable, Optional
 
-from tripwire.api import add_breadcrumb
+from tripwire.api import add_breadcrumb, start_span
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.web import streamed
+from tripwire.options import span_streaming_enabled
 from tripwire.scope._current import get_client, get_current_scope
 
 ORIGIN = "auto.db.clickhouse_driver"
@@ -86,15 +93,21 @@ def _patch(module: ModuleType) -> None:
 class _Query:
     """One query in flight on a connection: its span (if any) and data so far."""
 
-    __slots__ = ("data", "pii", "span", "text")
+    __slots__ = ("data", "pii", "span", "streamed", "text")
 
-    def __init__(self, text: Any, span: Any, data: dict[str, Any], pii: bool) -> None:
+    def __init__(
+        self, text: Any, span: Any, data: dict[str, Any], pii: bool, streamed: bool = False
+    ) -> None:
         self.text = text
         self.span = span
         self.data = data
         self.pii = pii
+        self.streamed = streamed
 
     def end(self, result: Any, error: bool) -> None:
+        if self.streamed:
+            self._end_streamed(result, error)
+            return
         data = self.data
         if self.pii and result is not None:
             data["db.result"] = result
@@ -107,6 +120,19 @@ class _Query:
             span.finish()
         crumb = _thread_data()
         crumb.update(data)
+        add_breadcrumb(message=self.text, category="query", data=crumb)
+
+    def _end_streamed(self, result: Any, error: bool) -> None:
+        # sentry_sdk 2.75 under streaming: the span has its attributes from the start;
+        # the breadcrumb has the connection's data (and the rows), no thread.
+        span = self.span
+        if span is not None:
+            if error:
+                span.set_status(SPANSTATUS.INTERNAL_ERROR)
+            span.finish()
+        crumb = self.data
+        if self.pii:  # even a None result, as sentry_sdk 2.75 here
+            crumb = {"db.result": result, **crumb}
         add_breadcrumb(message=self.text, category="query", data=crumb)
 
 
@@ -140,6 +166,9 @@ def _wrap_send_query(original: Callable[..., Any]) -> Callable[..., Any]:
             query_id = args[2] if len(args) > 2 else kwargs.get("query_id")
             params = args[3] if len(args) > 3 else kwargs.get("params")
             pii = _params_wanted(client.options)
+            if span_streaming_enabled(client.options):
+                _send_streamed(connection, text, pii)
+                return original(*args, **kwargs)
             data: dict[str, Any] = {}
             if query_id:
                 data["db.query_id"] = query_id
@@ -158,11 +187,32 @@ def _wrap_send_query(original: Callable[..., Any]) -> Callable[..., Any]:
     return send_query
 
 
+def _send_streamed(connection: Any, text: Any, pii: bool) -> None:
+    """sentry_sdk 2.75's streaming span: no query id, parameters or rows on it."""
+    data = _connection_data(connection)
+    span = None
+    if get_current_scope().span is not None:
+        span = start_span(op=OP.DB, name=text, origin=ORIGIN)
+        if (stream := streamed(span)) is not None:
+            stream.set_attributes(
+                {
+                    SPANDATA.DB_QUERY_TEXT: str(text),
+                    SPANDATA.DB_SYSTEM_NAME: "clickhouse",
+                    SPANDATA.DB_NAMESPACE: connection.database,
+                    SPANDATA.DB_DRIVER_NAME: "clickhouse-driver",
+                    SPANDATA.SERVER_ADDRESS: connection.host,
+                    SPANDATA.SERVER_PORT: connection.port,
+                    SPANDATA.DB_USER: connection.user,
+                }
+            )
+    setattr(connection, _ATTR, _Query(text, span, data, pii, streamed=True))
+
+
 def _wrap_send_data(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def send_data(self: Any, sample_block: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
         query: Optional[_Query] = getattr(self.connection, _ATTR, None)
-        if query is not None and query.pii:
+        if query is not None and query.pii and not query.streamed:
             try:
                 found = query.data.get("db.params")
                 rows: list[Any] = found if isinstance(found, list) else []

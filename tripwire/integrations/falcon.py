@@ -31,7 +31,11 @@ from tripwire._log import logger
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations._common.unhandled import capture_unhandled
-from tripwire.integrations._common.web import DEFAULT_HTTP_METHODS_TO_CAPTURE, body_part
+from tripwire.integrations._common.web import (
+    DEFAULT_HTTP_METHODS_TO_CAPTURE,
+    body_part,
+    set_route,
+)
 from tripwire.integrations.wsgi import WsgiRequestProcessor, _wsgi_middleware_applied, serve
 from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
 from tripwire.utils import parse_version
@@ -164,6 +168,7 @@ def _wrap_get_responder(original: Callable[..., Any]) -> Callable[..., Any]:
                 processor.request = req
                 # `route`: (responder, params, resource, uri_template)
                 name = req.path if integration.transaction_style == "path" else route[3]
+                set_route(route[3])
                 if name:
                     style = integration.transaction_style
                     get_current_scope().set_transaction_name(name, _SOURCE_FOR_STYLE[style])

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import inspect
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from tripwire.integrations import DidNotEnable, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
@@ -79,6 +79,15 @@ class FastApiIntegration(StarletteIntegration):
         if not path:
             return _DEFAULT_TRANSACTION_NAME, "route"
         return str(path), "route"
+
+    def _http_route(self, scope: Any) -> Optional[str]:
+        """The route's path template (``http.route``), whatever the transaction style."""
+        route = scope.get("route")
+        if route is None:
+            return None
+        effective = (scope.get("fastapi") or {}).get("effective_route_context")
+        path = getattr(effective, "path", None) or route_path(scope, route)
+        return str(path) if path else None
 
 
 def _patch_routing(module: ModuleType) -> None:

@@ -39,6 +39,7 @@ from tripwire.integrations._common.web import (
     DEFAULT_HTTP_METHODS_TO_CAPTURE,
     body_part,
     may_send_user,
+    set_route,
 )
 from tripwire.integrations.wsgi import WsgiRequestProcessor, _wsgi_middleware_applied, serve
 from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
@@ -233,6 +234,7 @@ def _request_started(sender: Any, **kwargs: Any) -> None:
             style = integration.transaction_style
             name = rule.rule if style == "url" else rule.endpoint
             get_current_scope().set_transaction_name(name, _SOURCE_FOR_STYLE[style])
+            set_route(rule.rule)
         if may_send_user(client.options):
             user = _get_flask_user_properties()
             if user:

@@ -21,8 +21,10 @@ either), ``worker_v1.FunctionHandler.invoke_user_function`` is wrapped. When
   1.5 s before the configured timeout;
 - flushes the client at its end.
 
-Not covered: sentry_sdk's span-streaming mode. Elsewhere set-up logs a warning and
-does nothing, as sentry_sdk. The patch goes through `_patch.py` and falls through
+Under span streaming (``trace_lifecycle="stream"``) the call is a segment with
+sentry_sdk's attributes (``cloud.provider``, ``faas.*``, ``gcp.project.id``, the
+request's headers, method and query as the options allow). Elsewhere set-up logs a
+warning and does nothing, as sentry_sdk. The patch goes through `_patch.py` and falls through
 when the active client lacks this integration.
 """
 
@@ -41,11 +43,19 @@ from tripwire.api import continue_trace, start_transaction
 from tripwire.consts import OP
 from tripwire.integrations import Integration
 from tripwire.integrations._common.unhandled import capture_unhandled
+from tripwire.integrations._common.web import streamed
 from tripwire.scope._current import get_client, get_current_scope, isolation_scope
 from tripwire.utils import AnnotatedValue
 
 ORIGIN = "auto.function.gcp"
 TIMEOUT_WARNING_BUFFER = 1.5  # seconds before the timeout at which the warning is raised
+_UNKNOWN_FUNCTION = "<unknown GCP function>"
+# The function's environment variables a streamed segment carries, and their attributes.
+_FUNCTION_ATTRIBUTES = (
+    ("GCP_PROJECT", "gcp.project.id"),
+    ("FUNCTION_IDENTITY", "faas.identity"),
+    ("ENTRY_POINT", "faas.entry_point"),
+)
 
 
 class GcpIntegration(Integration):
@@ -143,7 +153,15 @@ def _invoke(
             source="component",
             origin=ORIGIN,
         )
-        with start_transaction(transaction, custom_sampling_context=sampling_context):
+        with start_transaction(transaction, custom_sampling_context=sampling_context) as span:
+            segment = streamed(span)
+            if segment is not None:
+                try:
+                    # Unnamed, a streamed segment gets sentry_sdk's placeholder name.
+                    segment.name = environ.get("FUNCTION_NAME", _UNKNOWN_FUNCTION)
+                    segment.set_attributes(_segment_attributes(client.options, gcp_event))
+                except Exception:
+                    pass
             try:
                 return func(function_handler, gcp_event, *args, **kwargs)
             except Exception:
@@ -156,6 +174,38 @@ def _invoke(
                     client.flush()
                 except Exception:
                     pass
+
+
+def _segment_attributes(options: dict[str, Any], gcp_event: Any) -> dict[str, Any]:
+    """A streamed call segment's attributes, as sentry_sdk's: the function (name, project,
+    identity, entry point), the request's headers (sensitive ones filtered), method and
+    (as the options allow) query."""
+    out: dict[str, Any] = {
+        "cloud.provider": "gcp",
+        "faas.name": environ.get("FUNCTION_NAME", _UNKNOWN_FUNCTION),
+    }
+    headers = getattr(gcp_event, "headers", None)
+    if headers is not None:
+        for key, value in _data_collection.request_headers(headers, options).items():
+            out["http.request.header." + key.lower()] = value
+    method = getattr(gcp_event, "method", None)
+    if method is not None:
+        out["http.request.method"] = method
+    raw = getattr(gcp_event, "query_string", None)
+    query = raw.decode("utf-8", errors="replace") if raw else None
+    if query:
+        if _data_collection.enabled(options):
+            behaviour = options["data_collection"]["url_query_params"]
+            filtered = _data_collection.filter_query_string(query, behaviour)
+            if filtered:
+                out["url.query"] = filtered
+        elif options.get("send_default_pii"):
+            out["url.query"] = query
+    for variable, key in _FUNCTION_ATTRIBUTES:
+        value = environ.get(variable)
+        if value:
+            out[key] = value
+    return out
 
 
 def _event_processor(gcp_event: Any, configured_timeout: Any, initial_time: datetime) -> Any:

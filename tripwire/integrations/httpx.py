@@ -10,6 +10,11 @@ As sentry_sdk 2.75's ``httpx`` integration, for every request a client sends:
   ``baggage`` header keeps its third-party entries);
 - an ``httplib`` breadcrumb once a response came (level from its status).
 
+Under span streaming (``trace_lifecycle="stream"``) as sentry_sdk 2.75 there
+(`_common.http.OutgoingRequest`): a span only inside a streamed span, current while the
+request runs, with ``http.request.method`` and, with the user's consent, the ``url.*``
+attributes (then also the breadcrumb's URL, in full); outside a span the scope's trace.
+
 `send` of both clients is patched when httpx is imported (at once if it is; set-up
 raises `DidNotEnable` if httpx is not installed); the patches fall through to httpx
 when no client has this integration.

@@ -20,6 +20,10 @@ As sentry_sdk 2.75's ``huey`` integration:
 - **periodic tasks** (``monitor_periodic_tasks=True``): a periodic task whose
   `crontab` Sentry can express (Huey's ``utc=True``) sends check-ins, its name as slug.
 
+Under span streaming the task's segment also carries ``messaging.message.id``,
+``messaging.message.system`` (``huey``) and ``messaging.message.retry.count``, and a
+retried task's segment stays ``ok`` (sentry_sdk 2.75).
+
 Difference, on purpose: the ``sentry_headers`` kwarg is taken off a task even when no
 client has the integration (sentry_sdk then passes it to the task function).
 
@@ -45,6 +49,7 @@ from tripwire.api import (
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.web import streamed
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import (
     get_client,
@@ -196,7 +201,13 @@ def _capture_exception(exc_info: Any) -> None:
     transaction = get_current_scope().transaction
     control_flow = exc_info[0] in HUEY_CONTROL_FLOW_EXCEPTIONS
     if transaction is not None:
-        transaction.set_status(SPANSTATUS.ABORTED if control_flow else SPANSTATUS.INTERNAL_ERROR)
+        if control_flow and streamed(transaction) is not None:
+            # sentry_sdk 2.75 under streaming: a retry leaves the segment ``ok``.
+            transaction.set_status(SPANSTATUS.OK)
+        else:
+            transaction.set_status(
+                SPANSTATUS.ABORTED if control_flow else SPANSTATUS.INTERNAL_ERROR
+            )
     if control_flow:
         return
     event, hint = event_from_exception(exc_info, mechanism={"type": "huey", "handled": False})
@@ -231,6 +242,14 @@ def _start_transaction(huey: Any, task: Any, headers: Any) -> Any:
     transaction.set_tag("status", SPANSTATUS.OK)
     started = start_transaction(transaction)
     started.set_data(SPANDATA.MESSAGING_DESTINATION_NAME, huey.name)
+    if (segment := streamed(started)) is not None:
+        segment.set_attributes(
+            {
+                SPANDATA.MESSAGING_MESSAGE_ID: task.id,
+                "messaging.message.system": "huey",
+                SPANDATA.MESSAGING_MESSAGE_RETRY_COUNT: (task.default_retries or 0) - task.retries,
+            }
+        )
     return started
 
 

@@ -44,12 +44,12 @@ from typing import Any, Optional
 
 from tripwire.ai.utils import (
     annotate_truncated_messages,
+    get_start_span_function,
     set_data_normalized,
     transform_openai_content_part,
     truncate_and_annotate_embedding_inputs,
     truncate_and_annotate_messages,
 )
-from tripwire.api import start_transaction
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
@@ -202,12 +202,7 @@ def _start(kwargs: dict[str, Any]) -> None:
     operation = "embeddings" if embeddings else "chat"
     op = OP.GEN_AI_EMBEDDINGS if embeddings else OP.GEN_AI_CHAT
     scope = get_current_scope()
-    parent = scope.span
-    name = f"{operation} {model}"
-    if parent is not None and parent.containing_transaction is not None:
-        span = parent.start_child(op=op, name=name, origin=ORIGIN)
-    else:
-        span = start_transaction(op=op, name=name, origin=ORIGIN)
+    span = get_start_span_function()(op=op, name=f"{operation} {model}", origin=ORIGIN)
     kwargs[_KEY] = (span, scope)
     set_data_normalized(span, SPANDATA.GEN_AI_SYSTEM, provider)
     set_data_normalized(span, SPANDATA.GEN_AI_OPERATION_NAME, operation)

@@ -52,7 +52,7 @@ from tripwire.integrations import (
 )
 from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations._common.unhandled import capture_unhandled
-from tripwire.integrations._common.web import may_send_user
+from tripwire.integrations._common.web import may_send_user, streamed
 from tripwire.integrations.asgi import SCOPE_KEY, AsgiRequest, SentryAsgiMiddleware
 from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
 from tripwire.utils import AnnotatedValue, transaction_from_function
@@ -307,12 +307,20 @@ class _SpannedApp:
         tag = f"{package}.middleware_name"
         name = self.name
         with current.start_span(op=op, name=name, origin=origin) as span:
-            span.set_tag(tag, name)
+            _name_middleware(span, tag, name)
             if getattr(receive, "__name__", None) != "_tripwire_receive":
                 receive = _spanned(receive, f"{op}.receive", origin, tag, name, "_tripwire_receive")
             if getattr(send, "__name__", None) != "_tripwire_send":
                 send = _spanned(send, f"{op}.send", origin, tag, name, "_tripwire_send")
             return await self.app(scope, receive, send)  # type: ignore[no-any-return]
+
+
+def _name_middleware(span: Any, tag: str, name: str) -> None:
+    """The middleware's name: a tag, or a streamed span's ``middleware.name``."""
+    if streamed(span) is not None:
+        span.set_attribute("middleware.name", name)
+    else:
+        span.set_tag(tag, name)
 
 
 def _spanned(
@@ -325,7 +333,7 @@ def _spanned(
         if current.span is None:
             return await call(*args, **kwargs)
         with current.start_span(op=op, name=description, origin=origin) as span:
-            span.set_tag(tag, middleware)
+            _name_middleware(span, tag, middleware)
             return await call(*args, **kwargs)
 
     spanned.__name__ = marker

@@ -46,12 +46,12 @@ from typing import Any, Callable, Optional
 
 from tripwire.ai.utils import (
     annotate_truncated_messages,
+    get_start_span_function,
     normalize_message_roles,
     set_data_normalized,
     truncate_and_annotate_embedding_inputs,
     truncate_and_annotate_messages,
 )
-from tripwire.api import start_transaction
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
@@ -544,11 +544,7 @@ class _Call:
     def begin(self, kwargs: dict[str, Any]) -> None:
         kind = self.kind
         name = f"{kind.name} {kwargs.get('model')}"
-        parent = get_current_scope().span
-        if parent is not None and parent.containing_transaction is not None:
-            span = parent.start_child(op=kind.op, name=name, origin=ORIGIN)
-        else:
-            span = start_transaction(op=kind.op, name=name, origin=ORIGIN)
+        span = get_start_span_function()(op=kind.op, name=name, origin=ORIGIN)
         span.__enter__()
         self.span = span
         span.set_data(SPANDATA.GEN_AI_SYSTEM, "openai")

@@ -17,6 +17,12 @@ sentry_sdk's list of safe keys) become ``"%s"`` unless ``send_default_pii`` (or 
 ``data_collection`` option's ``database_query_data``) allows them. Unlike sentry_sdk,
 the command is not deep-copied first: the stripped form is built beside it.
 
+Under span streaming (``trace_lifecycle="stream"``) both are sentry_sdk 2.75's
+streaming form: the span's attributes (``db.operation.name``, ``db.collection.name``,
+``db.query.text``, ``db.system.name``, ``db.namespace``, ``db.driver.name``,
+``server.address``, ``server.port``, ``sentry.op``, ``sentry.origin``) are also the
+breadcrumb's data.
+
 Outside a span no span is made (sentry_sdk makes one that is never sent). A listener
 is registered with `pymongo.monitoring` when pymongo is imported (removed again by
 `tripwire.testing.reset()`); it does nothing when the active client lacks this
@@ -29,10 +35,12 @@ import json
 from types import ModuleType
 from typing import Any, Optional
 
-from tripwire.api import add_breadcrumb
+from tripwire.api import add_breadcrumb, start_span
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.web import streamed
+from tripwire.options import span_streaming_enabled
 from tripwire.scope._current import get_client, get_current_scope
 from tripwire.utils import has_data_collection_enabled
 
@@ -167,6 +175,9 @@ def _started(ongoing: dict[int, Any], client: Any, event: Any) -> None:
     name = event.command_name
     db_name = event.database_name
     query = _query(client, command)
+    if span_streaming_enabled(client.options):
+        _started_streamed(ongoing, event, name, db_name, command, query)
+        return
     tags: dict[str, Any] = {
         "db.name": db_name,
         SPANDATA.DB_SYSTEM: "mongodb",
@@ -206,6 +217,41 @@ def _started(ongoing: dict[int, Any], client: Any, event: Any) -> None:
         span.set_data(SPANDATA.SERVER_ADDRESS, address)
     if port is not None:
         span.set_data(SPANDATA.SERVER_PORT, port)
+    ongoing[event.request_id] = span.__enter__()
+
+
+def _started_streamed(
+    ongoing: dict[int, Any], event: Any, name: str, db_name: Any, command: Any, query: str
+) -> None:
+    """sentry_sdk 2.75's streaming form: the breadcrumb's data are the span's attributes."""
+    attributes: dict[str, Any] = {
+        SPANDATA.DB_OPERATION_NAME: name,
+        "db.collection.name": command.get(name),
+        SPANDATA.DB_QUERY_TEXT: query,
+        "sentry.op": OP.DB,
+        "sentry.origin": ORIGIN,
+        SPANDATA.DB_DRIVER_NAME: "pymongo",
+    }
+    connection_id = event.connection_id
+    if connection_id is not None:
+        if connection_id[0] is not None:
+            attributes[SPANDATA.SERVER_ADDRESS] = connection_id[0]
+        if connection_id[1] is not None:
+            attributes[SPANDATA.SERVER_PORT] = connection_id[1]
+    attributes[SPANDATA.DB_SYSTEM_NAME] = "mongodb"
+    if db_name is not None:
+        attributes[SPANDATA.DB_NAMESPACE] = db_name
+    try:
+        add_breadcrumb(message=query, category="query", type=OP.DB, data=attributes)
+    except Exception:
+        pass
+    if get_current_scope().span is None:
+        return
+    # `start_span`, not the parent's `start_child`: a segment from `traces.start_span`
+    # has no `start_child`.
+    span = start_span(op=OP.DB, name=query, origin=ORIGIN)
+    if (stream := streamed(span)) is not None:
+        stream.set_attributes(attributes)
     ongoing[event.request_id] = span.__enter__()
 
 

@@ -39,6 +39,7 @@ from tripwire.integrations._common.web import (
     DEFAULT_HTTP_METHODS_TO_CAPTURE,
     body_part,
     may_send_user,
+    set_route,
 )
 from tripwire.integrations.wsgi import WsgiRequestProcessor, _wsgi_middleware_applied, serve
 from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
@@ -176,6 +177,7 @@ def _wrap_call_view(original: Callable[..., Any]) -> Callable[..., Any]:
                     style = integration.transaction_style
                     name = route.name if style == "route_name" else route.pattern
                     get_current_scope().set_transaction_name(name, _SOURCE_FOR_STYLE[style])
+                    set_route(route.pattern)
             except Exception:  # instrumentation must never fail the request
                 pass
         return original(registry, request, *args, **kwargs)

@@ -10,7 +10,11 @@ has this integration. For every request it sees:
   response's status, or ``internal_error`` if none came;
 - the trace headers, as `_common.http.outgoing_trace_headers` decides (an existing
   ``baggage`` header keeps its third-party entries);
-- an ``httplib`` breadcrumb with the method and status once a response came.
+- an ``httplib`` breadcrumb with the method and status once a response came (and,
+  with the user's consent, the URL, query and fragment).
+
+Under span streaming, as httpx's (see `tripwire.integrations.httpx`); the breadcrumb
+then has the URL, query and fragment with the user's consent.
 
 The builders are patched when `pyreqwest` is imported (at once if it is); set-up
 raises `DidNotEnable` if pyreqwest is not installed.
@@ -60,10 +64,10 @@ def _patch_pyreqwest(_module: ModuleType) -> None:
     except ImportError:  # an incompatible version: its requests go out unobserved
         return
     for module, name, method, middleware in (
-        (client, "ClientBuilder", "build", _async_middleware),
-        (client, "SyncClientBuilder", "build", _sync_middleware),
-        (request, "OneOffRequestBuilder", "send", _async_middleware),
-        (request, "SyncOneOffRequestBuilder", "send", _sync_middleware),
+        (client, "ClientBuilder", "build", sentry_async_middleware),
+        (client, "SyncClientBuilder", "build", sentry_sync_middleware),
+        (request, "OneOffRequestBuilder", "send", sentry_async_middleware),
+        (request, "SyncOneOffRequestBuilder", "send", sentry_sync_middleware),
     ):
         cls = getattr(module, name, None)
         if cls is not None and hasattr(cls, method):
@@ -109,24 +113,53 @@ def _begin(request: Any) -> Any:
 
 
 def _responded(outgoing: Any, response: Any) -> None:
-    from tripwire.tracing_utils import add_http_breadcrumb, add_http_request_source
+    from tripwire.tracing_utils import add_http_breadcrumb
 
     try:
         status = response.status
-        span = outgoing.span
-        if span is not None:
-            span.set_http_status(status)
-            span.finish()
-            add_http_request_source(span)
-        # sentry_sdk 2.75 puts no URL in pyreqwest's breadcrumbs (but with span streaming).
-        add_http_breadcrumb(
-            status, {SPANDATA.HTTP_METHOD: outgoing.method, SPANDATA.HTTP_STATUS_CODE: status}
-        )
+        outgoing.end_span(status, with_reason=False)
+        if outgoing.streamed is not None:
+            # Under span streaming the breadcrumb has the URL, with the user's consent.
+            data = outgoing.crumb_data(status, None, _STREAMED_CRUMB_ORDER)
+        else:
+            # As sentry_sdk 2.75: the URL (without query) only with the user's consent.
+            data = {SPANDATA.HTTP_METHOD: outgoing.method, SPANDATA.HTTP_STATUS_CODE: status}
+            data.update(_consented_url(outgoing))
+        add_http_breadcrumb(status, data)
     except Exception:
         pass
 
 
-def _sync_middleware(request: Any, next_handler: Any) -> Any:
+def _consented_url(outgoing: Any) -> dict[str, Any]:
+    """The breadcrumb's URL, query and fragment, if the user consented to URL data."""
+    from tripwire.integrations._common.streaming import url_attributes
+    from tripwire.scope._current import get_client
+
+    full = outgoing.url
+    if outgoing.query:
+        full += "?" + outgoing.query
+    if outgoing.fragment:
+        full += "#" + outgoing.fragment
+    found = url_attributes(get_client(), full)
+    if not found:
+        return {}
+    return {
+        "url": outgoing.url,
+        SPANDATA.HTTP_QUERY: found.get(SPANDATA.URL_QUERY, ""),
+        SPANDATA.HTTP_FRAGMENT: found.get(SPANDATA.URL_FRAGMENT, ""),
+    }
+
+
+_STREAMED_CRUMB_ORDER = (
+    SPANDATA.HTTP_METHOD,
+    SPANDATA.HTTP_STATUS_CODE,
+    "url",
+    SPANDATA.HTTP_QUERY,
+    SPANDATA.HTTP_FRAGMENT,
+)
+
+
+def sentry_sync_middleware(request: Any, next_handler: Any) -> Any:
     outgoing = _begin(request)
     if outgoing is None:
         return next_handler.run(request)
@@ -139,7 +172,9 @@ def _sync_middleware(request: Any, next_handler: Any) -> Any:
     return response
 
 
-async def _async_middleware(request: Any, next_handler: Any) -> Any:
+# Named as sentry_sdk's: pyreqwest runs the async middleware as an asyncio task, which
+# the asyncio integration names after it.
+async def sentry_async_middleware(request: Any, next_handler: Any) -> Any:
     outgoing = _begin(request)
     if outgoing is None:
         return await next_handler.run(request)

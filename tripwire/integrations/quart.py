@@ -17,6 +17,10 @@ As sentry_sdk 2.75's ``quart`` integration, when `quart` is imported:
   awaiting);
 - an exception Quart handles as a 500 (``got_request_exception``), or raised in a
   websocket or a background task, is reported unhandled, mechanism ``quart``;
+- under span streaming, the segment gets Quart's view of the request as sentry_sdk's
+  streaming path sets it: ``http.route``, method and headers (``Remote-Addr``
+  included) and, with `send_default_pii`, ``url.full``, ``url.query`` and
+  ``client.address`` (the address and quart-auth's id also on the scope's user);
 - a synchronous view (run by Quart in a thread) marks that thread as the
   transaction's (and the profile's) active thread.
 """
@@ -156,6 +160,8 @@ def _wrap_sync_to_async(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _request_started_receiver(module: ModuleType) -> Callable[..., Any]:
+    from tripwire.integrations._common.web import streamed
+    from tripwire.integrations.asgi import SCOPE_KEY
     from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
 
     quart_request = module.request
@@ -181,11 +187,55 @@ def _request_started_receiver(module: ModuleType) -> Callable[..., Any]:
                 style = integration.transaction_style
                 name = rule.rule if style == "url" else rule.endpoint
                 get_current_scope().set_transaction_name(name, _SOURCE_FOR_STYLE[style])
-            get_isolation_scope().add_event_processor(functools.partial(processor, current))
+            isolation = get_isolation_scope()
+            state = current.scope.get(SCOPE_KEY)
+            if state is not None and streamed(state.transaction) is not None:
+                _stream_request(state, current, rule, isolation)
+            isolation.add_event_processor(functools.partial(processor, current))
         except Exception:  # instrumentation must never fail the request
             pass
 
     return request_started
+
+
+def _stream_request(state: Any, request: Any, rule: Any, isolation: Any) -> None:
+    """Quart's view of the request onto its streamed segment (as sentry_sdk's streaming
+    path): the route, method and headers (Quart's, ``Remote-Addr`` included), and with
+    `send_default_pii` (or as `data_collection` allows) the url, query and client's
+    address, which also go on the scope's user with quart-auth's user id."""
+    from tripwire import _data_collection
+    from tripwire.integrations._common.web import may_send_user
+    from tripwire.scope._current import get_client
+
+    options = get_client().options
+    if rule is not None:
+        state.set_attribute("http.route", rule.rule)
+    state.set_attribute("http.request.method", request.method)
+    for key, value in _data_collection.request_headers(dict(request.headers), options).items():
+        state.set_attribute("http.request.header." + key.lower(), value)
+    query = request.query_string.decode("utf-8", "replace")
+    collection = _data_collection.enabled(options)
+    if collection:
+        kept = _data_collection.request_query(query, options) if query else None
+        if kept:
+            state.set_attribute("url.query", kept)
+        url = request.url.split("?", 1)[0].split("#", 1)[0]
+        state.set_attribute("url.full", f"{url}?{kept}" if kept else url)
+    elif options.get("send_default_pii"):
+        state.set_attribute("url.full", request.url)
+        state.set_attribute("url.query", query)
+    if not may_send_user(options):
+        return
+    user: dict[str, Any] = {}
+    route = request.access_route
+    if len(route) >= 1:
+        state.set_attribute("client.address", route[0])
+        user["ip_address"] = route[0]
+    user_id = _quart_auth_user_id()
+    if user_id:
+        user["id"] = user_id
+    if user:
+        isolation.set_user({**(isolation.user or {}), **user})
 
 
 def _event_processor() -> Callable[[Any, dict[str, Any], dict[str, Any]], dict[str, Any]]:

@@ -22,7 +22,9 @@ As sentry_sdk 2.75's ``rq`` integration:
 Differences, on purpose: each job runs in its own isolation scope (sentry_sdk forks
 only the current scope, so a job's breadcrumbs reach the next jobs' events), and the
 transaction's status follows the outcome (``ok``, ``internal_error`` for a failed
-job), where sentry_sdk's carries none.
+job), where sentry_sdk's carries none (under span streaming too, where its segment
+stays ``ok``). A streamed segment also carries ``messaging.message.id`` and
+``code.function.name``, as sentry_sdk 2.75's.
 
 RQ's modules are patched when the application imports them; every patch goes through
 `_patch.py` and falls through when the active client lacks this integration.
@@ -41,6 +43,7 @@ from tripwire.api import capture_event, continue_trace, start_transaction
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.web import streamed
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import (
     get_client,
@@ -196,11 +199,18 @@ def _start_transaction(job: Any, queue: Any) -> Any:
     transaction = continue_trace(
         headers, op=OP.QUEUE_TASK_RQ, name=_UNKNOWN, source="task", origin=ORIGIN
     )
+    func_name: Optional[str] = None
     try:
-        transaction.name = job.func_name
+        func_name = job.func_name
+        transaction.name = func_name
     except Exception:  # the job's function cannot be deserialized
         pass
     started = start_transaction(transaction, custom_sampling_context={"rq_job": job})
+    if (segment := streamed(started)) is not None:
+        # sentry_sdk 2.75's streaming segment: the job id and function as attributes.
+        segment.set_attribute(SPANDATA.MESSAGING_MESSAGE_ID, job.id)
+        if func_name is not None:
+            segment.set_attribute(SPANDATA.CODE_FUNCTION_NAME, func_name)
     started.set_data(SPANDATA.MESSAGING_DESTINATION_NAME, queue.name)
     return started
 

@@ -24,6 +24,11 @@ starts) connects three of Sanic's signals, and `ErrorHandler.lookup` is patched,
   bounded by ``max_request_body_size`` (form fields, files marked, JSON, any other
   body marked as raw data).
 
+The request's scope carries ``sentry.is_localhost`` and ``user_agent.original`` (in
+both modes). Under span streaming the segment gets sentry_sdk's request attributes
+(method, filtered headers, protocol; url, query and client's address with
+`send_default_pii`), and `unsampled_statuses` has no effect, as in sentry_sdk.
+
 The three signal handlers run in the request's task (Sanic dispatches them inline),
 so the request's scopes are seen by its handler and nothing else.
 """
@@ -136,9 +141,52 @@ def _trace_headers(headers: Any) -> dict[str, Any]:
     return out
 
 
+def _scope_attributes(request: Any, options: Any) -> dict[str, Any]:
+    from tripwire.integrations._common.web import request_scope_attributes
+
+    headers = request.headers
+    return request_scope_attributes(
+        options,
+        client_address=request.remote_addr or None,
+        host=headers.get("host"),
+        forwarded_host=headers.get("x-forwarded-host"),
+        user_agent=headers.get("user-agent"),
+        url_host=urlsplit(request.url).hostname,
+    )
+
+
+def _request_attributes(request: Any, options: Any) -> dict[str, Any]:
+    """The streamed segment's request attributes (sentry_sdk's names and rules)."""
+    from tripwire import _data_collection
+    from tripwire.integrations._common.web import may_send_user
+
+    out: dict[str, Any] = {}
+    if request.method:
+        out["http.request.method"] = request.method.upper()
+    for key, value in _data_collection.request_headers(dict(request.headers), options).items():
+        out["http.request.header." + key.lower()] = value
+    url = urlsplit(request.url)
+    if _data_collection.enabled(options):
+        out["url.path"] = url.path
+        kept = _data_collection.request_query(url.query, options) if url.query else None
+        if kept:
+            out["http.query"] = kept
+        out["url.full"] = url._replace(query=kept or "").geturl()
+    elif options.get("send_default_pii"):
+        out["url.full"] = request.url
+        out["url.path"] = url.path
+        if url.query:
+            out["http.query"] = url.query
+    if request.remote_addr and may_send_user(options):
+        out["client.address"] = request.remote_addr
+    if url.scheme:
+        out["network.protocol.name"] = url.scheme
+    return out
+
+
 def _signal_handlers() -> tuple[tuple[str, Callable[..., Any]], ...]:
     """The three signal handlers (their imports bound once, here)."""
-    from tripwire.integrations._common.web import ServerRequest
+    from tripwire.integrations._common.web import ServerRequest, streamed
     from tripwire.scope._current import get_client
 
     processor_class = _request_processor_class()
@@ -157,6 +205,8 @@ def _signal_handlers() -> tuple[tuple[str, Callable[..., Any]], ...]:
                 origin=ORIGIN,
                 methods_to_capture=_EVERY_METHOD,
                 sampling_context={"sanic_request": request},
+                attributes=lambda: _request_attributes(request, client.options),
+                scope_attributes=lambda: _scope_attributes(request, client.options),
             )
             setattr(request.ctx, _CTX_KEY, server)
         except Exception:  # instrumentation must never fail the request
@@ -183,8 +233,11 @@ def _signal_handlers() -> tuple[tuple[str, Callable[..., Any]], ...]:
             transaction = server.transaction
             if status is not None:
                 server.set_status(status)
-            if transaction is not None and (
-                integration is None or status in integration._unsampled_statuses
+            # `unsampled_statuses` has no effect on a streamed segment (as sentry_sdk).
+            if (
+                transaction is not None
+                and streamed(transaction) is None
+                and (integration is None or status in integration._unsampled_statuses)
             ):
                 transaction.sampled = False
         finally:

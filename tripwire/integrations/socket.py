@@ -11,7 +11,9 @@ transaction:
   its child).
 
 Both have origin ``auto.socket.socket``; a call that raises ends its span with
-status ``internal_error``. Code that imported the functions by name before the SDK
+status ``internal_error``. Under span streaming (as sentry_sdk 2.75 there) the spans
+are made only inside a streamed span, and carry ``server.address`` / ``server.port``
+instead of the call's arguments. Code that imported the functions by name before the SDK
 was set up keeps the originals.
 """
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-from tripwire.consts import OP
+from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import Integration
 from tripwire.scope._current import get_client
 
@@ -50,11 +52,51 @@ class SocketIntegration(Integration):
             patch(socket, name, replacement)
 
 
+def _text(value: Any) -> Any:
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            pass
+    return value
+
+
 def _description(host: Any, port: Any) -> str:
     try:
-        return f"{host}:{port}"
+        return f"{_text(host)}:{_text(port)}"
     except Exception:
         return "socket"
+
+
+def _streamed(op: str, host: Any, port: Any) -> Any:
+    """The span of a call under span streaming (None outside a span), with sentry_sdk
+    2.75's ``server.address`` / ``server.port``."""
+    from tripwire.integrations._common.streaming import start_child
+
+    try:
+        span = start_child(_description(host, port), {"sentry.op": op, "sentry.origin": ORIGIN})
+    except Exception:  # instrumentation must not break the call
+        return None
+    if span is None:
+        return None
+    if isinstance(host, str):
+        span.set_attribute(SPANDATA.SERVER_ADDRESS, host)
+    elif isinstance(host, bytes):
+        span.set_attribute(SPANDATA.SERVER_ADDRESS, host.decode(errors="replace"))
+    if isinstance(port, int):
+        span.set_attribute(SPANDATA.SERVER_PORT, port)
+    elif port is not None:
+        try:
+            span.set_attribute(SPANDATA.SERVER_PORT, int(port))
+        except (TypeError, ValueError):
+            pass
+    return span
+
+
+def _streaming() -> bool:
+    from tripwire.integrations._common.streaming import streaming
+
+    return streaming(get_client())
 
 
 def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -78,6 +120,12 @@ def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
             host, port = address[0], address[1]
         except Exception:
             host, port = address, None
+        if _streaming():
+            streamed = _streamed(OP.SOCKET_CONNECTION, host, port)
+            if streamed is None:
+                return original(address, timeout, source_address, *args, **kwargs)
+            with streamed:
+                return original(address, timeout, source_address, *args, **kwargs)
         with start_span(
             op=OP.SOCKET_CONNECTION, name=_description(host, port), origin=ORIGIN
         ) as span:
@@ -95,6 +143,13 @@ def _wrap_dns(original: Callable[..., Any]) -> Callable[..., Any]:
         if get_client().get_integration(SocketIntegration) is None:
             return original(host, port, *args, **kwargs)
         from tripwire.api import start_span
+
+        if _streaming():
+            streamed = _streamed(OP.SOCKET_DNS, host, port)
+            if streamed is None:
+                return original(host, port, *args, **kwargs)
+            with streamed:
+                return original(host, port, *args, **kwargs)
 
         with start_span(op=OP.SOCKET_DNS, name=_description(host, port), origin=ORIGIN) as span:
             span.set_data("host", host)

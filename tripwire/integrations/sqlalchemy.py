@@ -14,6 +14,9 @@ events (``before_cursor_execute``, ``after_cursor_execute``, ``handle_error``) o
 - a statement that fails ends its span with status ``internal_error`` (no code
   location: SQLAlchemy reports no end for it).
 
+Under span streaming the span is sentry_sdk 2.75's streaming one (`_common.db`), its
+connection data ``db.system.name`` and ``db.namespace``.
+
 The listeners are added when SQLAlchemy is imported (nothing imports it here) and
 removed by `tripwire.testing.reset()`; they return at once when the active client lacks
 this integration. Unlike sentry_sdk's, a span whose query started under this
@@ -165,29 +168,30 @@ def _db_system(name: Any) -> Optional[str]:
 
 
 def _set_db_data(span: Any, conn: Any) -> None:
-    # sentry_sdk's keys, in its order.
+    # sentry_sdk's keys, in its order (a streamed span: their streaming names).
     engine = conn.engine
+    found: dict[str, Any] = {}
     system = _db_system(engine.name)
     if system is not None:
-        span.set_data(SPANDATA.DB_SYSTEM, system)
+        found[SPANDATA.DB_SYSTEM] = system
     try:
         driver = conn.dialect.driver
         if driver:
-            span.set_data(SPANDATA.DB_DRIVER_NAME, driver)
+            found[SPANDATA.DB_DRIVER_NAME] = driver
     except Exception:
         pass
     url = engine.url
-    if url is None:
-        return
-    database = url.database
-    if database is not None:
-        span.set_data(SPANDATA.DB_NAME, database)
-    host = url.host
-    if host is not None:
-        span.set_data(SPANDATA.SERVER_ADDRESS, host)
-    port = url.port
-    if port is not None:
-        span.set_data(SPANDATA.SERVER_PORT, port)
+    if url is not None:
+        database = url.database
+        if database is not None:
+            found[SPANDATA.DB_NAME] = database
+        host = url.host
+        if host is not None:
+            found[SPANDATA.SERVER_ADDRESS] = host
+        port = url.port
+        if port is not None:
+            found[SPANDATA.SERVER_PORT] = port
+    _db.set_connection_data(span, found)
 
 
 __all__ = ["SqlalchemyIntegration"]

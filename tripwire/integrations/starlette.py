@@ -24,7 +24,10 @@ imported (never at `init()`):
 - with `middleware_spans`, a ``middleware.starlette`` span per middleware and
   ``middleware.starlette.receive``/``.send`` spans for their calls (middleware
   declared while no client asked for them is left as it is, at no cost per request);
-- `Jinja2Templates` get a ``sentry_trace_meta`` context processor.
+- `Jinja2Templates` get a ``sentry_trace_meta`` context processor;
+- under span streaming the segment gets ``http.route`` (the route's path template)
+  and ``http.request.body.data`` (the JSON or form read for events, as JSON text),
+  and middleware spans ``middleware.name`` instead of the tag.
 
 Differences: an unrouted request (404) named by ``endpoint`` keeps its url (sentry_sdk
 names it after the innermost middleware class), and a mounted route is named with
@@ -51,6 +54,7 @@ from tripwire.integrations._common.web import (
     DEFAULT_HTTP_METHODS_TO_CAPTURE,
     failed_status_codes,
     may_send_user,
+    streamed,
 )
 from tripwire.integrations.asgi import SCOPE_KEY, AsgiRequest, SentryAsgiMiddleware, route_path
 from tripwire.scope._capture import capture_event
@@ -165,6 +169,11 @@ class StarletteIntegration(Integration):
         if path is None:
             return _DEFAULT_TRANSACTION_NAME, "route"
         return path, "route"
+
+    def _http_route(self, scope: Any) -> Optional[str]:
+        """The route's path template (``http.route``), whatever the transaction style."""
+        route = scope.get("route")
+        return route_path(scope, route) if route is not None else _route_from_router(scope)
 
 
 def _route_from_router(scope: Any) -> Optional[str]:
@@ -303,6 +312,10 @@ def _start_request_info(integration: Any, request: Any, namer: Any) -> Optional[
             state.extras = extras
             if state.transaction is not None:
                 state.set_name(*namer(request.scope))
+                if streamed(state.transaction) is not None:
+                    route = integration._http_route(request.scope)
+                    if route is not None:
+                        state.set_attribute("http.route", route)
         else:
             # The application does not run in the ASGI middleware (FastAPI without the
             # Starlette integration): its scopes are shared by every request, so only
@@ -325,6 +338,31 @@ async def before_endpoint(integration: Any, request: Any, namer: Any, read_body:
             if key == b"content-length":
                 extras.data = await _read_body(request, value, extras)
                 break
+        if extras.data is not None:  # extras: the request runs in the middleware
+            state = request.scope.get(SCOPE_KEY)
+            if streamed(getattr(state, "transaction", None)) is not None:
+                body = _body_attribute(extras.data)
+                if body is not None:
+                    state.set_attribute("http.request.body.data", body)
+
+
+def _body_attribute(data: Any) -> Optional[str]:
+    """The body read for events as the streamed segment's ``http.request.body.data``:
+    JSON text of the parsed JSON or form (its files as ``[Unparsable]``), or the marker
+    of a body too large; nothing for a raw body (as sentry_sdk)."""
+    import json
+
+    if isinstance(data, AnnotatedValue):
+        if data.metadata.get("rem", [[None]])[0][0] == "!config":
+            return "[Exceeds maximum size]"
+        return None
+    try:
+        return json.dumps(
+            data,
+            default=lambda value: "[Unparsable]" if isinstance(value, AnnotatedValue) else None,
+        )
+    except Exception:
+        return None
 
 
 def _is_json(content_type: Optional[str]) -> bool:
@@ -452,7 +490,7 @@ def _wrap_middleware_call(original: Callable[..., Any]) -> Callable[..., Any]:
             return await original(self, scope, receive, send, **kwargs)
         name = type(self).__name__
         with current.start_span(op=OP.MIDDLEWARE_STARLETTE, name=name, origin=ORIGIN) as span:
-            span.set_tag("starlette.middleware_name", name)
+            _name_middleware(span, name)
             if getattr(receive, "__name__", None) != "_tripwire_receive":
                 receive = _spanned(
                     receive, OP.MIDDLEWARE_STARLETTE_RECEIVE, name, "_tripwire_receive"
@@ -464,12 +502,20 @@ def _wrap_middleware_call(original: Callable[..., Any]) -> Callable[..., Any]:
     return __call__
 
 
+def _name_middleware(span: Any, name: str) -> None:
+    """The middleware's name: a tag, or a streamed span's ``middleware.name``."""
+    if streamed(span) is not None:
+        span.set_attribute("middleware.name", name)
+    else:
+        span.set_tag("starlette.middleware_name", name)
+
+
 def _spanned(call: Callable[..., Any], op: str, middleware: str, marker: str) -> Any:
     description = getattr(call, "__qualname__", None) or str(call)
 
     async def spanned(*args: Any, **kwargs: Any) -> Any:
         with get_current_scope().start_span(op=op, name=description, origin=ORIGIN) as span:
-            span.set_tag("starlette.middleware_name", middleware)
+            _name_middleware(span, middleware)
             return await call(*args, **kwargs)
 
     spanned.__name__ = marker

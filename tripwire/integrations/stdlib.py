@@ -4,11 +4,12 @@ As sentry_sdk 2.75's ``stdlib`` integration:
 
 - every event gets the `runtime` context (and tripwire adds `os`);
 - `http.client` (so `urllib.request`, urllib3, requests, botocore...): an ``httplib``
-  breadcrumb per request, an ``http.client`` span inside a transaction (status from
-  the response, code location when slow) and the trace headers, as
-  `_common.http.outgoing_trace_headers` decides. Requests to the SDK's own DSN host
-  are left alone. The trace headers are written at `endheaders`, after the caller's,
-  and leave out what `_common.http.headers_left_to_add` rules out (an existing
+  breadcrumb per request (through a proxy's CONNECT tunnel: the tunnel's URL, and the
+  proxy as ``network.peer.address`` / ``network.peer.port``), an ``http.client`` span
+  inside a transaction (status from the response, code location when slow) and the trace
+  headers, as `_common.http.outgoing_trace_headers` decides. Requests to the SDK's own
+  DSN host are left alone. The trace headers are written at `endheaders`, after the
+  caller's, and leave out what `_common.http.headers_left_to_add` rules out (an existing
   ``sentry-trace``; a ``baggage`` with ``sentry-*`` members; what an AWS SigV4
   ``Authorization`` or presigned URL signed). sentry_sdk 2.75 applies those rules to
   botocore's connections only and may send two ``sentry-trace`` elsewhere; tripwire
@@ -19,6 +20,13 @@ As sentry_sdk 2.75's ``stdlib`` integration:
   ``subprocess.communicate`` / ``subprocess.wait`` spans, and the trace handed to the
   child as ``SUBPROCESS_SENTRY_TRACE`` / ``SUBPROCESS_BAGGAGE`` (sentry_sdk's names;
   `tripwire.init` in the child reads them, see `tracing._api.continue_trace_from_environment`).
+
+Under span streaming (``trace_lifecycle="stream"``), as sentry_sdk 2.75 there: spans
+only inside a streamed span; the http.client span and its breadcrumb carry
+``http.request.method`` and, with the user's consent, ``url.full`` / ``url.query`` /
+``url.fragment`` (no ``reason``), the span is current until the answer; subprocess
+spans carry ``process.pid`` (the wait / communicate spans are named after their op)
+and the child gets the trace only from inside a span.
 
 The modules are patched when the application imports them (at once if it has), and
 every patch falls through to the original when no client has this integration.
@@ -43,6 +51,11 @@ from tripwire.integrations._common.http import (
     request_url,
     span_data,
 )
+from tripwire.integrations._common.streaming import (
+    start_child,
+    streaming,
+    url_attributes,
+)
 from tripwire.integrations._patch import patch_once
 from tripwire.integrations._processors import add_internal_processor
 from tripwire.scope._current import (
@@ -51,6 +64,7 @@ from tripwire.scope._current import (
     get_current_scope,
     get_isolation_scope,
 )
+from tripwire.tracing._streamed import StreamedSpan
 from tripwire.tracing_utils import add_http_breadcrumb, add_http_request_source
 from tripwire.utils import is_sentry_url, safe_repr
 
@@ -148,18 +162,52 @@ def _parent_span() -> Any:
 class _Request:
     """What `putrequest` learned, for `endheaders` and `getresponse` to finish.
 
-    `headers` are the trace headers still to add (None once `endheaders` has run).
+    `headers` are the trace headers still to add (None once `endheaders` has run);
+    `streamed`: the span and breadcrumb are span streaming's (`_streamed_request`).
     """
 
-    __slots__ = ("data", "headers", "span", "url")
+    __slots__ = ("data", "headers", "span", "streamed", "url")
 
     def __init__(
-        self, data: dict[str, Any], span: Any, url: str, headers: list[tuple[str, str]] | None
+        self,
+        data: dict[str, Any],
+        span: Any,
+        url: str,
+        headers: list[tuple[str, str]] | None,
+        streamed: bool = False,
     ) -> None:
         self.data = data
         self.span = span
         self.url = url
         self.headers = headers
+        self.streamed = streamed
+
+
+def _streamed_request(client: Any, method: str, full: str, peer: dict[str, Any] | None) -> _Request:
+    """A request under span streaming, as sentry_sdk 2.75 records it there.
+
+    The span and the breadcrumb carry ``http.request.method`` and the ``url.*``
+    attributes (only with the user's consent); no ``reason``. The span is the current
+    one until the answer comes (the connection's spans nest under it). Unlike sentry_sdk's
+    it also ends when sending fails (`endheaders` raises, e.g. connection refused):
+    sentry_sdk's never ends and stays current for whatever the program does next.
+    """
+    shown, _ = span_data(method, full)
+    attributes = url_attributes(client, full)
+    span = start_child(
+        f"{method} {shown}",
+        {
+            "sentry.origin": HTTPLIB_ORIGIN,
+            "sentry.op": OP.HTTP_CLIENT,
+            SPANDATA.HTTP_REQUEST_METHOD: method,
+        },
+    )
+    if span is not None:
+        span.set_attributes(attributes)
+        if peer:
+            span.set_attributes(peer)
+    data = {SPANDATA.HTTP_REQUEST_METHOD: method, **attributes, **(peer or {})}
+    return _Request(data, span, full, outgoing_trace_headers(client, full, span), True)
 
 
 def _patch_http_client(module: ModuleType) -> None:
@@ -177,22 +225,43 @@ def _wrap_putrequest(original: Callable[..., Any]) -> Callable[..., Any]:
             return original(self, method, url, *args, **kwargs)
         try:
             scheme = "https" if self.default_port == 443 else "http"
-            full = request_url(scheme, self.host, self.port, self.default_port, url)
+            # Through a proxy's CONNECT tunnel: the URL is the tunnel's end, the peer the proxy.
+            tunnel = getattr(self, "_tunnel_host", None)
+            peer = None
+            if tunnel:
+                port = getattr(self, "_tunnel_port", None) or self.default_port
+                full = request_url(scheme, tunnel, port, self.default_port, url)
+                peer = {
+                    SPANDATA.NETWORK_PEER_ADDRESS: self.host,
+                    SPANDATA.NETWORK_PEER_PORT: self.port,
+                }
+            else:
+                full = request_url(scheme, self.host, self.port, self.default_port, url)
             if is_sentry_url(client, full):
                 return original(self, method, url, *args, **kwargs)
-            shown, data = span_data(method, full)
-            span = None
-            parent = _parent_span()
-            if parent is not None:
-                span = parent.start_child(
-                    op=OP.HTTP_CLIENT, name=f"{method} {shown}", origin=HTTPLIB_ORIGIN
-                )
-                for key, value in data.items():
-                    span.set_data(key, value)
-            request = _Request(data, span, full, outgoing_trace_headers(client, full, span))
+            if streaming(client):
+                request = _streamed_request(client, method, full, peer)
+            else:
+                shown, data = span_data(method, full)
+                if peer:
+                    data.update(peer)
+                span = None
+                parent = _parent_span()
+                if parent is not None:
+                    span = parent.start_child(
+                        op=OP.HTTP_CLIENT, name=f"{method} {shown}", origin=HTTPLIB_ORIGIN
+                    )
+                    for key, value in data.items():
+                        span.set_data(key, value)
+                request = _Request(data, span, full, outgoing_trace_headers(client, full, span))
         except Exception:  # instrumentation must not break the request
             return original(self, method, url, *args, **kwargs)
-        result = original(self, method, url, *args, **kwargs)
+        try:
+            result = original(self, method, url, *args, **kwargs)
+        except BaseException as exc:
+            if request.streamed and request.span is not None:
+                request.span.__exit__(type(exc), exc, exc.__traceback__)  # not current now
+            raise
         self._tripwire_request = request
         return result
 
@@ -235,7 +304,15 @@ def _wrap_endheaders(original: Callable[..., Any]) -> Callable[..., Any]:
                     self.putheader(key, value)
             except Exception:  # e.g. endheaders out of turn: the original raises for it
                 pass
-        return original(self, *args, **kwargs)
+        if request is None or not request.streamed:
+            return original(self, *args, **kwargs)
+        try:
+            return original(self, *args, **kwargs)
+        except BaseException as exc:
+            # Not sent (refused, reset): no answer will end the streamed span.
+            if self.__dict__.pop("_tripwire_request", None) is request and request.span:
+                request.span.__exit__(type(exc), exc, exc.__traceback__)
+            raise
 
     return endheaders
 
@@ -246,6 +323,8 @@ def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
         request: _Request | None = self.__dict__.pop("_tripwire_request", None)
         if request is None:
             return original(self, *args, **kwargs)
+        if request.streamed:
+            return _streamed_getresponse(original, self, request, args, kwargs)
         span = request.span
         data = request.data
         status = None
@@ -268,6 +347,33 @@ def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
                 pass
 
     return getresponse
+
+
+def _streamed_getresponse(
+    original: Callable[..., Any],
+    connection: Any,
+    request: _Request,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    span = request.span
+    status = None
+    try:
+        response = original(connection, *args, **kwargs)
+        status = response.status
+        request.data[SPANDATA.HTTP_STATUS_CODE] = status
+        if span is not None:
+            span.status = "error" if status >= 400 else "ok"
+            span.set_attribute(SPANDATA.HTTP_STATUS_CODE, status)
+        return response
+    finally:
+        try:
+            if span is not None:
+                add_http_request_source(span)
+                span.end()
+            add_http_breadcrumb(status, request.data)
+        except Exception:
+            pass
 
 
 # -- subprocess ----------------------------------------------------------------------------
@@ -313,12 +419,22 @@ def _wrap_popen_init(original: Callable[..., Any]) -> Callable[..., Any]:
                 message=description,
                 data={"subprocess.cwd": cwd} if cwd else {},
             )
-            parent = _parent_span()
-            span = None
-            if parent is not None:
-                span = parent.start_child(
-                    op=OP.SUBPROCESS, name=description, origin=SUBPROCESS_ORIGIN
+            span: Any = None
+            if streaming(client):
+                # sentry_sdk 2.75 under streaming: a span (named after the command, no
+                # ``subprocess.cwd``) and the trace for the child only inside a span.
+                span = start_child(
+                    description, {"sentry.op": OP.SUBPROCESS, "sentry.origin": SUBPROCESS_ORIGIN}
                 )
+                if span is None:
+                    original(self, *args, **kwargs)
+                    return
+            else:
+                parent = _parent_span()
+                if parent is not None:
+                    span = parent.start_child(
+                        op=OP.SUBPROCESS, name=description, origin=SUBPROCESS_ORIGIN
+                    )
             headers = outgoing_trace_headers(client, None, span)
             if headers:
                 positional = len(args) > _ENV_INDEX
@@ -330,9 +446,11 @@ def _wrap_popen_init(original: Callable[..., Any]) -> Callable[..., Any]:
                     args = (*args[:_ENV_INDEX], env, *args[_ENV_INDEX + 1 :])
                 else:
                     kwargs["env"] = env
-            if span is not None and cwd:
+            if span is not None and cwd and not streaming(client):
                 span.set_data("subprocess.cwd", cwd)
         except Exception:  # instrumentation must not stop the child from starting
+            if isinstance(span, StreamedSpan):
+                span.end()  # started (and current) under streaming
             original(self, *args, **kwargs)
             return
         if span is None:
@@ -340,7 +458,10 @@ def _wrap_popen_init(original: Callable[..., Any]) -> Callable[..., Any]:
             return
         with span:
             original(self, *args, **kwargs)
-            span.set_tag("subprocess.pid", self.pid)
+            if isinstance(span, StreamedSpan):
+                span.set_attribute(SPANDATA.PROCESS_PID, self.pid)
+            else:
+                span.set_tag("subprocess.pid", self.pid)
 
     return __init__
 
@@ -348,8 +469,18 @@ def _wrap_popen_init(original: Callable[..., Any]) -> Callable[..., Any]:
 def _wrap_popen_call(original: Callable[..., Any], op: str) -> Callable[..., Any]:
     @functools.wraps(original)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if _enabled() is None:
+        client = _enabled()
+        if client is None:
             return original(self, *args, **kwargs)
+        if streaming(client):
+            # Under streaming sentry_sdk 2.75 names the span after its op.
+            attributes = {"sentry.op": op, "sentry.origin": SUBPROCESS_ORIGIN}
+            streamed = start_child(op, attributes)
+            if streamed is None:
+                return original(self, *args, **kwargs)
+            with streamed:
+                streamed.set_attribute(SPANDATA.PROCESS_PID, self.pid)
+                return original(self, *args, **kwargs)
         parent = _parent_span()
         if parent is None:
             return original(self, *args, **kwargs)

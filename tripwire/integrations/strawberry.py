@@ -20,7 +20,10 @@ As sentry_sdk 2.75's ``strawberry`` integration:
   ``strawberry``, handled false), with the response body as ``contexts.response``
   when response bodies may be collected.
 
-Spans have origin ``auto.graphql.strawberry``.
+Spans have origin ``auto.graphql.strawberry``. Under span streaming, as sentry_sdk's
+streamed spans: no ``graphql.resource_name``, ``graphql.operation.name`` only for a
+named operation, resolve spans without the field data, and a named operation renames
+the segment and sets its ``sentry.op``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from tripwire.consts import OP
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common import graphql as gql_rules
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.web import streamed
 from tripwire.integrations._patch import patch_once
 from tripwire.integrations.logging import ignore_logger
 from tripwire.scope._current import get_client, get_isolation_scope
@@ -200,14 +204,26 @@ def _build_extensions() -> tuple[type, type]:
             get_isolation_scope().add_event_processor(_request_processor(context))
             span = start_span(op=op, name=f"{kind} {name}" if name else kind, origin=ORIGIN)
             span.__enter__()
+            stream = streamed(span)
             with capture_internal_exceptions():
                 if gql_rules.collect_document(get_client().options):
                     span.set_data("graphql.document", context.query)
                 span.set_data("graphql.operation.type", kind)
-                span.set_data("graphql.operation.name", name)
-                span.set_data("graphql.resource_name", self._resource_name)
+                if stream is None:
+                    span.set_data("graphql.operation.name", name)
+                    span.set_data("graphql.resource_name", self._resource_name)
+                elif name:  # as sentry_sdk's streamed span: no resource name
+                    span.set_data("graphql.operation.name", name)
             yield
             with capture_internal_exceptions():
+                if stream is not None:
+                    if context.operation_name:
+                        segment = stream.containing_transaction
+                        segment.set_attribute("sentry.segment.name.source", "component")
+                        segment.set_attribute("sentry.op", op)
+                        segment.name = context.operation_name
+                    span.__exit__(None, None, None)
+                    return
                 transaction = span.containing_transaction
                 if transaction is not None and context.operation_name:
                     transaction.name = context.operation_name
@@ -266,6 +282,8 @@ class _resolve_span:
     def __init__(self, info: Any) -> None:
         field_path = f"{info.parent_type}.{info.field_name}"
         self.span = start_span(op=OP.GRAPHQL_RESOLVE, name=f"resolving {field_path}", origin=ORIGIN)
+        if streamed(self.span) is not None:
+            return  # sentry_sdk's streamed resolve spans carry no field attributes
         with capture_internal_exceptions():
             self.span.set_data("graphql.field_name", info.field_name)
             self.span.set_data("graphql.parent_type", info.parent_type.name)

@@ -21,7 +21,10 @@ request gets:
   handler whose ``current_user`` is set adds ``user.is_authenticated``.
 
 With span streaming (``trace_lifecycle="stream"``) the request's span is named after
-the handler's method and gets the response's status when the handler returns.
+the handler's method and gets the response's status and sentry_sdk's request
+attributes (method, filtered headers, protocol, the body as text; the url, query and
+client's address with `send_default_pii`) when the handler returns. The request's
+scope carries ``sentry.is_localhost`` and ``user_agent.original`` in both modes.
 Tornado's access log (``tornado.access``) makes no breadcrumbs or events.
 """
 
@@ -124,10 +127,13 @@ def _wrap_execute(original: Callable[..., Any]) -> Callable[..., Any]:
             origin=ORIGIN,
             methods_to_capture=_EVERY_METHOD,
             sampling_context={"tornado_request": request},
+            scope_attributes=lambda: _scope_attributes(request, client.options),
         )
         try:
             result = await original(self, *args, **kwargs)
         except BaseException as exc:
+            if server.transaction is not None and has_span_streaming_enabled(client.options):
+                _name_streamed_span(server, self)
             server.finish(exc)
             raise
         if server.transaction is not None and has_span_streaming_enabled(client.options):
@@ -139,10 +145,17 @@ def _wrap_execute(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _name_streamed_span(server: Any, handler: Any) -> None:
-    """A streamed span skips the event processors: named (and given the response's
-    status) here, as sentry_sdk's streamed Tornado spans are."""
+    """A streamed span skips the event processors: named (and given the request's
+    attributes and the response's status) here, as sentry_sdk's streamed Tornado spans."""
+    from tripwire.integrations._common.web import streamed
     from tripwire.utils import transaction_from_function
 
+    try:
+        segment = streamed(server.transaction)
+        if segment is not None:
+            segment.set_attributes(_request_attributes(handler.request, server.client.options))
+    except Exception:
+        pass
     try:
         method = getattr(handler, handler.request.method.lower(), None)
         name = transaction_from_function(method) if method is not None else None
@@ -151,6 +164,59 @@ def _name_streamed_span(server: Any, handler: Any) -> None:
         server.set_status(handler.get_status())
     except Exception:
         pass
+
+
+def _scope_attributes(request: Any, options: Any) -> dict[str, Any]:
+    from tripwire.integrations._common.web import client_ip, request_scope_attributes
+
+    headers = request.headers  # case-insensitive
+    return request_scope_attributes(
+        options,
+        client_address=client_ip(headers, request.remote_ip),
+        host=headers.get("host"),
+        forwarded_host=headers.get("x-forwarded-host"),
+        user_agent=headers.get("user-agent"),
+        user_address=request.remote_ip,
+    )
+
+
+def _request_attributes(request: Any, options: Any) -> dict[str, Any]:
+    """The streamed segment's request attributes (sentry_sdk's names and rules), the
+    body (as text) included."""
+    from tripwire import _data_collection
+    from tripwire.integrations._common.web import may_send_user
+
+    out: dict[str, Any] = {}
+    if request.method:
+        out["http.request.method"] = request.method.upper()
+    for key, value in _data_collection.request_headers(dict(request.headers), options).items():
+        out["http.request.header." + key.lower()] = value
+    collecting = _data_collection.enabled(options)
+    if collecting:
+        out["url.path"] = request.path
+        kept = _data_collection.request_query(request.query, options) if request.query else None
+        if kept:
+            out["url.query"] = kept
+        url = request.full_url().split("?", 1)[0].split("#", 1)[0]
+        out["url.full"] = f"{url}?{kept}" if kept else url
+    elif options.get("send_default_pii"):
+        out["url.full"] = request.full_url()
+        out["url.path"] = request.path
+        if request.query:
+            out["url.query"] = request.query
+    if request.remote_ip and may_send_user(options):
+        out["client.address"] = request.remote_ip
+    if request.protocol:
+        out["network.protocol.name"] = request.protocol
+    if not collecting or "incoming_request" in options["data_collection"]["http_bodies"]:
+        body = request.body
+        if body:
+            decision = _data_collection.body_decision(options, "incoming_request", len(body))
+            if decision == "too_large":
+                out["http.request.body.data"] = "[Exceeds maximum size]"
+            else:
+                out["http.request.body.data"] = body.decode("utf-8", "replace")
+    return out
 
 
 def _wrap_log_exception(original: Callable[..., Any]) -> Callable[..., Any]:

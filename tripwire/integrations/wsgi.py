@@ -17,7 +17,12 @@ As sentry_sdk 2.75's ``wsgi`` module, for every request the middleware wraps:
 - events get the `request` (url, method, query string, ``SERVER_NAME``/``SERVER_PORT``
   in `env`, headers with the sensitive ones removed) and, with `send_default_pii`,
   the user's IP address (``X-Forwarded-For``, ``X-Real-Ip``, else ``REMOTE_ADDR``).
-  The request part is built only when an event is sent, from the environ.
+  The request part is built only when an event is sent, from the environ;
+- the request's scope carries ``sentry.is_localhost`` and ``user_agent.original``
+  (its logs and metrics show them, streaming or not) and, under span streaming,
+  ``user.ip_address`` as the options allow; a streamed segment gets the request's
+  attributes (method, headers, scheme, port; path, query, full URL and client's
+  address as the options allow), built only under streaming.
 
 A response that is a file (``wsgi.file_wrapper`` in the environ and a ``fileno``) is
 returned as it is, so servers can send it with ``sendfile``/uWSGI offloading.
@@ -29,6 +34,7 @@ import sys
 from contextvars import ContextVar
 from typing import Any, Callable, Optional
 
+from tripwire import _data_collection
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.integrations._common.web import (
     DEFAULT_HTTP_METHODS_TO_CAPTURE,
@@ -36,6 +42,7 @@ from tripwire.integrations._common.web import (
     attach_request,
     may_send_user,
     request_part,
+    request_scope_attributes,
 )
 from tripwire.scope._current import _isolation_scope, get_client
 
@@ -237,6 +244,65 @@ def _trace_headers(environ: dict[str, Any]) -> Optional[dict[str, Any]]:
     return found
 
 
+def request_attributes(
+    environ: dict[str, Any], options: dict[str, Any], use_x_forwarded_for: bool = False
+) -> dict[str, Any]:
+    """A streamed segment's request attributes from the environ (sentry_sdk's names and
+    rules): method, headers (sensitive ones filtered), scheme and port; with
+    `send_default_pii` (or as `data_collection` allows) path, query, full URL and the
+    client's address."""
+    out: dict[str, Any] = {}
+    method = environ.get("REQUEST_METHOD")
+    if method:
+        out["http.request.method"] = method.upper()
+    for key, value in _data_collection.request_headers(_get_headers(environ), options).items():
+        out["http.request.header." + key.lower()] = value
+    scheme = environ.get("wsgi.url_scheme")
+    if scheme:
+        out["network.protocol.name"] = scheme
+    port = environ.get("SERVER_PORT")
+    if port:
+        try:
+            out["server.port"] = int(port)
+        except ValueError:
+            pass
+    collection = _data_collection.enabled(options)
+    if collection or options.get("send_default_pii"):
+        query = environ.get("QUERY_STRING") or None
+        if collection and query:
+            query = _data_collection.request_query(query, options)
+        if query:
+            out["http.query"] = query
+        path = environ.get("PATH_INFO")
+        if path:
+            out["url.path"] = path
+        url = get_request_url(environ, use_x_forwarded_for)
+        out["url.full"] = f"{url}?{query}" if query else url
+        if may_send_user(options):
+            ip = get_client_ip(environ)
+            if ip:
+                out["client.address"] = ip
+    return out
+
+
+def scope_attributes(
+    environ: dict[str, Any], options: dict[str, Any], captured: bool
+) -> dict[str, Any]:
+    """What the request's logs, metrics and streamed spans carry: whether it is local and
+    its user agent (in both modes, as sentry_sdk), and under span streaming, for a
+    `captured` method, the client's address as the options allow."""
+    host = environ.get("HTTP_HOST")
+    return request_scope_attributes(
+        options,
+        client_address=get_client_ip(environ),
+        host=host,
+        forwarded_host=environ.get("HTTP_X_FORWARDED_HOST"),
+        user_agent=environ.get("HTTP_USER_AGENT"),
+        url_host=environ.get("SERVER_NAME") if not host else None,
+        with_user=captured,
+    )
+
+
 def serve(
     app: WsgiApp,
     environ: dict[str, Any],
@@ -252,6 +318,8 @@ def serve(
     client = get_client()
     request = ServerRequest(client)
     method = environ.get("REQUEST_METHOD", "").upper()
+    options = client.options
+    forwarded = processor.use_x_forwarded_for
     token = _wsgi_middleware_applied.set(processor)
     try:
         request.start(
@@ -263,6 +331,8 @@ def serve(
             origin=origin,
             methods_to_capture=methods,
             sampling_context={"wsgi_environ": environ},
+            attributes=lambda: request_attributes(environ, options, forwarded),
+            scope_attributes=lambda: scope_attributes(environ, options, method in methods),
         )
         transaction = request.transaction
         if transaction is not None:

@@ -1,17 +1,25 @@
-"""`@trace`: run a function (sync or async) in a child span, and the functions_to_trace option."""
+"""`@trace`: run a function (sync or async) in a child span, and the functions_to_trace option.
+
+Under span streaming (``trace_lifecycle="stream"``) a child of a streamed span is a
+streamed span, and functions_to_trace wraps with `streamed_trace` (the decorator of
+`tripwire.traces.trace`): a traced function called without an active span starts a
+segment of its own, as sentry_sdk 2.75 does.
+"""
 
 from __future__ import annotations
 
 import functools
 import importlib
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 
 from tripwire._late import hooks
 from tripwire._log import logger
-from tripwire.scope._current import get_current_scope
+from tripwire.scope._current import get_client, get_current_scope
 from tripwire.tracing import _templates
 from tripwire.tracing._consts import OP, SPANTEMPLATE
+from tripwire.tracing._sampling import has_span_streaming_enabled
 
 if TYPE_CHECKING:
     from tripwire._client_base import BaseClient
@@ -30,6 +38,19 @@ def qualname_from_function(func: Callable[..., Any]) -> str:
     if qualname is None:
         return repr(func)
     return f"{module}.{qualname}" if module else str(qualname)
+
+
+def _start_child(scope: Any, parent: Any, op: str, name: str) -> Any:
+    """A child span of `parent` (not entered)."""
+    try:
+        start_child = parent.start_child
+    except AttributeError:
+        # A span of `traces.start_span` has no start_child: its child is streamed too,
+        # as the transaction-model `start_span` makes it.
+        from tripwire.tracing import _stream_compat  # lazy: streaming only
+
+        return _stream_compat.child_span(scope, parent, {"op": op, "name": name, "scope": scope})
+    return start_child(op=op, name=name, scope=scope)
 
 
 @overload
@@ -99,7 +120,7 @@ def _wrap(func: F, op: str | None, name: str | None, attributes: Mapping[str, An
             if parent is None:
                 logger.debug("no active span: %s runs without a span", span_name)
                 return await func(*args, **kw)
-            with parent.start_child(op=span_op, name=span_name, scope=scope) as span:
+            with _start_child(scope, parent, span_op, span_name) as span:
                 if data:
                     span.update_data(data)
                 return await func(*args, **kw)
@@ -114,7 +135,7 @@ def _wrap(func: F, op: str | None, name: str | None, attributes: Mapping[str, An
         if parent is None:
             logger.debug("no active span: %s runs without a span", span_name)
             return func(*args, **kw)
-        with parent.start_child(op=span_op, name=span_name, scope=scope) as span:
+        with _start_child(scope, parent, span_op, span_name) as span:
             if data:
                 span.update_data(data)
             return func(*args, **kw)
@@ -135,7 +156,7 @@ def _wrap_ai(
 
     def enter(scope: Any, parent: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
         span_name = _templates.span_name(template, function_name, kw)
-        span = parent.start_child(op=span_op, name=span_name, scope=scope)
+        span = _start_child(scope, parent, span_op, span_name)
         if data:
             span.update_data(data)
         try:
@@ -187,25 +208,78 @@ def _wrap_ai(
     return wrapper  # type: ignore[return-value]
 
 
+def streamed_trace(
+    func: F,
+    name: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    active: bool = True,
+    name_of: Callable[[Callable[..., Any]], str | None] = qualname_from_function,
+) -> F:
+    """Run each call of `func` in a streamed span (`tripwire.traces.trace`).
+
+    The span is a child of the active streamed span, or a segment without one. Its
+    name defaults to ``name_of(func)``, its op (``sentry.op``) to "function".
+    """
+    import inspect  # lazy: see _wrap
+
+    from tripwire.tracing import _streamed  # lazy: streaming only
+
+    span_attributes = dict(attributes) if attributes else {}
+    span_attributes.setdefault("sentry.op", OP.FUNCTION)
+    span_name = name or name_of(func) or ""
+    start_span = _streamed.start_span
+
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kw: Any) -> Any:
+            _warn_outside_streaming()
+            with start_span(name=span_name, attributes=span_attributes, active=active):
+                return await func(*args, **kw)
+
+        setattr(async_wrapper, _MARK, True)
+        return async_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        _warn_outside_streaming()
+        with start_span(name=span_name, attributes=span_attributes, active=active):
+            return func(*args, **kw)
+
+    setattr(wrapper, _MARK, True)
+    return wrapper  # type: ignore[return-value]
+
+
+def _warn_outside_streaming() -> None:
+    client = get_client()
+    if client.is_active() and not has_span_streaming_enabled(client.options):
+        warnings.warn(
+            "Using span streaming API in non-span-streaming mode. Use @sentry_sdk.trace instead.",
+            stacklevel=3,
+        )
+
+
 def setup_functions_to_trace(client: BaseClient) -> None:
     """Wrap each function named in the functions_to_trace option with `@trace`.
 
     Names are `module.function` or `module.Class.method`; the module is imported.
     Names that cannot be resolved are skipped (logged with debug=True). The
-    wrapping is undone by `tripwire.testing.reset()`.
+    wrapping is undone by `tripwire.testing.reset()`. Under span streaming the
+    functions get `streamed_trace`, named after the function (as sentry_sdk's are).
     """
+    streaming = has_span_streaming_enabled(client.options)
     for item in client.options.get("functions_to_trace") or ():
         qualified = item.get("qualified_name") if isinstance(item, Mapping) else None
         if not isinstance(qualified, str) or "." not in qualified:
             logger.debug("functions_to_trace: bad entry %r skipped", item)
             continue
         try:
-            _trace_by_name(qualified)
+            _trace_by_name(qualified, streaming)
         except Exception:
             logger.debug("functions_to_trace: cannot trace %r", qualified, exc_info=True)
 
 
-def _trace_by_name(qualified: str) -> None:
+def _trace_by_name(qualified: str, streaming: bool = False) -> None:
     import inspect  # lazy: see _wrap
 
     owner_path, attr = qualified.rsplit(".", 1)
@@ -221,13 +295,14 @@ def _trace_by_name(qualified: str) -> None:
     inner = getattr(target, "__func__", target)
     if getattr(inner, _MARK, False):
         return
+    wrap: Callable[[Any], Any] = streamed_trace if streaming else lambda f: trace(f, name=qualified)
     wrapped: Any
     if isinstance(target, staticmethod):
-        wrapped = staticmethod(trace(target.__func__, name=qualified))
+        wrapped = staticmethod(wrap(target.__func__))
     elif isinstance(target, classmethod):
-        wrapped = classmethod(trace(target.__func__, name=qualified))
+        wrapped = classmethod(wrap(target.__func__))
     elif callable(target):
-        wrapped = trace(target, name=qualified)
+        wrapped = wrap(target)
     else:
         logger.debug("functions_to_trace: %r is not a function", qualified)
         return

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tripwire import _json
+from tripwire import _data_collection, _json
 from tripwire._batcher import Batcher, batcher_for
 from tripwire._clock import clock, format_timestamp
 from tripwire._log import logger
@@ -49,13 +49,14 @@ _USER_ATTRIBUTES = (
 class _ClientState:
     """Per client: its span batcher, its ``before_send_span`` and its SDK attributes."""
 
-    __slots__ = ("batcher", "client", "hook", "static", "streaming")
+    __slots__ = ("batcher", "client", "hook", "static", "streaming", "user")
 
     def __init__(self, client: BaseClient) -> None:
         self.client = client
         options = client.options
         self.streaming = has_span_streaming_enabled(options)
         self.hook = _hook_of(options)
+        self.user = _data_collection.user_info(client.options)
         self.static = _static_attributes(client)
         self.batcher: Batcher[Any] = batcher_for(client, "span", _make_batcher)
 
@@ -105,7 +106,7 @@ def capture(span: StreamedSpan) -> None:
                 if key not in attrs:
                     attrs[key] = format_attribute(value)
         user = scope_data.user or isolation.user or global_.user
-        if user and client.should_send_default_pii():
+        if user and state.user:
             for attribute, field in _USER_ATTRIBUTES:
                 found = user.get(field)
                 if found is not None and attribute not in attrs:

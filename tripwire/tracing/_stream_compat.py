@@ -50,6 +50,8 @@ class CompatSpan(StreamedSpan):
 
     __slots__ = ()
 
+    _legacy_api = True
+
     # -- names -------------------------------------------------------------------------------
 
     @property

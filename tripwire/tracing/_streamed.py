@@ -30,6 +30,7 @@ from tripwire._ids import ids
 from tripwire._log import logger
 from tripwire.logger import format_attribute
 from tripwire.profiler import _state as _profiler_state
+from tripwire.profiler import continuous_profiler as _cp
 from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
 from tripwire.tracing._consts import BAGGAGE_HEADER_NAME, SENTRY_TRACE_HEADER_NAME
 from tripwire.tracing._propagation import (
@@ -250,6 +251,7 @@ class StreamedSpan:
         "_active",
         "_attributes",
         "_baggage",
+        "_continuous_profile",
         "_end_timestamp",
         "_name",
         "_parent_sampled",
@@ -268,6 +270,12 @@ class StreamedSpan:
 
     # Tells the scope (below tracing: no isinstance) that this is a streamed span.
     _streamed = True
+    # Whether the transaction-model API (`get_current_span`, `update_current_span`)
+    # sees this span: not a span of `traces.start_span`, which lacks its methods
+    # (sentry_sdk's get_current_span returns None for it).
+    _legacy_api = False
+    # An unsampled or ignored span (logs and metrics leave its span_id out).
+    _noop = False
 
     def __init__(
         self,
@@ -311,6 +319,7 @@ class StreamedSpan:
         self._sample_rand = sample_rand
         self._status = "ok"
         self._end_timestamp: Optional[float] = None
+        self._continuous_profile: Any = None
         self._start_timestamp = clock.now()
         self._start_ns = time.perf_counter_ns()
         if segment is None:
@@ -384,6 +393,10 @@ class StreamedSpan:
     def _end(self, end_timestamp: Optional[Union[float, datetime]] = None) -> None:
         if self._end_timestamp is not None:
             return
+        claim = self._continuous_profile
+        if claim is not None:  # a segment's hold on the "trace" lifecycle profiler
+            self._continuous_profile = None
+            claim.stop()
         self._detach()
         segment = self._segment
         attrs = self._attributes
@@ -616,6 +629,8 @@ class NoOpStreamedSpan(StreamedSpan):
     """An unsampled or ignored span: part of the trace, never sent."""
 
     __slots__ = ("_finished", "_sampled", "_unsampled_reason")
+
+    _noop = True
 
     def __init__(
         self,
@@ -874,6 +889,8 @@ def _start_segment(
         )
         noop._scope = scope
         return noop
+    # Before the span: it takes the id of the profiler its segment may start.
+    claim = _start_profile()
     span = cls(
         name=name,
         attributes=attributes,
@@ -886,9 +903,27 @@ def _start_segment(
         sample_rand=rand,
         sample_rate=rate,
     )
+    span._continuous_profile = claim
     if deferred:
         span._active = active
     return span
+
+
+def _start_profile() -> Any:
+    """A sampled segment's claim on the ``profile_lifecycle="trace"`` profiler, or None.
+
+    As a sampled transaction's: the profiler runs while a claim is held (transaction
+    profiling, `profiles_sample_rate`, has no effect under streaming).
+    """
+    try:
+        if _cp._configured_for is not get_client().options:
+            _cp.configure(None)
+        if _cp.mode != _cp.MODE_TRACE:
+            return None
+        return _cp.try_profile_lifecycle_trace_start()
+    except Exception:
+        logger.debug("[Profiling] could not start profiling a segment", exc_info=True)
+        return None
 
 
 def start_span(

@@ -15,6 +15,12 @@ manager kept open between them:
   the code location of the query (``code.lineno``, ``code.namespace``,
   ``code.filepath``, ``code.function``: `tripwire.tracing_utils.add_source`).
 
+Under span streaming (``trace_lifecycle="stream"``) the span is as sentry_sdk 2.75's
+streaming `record_sql_queries` makes it: the statement as ``db.query.text`` (the name
+``<unknown SQL query>`` without one), the parameters on the breadcrumb only, and the
+code location (``code.line.number``, ``code.file.path``, ...) set before the span
+ends, measured up to then.
+
 The core's `tracing_utils.record_sql_queries` / `add_query_source` stay the public,
 sentry_sdk-shaped helpers; these are their hot-path form (one function call each, the
 duration compared on the span's float clock).
@@ -24,13 +30,16 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from tripwire.api import add_breadcrumb, start_span
-from tripwire.consts import OP
+from tripwire.api import add_breadcrumb, start_span, start_transaction
+from tripwire.consts import OP, SPANDATA
+from tripwire.integrations._common.web import streamed
+from tripwire.options import span_streaming_enabled
 from tripwire.scope._current import get_client
-from tripwire.tracing_utils import _format_sql, add_source
+from tripwire.tracing_utils import _format_sql, add_query_source, add_source
 from tripwire.utils import has_data_collection_enabled
 
 QUERY = "query"  # the breadcrumb category of every query
+UNKNOWN = "<unknown SQL query>"  # a streamed query span's name without a statement
 
 
 def params_wanted(options: dict[str, Any]) -> bool:
@@ -70,16 +79,57 @@ def begin_query(text: Optional[str], data: dict[str, Any], origin: str, op: str 
     except Exception:
         pass
     span = start_span(op=op, name=text, origin=origin)
-    for key, value in data.items():
-        span.set_data(key, value)
+    if (
+        getattr(span, "sampled", True) is None  # made without a parent
+        and streamed(span) is None
+        and span_streaming_enabled(get_client().options)
+    ):
+        # No span is active: sentry_sdk 2.75's streaming query span is then a segment
+        # of its own.
+        span = start_transaction(name=text, op=op, origin=origin)
+    if (stream := streamed(span)) is not None:
+        if text is None:
+            stream.name = UNKNOWN
+        else:
+            stream.set_attribute(SPANDATA.DB_QUERY_TEXT, text)
+    else:
+        for key, value in data.items():
+            span.set_data(key, value)
     span.__enter__()
     return span
 
 
 def end_query(span: Any) -> None:
     """Finish the span entered by `begin_query`; add the query source if it was slow."""
+    if streamed(span) is not None:
+        try:  # a streamed span's attributes must be set before it ends
+            add_query_source(span)
+        except Exception:
+            pass
+        span.__exit__(None, None, None)
+        return
     span.__exit__(None, None, None)
     add_source_if_slow(span)
+
+
+# The connection data whose streamed attribute has another name (sentry_sdk 2.75).
+_STREAMED_NAMES = {
+    SPANDATA.DB_SYSTEM: SPANDATA.DB_SYSTEM_NAME,
+    SPANDATA.DB_NAME: SPANDATA.DB_NAMESPACE,
+}
+
+
+def streamed_names(data: dict[str, Any]) -> dict[str, Any]:
+    """Connection data with the streaming names (``db.system.name``, ``db.namespace``)."""
+    return {_STREAMED_NAMES.get(key, key): value for key, value in data.items()}
+
+
+def set_connection_data(span: Any, data: dict[str, Any]) -> None:
+    """Connection data on a query span, under the streaming names if it is streamed."""
+    if streamed(span) is not None:
+        data = streamed_names(data)
+    for key, value in data.items():
+        span.set_data(key, value)
 
 
 def add_source_if_slow(span: Any) -> None:
@@ -110,5 +160,7 @@ __all__ = [
     "end_query",
     "params_wanted",
     "query_data",
+    "set_connection_data",
     "statement_text",
+    "streamed_names",
 ]

@@ -24,14 +24,16 @@ from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import parse_qs, urlsplit
 
 from tripwire.consts import OP, SPANDATA
+from tripwire.integrations._common.streaming import start_child, streaming
 from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
 from tripwire.tracing._consts import BAGGAGE_HEADER_NAME, SENTRY_TRACE_HEADER_NAME
 from tripwire.tracing._propagation import should_propagate_trace
-from tripwire.tracing._sampling import has_tracing_enabled
+from tripwire.tracing._sampling import has_span_streaming_enabled, has_tracing_enabled
 from tripwire.tracing_utils import (
     add_http_breadcrumb,
     add_http_request_source,
     add_sentry_baggage_to_headers,
+    get_url_attributes,
 )
 from tripwire.utils import parse_url
 
@@ -78,6 +80,9 @@ def outgoing_trace_headers(
     if url is not None and not should_propagate_trace(client, url):
         return []
     if has_tracing_enabled(options):
+        if span is None and has_span_streaming_enabled(options):
+            # sentry_sdk 2.75 under streaming: outside a span, the scope's trace.
+            return list(get_current_scope().iter_trace_propagation_headers())
         if span is None or getattr(span, "containing_transaction", None) is None:
             return []  # tracing, but no transaction: nothing speaks for the trace
         return list(get_current_scope().iter_trace_propagation_headers(span=span))
@@ -147,7 +152,7 @@ class OutgoingRequest:
     client libraries: method, url, query, fragment (then status code and reason).
     """
 
-    __slots__ = ("fragment", "headers", "method", "query", "span", "url")
+    __slots__ = ("fragment", "headers", "method", "query", "span", "streamed", "url")
 
     def __init__(
         self,
@@ -157,6 +162,7 @@ class OutgoingRequest:
         fragment: str,
         span: Any,
         headers: list[tuple[str, str]],
+        streamed: Optional[dict[str, Any]] = None,
     ) -> None:
         self.method = method
         self.url = url
@@ -164,6 +170,38 @@ class OutgoingRequest:
         self.fragment = fragment
         self.span = span
         self.headers = headers
+        # Under span streaming: the request's ``url.*`` attributes ({} without consent).
+        self.streamed = streamed
+
+    @classmethod
+    def _begin_streamed(
+        cls, client: BaseClient, origin: str, method: str, full: str
+    ) -> OutgoingRequest:
+        """`begin` under span streaming, as sentry_sdk 2.75 there: a span only inside a
+        span (current until it ends), named as before, with ``http.request.method`` and
+        the ``url.*`` attributes (only with the user's consent; so in the breadcrumb)."""
+        parsed = parse_url(full, sanitize=False)
+        attributes = get_url_attributes(client, parsed)
+        span = start_child(
+            f"{method} {parsed.url}",
+            {
+                "sentry.op": OP.HTTP_CLIENT,
+                "sentry.origin": origin,
+                SPANDATA.HTTP_REQUEST_METHOD: method,
+            },
+        )
+        if span is not None:
+            span.set_attributes(attributes)
+        headers = outgoing_trace_headers(client, full, span)
+        return cls(
+            method,
+            attributes.get(SPANDATA.URL_FULL, ""),
+            attributes.get(SPANDATA.URL_QUERY, ""),
+            attributes.get(SPANDATA.URL_FRAGMENT, ""),
+            span,
+            headers,
+            attributes,
+        )
 
     @classmethod
     def begin(
@@ -175,6 +213,8 @@ class OutgoingRequest:
             return None
         try:
             full = str(url)
+            if streaming(client):
+                return cls._begin_streamed(client, origin, method, full)
             parsed = parse_url(full, sanitize=False)
             parent = get_current_scope().span or get_isolation_scope().span
             span = None
@@ -223,30 +263,53 @@ class OutgoingRequest:
             return
         try:
             span.__exit__(type(exc), exc, exc.__traceback__)
-            add_http_request_source(span)
+            if self.streamed is None:
+                add_http_request_source(span)
         except Exception:
             pass
+
+    def crumb_data(self, status: int, reason: Any, crumb_order: Sequence[str]) -> dict[str, Any]:
+        """The breadcrumb's data, its keys in `crumb_order` (under span streaming the URL
+        keys only with the user's consent, the URL then in full)."""
+        found = {
+            SPANDATA.HTTP_METHOD: self.method,
+            SPANDATA.HTTP_STATUS_CODE: status,
+            "reason": reason,
+            "url": self.url,
+            SPANDATA.HTTP_QUERY: self.query,
+            SPANDATA.HTTP_FRAGMENT: self.fragment,
+        }
+        if self.streamed is not None and not self.streamed:
+            crumb_order = [key for key in crumb_order if key not in _URL_CRUMB_KEYS]
+        return {key: found[key] for key in crumb_order}
 
     def responded(self, status: int, reason: Any, crumb_order: Sequence[str]) -> None:
         """The answer came: status on the span, span finished, breadcrumb added."""
         try:
-            span = self.span
-            if span is not None:
-                span.set_http_status(status)
-                span.set_data("reason", reason)
-                span.finish()
-                add_http_request_source(span)
-            found = {
-                SPANDATA.HTTP_METHOD: self.method,
-                SPANDATA.HTTP_STATUS_CODE: status,
-                "reason": reason,
-                "url": self.url,
-                SPANDATA.HTTP_QUERY: self.query,
-                SPANDATA.HTTP_FRAGMENT: self.fragment,
-            }
-            add_http_breadcrumb(status, {key: found[key] for key in crumb_order})
+            self.end_span(status, reason)
+            add_http_breadcrumb(status, self.crumb_data(status, reason, crumb_order))
         except Exception:
             pass
+
+    def end_span(self, status: int, reason: Any = None, with_reason: bool = True) -> None:
+        """End the span with the response's `status` (and `reason`, but when streamed)."""
+        span = self.span
+        if span is None:
+            return
+        if self.streamed is not None:
+            span.status = "error" if status >= 400 else "ok"
+            span.set_attribute(SPANDATA.HTTP_STATUS_CODE, status)
+            add_http_request_source(span)
+            span.end()
+            return
+        span.set_http_status(status)
+        if with_reason:
+            span.set_data("reason", reason)
+        span.finish()
+        add_http_request_source(span)
+
+
+_URL_CRUMB_KEYS = frozenset(("url", SPANDATA.HTTP_QUERY, SPANDATA.HTTP_FRAGMENT))
 
 
 __all__ = [

@@ -16,6 +16,11 @@ With tracing disabled no transaction object is made: the scope still carries the
 transaction name and source for error events, and the continued trace for their
 trace context and outgoing propagation.
 
+Under span streaming the transaction is a streamed segment: the integration's
+`attributes` go onto it, `set_route` puts the matched route (``http.route``) on the
+segment of the request being served, and `scope_attributes` (``sentry.is_localhost``,
+the user agent...) reach the request's logs, metrics and spans in both modes.
+
 The helpers below it turn request parts into the event's `request` as sentry_sdk
 does, under `send_default_pii`, `max_request_body_size` and `data_collection`.
 """
@@ -23,11 +28,12 @@ does, under `send_default_pii`, `max_request_body_size` and `data_collection`.
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Mapping
-from contextvars import Token
+from contextvars import ContextVar, Token
 from typing import Any, Callable, Optional
 
 from tripwire import _data_collection
 from tripwire._clock import clock
+from tripwire.options import span_streaming_enabled
 from tripwire.scope._current import (
     _current_scope,
     _isolation_scope,
@@ -39,6 +45,7 @@ from tripwire.sessions import _tracking_enabled
 from tripwire.tracing._api import continue_trace, start_transaction
 from tripwire.tracing._propagation import PropagationContext
 from tripwire.tracing._sampling import has_tracing_enabled
+from tripwire.tracing._streamed import NoOpStreamedSpan, StreamedSpan
 from tripwire.utils import AnnotatedValue
 
 # The methods whose requests get a transaction (sentry_sdk's default: no OPTIONS/HEAD).
@@ -49,6 +56,75 @@ DEFAULT_HTTP_METHODS_TO_CAPTURE = ("CONNECT", "DELETE", "GET", "PATCH", "POST", 
 DEFAULT_FAILED_REQUEST_STATUS_CODES = frozenset(range(500, 600))
 
 EventProcessor = Callable[[dict[str, Any], dict[str, Any]], Optional[dict[str, Any]]]
+
+# Hosts and addresses a request counts as local for (`sentry.is_localhost`, as Relay's
+# localhost filter decides).
+_LOCAL_ADDRESSES = frozenset({"127.0.0.1", "::1"})
+_LOCAL_HOSTS = _LOCAL_ADDRESSES | {"localhost"}
+_LOCAL_SUFFIXES = tuple("." + host for host in sorted(_LOCAL_HOSTS))  # subdomains
+
+
+# The streamed segment of the request being served in this context (sentry_sdk's
+# `_server_segment_span`): frameworks put the matched route on it.
+_server_segment: ContextVar[StreamedSpan | None] = ContextVar(
+    "tripwire_server_segment", default=None
+)
+
+
+def server_segment() -> StreamedSpan | None:
+    """The streamed segment of the request being served in this context, if any."""
+    return _server_segment.get()
+
+
+def set_route(route: Any) -> None:
+    """``http.route`` on the streamed segment of the request being served (nothing
+    without span streaming, outside a request, or for a route of None)."""
+    if route is None:
+        return
+    segment = _server_segment.get()
+    if segment is not None:
+        try:
+            segment.set_attribute("http.route", str(route))
+        except Exception:
+            pass
+
+
+def streamed(span: Any) -> StreamedSpan | None:
+    """`span` if it is a streamed span (``trace_lifecycle="stream"``), else None.
+
+    Under span streaming the transaction-model calls give streamed spans, which carry
+    the attributes sentry_sdk's streaming integrations write; transactions do not.
+    """
+    return span if isinstance(span, StreamedSpan) else None
+
+
+def _local_host(host: str) -> bool:
+    return host in _LOCAL_HOSTS or host.endswith(_LOCAL_SUFFIXES)
+
+
+def is_localhost(
+    client_address: str | None = None,
+    url_host: str | None = None,
+    host_header: str | None = None,
+    forwarded_host: str | None = None,
+) -> bool:
+    """Whether a request came from this machine (the ``sentry.is_localhost`` attribute):
+    a loopback client address, or a local name (``localhost``, ``*.localhost``, a
+    loopback address) as URL host, ``Host`` or ``X-Forwarded-Host``."""
+    if client_address is not None and client_address.strip("[]") in _LOCAL_ADDRESSES:
+        return True
+    if url_host is not None and _local_host(url_host):
+        return True
+    for header in (host_header, forwarded_host):
+        if header is None:
+            continue
+        if header.startswith("["):  # [::1]:8080
+            domain = header.partition("]")[0].strip("[]")
+        else:
+            domain = header.partition(":")[0]
+        if _local_host(domain):
+            return True
+    return False
 
 
 class ServerRequest:
@@ -62,6 +138,7 @@ class ServerRequest:
     __slots__ = (
         "_current_token",
         "_isolation_token",
+        "_segment_token",
         "client",
         "isolation_scope",
         "scope",
@@ -75,6 +152,7 @@ class ServerRequest:
         self.session: Any = None
         self._current_token: Token[Any] | None = None
         self._isolation_token: Token[Any] | None = None
+        self._segment_token: Token[Any] | None = None
 
     def start(
         self,
@@ -88,11 +166,16 @@ class ServerRequest:
         op: str = "http.server",
         methods_to_capture: Container[str] = DEFAULT_HTTP_METHODS_TO_CAPTURE,
         sampling_context: Mapping[str, Any] | None = None,
+        attributes: Callable[[], Mapping[str, Any]] | None = None,
+        scope_attributes: Callable[[], Mapping[str, Any]] | None = None,
     ) -> ServerRequest:
         """Fork the scopes, start the session and the transaction; returns self.
 
         `headers` is anything `continue_trace` reads (a WSGI environ, a header mapping,
         or just the trace headers found); None or empty: a new trace.
+        `attributes()` gives the request's attributes for a streamed segment (called
+        only under span streaming); `scope_attributes()` those the request's isolation
+        scope carries onto its logs, metrics and streamed spans (always called).
         """
         isolation = get_isolation_scope().fork()
         current = get_current_scope().fork()
@@ -106,6 +189,8 @@ class ServerRequest:
             data = isolation._d
             if processor is not None:
                 isolation.add_event_processor(processor)
+            if scope_attributes is not None:
+                _set_attributes(isolation, scope_attributes)
             if _tracking_enabled(isolation):
                 options = client.options
                 session = _RequestSession(options.get("release"), options.get("environment"))
@@ -115,9 +200,17 @@ class ServerRequest:
                 transaction = continue_trace(
                     isolation, headers, op=op, name=name, source=source, origin=origin
                 )
-                transaction = start_transaction(isolation, transaction, sampling_context)
+                # Entered on the current scope (as `sentry_sdk.start_transaction`): a
+                # streamed segment is then the current span, renamed with the scope.
+                transaction = start_transaction(current, transaction, sampling_context)
                 transaction.__enter__()
                 self.transaction = transaction
+                segment = streamed(transaction)
+                if segment is not None:
+                    self._segment_token = _server_segment.set(segment)
+                    # An unsampled segment sends nothing: its attributes are not built.
+                    if attributes is not None and not isinstance(segment, NoOpStreamedSpan):
+                        _set_attributes(segment, attributes)
             else:
                 # No transaction: the scope carries the trace (for errors and outgoing
                 # requests) and the name, without a Transaction object made and dropped.
@@ -135,6 +228,12 @@ class ServerRequest:
         transaction = self.transaction
         if transaction is not None:
             transaction.set_http_status(status)
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        """An attribute of the request's streamed segment (nothing for a transaction)."""
+        segment = streamed(self.transaction)
+        if segment is not None:
+            segment.set_attribute(key, value)
 
     def set_name(self, name: str, source: str) -> None:
         """Name the request's events and transaction (route, endpoint, url...).
@@ -172,6 +271,9 @@ class ServerRequest:
                 self.client.capture_session(session)
             except Exception:
                 pass
+        if self._segment_token is not None:
+            _restore(_server_segment, self._segment_token)
+            self._segment_token = None
         _restore(_current_scope, self._current_token)
         _restore(_isolation_scope, self._isolation_token)
         self._current_token = self._isolation_token = None
@@ -222,6 +324,13 @@ class _RequestSession(Session):
         if status is not None:
             self.status = status
             self.timestamp = clock.now()
+
+
+def _set_attributes(target: Any, attributes: Callable[[], Mapping[str, Any]]) -> None:
+    try:  # a failure here must not cost the request its transaction
+        target.set_attributes(dict(attributes()))
+    except Exception:
+        pass
 
 
 def _restore(var: Any, token: Token[Any] | None) -> None:
@@ -293,11 +402,34 @@ def request_part(
     return out
 
 
-def may_send_user(options: Mapping[str, Any]) -> bool:
-    """Whether the user's IP and identity may go with events."""
-    if _data_collection.enabled(options):
-        return bool(options["data_collection"].get("user_info"))
-    return bool(options.get("send_default_pii"))
+may_send_user = _data_collection.user_info  # whether the user's IP and identity may go
+
+
+def request_scope_attributes(
+    options: Mapping[str, Any],
+    *,
+    client_address: str | None,
+    host: str | None,
+    forwarded_host: str | None,
+    user_agent: str | None,
+    url_host: str | None = None,
+    user_address: str | None = None,
+    with_user: bool = True,
+) -> dict[str, Any]:
+    """What a request's logs, metrics and streamed spans carry (its isolation scope's
+    attributes, as sentry_sdk sets them in both modes): whether it came from this
+    machine and its user agent; under span streaming, and as the options allow, the
+    user's address (`user_address`, by default `client_address`; none if not
+    `with_user`)."""
+    out: dict[str, Any] = {
+        "sentry.is_localhost": is_localhost(client_address, url_host, host, forwarded_host)
+    }
+    if user_agent:
+        out["user_agent.original"] = user_agent
+    address = user_address if user_address is not None else client_address
+    if with_user and address and span_streaming_enabled(options) and may_send_user(options):
+        out["user.ip_address"] = address
+    return out
 
 
 def client_ip(headers: Mapping[str, Any], remote_addr: str | None) -> str | None:

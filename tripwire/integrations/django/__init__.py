@@ -26,7 +26,11 @@ As sentry_sdk 2.75's ``django`` integration:
   ``cache.get`` / ``cache.put`` with ``cache_spans``; `django.shortcuts.render` gets
   ``sentry_trace_meta`` in its context;
 - template errors get the template's frame; unevaluated querysets are not evaluated
-  to be shown.
+  to be shown;
+- under span streaming (``trace_lifecycle="stream"``) the segment carries the route
+  (``http.route``) and, as the options allow, the logged-in user; the spans take
+  sentry_sdk's streamed attributes (``db.system.name``, ``db.namespace``,
+  ``db.query.text``, ``middleware.name``, ``code.function.name``; no template context).
 
 Django is never imported by tripwire: each part is patched when the application
 imports the Django module it belongs to, and every patch falls through when the
@@ -55,7 +59,11 @@ from tripwire.integrations._common.web import (
     DEFAULT_HTTP_METHODS_TO_CAPTURE,
     body_part,
     may_send_user,
+    server_segment,
+    set_route,
+    streamed,
 )
+from tripwire.options import span_streaming_enabled
 from tripwire.scope._capture import capture_event
 from tripwire.scope._current import (
     _current_scope,
@@ -232,8 +240,10 @@ def _wrap_get_response(original: Callable[..., Any]) -> Callable[..., Any]:
     def get_response(self: Any, request: Any) -> Any:
         integration = _before_get_response(request)
         response = original(self, request)
-        if integration is not None and hasattr(request, "urlconf"):
-            _resolve_again(request, integration)
+        if integration is not None:
+            if hasattr(request, "urlconf"):
+                _resolve_again(request, integration)
+            _user_onto_scope(request)
         return response
 
     return get_response
@@ -247,10 +257,35 @@ def _before_get_response(request: Any) -> Optional[DjangoIntegration]:
     try:
         scope = _current_scope.get() or get_current_scope()
         _name_transaction(scope, integration.transaction_style, request)
+        if integration.transaction_style != "url" and server_segment() is not None:
+            set_route(_route(request))  # named after the view: the route is looked up
         scope.add_event_processor(_RequestProcessor(request))
     except Exception:
         pass
     return integration
+
+
+def _user_onto_scope(request: Any) -> None:
+    """Under span streaming (as sentry_sdk), the request's authenticated user onto the
+    scope as the options allow: the segment, ending after the response, carries it."""
+    try:
+        options = get_client().options
+        if not span_streaming_enabled(options) or not may_send_user(options):
+            return
+        from django.utils.functional import SimpleLazyObject
+
+        user = getattr(request, "user", None)
+        if isinstance(user, SimpleLazyObject):
+            # Evaluating it may query (or fail in an async view): only a loaded user.
+            user = getattr(request, "_cached_user", None)
+        if user is None or not is_authenticated(user):
+            return
+        found: dict[str, Any] = {}
+        _set_user_info(request, {"user": found})
+        if found:
+            get_isolation_scope().set_user(found)
+    except Exception:
+        pass
 
 
 def _resolve_again(request: Any, integration: DjangoIntegration) -> None:
@@ -266,18 +301,27 @@ def _resolve_again(request: Any, integration: DjangoIntegration) -> None:
 _resolver: Any = None
 
 
-def _name_transaction(scope: Any, style: str, request: Any) -> None:
+def _route(request: Any) -> Optional[str]:
+    """The request's route as a pattern (``/polls/{poll_id}/``), None if none matches."""
     global _resolver
     if _resolver is None:
         from tripwire.integrations.django.transactions import LEGACY_RESOLVER
 
         _resolver = LEGACY_RESOLVER
+    try:
+        found: Optional[str] = _resolver.resolve(
+            request.path_info, getattr(request, "urlconf", None)
+        )
+        return found
+    except Exception:
+        return None
+
+
+def _name_transaction(scope: Any, style: str, request: Any) -> None:
     name: Optional[str] = None
     if style == "url":
-        try:
-            name = _resolver.resolve(request.path_info, getattr(request, "urlconf", None))
-        except Exception:
-            name = None
+        name = _route(request)
+        set_route(name)
     else:
         from django.urls import Resolver404, resolve
 
@@ -661,6 +705,11 @@ def _start_span(op: str, name: Any, origin: str = DjangoIntegration.origin) -> A
     parent = (_current_scope.get() or get_current_scope()).span or get_isolation_scope().span
     if parent is None:
         return None
+    if streamed(parent) is not None:
+        # A streamed span (`traces.start_span`'s has no start_child): the API makes its child.
+        from tripwire.api import start_span
+
+        return start_span(op=op, name=name, origin=origin)
     return parent.start_child(op=op, name=name, origin=origin)
 
 

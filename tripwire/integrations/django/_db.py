@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any, Callable, Optional
 
 from tripwire.consts import OP, SPANDATA, SPANNAME
+from tripwire.integrations._common.web import streamed
 from tripwire.integrations._patch import patch_once
 from tripwire.integrations.django import _MARK, DjangoIntegration, _integration, _start_span
 from tripwire.tracing_utils import add_query_source, record_sql_queries
@@ -51,6 +52,11 @@ def _wrap_query(original: Callable[..., Any], many: bool) -> Callable[..., Any]:
         ) as span:
             if span.containing_transaction is not None:
                 set_db_data(span, self)
+                segment = streamed(span)
+                if segment is not None:  # the query text as sentry_sdk's streamed span has it
+                    span.set_attribute(SPANDATA.DB_QUERY_TEXT, segment.name)
+                    for key in _UNSTREAMED:
+                        span.remove_attribute(key)
             result = original(self, sql, params)
         try:
             add_query_source(span)
@@ -104,6 +110,13 @@ def _wrap_end(original: Callable[..., Any], name: str) -> Callable[..., Any]:
     return end
 
 
+# Query data sentry_sdk keeps off a streamed query span (its breadcrumb has them).
+_UNSTREAMED = ("db.params", "db.paramstyle", "db.executemany")
+# The vendor, operation and database name keys: span data, and streamed attributes.
+_NAMES = (SPANDATA.DB_SYSTEM, SPANDATA.DB_OPERATION, SPANDATA.DB_NAME)
+_STREAMED_NAMES = (SPANDATA.DB_SYSTEM_NAME, SPANDATA.DB_OPERATION_NAME, SPANDATA.DB_NAMESPACE)
+
+
 def set_db_data(span: Any, cursor_or_db: Any, operation: Optional[str] = None) -> None:
     """The connection's vendor, database name and server address on `span`; never raises."""
     try:
@@ -114,13 +127,15 @@ def set_db_data(span: Any, cursor_or_db: Any, operation: Optional[str] = None) -
 
 def _set_db_data(span: Any, cursor_or_db: Any, operation: Optional[str]) -> None:
     db = cursor_or_db.db if hasattr(cursor_or_db, "db") else cursor_or_db
-    span.set_data(SPANDATA.DB_SYSTEM, db.vendor)
+    # A streamed span takes sentry_sdk's streaming names (OpenTelemetry's).
+    names = _STREAMED_NAMES if streamed(span) is not None else _NAMES
+    span.set_data(names[0], db.vendor)
     if operation is not None:
-        span.set_data(SPANDATA.DB_OPERATION, operation)
+        span.set_data(names[1], operation)
     params = _connection_params(cursor_or_db, db)
     name = params.get("dbname") or params.get("database")
     if name is not None:
-        span.set_data(SPANDATA.DB_NAME, name)
+        span.set_data(names[2], name)
     host = params.get("host")
     if host is not None:
         span.set_data(SPANDATA.SERVER_ADDRESS, host)

@@ -3,7 +3,8 @@
 Each middleware class Django loads while the integration has ``middleware_spans`` on is
 wrapped: its `__call__` (or `__acall__`) and its ``process_*`` hooks run inside a
 ``middleware.django`` span named ``<dotted path>.<method>``, tagged
-``django.function_name`` and ``django.middleware_name``. With the option off (the
+``django.function_name`` and ``django.middleware_name`` (a streamed span: the
+attribute ``middleware.name``). With the option off (the
 default) middleware is loaded untouched and costs nothing per request.
 """
 
@@ -16,7 +17,8 @@ from typing import Any, Callable, Optional
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
-from tripwire.consts import OP
+from tripwire.consts import OP, SPANDATA
+from tripwire.integrations._common.web import streamed
 from tripwire.integrations._patch import patch_once
 from tripwire.integrations.django import _MARK, _integration, _start_span
 from tripwire.utils import transaction_from_function
@@ -70,8 +72,11 @@ def _middleware_span(method: Any, middleware_name: str) -> Any:
         OP.MIDDLEWARE_DJANGO, f"{middleware_name}.{basename}" if basename else middleware_name
     )
     if span is not None:
-        span.set_tag("django.function_name", transaction_from_function(method))
-        span.set_tag("django.middleware_name", middleware_name)
+        if streamed(span) is not None:  # sentry_sdk's streamed name, without the tags
+            span.set_attribute(SPANDATA.MIDDLEWARE_NAME, middleware_name)
+        else:
+            span.set_tag("django.function_name", transaction_from_function(method))
+            span.set_tag("django.middleware_name", middleware_name)
     return span
 
 

@@ -12,7 +12,8 @@ import functools
 from types import ModuleType
 from typing import Any, Callable
 
-from tripwire.consts import OP
+from tripwire.consts import OP, SPANDATA
+from tripwire.integrations._common.web import streamed
 from tripwire.integrations._patch import patch_once
 from tripwire.integrations.django import _MARK, _integration, _start_span
 from tripwire.scope._current import _current_scope, get_current_scope, get_isolation_scope
@@ -69,7 +70,10 @@ def _wrap_receiver(receiver: Callable[..., Any]) -> Callable[..., Any]:
         if span is None:
             return receiver(*args, **kwargs)
         with span:
-            span.set_data("signal", name)
+            if streamed(span) is not None:
+                span.set_attribute(SPANDATA.CODE_FUNCTION_NAME, name)
+            else:
+                span.set_data("signal", name)
             return receiver(*args, **kwargs)
 
     return wrapper

@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any, Callable, Optional
 
 from tripwire.consts import OP
+from tripwire.integrations._common.web import streamed
 from tripwire.integrations._patch import patch, patch_once
 from tripwire.integrations.django import _MARK, _integration, _start_span
 
@@ -51,7 +52,8 @@ def _wrap_rendered_content(original: Any) -> Any:
         if span is None:
             return original(self)
         with span:
-            span.set_data("context", self.context_data)
+            if streamed(span) is None:  # a streamed span carries no template context
+                span.set_data("context", self.context_data)
             return original(self)
 
     return rendered_content
@@ -85,7 +87,8 @@ def _wrap_render(original: Callable[..., Any]) -> Callable[..., Any]:
         if span is None:
             return original(request, template_name, context, *args, **kwargs)
         with span:
-            span.set_data("context", context)
+            if streamed(span) is None:
+                span.set_data("context", context)
             return original(request, template_name, context, *args, **kwargs)
 
     return render

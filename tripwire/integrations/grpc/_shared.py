@@ -1,15 +1,28 @@
 """What the sync and aio interceptors share: the switch, the client span, the trace
-metadata and the server transaction."""
+metadata and the server transaction.
+
+Under span streaming (``trace_lifecycle="stream"``), as sentry_sdk 2.75 there: a client
+span only inside a streamed span, with ``rpc.method`` and ``rpc.response.status_code``
+(instead of ``type`` / ``method`` / ``code``); outside a span the call carries the
+scope's trace. The server's transaction becomes a segment through the
+transaction-model mapping (`tracing._stream_compat`), as sentry_sdk's streamed one.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
 import tripwire
-from tripwire.consts import OP
+from tripwire.consts import OP, SPANDATA
+from tripwire.integrations._common.streaming import start_child, streaming
 from tripwire.integrations.grpc.consts import SPAN_ORIGIN
 from tripwire.scope._current import get_client
 from tripwire.tracing._consts import TransactionSource
+from tripwire.tracing._stream_compat import CompatSpan
+from tripwire.tracing._streamed import StreamedSpan
+
+RPC_METHOD = SPANDATA.RPC_METHOD
+RPC_RESPONSE_STATUS_CODE = SPANDATA.RPC_RESPONSE_STATUS_CODE
 
 
 def enabled() -> bool:
@@ -28,13 +41,34 @@ def method_name(method: Any) -> str:
 
 
 def client_span(kind: str, method: str) -> Any:
-    """The (unstarted) ``grpc.client`` span of a `kind` ("unary unary") call."""
+    """The (unstarted) ``grpc.client`` span of a `kind` ("unary unary") call.
+
+    Under span streaming, as sentry_sdk 2.75 there: ``rpc.method`` instead of ``type``
+    and ``method``, and no span (None) outside a span.
+    """
+    client = get_client()
+    if streaming(client):
+        try:
+            return start_child(
+                f"{kind} call to {method}",
+                {"sentry.op": OP.GRPC_CLIENT, "sentry.origin": SPAN_ORIGIN, RPC_METHOD: method},
+            )
+        except Exception:  # instrumentation must not break the call
+            return None
     span = tripwire.start_span(
         op=OP.GRPC_CLIENT, name=f"{kind} call to {method}", origin=SPAN_ORIGIN
     )
     span.set_data("type", kind)
     span.set_data("method", method)
     return span
+
+
+def set_code(span: Any, code: Any) -> None:
+    """The call's status code (a `grpc.StatusCode`) on its span, by name."""
+    if isinstance(span, StreamedSpan) and not isinstance(span, CompatSpan):
+        span.set_attribute(RPC_RESPONSE_STATUS_CODE, code.name)
+    else:
+        span.set_data("code", code.name)
 
 
 def trace_metadata(span: Any) -> list[tuple[str, str]]:

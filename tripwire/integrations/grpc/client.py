@@ -7,7 +7,13 @@ from typing import Any, Callable
 
 import grpc
 
-from tripwire.integrations.grpc._shared import client_span, enabled, method_name, trace_metadata
+from tripwire.integrations.grpc._shared import (
+    client_span,
+    enabled,
+    method_name,
+    set_code,
+    trace_metadata,
+)
 
 _Fields = namedtuple(
     "_Fields", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")
@@ -51,9 +57,12 @@ class ClientInterceptor(
         """A unary-unary call: span with the status code's name."""
         if self._patched and not enabled():
             return continuation(client_call_details, request)
-        with client_span("unary unary", method_name(client_call_details.method)) as span:
+        span = client_span("unary unary", method_name(client_call_details.method))
+        if span is None:
+            return continuation(_with_trace(client_call_details, None), request)
+        with span:
             response = continuation(_with_trace(client_call_details, span), request)
-            span.set_data("code", response.code().name)
+            set_code(span, response.code())
             return response
 
     def intercept_unary_stream(
@@ -62,7 +71,10 @@ class ClientInterceptor(
         """A unary-stream call: the span ends when the call starts (no code, as sentry_sdk)."""
         if self._patched and not enabled():
             return continuation(client_call_details, request)
-        with client_span("unary stream", method_name(client_call_details.method)) as span:
+        span = client_span("unary stream", method_name(client_call_details.method))
+        if span is None:
+            return continuation(_with_trace(client_call_details, None), request)
+        with span:
             return continuation(_with_trace(client_call_details, span), request)
 
 

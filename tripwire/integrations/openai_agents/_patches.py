@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 from tripwire._log import logger
 from tripwire.consts import SPANDATA, SPANSTATUS
 from tripwire.integrations._common.unhandled import capture_unhandled
+from tripwire.integrations._common.web import streamed
 from tripwire.integrations._patch import patch_once
 from tripwire.integrations.openai_agents import _spans
 from tripwire.scope._current import get_client, get_current_scope, isolation_scope
@@ -386,7 +387,9 @@ def _error_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
         # and goes on: the current span is marked failed, as with sentry_sdk.
         if _active() is not None:
             span = get_current_scope().span
-            if span is not None:
+            if streamed(span) is not None:
+                span.status = "error"  # a span of traces.start_span has no set_status
+            elif span is not None:
                 span.set_status(SPANSTATUS.INTERNAL_ERROR)
         return original(*args, **kwargs)
 

@@ -23,6 +23,7 @@ from tripwire.integrations.opentelemetry.consts import SENTRY_BAGGAGE_KEY, SENTR
 from tripwire.scope import add_global_event_processor
 from tripwire.tracing import Span as SentrySpan
 from tripwire.tracing import Transaction
+from tripwire.tracing_utils import has_span_streaming_enabled
 
 try:
     from opentelemetry.context import get_value
@@ -169,6 +170,10 @@ class SentrySpanProcessor(SpanProcessor):
     def _start(self, otel_span: Any, parent_context: Optional[Context]) -> None:
         client = api.get_client()
         if client.parsed_dsn is None or not _instrumenter_is_otel():
+            return
+        if has_span_streaming_enabled(client.options):
+            # As sentry_sdk 2.75: OTel spans are not bridged under span streaming (its
+            # transactions are no-ops there), even with the processor added by hand.
             return
         span_context = otel_span.get_span_context()
         if span_context is None or not span_context.is_valid or self._is_sentry_span(otel_span):

@@ -6,6 +6,11 @@ sentry_sdk 2.75, a command gets a ``redis`` breadcrumb always and, inside a span
 sentry_sdk, a command that raises still ends its spans (status ``internal_error``) and
 gives the scope its span back; sentry_sdk 2.75 leaves both open, so they are never sent
 and later spans of the transaction nest under the failed one.
+
+A streamed span (``trace_lifecycle="stream"``) gets sentry_sdk 2.75's streaming
+attributes instead of the tags: ``db.query.text`` (the command, not cut to
+``max_data_size``; on the cache span too), ``db.operation.name``, ``db.redis.key``,
+``db.system.name``, ``db.namespace``; a pipeline's span has no commands or tags.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Optional
 
 from tripwire.api import add_breadcrumb
-from tripwire.consts import OP
+from tripwire.consts import OP, SPANDATA
+from tripwire.integrations._common.web import streamed
 from tripwire.integrations.redis.consts import SPAN_ORIGIN
 from tripwire.integrations.redis.modules.caches import (
     _compile_cache_span_properties,
@@ -73,10 +79,10 @@ class Command:
             name = args[0] if args else ""
             rest = args[1:]
             try:
-                description = _command_text(name, rest, _value_mode(options))
+                text = _command_text(name, rest, _value_mode(options))
             except Exception:
-                description = name
-            description = _truncate(description, integration.max_data_size)
+                text = name
+            description = _truncate(text, integration.max_data_size)
             key = _extract_key(name, rest)
             data = {"redis.is_cluster": is_cluster, "redis.command": name, "db.operation": name}
             if key is not None:
@@ -94,6 +100,8 @@ class Command:
                         cache_span = span_for_scope(
                             scope, {"op": op, "name": cache["description"], "origin": SPAN_ORIGIN}
                         )
+                        if streamed(cache_span) is not None:
+                            cache_span.set_attribute(SPANDATA.DB_QUERY_TEXT, text)
         except Exception:  # instrumentation must not break the command
             return None
         # The cache span is the command span's parent: entered first, ended last.
@@ -108,6 +116,18 @@ class Command:
                 cache_span.__exit__(None, None, None)
             return None
         db_span.__enter__()
+        if (stream := streamed(db_span)) is not None:
+            # sentry_sdk 2.75's streaming names; no redis.is_cluster / redis.command.
+            stream.set_attribute(SPANDATA.DB_QUERY_TEXT, text)
+            try:
+                set_db_data_fn(db_span, instance)
+            except Exception:
+                pass
+            if name:
+                stream.set_attribute(SPANDATA.DB_OPERATION_NAME, name)
+            if key is not None:
+                stream.set_attribute("db.redis.key", key)
+            return Command(db_span, cache_span, cache)
         try:
             set_db_data_fn(db_span, instance)
         except Exception:
@@ -166,6 +186,8 @@ def begin_pipeline(
         return None
     try:
         set_db_data_fn(span, instance)
+        if streamed(span) is not None:
+            return span  # sentry_sdk 2.75 streams no pipeline tags or commands
         span.set_tag("redis.is_cluster", is_cluster)
         span.set_tag("redis.transaction", is_transaction)
         commands = commands_of(instance)

@@ -6,7 +6,13 @@ from typing import Any, Callable
 
 from grpc.aio import Metadata, UnaryStreamClientInterceptor, UnaryUnaryClientInterceptor
 
-from tripwire.integrations.grpc._shared import client_span, enabled, method_name, trace_metadata
+from tripwire.integrations.grpc._shared import (
+    client_span,
+    enabled,
+    method_name,
+    set_code,
+    trace_metadata,
+)
 
 
 class ClientInterceptor:
@@ -32,9 +38,12 @@ class SentryUnaryUnaryClientInterceptor(ClientInterceptor, UnaryUnaryClientInter
         """Run the call inside its span; the span ends with the call's status."""
         if self._patched and not enabled():
             return await continuation(client_call_details, request)
-        with client_span("unary unary", method_name(client_call_details.method)) as span:
+        span = client_span("unary unary", method_name(client_call_details.method))
+        if span is None:
+            return await continuation(self._with_trace(client_call_details, None), request)
+        with span:
             call = await continuation(self._with_trace(client_call_details, span), request)
-            span.set_data("code", (await call.code()).name)
+            set_code(span, await call.code())
             return call
 
 
@@ -47,7 +56,10 @@ class SentryUnaryStreamClientInterceptor(ClientInterceptor, UnaryStreamClientInt
         """Start the call inside its span (no status code, as sentry_sdk)."""
         if self._patched and not enabled():
             return await continuation(client_call_details, request)
-        with client_span("unary stream", method_name(client_call_details.method)) as span:
+        span = client_span("unary stream", method_name(client_call_details.method))
+        if span is None:
+            return await continuation(self._with_trace(client_call_details, None), request)
+        with span:
             return await continuation(self._with_trace(client_call_details, span), request)
 
 

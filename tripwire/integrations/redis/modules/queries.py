@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tripwire.consts import OP, SPANDATA
+from tripwire.integrations._common.web import streamed
 from tripwire.integrations.redis.utils import _get_safe_command, _truncate
 
 if TYPE_CHECKING:
@@ -35,12 +36,22 @@ def _get_db_span_description(
 
 def _set_db_data_on_span(span: Any, connection_params: Mapping[str, Any]) -> None:
     """``db.system``, ``db.driver.name``, then ``db.name``, ``server.address`` and
-    ``server.port`` from a connection's parameters (those it has)."""
-    span.set_data(SPANDATA.DB_SYSTEM, "redis")
-    span.set_data(SPANDATA.DB_DRIVER_NAME, "redis-py")
+    ``server.port`` from a connection's parameters (those it has).
+
+    A streamed span gets sentry_sdk 2.75's streaming names: ``db.system.name`` and
+    ``db.namespace``.
+    """
     db = connection_params.get("db")
-    if db is not None:
-        span.set_data(SPANDATA.DB_NAME, str(db))
+    if streamed(span) is not None:
+        span.set_data(SPANDATA.DB_SYSTEM_NAME, "redis")
+        span.set_data(SPANDATA.DB_DRIVER_NAME, "redis-py")
+        if db is not None:
+            span.set_data(SPANDATA.DB_NAMESPACE, str(db))
+    else:
+        span.set_data(SPANDATA.DB_SYSTEM, "redis")
+        span.set_data(SPANDATA.DB_DRIVER_NAME, "redis-py")
+        if db is not None:
+            span.set_data(SPANDATA.DB_NAME, str(db))
     host = connection_params.get("host")
     if host is not None:
         span.set_data(SPANDATA.SERVER_ADDRESS, host)
