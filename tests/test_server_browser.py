@@ -19,7 +19,7 @@ pytest.importorskip("jinja2", reason="the server extra is not installed")
 
 from tripwire.envelope import Envelope
 from tripwire.server.app import ServerThread
-from tripwire.server.store import Item
+from tripwire.server.store import StoredItem as Item
 
 CHROMIUM = shutil.which("chromium") or (
     "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None

@@ -22,7 +22,8 @@ pytest.importorskip("starlette", reason="the server extra is not installed")
 pytest.importorskip("uvicorn", reason="the server extra is not installed")
 
 from tripwire.server.app import ServerThread
-from tripwire.server.store import Item, Store
+from tripwire.server.store import Store
+from tripwire.server.store import StoredItem as Item
 
 DAY = 86400.0
 EVIL = "https://evil.example"

@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from tripwire.server import queries
 from tripwire.server.store import (
     SCHEMA_VERSION,
-    Item,
     SchemaError,
     Store,
     default_db_path,
     parse_timestamp,
 )
+from tripwire.server.store import StoredItem as Item
 
 
 @pytest.fixture
@@ -371,7 +371,8 @@ def test_logs_client_reports_attachments_and_unknown_items(store):
 _WRITER = textwrap.dedent(
     """
     import json, sys
-    from tripwire.server.store import Item, Store
+    from tripwire.server.store import Store
+    from tripwire.server.store import StoredItem as Item
     store = Store(sys.argv[1])
     for i in range(int(sys.argv[3])):
         event = {"event_id": "%s%030d" % (sys.argv[2], i), "message": "from %s" % sys.argv[2]}

@@ -42,7 +42,7 @@ from tripwire.envelope import Envelope
 from tripwire.server import inspector
 from tripwire.server.inspector import EnvelopeRecord
 from tripwire.server.limits import MAX_ATTACHMENTS_BYTES, BudgetExceeded, Hold, item_limit
-from tripwire.server.store import Item, SaveResult, StoreFull
+from tripwire.server.store import SaveResult, StoredItem, StoreFull
 
 if TYPE_CHECKING:
     from tripwire.server.app import ServerState
@@ -478,7 +478,7 @@ async def _accept(
     apply_limits: bool = True,
 ) -> Response:
     state = _state(request)
-    items: list[Item] = []
+    items: list[StoredItem] = []
     dropped: list[tuple[str, str, str]] = []
     limits = state.rate_limits
     for item in envelope.items:
@@ -487,7 +487,9 @@ async def _accept(
         if limit is not None:
             dropped.append((item_type, "rate_limited", limit.header_value()))
             continue
-        items.append(Item(item_type, item.headers, item.payload.bytes or b"", item.payload.json))
+        items.append(
+            StoredItem(item_type, item.headers, item.payload.bytes or b"", item.payload.json)
+        )
     # Only a body small enough for the live stream is kept past this point.
     arrival = state.broadcaster.arrival(
         request.url.path,
@@ -549,7 +551,7 @@ async def _accept(
 def _save(
     state: ServerState,
     project_id: int,
-    items: list[Item],
+    items: list[StoredItem],
     headers: dict[str, Any],
     dropped: list[tuple[str, str, str]],
     client_address: Optional[str],

@@ -24,7 +24,7 @@ class InvalidItem(ValueError):
     """An envelope item whose payload cannot be stored (counted as an ``invalid`` drop)."""
 
 
-class Item:
+class StoredItem:
     """One item to store: its type, headers and payload (bytes, JSON parsed on demand).
 
     Text that cannot be stored as UTF-8 (lone surrogates, which JSON can escape and
@@ -125,7 +125,7 @@ class SaveResult:
 def _save_event(
     conn: sqlite3.Connection,
     project_id: int,
-    item: Item,
+    item: StoredItem,
     header_event_id: Optional[str],
     now: float,
     result: SaveResult,
@@ -230,7 +230,7 @@ def _save_event(
 def _save_transaction(
     conn: sqlite3.Connection,
     project_id: int,
-    item: Item,
+    item: StoredItem,
     header_event_id: Optional[str],
     now: float,
     result: SaveResult,
@@ -320,7 +320,7 @@ def _save_transaction(
 def _save_spans(
     conn: sqlite3.Connection,
     project_id: int,
-    item: Item,
+    item: StoredItem,
     header_event_id: Optional[str],
     now: float,
     result: SaveResult,
@@ -398,7 +398,7 @@ def _save_spans(
 def _save_session(
     conn: sqlite3.Connection,
     project_id: int,
-    item: Item,
+    item: StoredItem,
     header_event_id: Optional[str],
     now: float,
     result: SaveResult,
@@ -438,7 +438,7 @@ def _save_session(
 def _save_sessions(
     conn: sqlite3.Connection,
     project_id: int,
-    item: Item,
+    item: StoredItem,
     header_event_id: Optional[str],
     now: float,
     result: SaveResult,
@@ -473,7 +473,7 @@ def _save_sessions(
 def _save_check_in(
     conn: sqlite3.Connection,
     project_id: int,
-    item: Item,
+    item: StoredItem,
     header_event_id: Optional[str],
     now: float,
     result: SaveResult,
@@ -510,7 +510,7 @@ def _save_check_in(
 def _save_log(
     conn: sqlite3.Connection,
     project_id: int,
-    item: Item,
+    item: StoredItem,
     header_event_id: Optional[str],
     now: float,
     result: SaveResult,
@@ -551,7 +551,7 @@ def _save_log(
 def _save_attachment(
     conn: sqlite3.Connection,
     project_id: int,
-    item: Item,
+    item: StoredItem,
     header_event_id: Optional[str],
     now: float,
     result: SaveResult,
@@ -580,7 +580,7 @@ def _save_attachment(
 def _save_client_report(
     conn: sqlite3.Connection,
     project_id: int,
-    item: Item,
+    item: StoredItem,
     header_event_id: Optional[str],
     now: float,
     result: SaveResult,
@@ -613,7 +613,7 @@ def _save_client_report(
 def save_raw(
     conn: sqlite3.Connection,
     project_id: int,
-    item: Item,
+    item: StoredItem,
     header_event_id: Optional[str],
     now: float,
     result: SaveResult,
@@ -627,7 +627,7 @@ def save_raw(
     result.count(item.type or "unknown")
 
 
-Saver = Callable[[sqlite3.Connection, int, "Item", Optional[str], float, "SaveResult"], None]
+Saver = Callable[[sqlite3.Connection, int, "StoredItem", Optional[str], float, "SaveResult"], None]
 
 SAVERS: dict[str, Saver] = {
     "event": _save_event,
@@ -699,7 +699,7 @@ def valid_event_id(value: Any) -> Optional[str]:
 
 
 def _event_id(
-    event: dict[str, Any], header_event_id: Optional[str], item: Item, result: SaveResult
+    event: dict[str, Any], header_event_id: Optional[str], item: StoredItem, result: SaveResult
 ) -> str:
     sent = event.get("event_id")
     if sent is None or sent == "":
@@ -754,11 +754,11 @@ def repair_text(value: Any) -> Any:
 _AUTO_IP = "{{auto}}"
 
 
-def _fill_auto_ip(event: dict[str, Any], item: Item) -> None:
+def _fill_auto_ip(event: dict[str, Any], item: StoredItem) -> None:
     """``"{{auto}}"`` as the user's (or the request's) IP: the sender's address, as Sentry.
 
     Without a known sender address the placeholder is removed rather than stored.
-    The event is then stored as changed (`Item.repaired`), not as sent.
+    The event is then stored as changed (`StoredItem.repaired`), not as sent.
     """
     for holder in (
         _obj(event.get("user")),
@@ -828,7 +828,7 @@ def _attribute(attributes: dict[str, Any], name: str) -> Any:
     return value
 
 
-def _json_text(item: Item, parsed: Any) -> str:
+def _json_text(item: StoredItem, parsed: Any) -> str:
     # Keep the bytes as sent when they are UTF-8 JSON; re-encode what came parsed or
     # what had to be repaired.
     if item.payload and not item.repaired:

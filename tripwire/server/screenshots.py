@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from tripwire.server.app import ServerThread
-from tripwire.server.store import Item, Store
+from tripwire.server.store import Store, StoredItem
 from tripwire.server.triage import Action
 
 __all__ = ["PAGES", "fill", "main", "take"]
@@ -39,11 +39,11 @@ PAGES = {
 }
 
 
-def _item(kind: str, payload: dict[str, Any]) -> Item:
-    return Item(kind, {"type": kind}, json.dumps(payload).encode())
+def _item(kind: str, payload: dict[str, Any]) -> StoredItem:
+    return StoredItem(kind, {"type": kind}, json.dumps(payload).encode())
 
 
-def _error(kind: str, value: str, release: str, at: float, **extra: Any) -> Item:
+def _error(kind: str, value: str, release: str, at: float, **extra: Any) -> StoredItem:
     frames = [
         {
             "filename": "shop/views.py",

@@ -29,8 +29,8 @@ from tripwire.server.inspector import EnvelopeRecord, save_record
 from tripwire.server.items import (
     SAVERS,
     InvalidItem,
-    Item,
     SaveResult,
+    StoredItem,
     category,
     parse_timestamp,
     save_raw,
@@ -45,11 +45,11 @@ from tripwire.server.triage import Action
 __all__ = [
     "SCHEMA_VERSION",
     "InvalidItem",
-    "Item",
     "SaveResult",
     "SchemaError",
     "Store",
     "StoreFull",
+    "StoredItem",
     "default_db_path",
     "parse_timestamp",
 ]
@@ -237,7 +237,7 @@ class Store:
     def save(
         self,
         project_id: int,
-        items: Iterable[Item],
+        items: Iterable[StoredItem],
         envelope_headers: Optional[dict[str, Any]] = None,
         received: Optional[float] = None,
         dropped: Iterable[tuple[str, str, str]] = (),
