@@ -386,7 +386,7 @@ def _shape(found: dict[str, Any]) -> list[Any]:
     out = []
     for item in json.loads(text):
         if item["type"] not in ("event", "transaction"):
-            continue  # tripwire also sends request-mode sessions
+            continue  # only events and transactions are compared
         payload = normalise(item["payload"], ids, drop=drop)
         for value in payload.get("exception", {}).get("values", ()):
             frames = value["stacktrace"]["frames"]

@@ -27,6 +27,7 @@ from typing import Any, cast
 import pytest
 from _receiver import Receiver, wait_until
 from _side_by_side import run_both
+from _stream_shapes import id_labels, masked, notes, values
 
 import tripwire
 from tripwire import traces
@@ -47,10 +48,6 @@ def spans_of(rx: Receiver) -> list[dict[str, Any]]:
         assert item.headers["item_count"] == len(payload["items"])
         out.extend(payload["items"])
     return out
-
-
-def values(span: dict[str, Any]) -> dict[str, Any]:
-    return {key: found["value"] for key, found in span.get("attributes", {}).items()}
 
 
 def init(rx: Receiver, **options: Any) -> None:
@@ -572,19 +569,14 @@ _VOLATILE = {
 }
 
 
-def _labels(found: dict[str, Any]) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for note in found["notes"]:
-        for key, value in note.items():
-            if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{16}|[0-9a-f]{32}", value):
-                labels[value] = key
-    labels["771a43a4192642f0b136d5159a501700"] = "incoming-trace"
-    labels["1234567890abcdef"] = "incoming-parent"
-    return labels
+_INCOMING = {
+    "771a43a4192642f0b136d5159a501700": "incoming-trace",
+    "1234567890abcdef": "incoming-parent",
+}
 
 
 def _shapes(found: dict[str, Any]) -> dict[str, Any]:
-    labels = _labels(found)
+    labels = id_labels(found, hex_only=True, extra=_INCOMING)
     out: dict[str, Any] = {}
     for item in found["items"]:
         payload = item["payload"]
@@ -602,19 +594,13 @@ def _shapes(found: dict[str, Any]) -> dict[str, Any]:
             for key in ("trace_id", "span_id", "parent_span_id"):
                 if key in shape:
                     shape[key] = labels.get(shape[key], "other")
-            attributes = dict(shape.pop("attributes"))
-            for key in _VOLATILE & set(attributes):
-                attributes[key] = "?"
+            attributes = masked(dict(shape.pop("attributes")), _VOLATILE)
             segment_id = attributes["sentry.segment.id"]["value"]
             attributes["sentry.segment.id"] = labels.get(segment_id, "other")
             shape["attributes"] = attributes
             assert shape["name"] not in out, shape["name"]
             out[shape["name"]] = shape
     return out
-
-
-def _notes(found: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for note in found["notes"] for key, value in note.items()}
 
 
 def test_spans_match_sentry_sdk(tmp_path: Path) -> None:
@@ -627,7 +613,7 @@ def test_spans_match_sentry_sdk(tmp_path: Path) -> None:
         our_shapes
     )
     assert not {"skip-me", "noise-12", "unsampled", "under-unsampled"} & set(our_shapes)
-    their_notes, our_notes = _notes(theirs), _notes(ours)
+    their_notes, our_notes = notes(theirs), notes(ours)
     for key in ("skipped", "unsampled"):
         assert our_notes[key] == their_notes[key]
     for key in [k for k in their_notes if k.startswith("sampled ")]:

@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 from _side_by_side import dumps, of_type, run_both
+from _stream_shapes import by_op, sent
 from fakes import (
     cohere_server,
     gemini_server,
@@ -74,13 +75,9 @@ def urls() -> Iterator[dict[str, str]]:
         }
 
 
-def _spans(found: dict[str, Any]) -> list[dict[str, Any]]:
-    return [span for payload in of_type(found, "span") for span in payload["items"]]
-
-
 def shape(found: dict[str, Any]) -> dict[str, Any]:
     """The spans and error events sent, without ids, times or SDK facts; order-free."""
-    spans = _spans(found)
+    spans = sent(found)
     names = {span["span_id"]: span["name"] for span in spans}
     out = []
     for span in spans:
@@ -125,17 +122,19 @@ def check(sentry: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
     expected, found = shape(sentry), shape(ours)
     assert found == expected, dumps({"sentry": expected, "tripwire": found})
     assert found["other items"] == []  # no transaction: everything streamed
-    ids = [span["span_id"] for span in _spans(ours)]
+    ids = [span["span_id"] for span in sent(ours)]
     assert len(ids) == len(set(ids))  # no span sent twice
     return found
 
 
+def run_and_check(script: str, urls: dict[str, str], tmp_path: Path) -> dict[str, Any]:
+    """`script` run by both SDKs against the fake providers; `check`ed."""
+    sentry, ours = run_both(f"TESTS = {TESTS!r}\nURLS = {urls!r}\n" + script, tmp_path)
+    return check(sentry, ours)
+
+
 def _by_op(found: dict[str, Any]) -> dict[str, int]:
-    ops: dict[str, int] = {}
-    for span in found["spans"]:
-        op = span["attributes"].get("sentry.op", ("-",))[0]
-        ops[op] = ops.get(op, 0) + 1
-    return ops
+    return by_op(found["spans"], lambda typed: typed[0])  # attributes are (value, type)
 
 
 CLIENTS_SCRIPT = """
@@ -295,9 +294,7 @@ finish()
 
 
 def test_the_provider_clients_stream_as_sentry_sdk(urls: dict[str, str], tmp_path: Path) -> None:
-    script = f"TESTS = {TESTS!r}\nURLS = {urls!r}\n" + CLIENTS_SCRIPT
-    sentry, ours = run_both(script, tmp_path)
-    found = check(sentry, ours)
+    found = run_and_check(CLIENTS_SCRIPT, urls, tmp_path)
     assert _by_op(found) == {
         "gen_ai.chat": 14,
         "gen_ai.embeddings": 1,
@@ -454,9 +451,7 @@ finish()
 
 
 def test_the_agent_frameworks_stream_as_sentry_sdk(urls: dict[str, str], tmp_path: Path) -> None:
-    script = f"TESTS = {TESTS!r}\nURLS = {urls!r}\n" + FRAMEWORKS_SCRIPT
-    sentry, ours = run_both(script, tmp_path)
-    found = check(sentry, ours)
+    found = run_and_check(FRAMEWORKS_SCRIPT, urls, tmp_path)
     assert _by_op(found) == {
         "gen_ai.chat": 17,
         "gen_ai.embeddings": 2,

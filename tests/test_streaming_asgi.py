@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from _side_by_side import run_both
-from _stream_shapes import by_name, logs, spans
+from _stream_shapes import named_logs, named_spans, segments_by_name
 
 import tripwire
 from tripwire.integrations.starlette import StarletteIntegration
@@ -196,11 +196,11 @@ _SEND_NAMES = {
 
 def test_asgi_frameworks_stream_the_spans_and_logs_sentry_sdk_does(tmp_path: Path) -> None:
     theirs, ours = run_both(SCRIPT, tmp_path)
-    their_spans, our_spans = spans(theirs, _SEND_NAMES), spans(ours, _SEND_NAMES)
+    their_spans, our_spans = named_spans(theirs, _SEND_NAMES), named_spans(ours, _SEND_NAMES)
     assert our_spans == their_spans
-    assert logs(ours) == logs(theirs)
+    assert named_logs(ours) == named_logs(theirs)
 
-    segments = by_name(our_spans)
+    segments = segments_by_name(our_spans)
     item = segments["/items/{ident}"]["attributes"]
     assert item["http.route"] == "/items/{ident}"
     assert item["sentry.is_localhost"] is True  # Host: localhost
@@ -221,7 +221,7 @@ def test_asgi_frameworks_stream_the_spans_and_logs_sentry_sdk_does(tmp_path: Pat
     ]
     assert {s["attributes"]["middleware.name"] for s in middleware} >= {"Passing"}
     # Every phase's logs carry the request's scope attributes, the transaction model too.
-    static_logs = [log for log in logs(ours) if "user.ip_address" not in log["attributes"]]
+    static_logs = [log for log in named_logs(ours) if "user.ip_address" not in log["attributes"]]
     assert any(log["attributes"].get("user_agent.original") == "UA/2" for log in static_logs)
 
 

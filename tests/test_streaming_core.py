@@ -21,6 +21,7 @@ import pytest
 from _profiles import busy_work, run_until
 from _receiver import Receiver, wait_until
 from _side_by_side import run_both
+from _stream_shapes import id_labels, masked, notes, values
 
 import tripwire
 from tripwire import traces
@@ -32,10 +33,6 @@ from tripwire.testing import MemoryTransport
 def spans_of(rx: Receiver) -> list[dict[str, Any]]:
     """Every span of every ``span`` item the receiver got."""
     return [span for item in rx.items("span") for span in loads(item.get_bytes())["items"]]
-
-
-def values(span: dict[str, Any]) -> dict[str, Any]:
-    return {key: found["value"] for key, found in span.get("attributes", {}).items()}
 
 
 def init(rx: Receiver, **options: Any) -> None:
@@ -180,27 +177,16 @@ _VOLATILE = {
 }
 
 
-def _labels(found: dict[str, Any]) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for note in found["notes"]:
-        for key, value in note.items():
-            if isinstance(value, str) and len(value) in (16, 32):
-                labels[value] = key
-    return labels
-
-
 def _spans(found: dict[str, Any]) -> list[dict[str, Any]]:
     """Each span without times; ids as labels; sorted (the batcher's order is its own)."""
-    labels = _labels(found)
+    labels = id_labels(found)
     segments: dict[str, str] = {}
     out = []
     for item in found["items"]:
         if item["type"] != "span":
             continue
         for span in item["payload"]["items"]:
-            attributes = values(span)
-            for key in _VOLATILE & set(attributes):
-                attributes[key] = "?"
+            attributes = masked(values(span), _VOLATILE)
             segment_id = attributes.pop("sentry.segment.id")
             segments.setdefault(segment_id, f"segment {len(segments)}")
             shape = {
@@ -217,7 +203,7 @@ def _spans(found: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _telemetry(found: dict[str, Any]) -> dict[str, Any]:
     """Logs and metrics: which trace, whether a span id; the event's trace context."""
-    labels = _labels(found)
+    labels = id_labels(found)
     out: dict[str, Any] = {}
     for item in found["items"]:
         payload = item["payload"]
@@ -233,10 +219,6 @@ def _telemetry(found: dict[str, Any]) -> dict[str, Any]:
                 "flags": payload["contexts"].get("flags"),
             }
     return out
-
-
-def _notes(found: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for note in found["notes"] for key, value in note.items()}
 
 
 def test_core_streaming_helpers_match_sentry_sdk(tmp_path: Path) -> None:
@@ -273,7 +255,7 @@ def test_core_streaming_helpers_match_sentry_sdk(tmp_path: Path) -> None:
     assert by_name["sourced"]["attributes"]["code.file.path"] == "scenario.py"
     assert _telemetry(ours) == _telemetry(theirs)
     assert _telemetry(ours)["in an unsampled span"] == ["unsampled trace", False]
-    their_notes, our_notes = _notes(theirs), _notes(ours)
+    their_notes, our_notes = notes(theirs), notes(ours)
     for key in (
         "api span",
         "utils span",

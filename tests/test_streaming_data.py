@@ -33,7 +33,7 @@ from _redis_server import (  # noqa: F401 (fixtures)
     redis_server_fixture,
 )
 from _side_by_side import run_both
-from _streaming_shapes import assert_same, by_name, crumbs, log_shapes, spans
+from _stream_shapes import assert_same, by_name, crumbs, log_shapes, spans
 from fakes import clickhouse_server
 from fakes.mongo import MongoServer, serving
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from _side_by_side import run_both
+from _stream_shapes import parented_by_name
 
 TESTS = Path(__file__).resolve().parent
 
@@ -43,25 +44,8 @@ def _kept(key: str) -> bool:
 def _spans(found: dict[str, Any]) -> list[dict[str, Any]]:
     """Every span without ids and times (its parent by name), sorted; the SDK's own
     module names made the same."""
-    spans = [
-        span
-        for item in found["items"]
-        if item["type"] == "span"
-        for span in item["payload"]["items"]
-    ]
-    names = {span["span_id"]: span["name"] for span in spans}
     out = []
-    for span in spans:
-        parent = span.get("parent_span_id")
-        shape = {
-            "name": span["name"],
-            "status": span["status"],
-            "is_segment": span["is_segment"],
-            "parent": "<incoming>" if parent == _INCOMING_PARENT else names.get(parent, parent),
-            "attributes": {
-                key: found_["value"] for key, found_ in span["attributes"].items() if _kept(key)
-            },
-        }
+    for shape in parented_by_name(found, _kept, _INCOMING_PARENT):
         cookie = shape["attributes"].get("http.request.header.cookie")
         if cookie and cookie.startswith("sessionid="):  # each run logs in anew
             shape["attributes"]["http.request.header.cookie"] = "sessionid=<key>"

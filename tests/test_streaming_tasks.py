@@ -32,7 +32,7 @@ from _redis_server import (  # noqa: F401 (fixtures)
     redis_server_fixture,
 )
 from _side_by_side import of_type, run_both
-from _streaming_shapes import assert_same, by_name, canonical, crumbs, log_shapes, spans
+from _stream_shapes import assert_same, by_name, canonical, crumbs, log_shapes, spans
 
 
 def _compare(

@@ -17,7 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from _side_by_side import logs, run_both
+from _side_by_side import run_both
+from _stream_shapes import kept_logs, parented_by_name
 
 # Differ between the SDKs (name, version, integrations), between runs, or with argv.
 _VOLATILE = {
@@ -34,42 +35,18 @@ _INCOMING_TRACE = "771a43a4192642f0b136d5159a501700"
 _INCOMING_PARENT = "1234567890abcdef"
 
 
+def _kept(key: str) -> bool:
+    return key not in _VOLATILE
+
+
 def _spans(found: dict[str, Any]) -> list[str]:
     """Every span, as JSON without ids and times: its parent by name, sorted."""
-    spans = [
-        span
-        for item in found["items"]
-        if item["type"] == "span"
-        for span in item["payload"]["items"]
-    ]
-    names = {span["span_id"]: span["name"] for span in spans}
-    out = []
-    for span in spans:
-        parent = span.get("parent_span_id")
-        shape = {
-            "name": span["name"],
-            "status": span["status"],
-            "is_segment": span["is_segment"],
-            "parent": "<incoming>" if parent == _INCOMING_PARENT else names.get(parent, parent),
-            "incoming_trace": span["trace_id"] == _INCOMING_TRACE,
-            "attributes": {
-                key: found_["value"]
-                for key, found_ in span["attributes"].items()
-                if key not in _VOLATILE
-            },
-        }
-        out.append(json.dumps(shape, sort_keys=True))
-    return sorted(out)
+    shapes = parented_by_name(found, _kept, _INCOMING_PARENT, _INCOMING_TRACE)
+    return sorted(json.dumps(shape, sort_keys=True) for shape in shapes)
 
 
 def _logs(found: dict[str, Any]) -> list[str]:
-    out = []
-    for log in logs(found):
-        attributes = {
-            key: value["value"] for key, value in log["attributes"].items() if key not in _VOLATILE
-        }
-        out.append(json.dumps({"body": log["body"], "attributes": attributes}, sort_keys=True))
-    return sorted(out)
+    return sorted(json.dumps(log, sort_keys=True) for log in kept_logs(found, _kept))
 
 
 def _by_name(found: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -5,10 +5,10 @@ starts) connects three of Sanic's signals, and `ErrorHandler.lookup` is patched,
 `sanic` is imported. Each request gets:
 
 - at ``http.lifecycle.request`` (the request just made, its body not read): its own
-  isolation scope (breadcrumbs cleared), a request-mode session, the incoming trace
-  continued (``sentry-trace``/``traceparent`` and ``baggage``) and, with tracing on,
-  an ``http.server`` transaction for every method (origin ``auto.http.sanic``), named
-  after the path (source ``url``) until routed;
+  isolation scope (breadcrumbs cleared; no request-mode session, as sentry_sdk), the
+  incoming trace continued (``sentry-trace``/``traceparent`` and ``baggage``) and,
+  with tracing on, an ``http.server`` transaction for every method (origin
+  ``auto.http.sanic``), named after the path (source ``url``) until routed;
 - at ``http.routing.after``: the route's name without the application's prefix
   (source ``component``) for the transaction and the request's events;
 - at ``http.lifecycle.response`` (also sent for a handler's error): the response's
@@ -207,6 +207,7 @@ def _signal_handlers() -> tuple[tuple[str, Callable[..., Any]], ...]:
                 sampling_context={"sanic_request": request},
                 attributes=lambda: _request_attributes(request, client.options),
                 scope_attributes=lambda: _scope_attributes(request, client.options),
+                track_session=False,  # sentry_sdk makes no request session here
             )
             setattr(request.ctx, _CTX_KEY, server)
         except Exception:  # instrumentation must never fail the request

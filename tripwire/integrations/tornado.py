@@ -4,8 +4,9 @@ As sentry_sdk 2.75's ``tornado`` integration, `RequestHandler._execute` and
 `RequestHandler.log_exception` are patched when `tornado.web` is imported; each
 request gets:
 
-- its own isolation scope (breadcrumbs cleared) and a request-mode session, kept to
-  the handler's task, so concurrent requests never see each other's data;
+- its own isolation scope (breadcrumbs cleared), kept to the handler's task, so
+  concurrent requests never see each other's data (no request-mode session: sentry_sdk
+  makes none for Tornado);
 - the incoming trace continued (``sentry-trace``/``traceparent`` and ``baggage``) and,
   with tracing on, an ``http.server`` transaction for every method (origin
   ``auto.http.tornado``, sampling context ``tornado_request``). As sentry_sdk's, it
@@ -128,6 +129,7 @@ def _wrap_execute(original: Callable[..., Any]) -> Callable[..., Any]:
             methods_to_capture=_EVERY_METHOD,
             sampling_context={"tornado_request": request},
             scope_attributes=lambda: _scope_attributes(request, client.options),
+            track_session=False,  # sentry_sdk makes no request session here
         )
         try:
             result = await original(self, *args, **kwargs)

@@ -168,6 +168,7 @@ class ServerRequest:
         sampling_context: Mapping[str, Any] | None = None,
         attributes: Callable[[], Mapping[str, Any]] | None = None,
         scope_attributes: Callable[[], Mapping[str, Any]] | None = None,
+        track_session: bool = True,
     ) -> ServerRequest:
         """Fork the scopes, start the session and the transaction; returns self.
 
@@ -176,6 +177,8 @@ class ServerRequest:
         `attributes()` gives the request's attributes for a streamed segment (called
         only under span streaming); `scope_attributes()` those the request's isolation
         scope carries onto its logs, metrics and streamed spans (always called).
+        `track_session=False`: no request session, whatever the options (frameworks
+        sentry_sdk makes none for, as Sanic and Tornado).
         """
         isolation = get_isolation_scope().fork()
         current = get_current_scope().fork()
@@ -191,7 +194,7 @@ class ServerRequest:
                 isolation.add_event_processor(processor)
             if scope_attributes is not None:
                 _set_attributes(isolation, scope_attributes)
-            if _tracking_enabled(isolation):
+            if track_session and _tracking_enabled(isolation):
                 options = client.options
                 session = _RequestSession(options.get("release"), options.get("environment"))
                 data.session = session
