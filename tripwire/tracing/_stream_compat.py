@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from tripwire.scope._current import get_isolation_scope
 from tripwire.tracing._consts import SPANDATA
 from tripwire.tracing._span import _thread_data
 from tripwire.tracing._streamed import (
@@ -38,6 +39,7 @@ from tripwire.tracing._streamed import (
 
 if TYPE_CHECKING:
     from tripwire.scope._scope import Scope
+    from tripwire.tracing._propagation import PropagationContext
 
 _HTTP_STATUS = "http.response.status_code"
 # Span data keys whose streaming attribute has another name (sentry_sdk 2.75's
@@ -275,7 +277,26 @@ def segment_span(
         CompatSpan,
         CompatNoOpSpan,
         deferred=True,
+        context=_continued_context(scope, transaction) if transaction is not None else None,
     )
+
+
+def _continued_context(scope: Scope, transaction: Any) -> Optional[PropagationContext]:
+    """The trace `transaction` continues, when `scope` has another trace of its own.
+
+    `continue_trace` puts the incoming trace in the isolation scope; a trace the current
+    scope has (a `new_trace()` before the request) would otherwise win. sentry_sdk's
+    integrations continue the trace in both scopes, so the incoming one is the
+    segment's. None: the scope's trace is the transaction's already.
+    """
+    own = scope._d.propagation_context
+    trace_id = getattr(transaction, "trace_id", None)
+    if own is None or own.trace_id == trace_id:
+        return None
+    isolation = get_isolation_scope()._d.propagation_context
+    if isolation is not None and isolation.trace_id == trace_id:
+        return isolation  # type: ignore[no-any-return]
+    return None
 
 
 def child_span(scope: Scope, parent: StreamedSpan, kwargs: Mapping[str, Any]) -> StreamedSpan:

@@ -35,6 +35,7 @@ from tripwire.scope._current import get_client, get_current_scope, get_isolation
 from tripwire.tracing._consts import BAGGAGE_HEADER_NAME, SENTRY_TRACE_HEADER_NAME
 from tripwire.tracing._propagation import (
     Baggage,
+    PropagationContext,
     _options_into,
     format_sample_rand,
     sample_rand_from_trace_id,
@@ -155,11 +156,16 @@ def _sample(
     attributes: Optional[Mapping[str, Any]],
     scope: Scope,
     custom: Optional[Mapping[str, Any]] = None,
+    context: Optional[PropagationContext] = None,
 ) -> tuple[Optional[bool], Optional[float], Optional[float], Optional[str]]:
-    """(sampled, sample rate, sample_rand, reason if not sampled) for a new segment."""
+    """(sampled, sample rate, sample_rand, reason if not sampled) for a new segment.
+
+    `context`: the trace continued (by default the one in force for `scope`).
+    """
     client = get_client()
     options = client.options
-    context = scope.get_active_propagation_context()
+    if context is None:
+        context = scope.get_active_propagation_context()
     if not has_tracing_enabled(options):
         return context.parent_sampled, None, None, None
     rand = context.baggage._sample_rand() if context.baggage is not None else None
@@ -844,13 +850,17 @@ def _start_segment(
     cls: type[StreamedSpan] = StreamedSpan,
     noop_cls: type[NoOpStreamedSpan] = NoOpStreamedSpan,
     deferred: bool = False,
+    context: Optional[PropagationContext] = None,
 ) -> StreamedSpan:
     """A new segment in `scope`'s trace (a no-op one if ignored or not sampled).
 
     `deferred`: the span is made active when entered, not now (the transaction-model
-    API); `cls` / `noop_cls`: the classes made.
+    API); `cls` / `noop_cls`: the classes made; `context`: the trace continued (by
+    default the one in force for `scope`).
     """
-    context = scope.get_active_propagation_context()
+    if context is None:
+        context = scope.get_active_propagation_context()
+    baggage = _starting_baggage(context)
     noop: NoOpStreamedSpan
     if is_ignored_span(name, attributes):
         noop = noop_cls(
@@ -860,19 +870,22 @@ def _start_segment(
             trace_id=context.trace_id,
             parent_span_id=context.parent_span_id,
             parent_sampled=context.parent_sampled,
-            baggage=context.baggage,
+            baggage=baggage,
             unsampled_reason="ignored",
         )
         noop._scope = scope
         return noop
-    sampled, rate, rand, reason = _sample(name, attributes, scope, custom)
+    sampled, rate, rand, reason = _sample(name, attributes, scope, custom, context)
     keep_incoming_rate = context.parent_sampled is not None and not callable(
         get_client().options.get("traces_sampler")
     )
-    if rate is not None and not keep_incoming_rate:
-        baggage = context.baggage
-        if baggage is not None and baggage.sentry_items.get("sample_rate"):
-            baggage.sentry_items["sample_rate"] = str(rate)
+    if (
+        rate is not None
+        and not keep_incoming_rate
+        and baggage is not None
+        and baggage.sentry_items.get("sample_rate")
+    ):
+        baggage.sentry_items["sample_rate"] = str(rate)
     if not sampled:
         noop = noop_cls(
             name=name,
@@ -881,7 +894,7 @@ def _start_segment(
             trace_id=context.trace_id,
             parent_span_id=context.parent_span_id,
             parent_sampled=context.parent_sampled,
-            baggage=context.baggage,
+            baggage=baggage,
             sampled=sampled,
             unsampled_reason=reason,
             sample_rand=rand,
@@ -899,7 +912,7 @@ def _start_segment(
         trace_id=context.trace_id,
         parent_span_id=context.parent_span_id,
         parent_sampled=context.parent_sampled,
-        baggage=context.baggage,
+        baggage=baggage,
         sample_rand=rand,
         sample_rate=rate,
     )
@@ -907,6 +920,22 @@ def _start_segment(
     if deferred:
         span._active = active
     return span
+
+
+def _starting_baggage(context: PropagationContext) -> Optional[Baggage]:
+    """The baggage a new segment of `context`'s trace starts with.
+
+    The incoming one; else the DSC already made from the options for this trace (a
+    `get_baggage()`, an outgoing request or an error before the segment): it went out
+    frozen, so the segment keeps sending it, as sentry_sdk 2.x does. Else None: the
+    segment makes its own, with its name and sampling decision.
+    """
+    baggage = context.baggage
+    if baggage is None:
+        cached = getattr(context, "_dsc", None)
+        if cached is not None:
+            baggage = cached[1]
+    return baggage
 
 
 def _start_profile() -> Any:
