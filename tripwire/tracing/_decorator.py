@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 from tripwire._late import hooks
 from tripwire._log import logger
 from tripwire.scope._current import get_client, get_current_scope
-from tripwire.tracing import _templates
+from tripwire.tracing import _stream_compat, _streamed, _templates
 from tripwire.tracing._consts import OP, SPANTEMPLATE
 from tripwire.tracing._sampling import has_span_streaming_enabled
 
@@ -47,8 +47,6 @@ def _start_child(scope: Any, parent: Any, op: str, name: str) -> Any:
     except AttributeError:
         # A span of `traces.start_span` has no start_child: its child is streamed too,
         # as the transaction-model `start_span` makes it.
-        from tripwire.tracing import _stream_compat  # lazy: streaming only
-
         return _stream_compat.child_span(scope, parent, {"op": op, "name": name, "scope": scope})
     return start_child(op=op, name=name, scope=scope)
 
@@ -221,8 +219,6 @@ def streamed_trace(
     name defaults to ``name_of(func)``, its op (``sentry.op``) to "function".
     """
     import inspect  # lazy: see _wrap
-
-    from tripwire.tracing import _streamed  # lazy: streaming only
 
     span_attributes = dict(attributes) if attributes else {}
     span_attributes.setdefault("sentry.op", OP.FUNCTION)
