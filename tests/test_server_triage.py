@@ -525,7 +525,7 @@ def test_in_chromium_tick_all_and_resolve_then_unresolve_from_the_issue_page(tmp
     if not (os.path.exists(chromium) and os.path.exists(chromedriver)):
         pytest.skip("headless Chromium and chromedriver are not installed")
     from selenium import webdriver
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -554,20 +554,20 @@ def test_in_chromium_tick_all_and_resolve_then_unresolve_from_the_issue_page(tmp
             ticked = driver.find_elements(By.CSS_SELECTOR, "input[name=id]:checked")
             assert len(ticked) == 2
             driver.find_element(By.CSS_SELECTOR, ".bulk-actions .triage-resolve").click()
-            WebDriverWait(driver, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+            WebDriverWait(driver, 30, ignored_exceptions=[WebDriverException]).until(
                 lambda d: "No unresolved issues" in d.find_element(By.TAG_NAME, "main").text
             )
             assert [issue_row(server, i)["status"] for i in ids] == ["resolved", "resolved"]
 
             driver.get(f"{server.url}/issues/{ids[0]}/")
             driver.find_element(By.CSS_SELECTOR, "form.triage .triage-unresolve").click()
-            WebDriverWait(driver, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+            WebDriverWait(driver, 30, ignored_exceptions=[WebDriverException]).until(
                 lambda d: d.find_element(By.ID, "issue-status").text.strip() == "unresolved"
             )
             assert issue_row(server, ids[0])["status"] == "unresolved"
             driver.find_element(By.CSS_SELECTOR, "form.triage .ignore-menu summary").click()
             driver.find_element(By.CSS_SELECTOR, "form.triage button[value=ignore_1d]").click()
-            WebDriverWait(driver, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+            WebDriverWait(driver, 30, ignored_exceptions=[WebDriverException]).until(
                 lambda d: d.find_element(By.ID, "issue-status").text.startswith("ignored")
             )
             assert issue_row(server, ids[0])["ignore_until"] > time.time() + 23 * 3600
