@@ -209,18 +209,6 @@ def _trace_config() -> Any:
 # -- server side ------------------------------------------------------------------------
 
 
-class _EveryMethod:
-    """Every request gets a transaction (sentry_sdk's aiohttp has no method filter)."""
-
-    __slots__ = ()
-
-    def __contains__(self, method: object) -> bool:
-        return True
-
-
-_EVERY_METHOD = _EveryMethod()
-
-
 def _patch_web(module: ModuleType) -> None:
     from tripwire.integrations._patch import patch_once
     from tripwire.integrations.logging import ignore_logger
@@ -231,18 +219,6 @@ def _patch_web(module: ModuleType) -> None:
     ignore_logger("aiohttp.server")
 
 
-def _trace_headers(headers: Any) -> dict[str, Any]:
-    """The incoming trace headers only (a lookup each, not a copy of every header)."""
-    out: dict[str, Any] = {}
-    if "sentry-trace" not in headers and "traceparent" not in headers:
-        return out  # a new trace: third-party baggage alone is not continued
-    for name in ("sentry-trace", "traceparent", "baggage"):
-        value = headers.get(name)
-        if value is not None:
-            out[name] = value
-    return out
-
-
 def _wrap_handle(original: Callable[..., Any]) -> Callable[..., Any]:
     import functools
     from asyncio import CancelledError
@@ -250,7 +226,11 @@ def _wrap_handle(original: Callable[..., Any]) -> Callable[..., Any]:
     from aiohttp.web import HTTPException
 
     from tripwire.integrations._common.unhandled import capture_unhandled
-    from tripwire.integrations._common.web import ServerRequest
+    from tripwire.integrations._common.web import (
+        EVERY_METHOD,
+        ServerRequest,
+        incoming_trace_headers,
+    )
     from tripwire.scope._current import get_client
     from tripwire.tracing._consts import TransactionSource
 
@@ -265,13 +245,13 @@ def _wrap_handle(original: Callable[..., Any]) -> Callable[..., Any]:
             return await original(self, request, *args, **kwargs)
         options = client.options
         server = ServerRequest(client).start(
-            _trace_headers(request.headers),
+            incoming_trace_headers(request.headers),
             processor_class(request),
             method=request.method,
             name=_UNRESOLVED_NAME,
             source=route,
             origin=ORIGIN,
-            methods_to_capture=_EVERY_METHOD,
+            methods_to_capture=EVERY_METHOD,
             sampling_context={"aiohttp_request": request},
             attributes=lambda: _request_attributes(request, options),
             scope_attributes=lambda: _scope_attributes(request, options),

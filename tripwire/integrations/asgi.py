@@ -46,6 +46,7 @@ from tripwire import _data_collection
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.integrations._common.web import (
     DEFAULT_HTTP_METHODS_TO_CAPTURE,
+    EVERY_METHOD,
     ServerRequest,
     client_ip,
     may_send_user,
@@ -72,18 +73,6 @@ _SCOPE_HEADERS = frozenset(
     (b"host", b"x-forwarded-host", b"user-agent", b"x-forwarded-for", b"x-real-ip")
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-
-
-class _EveryMethod:
-    """A websocket (or another connection type) always gets a transaction."""
-
-    __slots__ = ()
-
-    def __contains__(self, method: object) -> bool:
-        return True
-
-
-_EVERY_METHOD = _EveryMethod()
 
 
 def _looks_like_asgi3(app: Any) -> bool:
@@ -199,7 +188,7 @@ class SentryAsgiMiddleware:
             op = "http.server"
         else:
             method = ""
-            methods = _EVERY_METHOD
+            methods = EVERY_METHOD
             op = "websocket.server" if kind == "websocket" else "http.server"
             if kind != "websocket":
                 trace_headers = {}  # sentry_sdk starts a new trace for other types

@@ -117,30 +117,6 @@ def _wrap_startup(original: Callable[..., Any]) -> Callable[..., Any]:
     return _startup
 
 
-class _EveryMethod:
-    """Every request gets a transaction (sentry_sdk's Sanic has no method filter)."""
-
-    __slots__ = ()
-
-    def __contains__(self, method: object) -> bool:
-        return True
-
-
-_EVERY_METHOD = _EveryMethod()
-
-
-def _trace_headers(headers: Any) -> dict[str, Any]:
-    """The incoming trace headers only (Sanic's lookups ignore case)."""
-    out: dict[str, Any] = {}
-    if "sentry-trace" not in headers and "traceparent" not in headers:
-        return out  # a new trace: third-party baggage alone is not continued
-    for name in ("sentry-trace", "traceparent", "baggage"):
-        value = headers.get(name)
-        if value is not None:
-            out[name] = value
-    return out
-
-
 def _scope_attributes(request: Any, options: Any) -> dict[str, Any]:
     from tripwire.integrations._common.web import request_scope_attributes
 
@@ -186,7 +162,12 @@ def _request_attributes(request: Any, options: Any) -> dict[str, Any]:
 
 def _signal_handlers() -> tuple[tuple[str, Callable[..., Any]], ...]:
     """The three signal handlers (their imports bound once, here)."""
-    from tripwire.integrations._common.web import ServerRequest, streamed
+    from tripwire.integrations._common.web import (
+        EVERY_METHOD,
+        ServerRequest,
+        incoming_trace_headers,
+        streamed,
+    )
     from tripwire.scope._current import get_client
 
     processor_class = _request_processor_class()
@@ -197,13 +178,13 @@ def _signal_handlers() -> tuple[tuple[str, Callable[..., Any]], ...]:
             return
         try:
             server = ServerRequest(client).start(
-                _trace_headers(request.headers),
+                incoming_trace_headers(request.headers),
                 processor_class(request),
                 method=request.method,
                 name=request.path,
                 source="url",
                 origin=ORIGIN,
-                methods_to_capture=_EVERY_METHOD,
+                methods_to_capture=EVERY_METHOD,
                 sampling_context={"sanic_request": request},
                 attributes=lambda: _request_attributes(request, client.options),
                 scope_attributes=lambda: _scope_attributes(request, client.options),

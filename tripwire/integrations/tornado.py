@@ -80,34 +80,14 @@ def _patch_web(module: ModuleType) -> None:
     patch_once(module.RequestHandler, "log_exception", _wrap_log_exception, _MARK)
 
 
-def _trace_headers(headers: Any) -> dict[str, Any]:
-    """The incoming trace headers only (Tornado's lookups ignore case)."""
-    out: dict[str, Any] = {}
-    if "sentry-trace" not in headers and "traceparent" not in headers:
-        return out  # a new trace: third-party baggage alone is not continued
-    for name in ("sentry-trace", "traceparent", "baggage"):
-        value = headers.get(name)
-        if value is not None:
-            out[name] = value
-    return out
-
-
-class _EveryMethod:
-    """Every request gets a transaction (sentry_sdk's Tornado has no method filter)."""
-
-    __slots__ = ()
-
-    def __contains__(self, method: object) -> bool:
-        return True
-
-
-_EVERY_METHOD = _EveryMethod()
-
-
 def _wrap_execute(original: Callable[..., Any]) -> Callable[..., Any]:
     import functools
 
-    from tripwire.integrations._common.web import ServerRequest
+    from tripwire.integrations._common.web import (
+        EVERY_METHOD,
+        ServerRequest,
+        incoming_trace_headers,
+    )
     from tripwire.scope._current import get_client
     from tripwire.tracing._sampling import has_span_streaming_enabled
 
@@ -120,13 +100,13 @@ def _wrap_execute(original: Callable[..., Any]) -> Callable[..., Any]:
             return await original(self, *args, **kwargs)
         request = self.request
         server = ServerRequest(client).start(
-            _trace_headers(request.headers),
+            incoming_trace_headers(request.headers),
             _RequestProcessor(self, add_to_event),
             method=request.method or "",
             name=_DEFAULT_NAME,
             source="route",
             origin=ORIGIN,
-            methods_to_capture=_EVERY_METHOD,
+            methods_to_capture=EVERY_METHOD,
             sampling_context={"tornado_request": request},
             scope_attributes=lambda: _scope_attributes(request, client.options),
             track_session=False,  # sentry_sdk makes no request session here

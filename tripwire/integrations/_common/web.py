@@ -51,6 +51,33 @@ from tripwire.utils import AnnotatedValue
 # The methods whose requests get a transaction (sentry_sdk's default: no OPTIONS/HEAD).
 DEFAULT_HTTP_METHODS_TO_CAPTURE = ("CONNECT", "DELETE", "GET", "PATCH", "POST", "PUT", "TRACE")
 
+
+class _EveryMethod:
+    __slots__ = ()
+
+    def __contains__(self, method: object) -> bool:
+        return True
+
+
+# `methods_to_capture` for frameworks whose sentry_sdk integration has no method filter
+# (aiohttp, Sanic, Tornado) and for ASGI connections other than HTTP (websockets).
+EVERY_METHOD: Container[str] = _EveryMethod()
+
+
+def incoming_trace_headers(headers: Any) -> dict[str, Any]:
+    """The incoming trace headers of a case-insensitive header mapping, and only those
+    (a lookup each, not a copy of every header); {} for a new trace (third-party
+    baggage alone is not continued)."""
+    out: dict[str, Any] = {}
+    if "sentry-trace" not in headers and "traceparent" not in headers:
+        return out
+    for name in ("sentry-trace", "traceparent", "baggage"):
+        value = headers.get(name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
 # Status codes of responses reported as errors by frameworks that turn exceptions
 # into responses (sentry_sdk's default for `failed_request_status_codes`).
 DEFAULT_FAILED_REQUEST_STATUS_CODES = frozenset(range(500, 600))
