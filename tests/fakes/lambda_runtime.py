@@ -12,9 +12,10 @@ Sentry by then.
 
 from __future__ import annotations
 
+import collections
 import http.server
 import json
-import queue
+import socket
 import sys
 import threading
 import time
@@ -46,7 +47,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.path != PREFIX + "/invocation/next":
             self._answer(404)
             return
-        invocation = self.server.next_invocation()
+        invocation = self.server.next_invocation(self._peer_open)
         if invocation is None:  # shutting down: the client gets no more events
             self.close_connection = True
             return
@@ -59,6 +60,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000",
         }
         self._answer(200, body, headers)
+
+    def _peer_open(self) -> bool:
+        """False once the polling process is gone (its end of the connection closed)."""
+        try:
+            return self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -84,7 +94,7 @@ class LambdaRuntime(http.server.ThreadingHTTPServer):
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.pending: queue.Queue[tuple[str, bytes, int]] = queue.Queue()
+        self.pending: collections.deque[tuple[str, bytes, int]] = collections.deque()
         self.results: list[tuple[str, str, Any]] = []
         self.on_result: Optional[Callable[[str, str], None]] = None
         self.closing = threading.Event()
@@ -103,23 +113,31 @@ class LambdaRuntime(http.server.ThreadingHTTPServer):
         As in Lambda, the deadline counts from when the function gets the event.
         """
         request_id = str(uuid.uuid4())
-        self.pending.put((request_id, json.dumps(event).encode(), timeout_ms))
+        with self.changed:
+            self.pending.append((request_id, json.dumps(event).encode(), timeout_ms))
+            self.changed.notify_all()
         return request_id
 
-    def next_invocation(self) -> Optional[tuple[str, bytes, int]]:
+    def next_invocation(self, peer_open: Callable[[], bool]) -> Optional[tuple[str, bytes, int]]:
+        """The next event for a poll, or None once its function is released or gone.
+
+        A poll whose process was killed can still reach here after `release` (its
+        request was in the listen backlog): `peer_open` keeps the event for the next
+        process instead of writing it to a closed connection.
+        """
         with self.changed:
             generation = self.generation
             self.waiting += 1
-        try:
-            while not self.closing.is_set() and generation == self.generation:
-                try:
-                    request_id, body, timeout_ms = self.pending.get(timeout=0.1)
-                except queue.Empty:  # woken to notice `release`
-                    continue
-                return request_id, body, int(time.time() * 1000) + timeout_ms
-            return None
-        finally:
-            with self.changed:
+            try:
+                while not self.closing.is_set() and generation == self.generation:
+                    if not peer_open():
+                        return None
+                    if self.pending:
+                        request_id, body, timeout_ms = self.pending.popleft()
+                        return request_id, body, int(time.time() * 1000) + timeout_ms
+                    self.changed.wait(0.1)  # woken by `invoke`, or to notice `release`
+                return None
+            finally:
                 self.waiting -= 1
                 self.changed.notify_all()
 
