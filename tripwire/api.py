@@ -27,8 +27,6 @@ from tripwire.scope._current import (
     isolation_scope,
     new_scope,
 )
-from tripwire.scope._data import CRUMBS as _CRUMBS
-from tripwire.scope._data import EXTRAS as _EXTRAS
 from tripwire.scope._scope import Scope
 
 if TYPE_CHECKING:
@@ -136,15 +134,7 @@ def add_breadcrumb(
             return
         if kwargs.get("timestamp") is None:
             kwargs["timestamp"] = _clock.now()
-        limit = client._max_breadcrumbs
-        data = scope._d
-        ring = data.breadcrumbs
-        if scope._mine and data.owned & _CRUMBS and ring.maxlen == limit:
-            if len(ring) == limit:
-                ring.truncated += 1  # for the event's `_meta` length (a Ring, see _scope)
-            ring.append(kwargs)
-        else:
-            scope.append_breadcrumb(kwargs, limit)
+        scope.append_breadcrumb(kwargs, client._max_breadcrumbs)
     except Exception:
         _log_ignored("add_breadcrumb")
 
@@ -200,11 +190,7 @@ def set_extra(key: str, value: Any) -> None:
         scope = _isolation_get()
         if scope is None:
             scope = get_isolation_scope()
-        data = scope._d
-        if scope._mine and data.owned & _EXTRAS:
-            data.extras[key] = value
-        else:
-            scope.set_extra(key, value)
+        scope.set_extra(key, value)
     except Exception:
         _log_ignored("set_extra")
 
