@@ -94,12 +94,11 @@ class AioHttpIntegration(Integration):
         *,
         failed_request_status_codes: Set[int] = _DEFAULT_FAILED_REQUEST_STATUS_CODES,
     ) -> None:
-        if transaction_style not in TRANSACTION_STYLE_VALUES:
-            raise ValueError(
-                f"Invalid value for transaction_style: {transaction_style} "
-                f"(must be in {TRANSACTION_STYLE_VALUES})"
-            )
-        self.transaction_style = transaction_style
+        from tripwire.integrations._common.web import checked_transaction_style
+
+        self.transaction_style = checked_transaction_style(
+            transaction_style, TRANSACTION_STYLE_VALUES
+        )
         self._failed_request_status_codes = failed_request_status_codes
 
     @staticmethod

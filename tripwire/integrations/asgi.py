@@ -48,6 +48,7 @@ from tripwire.integrations._common.web import (
     DEFAULT_HTTP_METHODS_TO_CAPTURE,
     EVERY_METHOD,
     ServerRequest,
+    checked_transaction_style,
     client_ip,
     may_send_user,
     request_scope_attributes,
@@ -129,13 +130,10 @@ class SentryAsgiMiddleware:
         asgi_version: Optional[int] = None,
         root_path_in_path: Any = "excluded",
     ) -> None:
-        if transaction_style not in TRANSACTION_STYLE_VALUES:
-            raise ValueError(
-                f"Invalid value for transaction_style: {transaction_style} "
-                f"(must be in {TRANSACTION_STYLE_VALUES})"
-            )
         self.app = app
-        self.transaction_style = transaction_style
+        self.transaction_style = checked_transaction_style(
+            transaction_style, TRANSACTION_STYLE_VALUES
+        )
         self.mechanism_type = mechanism_type
         self.span_origin = span_origin
         self.http_methods_to_capture = http_methods_to_capture

@@ -36,13 +36,13 @@ from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.integrations._common.web import (
     DEFAULT_FAILED_REQUEST_STATUS_CODES,
-    DEFAULT_HTTP_METHODS_TO_CAPTURE,
     body_part,
+    checked_transaction_style,
     failed_status_codes,
     set_route,
 )
-from tripwire.integrations.wsgi import WsgiRequestProcessor, _wsgi_middleware_applied, serve
-from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
+from tripwire.integrations.wsgi import WsgiRequestProcessor, serve_framework
+from tripwire.scope._current import get_client, get_current_scope
 from tripwire.utils import AnnotatedValue, parse_version, transaction_from_function
 
 TRANSACTION_STYLE_VALUES = ("endpoint", "url")
@@ -77,12 +77,9 @@ class BottleIntegration(Integration):
         *,
         failed_request_status_codes: Any = DEFAULT_FAILED_REQUEST_STATUS_CODES,
     ) -> None:
-        if transaction_style not in TRANSACTION_STYLE_VALUES:
-            raise ValueError(
-                f"Invalid value for transaction_style: {transaction_style} "
-                f"(must be in {TRANSACTION_STYLE_VALUES})"
-            )
-        self.transaction_style = transaction_style
+        self.transaction_style = checked_transaction_style(
+            transaction_style, TRANSACTION_STYLE_VALUES
+        )
         self.failed_request_status_codes = failed_status_codes(failed_request_status_codes)
 
     @staticmethod
@@ -122,23 +119,12 @@ def _wrap_call(original: Callable[..., Any]) -> Callable[..., Any]:
     def __call__(self: Any, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if get_client().get_integration(BottleIntegration) is None:
             return original(self, environ, start_response)
-        applied = _wsgi_middleware_applied.get()
-        if applied is not None:
-            if not isinstance(applied, BottleRequestProcessor):
-                # Inside a user's SentryWsgiMiddleware: add Bottle's part of the request.
-                try:
-                    get_isolation_scope().add_event_processor(BottleRequestProcessor(environ))
-                except Exception:
-                    pass
-            return original(self, environ, start_response)
-        return serve(
+        return serve_framework(
             original.__get__(self),
             environ,
             start_response,
             BottleRequestProcessor(environ),
             BottleIntegration.origin,
-            # sentry_sdk's Bottle integration has no option for it: the default methods.
-            DEFAULT_HTTP_METHODS_TO_CAPTURE,
         )
 
     __call__.__wrapped__ = original  # type: ignore[attr-defined]

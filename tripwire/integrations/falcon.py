@@ -32,12 +32,16 @@ from tripwire.integrations import DidNotEnable, Integration, _check_minimum_vers
 from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.integrations._common.web import (
-    DEFAULT_HTTP_METHODS_TO_CAPTURE,
     body_part,
+    checked_transaction_style,
     set_route,
 )
-from tripwire.integrations.wsgi import WsgiRequestProcessor, _wsgi_middleware_applied, serve
-from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
+from tripwire.integrations.wsgi import (
+    WsgiRequestProcessor,
+    _wsgi_middleware_applied,
+    serve_framework,
+)
+from tripwire.scope._current import get_client, get_current_scope
 from tripwire.utils import parse_version
 
 TRANSACTION_STYLE_VALUES = ("uri_template", "path")
@@ -69,12 +73,9 @@ class FalconIntegration(Integration):
     transaction_style = ""
 
     def __init__(self, transaction_style: str = "uri_template") -> None:
-        if transaction_style not in TRANSACTION_STYLE_VALUES:
-            raise ValueError(
-                f"Invalid value for transaction_style: {transaction_style} "
-                f"(must be in {TRANSACTION_STYLE_VALUES})"
-            )
-        self.transaction_style = transaction_style
+        self.transaction_style = checked_transaction_style(
+            transaction_style, TRANSACTION_STYLE_VALUES
+        )
 
     @staticmethod
     def setup_once() -> None:
@@ -118,27 +119,13 @@ def _wrap_call(original: Callable[..., Any]) -> Callable[..., Any]:
     def __call__(self: Any, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if get_client().get_integration(FalconIntegration) is None:
             return original(self, environ, start_response)
-        applied = _wsgi_middleware_applied.get()
-        if isinstance(applied, FalconRequestProcessor):  # a Falcon app inside another
-            return original(self, environ, start_response)
+        if isinstance(_wsgi_middleware_applied.get(), FalconRequestProcessor):
+            return original(self, environ, start_response)  # a Falcon app inside another
         processor = FalconRequestProcessor(environ)
         token = _request_processor.set(processor)
         try:
-            if applied is not None:
-                # Inside a user's SentryWsgiMiddleware: add Falcon's part of the request.
-                try:
-                    get_isolation_scope().add_event_processor(processor)
-                except Exception:
-                    pass
-                return original(self, environ, start_response)
-            return serve(
-                original.__get__(self),
-                environ,
-                start_response,
-                processor,
-                FalconIntegration.origin,
-                # sentry_sdk's Falcon integration has no option for it: the default methods.
-                DEFAULT_HTTP_METHODS_TO_CAPTURE,
+            return serve_framework(
+                original.__get__(self), environ, start_response, processor, FalconIntegration.origin
             )
         finally:
             _request_processor.reset(token)

@@ -38,6 +38,7 @@ from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.integrations._common.web import (
     DEFAULT_HTTP_METHODS_TO_CAPTURE,
     body_part,
+    checked_transaction_style,
     may_send_user,
     set_route,
 )
@@ -76,12 +77,9 @@ class FlaskIntegration(Integration):
         transaction_style: str = "endpoint",
         http_methods_to_capture: tuple[str, ...] = DEFAULT_HTTP_METHODS_TO_CAPTURE,
     ) -> None:
-        if transaction_style not in TRANSACTION_STYLE_VALUES:
-            raise ValueError(
-                f"Invalid value for transaction_style: {transaction_style} "
-                f"(must be in {TRANSACTION_STYLE_VALUES})"
-            )
-        self.transaction_style = transaction_style
+        self.transaction_style = checked_transaction_style(
+            transaction_style, TRANSACTION_STYLE_VALUES
+        )
         self.http_methods_to_capture = tuple(map(str.upper, http_methods_to_capture))
 
     @staticmethod

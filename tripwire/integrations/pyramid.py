@@ -36,13 +36,17 @@ from tripwire.integrations import DidNotEnable, Integration
 from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.integrations._common.web import (
-    DEFAULT_HTTP_METHODS_TO_CAPTURE,
     body_part,
+    checked_transaction_style,
     may_send_user,
     set_route,
 )
-from tripwire.integrations.wsgi import WsgiRequestProcessor, _wsgi_middleware_applied, serve
-from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
+from tripwire.integrations.wsgi import (
+    WsgiRequestProcessor,
+    _wsgi_middleware_applied,
+    serve_framework,
+)
+from tripwire.scope._current import get_client, get_current_scope
 from tripwire.utils import AnnotatedValue
 
 TRANSACTION_STYLE_VALUES = ("route_name", "route_pattern")
@@ -73,12 +77,9 @@ class PyramidIntegration(Integration):
     transaction_style = ""
 
     def __init__(self, transaction_style: str = "route_name") -> None:
-        if transaction_style not in TRANSACTION_STYLE_VALUES:
-            raise ValueError(
-                f"Invalid value for transaction_style: {transaction_style} "
-                f"(must be in {TRANSACTION_STYLE_VALUES})"
-            )
-        self.transaction_style = transaction_style
+        self.transaction_style = checked_transaction_style(
+            transaction_style, TRANSACTION_STYLE_VALUES
+        )
 
     @staticmethod
     def setup_once() -> None:
@@ -110,31 +111,17 @@ def _wrap_call(original: Callable[..., Any]) -> Callable[..., Any]:
         client = get_client()
         if client.get_integration(PyramidIntegration) is None:
             return original(self, environ, start_response)
-        applied = _wsgi_middleware_applied.get()
-        if isinstance(applied, PyramidRequestProcessor):  # a Pyramid app inside another
-            return original(self, environ, start_response)
+        if isinstance(_wsgi_middleware_applied.get(), PyramidRequestProcessor):
+            return original(self, environ, start_response)  # a Pyramid app inside another
         processor = PyramidRequestProcessor(environ)
         token = _request_processor.set(processor)
         try:
-            if applied is not None:
-                # Inside a user's SentryWsgiMiddleware: add Pyramid's part of the request.
-                try:
-                    get_isolation_scope().add_event_processor(processor)
-                except Exception:
-                    pass
-                return _call_router(original, self, environ, start_response)
 
             def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
                 return _call_router(original, self, environ, start_response)
 
-            return serve(
-                app,
-                environ,
-                start_response,
-                processor,
-                PyramidIntegration.origin,
-                # sentry_sdk's Pyramid integration has no option for it: the defaults.
-                DEFAULT_HTTP_METHODS_TO_CAPTURE,
+            return serve_framework(
+                app, environ, start_response, processor, PyramidIntegration.origin
             )
         finally:
             _request_processor.reset(token)

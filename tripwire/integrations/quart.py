@@ -58,12 +58,11 @@ class QuartIntegration(Integration):
     transaction_style = ""
 
     def __init__(self, transaction_style: str = "endpoint") -> None:
-        if transaction_style not in TRANSACTION_STYLE_VALUES:
-            raise ValueError(
-                f"Invalid value for transaction_style: {transaction_style} "
-                f"(must be in {TRANSACTION_STYLE_VALUES})"
-            )
-        self.transaction_style = transaction_style
+        from tripwire.integrations._common.web import checked_transaction_style
+
+        self.transaction_style = checked_transaction_style(
+            transaction_style, TRANSACTION_STYLE_VALUES
+        )
         self._asgi: Any = None
 
     @staticmethod

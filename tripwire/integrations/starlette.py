@@ -52,6 +52,7 @@ from tripwire.integrations import (
 from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations._common.web import (
     DEFAULT_HTTP_METHODS_TO_CAPTURE,
+    checked_transaction_style,
     failed_status_codes,
     may_send_user,
     streamed,
@@ -96,12 +97,9 @@ class StarletteIntegration(Integration):
         middleware_spans: bool = False,
         http_methods_to_capture: tuple[str, ...] = DEFAULT_HTTP_METHODS_TO_CAPTURE,
     ) -> None:
-        if transaction_style not in TRANSACTION_STYLE_VALUES:
-            raise ValueError(
-                f"Invalid value for transaction_style: {transaction_style} "
-                f"(must be in {TRANSACTION_STYLE_VALUES})"
-            )
-        self.transaction_style = transaction_style
+        self.transaction_style = checked_transaction_style(
+            transaction_style, TRANSACTION_STYLE_VALUES
+        )
         self.middleware_spans = middleware_spans
         self.http_methods_to_capture = tuple(m.upper() for m in http_methods_to_capture)
         if isinstance(failed_request_status_codes, Set):

@@ -44,7 +44,7 @@ from tripwire.integrations._common.web import (
     request_part,
     request_scope_attributes,
 )
-from tripwire.scope._current import _isolation_scope, get_client
+from tripwire.scope._current import _isolation_scope, get_client, get_isolation_scope
 
 _DEFAULT_TRANSACTION_NAME = "generic WSGI request"
 _MECHANISM = "wsgi"
@@ -352,6 +352,31 @@ def serve(
     ):
         return response
     return _ScopedResponse(request.isolation_scope, response)
+
+
+def serve_framework(
+    app: WsgiApp,
+    environ: dict[str, Any],
+    start_response: Callable[..., Any],
+    processor: WsgiRequestProcessor,
+    origin: str,
+) -> Any:
+    """A WSGI framework's entry point (Bottle, Falcon, Pyramid): its request served
+    in scopes of its own, or, inside a user's SentryWsgiMiddleware, the framework's
+    part of the request added to that request's scope. An app of the same framework
+    inside another adds nothing. The methods that get a transaction are the default
+    ones (sentry_sdk has no option for these frameworks)."""
+    applied = _wsgi_middleware_applied.get()
+    if applied is None:
+        return serve(
+            app, environ, start_response, processor, origin, DEFAULT_HTTP_METHODS_TO_CAPTURE
+        )
+    if not isinstance(applied, type(processor)):
+        try:
+            get_isolation_scope().add_event_processor(processor)
+        except Exception:
+            pass
+    return app(environ, start_response)
 
 
 class SentryWsgiMiddleware:

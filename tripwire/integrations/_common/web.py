@@ -375,6 +375,17 @@ def _restore(var: Any, token: Token[Any] | None) -> None:
 # -- the event's `request` ---------------------------------------------------------------
 
 
+def checked_transaction_style(style: str, allowed: tuple[str, ...]) -> str:
+    """`style` if it is one of `allowed` (an integration's ``transaction_style``).
+
+    Raises:
+        ValueError: Any other value, with sentry_sdk's message.
+    """
+    if style not in allowed:
+        raise ValueError(f"Invalid value for transaction_style: {style} (must be in {allowed})")
+    return style
+
+
 def should_capture_status(status: int, codes: Container[int]) -> bool:
     """Whether a response with `status` is reported (`failed_request_status_codes`)."""
     return status in codes

@@ -1,0 +1,146 @@
+"""Bottle, Falcon and Pyramid apps inside a user's SentryWsgiMiddleware, and the
+`transaction_style` check every web integration shares.
+
+Inside the middleware the framework's integration adds its part of the request (the
+body it parsed, the route's name) to the middleware's request: one transaction per
+request, not two. The expected values are what sentry-sdk 2.75 sends for the same apps
+(observed side by side when this test was written).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any, Callable
+
+import bottle
+import falcon
+import pytest
+from _receiver import Receiver
+from _wsgi_serve import request, served
+
+import tripwire
+from tripwire.integrations.aiohttp import AioHttpIntegration
+from tripwire.integrations.asgi import SentryAsgiMiddleware
+from tripwire.integrations.bottle import BottleIntegration
+from tripwire.integrations.django import DjangoIntegration
+from tripwire.integrations.falcon import FalconIntegration
+from tripwire.integrations.flask import FlaskIntegration
+from tripwire.integrations.pyramid import PyramidIntegration
+from tripwire.integrations.quart import QuartIntegration
+from tripwire.integrations.starlette import StarletteIntegration
+from tripwire.integrations.wsgi import SentryWsgiMiddleware
+
+with warnings.catch_warnings():  # Pyramid 2.1 imports pkg_resources, WebOb 1.8 cgi
+    warnings.simplefilter("ignore", UserWarning)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from pyramid.config import Configurator
+
+
+def bottle_app() -> Any:
+    app = bottle.Bottle()
+
+    @app.route("/items/<n:int>", method=["POST"])
+    def item(n: int) -> None:
+        assert bottle.request.json == {"sku": "a1"}
+        raise KeyError("missing")
+
+    return app
+
+
+def falcon_app() -> Any:
+    class Item:
+        def on_post(self, req: Any, resp: Any, n: int) -> None:
+            req.get_media()
+            raise KeyError("missing")
+
+    app = falcon.App()
+    app.add_route("/items/{n:int}", Item())
+    return app
+
+
+def pyramid_app() -> Any:
+    def view(request: Any) -> None:
+        assert request.json_body == {"sku": "a1"}
+        raise KeyError("missing")
+
+    with Configurator() as config:
+        config.add_route("item", "/items/{n}")
+        config.add_view(view, route_name="item")
+        return config.make_wsgi_app()
+
+
+# (app, integration, transaction name, the events' (exception type, mechanism)).
+CASES = [
+    (
+        bottle_app,
+        BottleIntegration,
+        "test_wsgi_frameworks_in_middleware.bottle_app.<locals>.item",
+        [("KeyError", "bottle")],
+    ),
+    (falcon_app, FalconIntegration, "/items/{n:int}", [("KeyError", "falcon")]),
+    # Both Pyramid's integration and the middleware report the view's error, as
+    # sentry-sdk's do.
+    (
+        pyramid_app,
+        PyramidIntegration,
+        "item",
+        [("KeyError", "pyramid"), ("KeyError", "wsgi")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("make_app", "integration", "name", "errors"), CASES)
+def test_the_framework_adds_its_part_to_the_middlewares_request(
+    rx: Receiver,
+    make_app: Callable[[], Any],
+    integration: Any,
+    name: str,
+    errors: list[tuple[str, str]],
+) -> None:
+    tripwire.get_client().close()
+    tripwire.init(
+        dsn=rx.dsn(),
+        integrations=[integration()],
+        default_integrations=False,
+        traces_sample_rate=1.0,
+    )
+    try:
+        with served(SentryWsgiMiddleware(make_app())) as port:
+            status, _ = request(port, "POST", "/items/3", json_body={"sku": "a1"})
+            tripwire.flush()
+    finally:
+        tripwire.get_client().close()
+    assert status == 500
+    events = rx.events()
+    found = []
+    for event in events:
+        exception = event["exception"]["values"][-1]  # the one raised last
+        found.append((exception["type"], exception["mechanism"]["type"]))
+        assert exception["mechanism"]["handled"] is False
+        assert event["transaction"] == name
+        assert event["request"]["data"] == {"sku": "a1"}  # the body only the framework parsed
+    assert sorted(found) == errors
+    (transaction,) = [json.loads(item.get_bytes()) for item in rx.items("transaction")]
+    assert transaction["transaction"] == name
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        BottleIntegration,
+        FalconIntegration,
+        PyramidIntegration,
+        FlaskIntegration,
+        DjangoIntegration,
+        StarletteIntegration,
+        QuartIntegration,
+        AioHttpIntegration,
+        lambda transaction_style: SentryAsgiMiddleware(None, transaction_style=transaction_style),
+    ],
+)
+def test_an_unknown_transaction_style_is_refused_with_sentry_sdks_message(make: Any) -> None:
+    with pytest.raises(
+        ValueError, match=r"^Invalid value for transaction_style: bogus \(must be in \("
+    ):
+        make(transaction_style="bogus")
