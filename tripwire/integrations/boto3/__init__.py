@@ -26,29 +26,35 @@ same spans as streamed spans, the call's data as attributes (no tags), the attem
 instead of ``aws.request.url`` / ``http.query`` / ``http.fragment`` / ``http.method``,
 in its breadcrumb too; a failed call's span has status ``error``.
 
-Not covered: sentry_sdk's Bedrock runtime (AI) extension.
-Outside a span no span is made (sentry_sdk makes one that is never sent); breadcrumbs
+Bedrock runtime chats (``Converse``, ``ConverseStream``) are ``gen_ai.chat`` spans,
+see `.bedrock`. Outside a span no span is made (sentry_sdk makes one that is never
+sent; under span streaming a Bedrock runtime call is a segment of its own); breadcrumbs
 and headers are the same.
 
-``BaseClient`` is patched when ``botocore.client`` is imported; the patches fall
-through when the active client lacks this integration.
+``BaseClient`` (and botocore's ``EventStream``, for ``ConverseStream``) is patched when
+``botocore.client`` is imported; the patches fall through when the active client lacks
+this integration.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from types import ModuleType
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
-from tripwire.consts import OP, SPANDATA, SPANSTATUS
+from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations._common.http import outgoing_trace_headers
 from tripwire.integrations._common.streaming import start_child, streaming, url_attributes
+from tripwire.integrations.boto3 import bedrock
+from tripwire.integrations.boto3._spans import finish as _finish
+from tripwire.integrations.boto3._spans import is_streamed
+from tripwire.integrations.boto3._spans import set_data as _set_data
 from tripwire.scope._current import get_client, get_current_scope
 from tripwire.tracing._consts import BAGGAGE_HEADER_NAME
-from tripwire.tracing._stream_compat import CompatSpan
 from tripwire.tracing._streamed import StreamedSpan, get_current_span, start_span
 from tripwire.tracing_utils import add_http_breadcrumb, add_sentry_baggage_to_headers
 from tripwire.utils import parse_url
@@ -88,6 +94,7 @@ class Boto3Integration(Integration):
 
 
 def _patch_botocore(module: ModuleType) -> None:
+    from botocore.eventstream import EventStream
     from botocore.exceptions import ClientError
     from botocore.response import StreamingBody
 
@@ -97,6 +104,8 @@ def _patch_botocore(module: ModuleType) -> None:
     _ClientError, _StreamingBody = ClientError, StreamingBody
     patch_once(module.BaseClient, "__init__", _wrap_init, _MARK)
     patch_once(module.BaseClient, "_make_api_call", _wrap_make_api_call, _MARK)
+    patch_once(EventStream, "__iter__", bedrock.wrap_iter, _MARK)
+    patch_once(EventStream, "close", bedrock.wrap_close, _MARK)
 
 
 def _wrap_init(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -121,12 +130,17 @@ def _wrap_make_api_call(original: Callable[..., Any]) -> Callable[..., Any]:
             return original(self, operation_name, api_params)
         scope = get_current_scope()
         parent = scope.span
+        call = _bedrock_call(self, operation_name)
         if streaming(get_client()):
-            span = _start_streamed_span(self, operation_name)
+            span = _start_streamed_span(self, operation_name, call, api_params)
+        elif parent is not None:
+            span = _start_span(self, operation_name, parent, call, api_params)
         else:
-            span = _start_span(self, operation_name, parent) if parent is not None else None
+            span = None
         if span is None:
             return original(self, operation_name, api_params)
+        if call is not None:
+            call.started = time.perf_counter()
         # Active while botocore works (the HTTP request nests under it), not entered:
         # a streaming body may outlive the call.
         scope.span = span
@@ -140,7 +154,11 @@ def _wrap_make_api_call(original: Callable[..., Any]) -> Callable[..., Any]:
         scope.span = parent
         try:
             _set_data(span, _response_data(parsed))
-            if _instrument_body(span, parsed):
+            if call is not None:
+                # Only ConverseStream's event stream is watched, no other body.
+                if call.responded(span, parsed, get_client().options):
+                    return parsed
+            elif _instrument_body(span, parsed):
                 return parsed
         except Exception:
             pass
@@ -150,14 +168,31 @@ def _wrap_make_api_call(original: Callable[..., Any]) -> Callable[..., Any]:
     return _make_api_call
 
 
-def _start_span(client: Any, operation_name: str, parent: Any) -> Optional[Any]:
+def _bedrock_call(client: Any, operation_name: str) -> Optional[bedrock.BedrockCall]:
+    try:
+        if client.meta.service_model.service_name == bedrock.SERVICE_NAME:
+            return bedrock.BedrockCall(operation_name)
+    except Exception:
+        pass
+    return None
+
+
+def _start_span(
+    client: Any,
+    operation_name: str,
+    parent: Any,
+    call: Optional[bedrock.BedrockCall],
+    params: Any,
+) -> Optional[Any]:
     try:
         meta = client.meta
         service_id = meta.service_model.service_id
         hyphenized = service_id.hyphenize()
-        span = parent.start_child(
-            op=OP.HTTP_CLIENT, name=f"aws.{hyphenized}.{operation_name}", origin=ORIGIN
-        )
+        op, origin, extra = OP.HTTP_CLIENT, ORIGIN, {}
+        if call is not None:
+            op, origin = call.op(), call.origin(ORIGIN)
+            extra = call.request_data(params, get_client().options)
+        span = parent.start_child(op=op, name=f"aws.{hyphenized}.{operation_name}", origin=origin)
         span.set_data(SPANDATA.RPC_METHOD, operation_name)
         span.set_data(SPANDATA.RPC_SYSTEM_NAME, AWS_RPC_SYSTEM_NAME)
         span.set_data(SPANDATA.SENTRY_KIND, "client")
@@ -166,6 +201,7 @@ def _start_span(client: Any, operation_name: str, parent: Any) -> Optional[Any]:
         if region:
             span.set_data(SPANDATA.CLOUD_REGION, region)
         _set_data(span, _server_data(meta.endpoint_url))
+        _set_data(span, extra)
         span.set_tag("aws.service_id", hyphenized)
         span.set_tag("aws.operation_name", operation_name)
         return span
@@ -173,9 +209,12 @@ def _start_span(client: Any, operation_name: str, parent: Any) -> Optional[Any]:
         return None
 
 
-def _start_streamed_span(client: Any, operation_name: str) -> Optional[StreamedSpan]:
+def _start_streamed_span(
+    client: Any, operation_name: str, call: Optional[bedrock.BedrockCall], params: Any
+) -> Optional[StreamedSpan]:
     """The call's span under span streaming: a child of the current span (None outside
-    one), not current by itself (a streaming body may outlive the call)."""
+    one, but for Bedrock: a segment), not current by itself (a streaming body may outlive
+    the call)."""
     try:
         meta = client.meta
         service_id = meta.service_model.service_id
@@ -188,20 +227,17 @@ def _start_streamed_span(client: Any, operation_name: str) -> Optional[StreamedS
         if meta.region_name:
             attributes[SPANDATA.CLOUD_REGION] = meta.region_name
         attributes.update(_server_data(meta.endpoint_url))
-        attributes["sentry.op"] = OP.HTTP_CLIENT
-        attributes["sentry.origin"] = ORIGIN
         name = f"aws.{service_id.hyphenize()}.{operation_name}"
-        return start_child(name, attributes, active=False)
+        if call is None:
+            attributes["sentry.op"] = OP.HTTP_CLIENT
+            attributes["sentry.origin"] = ORIGIN
+            return start_child(name, attributes, active=False)
+        attributes.update(call.request_data(params, get_client().options))
+        attributes["sentry.op"] = call.op()
+        attributes["sentry.origin"] = call.origin(ORIGIN)
+        return start_span(name=name, attributes=attributes, active=False)
     except Exception:
         return None
-
-
-def _set_data(span: Any, data: dict[str, Any]) -> None:
-    if isinstance(span, StreamedSpan) and not isinstance(span, CompatSpan):
-        span.set_attributes(data)
-        return
-    for key, value in data.items():
-        span.set_data(key, value)
 
 
 def _server_data(endpoint_url: Optional[str]) -> dict[str, Any]:
@@ -263,21 +299,6 @@ def _error_data(error: BaseException) -> dict[str, Any]:
     return data
 
 
-def _finish(span: Any, error: Optional[BaseException]) -> None:
-    try:
-        if isinstance(span, StreamedSpan) and not isinstance(span, CompatSpan):
-            if error is None:
-                span.end()
-            else:
-                span.__exit__(type(error), error, error.__traceback__)
-            return
-        if error is not None:
-            span.set_status(SPANSTATUS.INTERNAL_ERROR)
-        span.finish()
-    except Exception:
-        pass
-
-
 def _instrument_body(span: Any, parsed: Any) -> bool:
     """Keep `span` open until the response's streaming body is read or closed."""
     body = parsed.get("Body")
@@ -306,7 +327,7 @@ class _BodyWatch:
         self.body = body
         self.done = False
         self.reading = False
-        if isinstance(span, StreamedSpan) and not isinstance(span, CompatSpan):
+        if is_streamed(span):
             # Not current: the body may be read after other spans began.
             self.stream = start_span(
                 name=span.name,
