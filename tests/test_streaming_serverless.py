@@ -242,3 +242,75 @@ def test_chalice_marks_the_invocation_segment_as_sentry_sdk(tmp_path: Path) -> N
     assert boom["attributes"]["sentry.origin"] == "auto.function.chalice"
     assert boom["attributes"]["http.request.header.authorization"] == "[Filtered]"
     assert segments["invocation /bad"]["status"] == "ok"  # an answer the view chose
+
+
+# -- attributes at start: what traces_sampler and ignore_spans see -----------------------------
+
+# sentry_sdk starts the invocation's segment with its attributes: the sampler reads them
+# from ``transaction_context["data"]``, and `ignore_spans` rules on them match.
+_LAMBDA_START = (
+    "traces_sampler=lambda context: float("
+    '"faas.name" in context["transaction_context"]["data"]'
+    ' and context["transaction_context"]["data"].get("messaging.batch.message_count") == 1),'
+    ' ignore_spans=[{"attributes": {"http.request.method": "DELETE", "cloud.provider": "aws"}}],'
+    ' trace_lifecycle="stream", send_client_reports=False,'
+)
+
+
+def test_aws_lambda_start_attributes_reach_sampler_and_ignore_spans_as_sentry_sdk(
+    tmp_path: Path, runtime: LambdaRuntime, rx: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = lambda_tests.APP.replace("traces_sample_rate=1.0,", _LAMBDA_START)
+    assert app != lambda_tests.APP
+    monkeypatch.setattr(lambda_tests, "APP", app)
+    deleted = {"httpMethod": "DELETE", "path": "/p", "headers": {"X-Custom": "c"}}
+    batch = [{"action": "ok"}, {"action": "ok"}]
+    events = [{"action": "ok"}, batch, deleted, {"action": "fail"}]
+    shapes = {}
+    for sdk in ("sentry", "tripwire"):
+        start = len(rx.requests)
+        runtime.results.clear()
+        process = lambda_tests.start_function(sdk, tmp_path, runtime, rx.dsn())
+        try:
+            for event in events:
+                runtime.invoke(event, 30_000)
+            runtime.wait_results(len(events), timeout=60)
+            shapes[sdk] = _wait_for_spans(rx, start, 2)
+        finally:
+            lambda_tests.stop(process, runtime)
+    assert shapes["tripwire"] == shapes["sentry"]
+    # The batch was sampled out by its start attributes, the DELETE ignored by them.
+    segments = [json.loads(shape) for shape in shapes["tripwire"]]
+    assert sorted(s["status"] for s in segments) == ["error", "ok"]
+    assert all(s["attributes"]["messaging.batch.message_count"] == 1 for s in segments)
+    assert all("http.request.method" not in s["attributes"] for s in segments)
+
+
+def test_gcp_start_attributes_reach_sampler_and_ignore_spans_as_sentry_sdk(
+    tmp_path: Path, rx: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = gcp_tests.RUNTIME.replace(
+        "traces_sample_rate=1.0,",
+        "traces_sampler=lambda context: float("
+        'context["transaction_context"]["data"].get("faas.name") == "resize"'
+        ' and context["transaction_context"]["data"].get("http.request.method") == "GET"'
+        ' and context["gcp_event"].path != "/last"),'
+        ' ignore_spans=[{"attributes": {"http.request.header.x-skip": "1"}}],'
+        ' trace_lifecycle="stream", send_client_reports=False,',
+    )
+    assert runtime != gcp_tests.RUNTIME
+    monkeypatch.setattr(gcp_tests, "RUNTIME", runtime)
+    shapes = {}
+    for sdk in ("sentry", "tripwire"):
+        start = len(rx.requests)
+        with gcp_tests.function_process(sdk, tmp_path, rx.dsn()) as url:
+            assert gcp_tests.call(url + "/ok") == 200
+            assert gcp_tests.call(url + "/skipped", {"X-Skip": "1"}) == 200
+            assert gcp_tests.call(url + "/posted", data=b"body") == 200
+            # Unsampled: its flush sends what the calls before it left.
+            assert gcp_tests.call(url + "/last") == 200
+            shapes[sdk] = _wait_for_spans(rx, start, 1)
+    assert shapes["tripwire"] == shapes["sentry"]
+    (segment,) = [json.loads(shape) for shape in shapes["tripwire"]]
+    assert segment["attributes"]["http.request.method"] == "GET"
+    assert "http.request.header.x-skip" not in segment["attributes"]

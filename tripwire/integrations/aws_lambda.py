@@ -25,7 +25,8 @@ AWS's images), the function handler is wrapped for every invocation:
 
 Under span streaming (``trace_lifecycle="stream"``) the invocation is a segment with
 sentry_sdk's attributes (``cloud.*``, ``faas.*``, ``aws.*``, the batch size, an API
-Gateway event's headers, method and query as the options allow).
+Gateway event's headers, method and query as the options allow), given when it starts
+so `traces_sampler` and `ignore_spans` see them.
 
 Not covered: the Python 3.6 runtime's bootstrap. Outside Lambda (no bootstrap module)
 set-up logs a warning and does nothing, as sentry_sdk. Patches go through `_patch.py`
@@ -50,13 +51,14 @@ from tripwire.api import capture_event, continue_trace, start_transaction
 from tripwire.consts import OP
 from tripwire.integrations import Integration
 from tripwire.integrations._common.unhandled import capture_unhandled
-from tripwire.integrations._common.web import may_send_user, streamed
+from tripwire.integrations._common.web import may_send_user
 from tripwire.scope._current import (
     get_client,
     get_current_scope,
     get_isolation_scope,
     isolation_scope,
 )
+from tripwire.tracing._sampling import has_span_streaming_enabled
 from tripwire.utils import AnnotatedValue
 
 ORIGIN = "auto.function.aws_lambda"
@@ -236,17 +238,17 @@ def _invoke(
             origin=ORIGIN,
         )
         sampling_context = {"aws_event": aws_event, "aws_context": aws_context}
-        with start_transaction(transaction, custom_sampling_context=sampling_context) as span:
-            segment = streamed(span)
-            if segment is not None:
-                try:
-                    segment.set_attributes(
-                        _segment_attributes(
-                            client.options, request_data, headers, aws_context, region, batch_size
-                        )
-                    )
-                except Exception:
-                    pass
+        # Under streaming the segment starts with its attributes, as sentry_sdk's:
+        # `traces_sampler` and `ignore_spans` see them.
+        at_start: dict[str, Any] = {}
+        if has_span_streaming_enabled(client.options):
+            try:
+                at_start["attributes"] = _segment_attributes(
+                    client.options, request_data, headers, aws_context, region, batch_size
+                )
+            except Exception:
+                pass
+        with start_transaction(transaction, custom_sampling_context=sampling_context, **at_start):
             try:
                 return handler(aws_event, aws_context, *args, **kwargs)
             except Exception:

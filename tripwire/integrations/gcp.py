@@ -23,7 +23,8 @@ either), ``worker_v1.FunctionHandler.invoke_user_function`` is wrapped. When
 
 Under span streaming (``trace_lifecycle="stream"``) the call is a segment with
 sentry_sdk's attributes (``cloud.provider``, ``faas.*``, ``gcp.project.id``, the
-request's headers, method and query as the options allow). Elsewhere set-up logs a
+request's headers, method and query as the options allow), given when it starts so
+`traces_sampler` and `ignore_spans` see them. Elsewhere set-up logs a
 warning and does nothing, as sentry_sdk. The patch goes through `_patch.py` and falls through
 when the active client lacks this integration.
 """
@@ -43,8 +44,8 @@ from tripwire.api import continue_trace, start_transaction
 from tripwire.consts import OP
 from tripwire.integrations import Integration
 from tripwire.integrations._common.unhandled import capture_unhandled
-from tripwire.integrations._common.web import streamed
 from tripwire.scope._current import get_client, get_current_scope, isolation_scope
+from tripwire.tracing._sampling import has_span_streaming_enabled
 from tripwire.utils import AnnotatedValue
 
 ORIGIN = "auto.function.gcp"
@@ -146,22 +147,25 @@ def _invoke(
             },
             "gcp_event": gcp_event,
         }
+        # Under streaming the segment starts with its attributes, as sentry_sdk's:
+        # `traces_sampler` and `ignore_spans` see them. Unnamed, it gets sentry_sdk's
+        # placeholder name.
+        at_start: dict[str, Any] = {}
+        unnamed = ""
+        if has_span_streaming_enabled(client.options):
+            unnamed = _UNKNOWN_FUNCTION
+            try:
+                at_start["attributes"] = _segment_attributes(client.options, gcp_event)
+            except Exception:
+                pass
         transaction = continue_trace(
             headers,
             op=OP.FUNCTION_GCP,
-            name=environ.get("FUNCTION_NAME", ""),
+            name=environ.get("FUNCTION_NAME", unnamed),
             source="component",
             origin=ORIGIN,
         )
-        with start_transaction(transaction, custom_sampling_context=sampling_context) as span:
-            segment = streamed(span)
-            if segment is not None:
-                try:
-                    # Unnamed, a streamed segment gets sentry_sdk's placeholder name.
-                    segment.name = environ.get("FUNCTION_NAME", _UNKNOWN_FUNCTION)
-                    segment.set_attributes(_segment_attributes(client.options, gcp_event))
-                except Exception:
-                    pass
+        with start_transaction(transaction, custom_sampling_context=sampling_context, **at_start):
             try:
                 return func(function_handler, gcp_event, *args, **kwargs)
             except Exception:

@@ -60,6 +60,7 @@ from tripwire.integrations._patch import patch_once
 from tripwire.integrations._processors import add_internal_processor
 from tripwire.scope._current import get_client, get_current_scope
 from tripwire.scope._global_processors import global_event_processors
+from tripwire.tracing._sampling import has_span_streaming_enabled
 from tripwire.tracing_utils import should_truncate_gen_ai_input
 
 ORIGIN = "auto.ai.openai"
@@ -544,12 +545,19 @@ class _Call:
     def begin(self, kwargs: dict[str, Any]) -> None:
         kind = self.kind
         name = f"{kind.name} {kwargs.get('model')}"
-        span = get_start_span_function()(op=kind.op, name=name, origin=ORIGIN)
+        attributes: dict[str, Any] = {SPANDATA.GEN_AI_SYSTEM: "openai"}
+        if kind.streams:
+            attributes[SPANDATA.GEN_AI_RESPONSE_STREAMING] = kwargs.get("stream", False) or False
+        start = get_start_span_function()
+        if has_span_streaming_enabled(self.client.options):
+            # Given at start, as sentry_sdk's: `traces_sampler` and `ignore_spans` see them.
+            span = start(op=kind.op, name=name, origin=ORIGIN, attributes=attributes)
+        else:
+            span = start(op=kind.op, name=name, origin=ORIGIN)
         span.__enter__()
         self.span = span
-        span.set_data(SPANDATA.GEN_AI_SYSTEM, "openai")
-        if kind.streams:
-            span.set_data(SPANDATA.GEN_AI_RESPONSE_STREAMING, kwargs.get("stream", False) or False)
+        for key, value in attributes.items():
+            span.set_data(key, value)
         kind.record_input(span, kwargs, self.rules)
         self.start = time.perf_counter()
 

@@ -6,9 +6,12 @@ As sentry_sdk 2.75's ``stdlib`` integration:
 - `http.client` (so `urllib.request`, urllib3, requests, botocore...): an ``httplib``
   breadcrumb per request (through a proxy's CONNECT tunnel: the tunnel's URL, and the
   proxy as ``network.peer.address`` / ``network.peer.port``), an ``http.client`` span
-  inside a transaction (status from the response, code location when slow) and the trace
-  headers, as `_common.http.outgoing_trace_headers` decides. Requests to the SDK's own
-  DSN host are left alone. The trace headers are written at `endheaders`, after the
+  inside a transaction (status from the response, code location when slow; it ends when
+  the answer's body has all been `read()` or the response is closed, at `getresponse()`
+  for an answer without a body; a response never read nor closed leaves it unfinished,
+  as sentry_sdk's, so its transaction drops it) and the trace headers, as
+  `_common.http.outgoing_trace_headers` decides. Requests to the SDK's own DSN host
+  are left alone. The trace headers are written at `endheaders`, after the
   caller's, and leave out what `_common.http.headers_left_to_add` rules out (an existing
   ``sentry-trace``; a ``baggage`` with ``sentry-*`` members; what an AWS SigV4
   ``Authorization`` or presigned URL signed). sentry_sdk 2.75 applies those rules to
@@ -24,9 +27,10 @@ As sentry_sdk 2.75's ``stdlib`` integration:
 Under span streaming (``trace_lifecycle="stream"``), as sentry_sdk 2.75 there: spans
 only inside a streamed span; the http.client span and its breadcrumb carry
 ``http.request.method`` and, with the user's consent, ``url.full`` / ``url.query`` /
-``url.fragment`` (no ``reason``), the span is current until the answer; subprocess
-spans carry ``process.pid`` (the wait / communicate spans are named after their op)
-and the child gets the trace only from inside a span.
+``url.fragment`` (no ``reason``), the span is current until it ends (inside a boto3
+call: never, as sentry_sdk's); subprocess spans carry ``process.pid`` (the wait /
+communicate spans are named after their op) and the child gets the trace only from
+inside a span.
 
 The modules are patched when the application imports them (at once if it has), and
 every patch falls through to the original when no client has this integration.
@@ -64,7 +68,7 @@ from tripwire.scope._current import (
     get_current_scope,
     get_isolation_scope,
 )
-from tripwire.tracing._streamed import StreamedSpan
+from tripwire.tracing._streamed import StreamedSpan, get_current_span
 from tripwire.tracing_utils import add_http_breadcrumb, add_http_request_source
 from tripwire.utils import is_sentry_url, safe_repr
 
@@ -188,7 +192,7 @@ def _streamed_request(client: Any, method: str, full: str, peer: dict[str, Any] 
 
     The span and the breadcrumb carry ``http.request.method`` and the ``url.*``
     attributes (only with the user's consent); no ``reason``. The span is the current
-    one until the answer comes (the connection's spans nest under it). Unlike sentry_sdk's
+    one until it ends (spans started before the body is read nest under it). Unlike sentry_sdk's
     it also ends when sending fails (`endheaders` raises, e.g. connection refused):
     sentry_sdk's never ends and stays current for whatever the program does next.
     """
@@ -201,6 +205,7 @@ def _streamed_request(client: Any, method: str, full: str, peer: dict[str, Any] 
             "sentry.op": OP.HTTP_CLIENT,
             SPANDATA.HTTP_REQUEST_METHOD: method,
         },
+        active=not _in_boto3_call(client),
     )
     if span is not None:
         span.set_attributes(attributes)
@@ -210,11 +215,28 @@ def _streamed_request(client: Any, method: str, full: str, peer: dict[str, Any] 
     return _Request(data, span, full, outgoing_trace_headers(client, full, span), True)
 
 
+def _in_boto3_call(client: Any) -> bool:
+    """Whether the current span is a boto3 call's, current but not active.
+
+    The request's span must then not be active either, as sentry_sdk's: it may end
+    after the call (a body read later) and would make the call's span current again.
+    """
+    parent = get_current_span()
+    if parent is None or parent.active:
+        return False
+    boto3 = client.get_integration("boto3")
+    return boto3 is not None and parent.get_attributes().get("sentry.origin") == getattr(
+        boto3, "origin", None
+    )
+
+
 def _patch_http_client(module: ModuleType) -> None:
     connection = module.HTTPConnection
     _patch_method(connection, "putrequest", _wrap_putrequest)
     _patch_method(connection, "endheaders", _wrap_endheaders)
     _patch_method(connection, "getresponse", _wrap_getresponse)
+    _patch_method(module.HTTPResponse, "read", _wrap_read)
+    _patch_method(module.HTTPResponse, "close", _wrap_close)
 
 
 def _wrap_putrequest(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -323,25 +345,32 @@ def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
         request: _Request | None = self.__dict__.pop("_tripwire_request", None)
         if request is None:
             return original(self, *args, **kwargs)
-        if request.streamed:
-            return _streamed_getresponse(original, self, request, args, kwargs)
         span = request.span
         data = request.data
         status = None
+        response = None
         try:
             response = original(self, *args, **kwargs)
             status = response.status
             data[SPANDATA.HTTP_STATUS_CODE] = status
-            data["reason"] = response.reason
             if span is not None:
-                span.set_http_status(status)
-                span.set_data("reason", response.reason)
+                if request.streamed:
+                    span.status = "error" if status >= 400 else "ok"
+                    span.set_attribute(SPANDATA.HTTP_STATUS_CODE, status)
+                else:
+                    data["reason"] = response.reason
+                    span.set_http_status(status)
+                    span.set_data("reason", response.reason)
             return response
         finally:
             try:
                 if span is not None:
-                    span.finish()
-                    add_http_request_source(span)
+                    if response is not None and _has_body(response):
+                        # As sentry_sdk's: the span lasts until the body is read or
+                        # the response closed (`_wrap_read`, `_wrap_close`).
+                        response._tripwire_span = span
+                    else:
+                        _end(span)
                 add_http_breadcrumb(status, data)
             except Exception:
                 pass
@@ -349,31 +378,54 @@ def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
     return getresponse
 
 
-def _streamed_getresponse(
-    original: Callable[..., Any],
-    connection: Any,
-    request: _Request,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Any:
-    span = request.span
-    status = None
-    try:
-        response = original(connection, *args, **kwargs)
-        status = response.status
-        request.data[SPANDATA.HTTP_STATUS_CODE] = status
-        if span is not None:
-            span.status = "error" if status >= 400 else "ok"
-            span.set_attribute(SPANDATA.HTTP_STATUS_CODE, status)
-        return response
-    finally:
+def _has_body(response: Any) -> bool:
+    """Whether the answer's headers announce a body still to read."""
+    length = response.length
+    return bool(response.chunked or (length is not None and length > 0))
+
+
+def _end(span: Any) -> None:
+    """End an http.client span, with the code location of a slow request."""
+    if isinstance(span, StreamedSpan):
+        add_http_request_source(span)
+        span.end()
+    else:
+        span.finish()
+        add_http_request_source(span)
+
+
+def _end_pending(response: Any) -> None:
+    span = response.__dict__.pop("_tripwire_span", None)
+    if span is not None:
         try:
-            if span is not None:
-                add_http_request_source(span)
-                span.end()
-            add_http_breadcrumb(status, request.data)
+            _end(span)
         except Exception:
             pass
+
+
+def _wrap_read(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def read(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            # read() may come back for more: the span ends once the body is all read.
+            if "_tripwire_span" in self.__dict__ and (self.fp is None or self.closed):
+                _end_pending(self)
+
+    return read
+
+
+def _wrap_close(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def close(self: Any) -> None:
+        try:
+            original(self)
+        finally:
+            if "_tripwire_span" in self.__dict__:
+                _end_pending(self)
+
+    return close
 
 
 # -- subprocess ----------------------------------------------------------------------------

@@ -93,6 +93,27 @@ class TracingMethods:
             return False
         return not isinstance(span, tracing.NoOpSpan)
 
+    def _fix_dynamic_sampling_context(self, client: Any = None) -> None:
+        """Freeze the trace's DSC, as a log or trace metric does in sentry_sdk 2.75.
+
+        It reads the scope's trace context for them, which freezes the baggage of the
+        span's segment or transaction (a later rename no longer reaches the trace
+        headers), or, outside a span, the DSC made from the options for the trace.
+        `client`: the scope's client, when the caller has it.
+        """
+        span = self._d.span
+        if client is None:
+            client = self.get_client()
+        if span is not None:
+            tracing = _tracing or _load_tracing()
+            if not isinstance(span, tracing.NoOpSpan) and tracing.has_tracing_enabled(
+                client.options
+            ):
+                span.to_baggage()
+                return
+        if registry.fn is None or not registry.fn():
+            self.get_active_propagation_context().sentry_baggage(client)
+
     def get_dynamic_sampling_context(self) -> dict[str, str] | None:
         """The dynamic sampling context of the active trace."""
         tracing = _tracing or _load_tracing()

@@ -239,6 +239,11 @@ def _attributes_from(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     origin = kwargs.get("origin")
     if origin is not None:
         attrs["sentry.origin"] = origin
+    # tripwire's integrations pass sentry_sdk's start attributes (only under streaming),
+    # so `traces_sampler` and `ignore_spans` see them, as sentry_sdk's `traces.start_span`.
+    given = kwargs.get("attributes")
+    if given:
+        attrs.update(given)
     return attrs
 
 
@@ -260,6 +265,7 @@ def segment_span(
             "op": getattr(transaction, "op", None),
             "origin": getattr(transaction, "origin", None),
             "source": getattr(transaction, "source", None),
+            "attributes": kwargs.get("attributes"),
         }
     else:
         fields = dict(kwargs)
