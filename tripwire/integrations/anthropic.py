@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 from collections.abc import Iterable
 from types import ModuleType
 from typing import Any, Callable, Optional
 
+from tripwire.ai.streams import EndsOnce, awatch, watch
 from tripwire.ai.utils import (
-    annotate_truncated_messages,
     get_start_span_function,
     normalize_message_roles,
     set_data_normalized,
@@ -45,13 +44,9 @@ from tripwire.ai.utils import (
     truncate_and_annotate_messages,
 )
 from tripwire.consts import OP, SPANDATA
-from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
-from tripwire.integrations._common._hooks import when_imported
-from tripwire.integrations._common.unhandled import capture_unhandled
+from tripwire.integrations._common.llm import LLMCall, LLMIntegration, call_wrapper, enable
 from tripwire.integrations._patch import patch_once
-from tripwire.integrations._processors import add_internal_processor
 from tripwire.scope._current import get_client, get_current_scope
-from tripwire.scope._global_processors import global_event_processors
 from tripwire.tracing_utils import should_truncate_gen_ai_input
 from tripwire.utils import safe_serialize
 
@@ -63,17 +58,11 @@ _STATE = (
 _KWARGS = "_tripwire_kwargs"  # what `messages.stream(...)` was called with, on its manager
 
 
-class AnthropicIntegration(Integration):
+class AnthropicIntegration(LLMIntegration):
     """``gen_ai.chat`` spans (and error events) for the Anthropic client's messages calls."""
 
     identifier = "anthropic"
     origin = ORIGIN
-
-    def __init__(self, include_prompts: bool = True) -> None:
-        """Args:
-        include_prompts: Send prompts and answers (with ``send_default_pii``).
-        """
-        self.include_prompts = include_prompts
 
     @staticmethod
     def setup_once() -> None:
@@ -82,22 +71,18 @@ class AnthropicIntegration(Integration):
         Raises:
             DidNotEnable: anthropic is not installed, or older than 0.16.
         """
-        import importlib.util
-
-        from tripwire.utils import package_version
-
-        if importlib.util.find_spec("anthropic") is None:
-            raise DidNotEnable("Anthropic not installed")
-        _check_minimum_version(AnthropicIntegration, package_version("anthropic"))
-        when_imported("anthropic", _patch_anthropic)
-        if annotate_truncated_messages not in global_event_processors:
-            add_internal_processor(annotate_truncated_messages)
+        enable(
+            AnthropicIntegration,
+            "anthropic",
+            _patch_anthropic,
+            package="anthropic",
+            missing="Anthropic not installed",
+            truncation=True,
+        )
 
 
 class _Lib:
     not_given: tuple[type, ...] = ()
-    stream: type = type(None)
-    async_stream: type = type(None)
 
 
 def _patch_anthropic(module: ModuleType) -> None:
@@ -106,11 +91,17 @@ def _patch_anthropic(module: ModuleType) -> None:
     _Lib.not_given = tuple(
         t for t in (getattr(module, "NotGiven", None), getattr(module, "Omit", None)) if t
     )
-    _Lib.stream, _Lib.async_stream = module.Stream, module.AsyncStream
-    patch_once(Messages, "create", _wrap_create, _MARK)
-    patch_once(AsyncMessages, "create", _wrap_async_create, _MARK)
-    patch_once(module.Stream, "close", _wrap_close, _MARK)
-    patch_once(module.AsyncStream, "close", _wrap_async_close, _MARK)
+    patch_once(
+        Messages, "create", call_wrapper(_create_call, _created(module.Stream, watch)), _MARK
+    )
+    patch_once(
+        AsyncMessages,
+        "create",
+        call_wrapper(_create_call, _created(module.AsyncStream, awatch), is_async=True),
+        _MARK,
+    )
+    patch_once(module.Stream, "close", _CLOSE, _MARK)
+    patch_once(module.AsyncStream, "close", _ASYNC_CLOSE, _MARK)
     try:  # the `messages.stream()` helpers (not in the oldest releases)
         from anthropic.lib.streaming import (
             AsyncMessageStream,
@@ -122,12 +113,19 @@ def _patch_anthropic(module: ModuleType) -> None:
         return
     patch_once(Messages, "stream", _wrap_stream, _MARK)
     patch_once(AsyncMessages, "stream", _wrap_stream, _MARK)
-    patch_once(MessageStreamManager, "__enter__", _wrap_enter, _MARK)
-    patch_once(AsyncMessageStreamManager, "__aenter__", _wrap_aenter, _MARK)
+    patch_once(
+        MessageStreamManager, "__enter__", call_wrapper(_stream_call, _entered(watch)), _MARK
+    )
+    patch_once(
+        AsyncMessageStreamManager,
+        "__aenter__",
+        call_wrapper(_stream_call, _entered(awatch), is_async=True),
+        _MARK,
+    )
     if not issubclass(MessageStream, module.Stream):
-        patch_once(MessageStream, "close", _wrap_close, _MARK)
+        patch_once(MessageStream, "close", _CLOSE, _MARK)
     if not issubclass(AsyncMessageStream, module.AsyncStream):
-        patch_once(AsyncMessageStream, "close", _wrap_async_close, _MARK)
+        patch_once(AsyncMessageStream, "close", _ASYNC_CLOSE, _MARK)
 
 
 def _given(value: Any) -> bool:
@@ -135,13 +133,6 @@ def _given(value: Any) -> bool:
 
 
 # -- the request -----------------------------------------------------------------------
-
-
-def _record_outputs(options: dict[str, Any], integration: AnthropicIntegration, key: str) -> bool:
-    collection = options.get("data_collection")
-    if isinstance(collection, dict) and collection.get("provided_by_user"):
-        return bool(collection["gen_ai"][key])
-    return bool(options.get("send_default_pii") and integration.include_prompts)
 
 
 def _content_block(block: Any) -> Any:
@@ -197,34 +188,25 @@ _PARAMS = (
 )
 
 
-def _record_input(
-    span: Any, kwargs: dict[str, Any], integration: AnthropicIntegration, options: dict[str, Any]
-) -> None:
+def _record_input(call: _Call, kwargs: dict[str, Any]) -> None:
+    span, rules = call.span, call.rules
     span.set_data(SPANDATA.GEN_AI_SYSTEM, "anthropic")
     span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "chat")
     for arg, key in _PARAMS:
         value = kwargs.get(arg)
         if _given(value):
             span.set_data(key, value)
-    collection = options.get("data_collection")
-    user_rules = isinstance(collection, dict) and collection.get("provided_by_user")
     tools = kwargs.get("tools")
-    if (
-        (not user_rules or collection["gen_ai"]["inputs"])  # type: ignore[index]
-        and _given(tools)
-        and len(tools) > 0  # type: ignore[arg-type]
-    ):
+    if rules.tools and _given(tools) and len(tools) > 0:  # type: ignore[arg-type]
         span.set_data(SPANDATA.GEN_AI_REQUEST_AVAILABLE_TOOLS, safe_serialize(tools))
     messages = kwargs.get("messages")
-    if messages is None or len(messages) == 0:
-        return
-    if not _record_outputs(options, integration, "inputs"):
+    if messages is None or len(messages) == 0 or not rules.inputs:
         return
     system = kwargs.get("system")
     if isinstance(system, Iterable):
         span.set_data(SPANDATA.GEN_AI_SYSTEM_INSTRUCTIONS, json.dumps(_system_parts(system)))
     data: Optional[list[Any]] = normalize_message_roles(_messages_data(messages))
-    if should_truncate_gen_ai_input(options):
+    if should_truncate_gen_ai_input(call.client.options):
         data = truncate_and_annotate_messages(data, span, get_current_scope())
     if data is not None:
         set_data_normalized(span, SPANDATA.GEN_AI_REQUEST_MESSAGES, data, unpack=False)
@@ -258,7 +240,7 @@ def _record_output(
         span.set_data(SPANDATA.GEN_AI_RESPONSE_ID, response_id)
     if finish_reason is not None:
         span.set_data(SPANDATA.GEN_AI_RESPONSE_FINISH_REASONS, [finish_reason])
-    if _record_outputs(call.client.options, call.integration, "outputs"):
+    if call.rules.outputs:
         parts: list[dict[str, Any]] = []
         tool_calls = []
         for block in blocks:
@@ -312,19 +294,10 @@ def _block_dict(block: Any) -> Optional[dict[str, Any]]:
     return None
 
 
-class _Call:
-    """One messages call: the client, the integration and the span."""
+class _Call(LLMCall):
+    """One messages call: the client, the integration, the span and its rules."""
 
-    __slots__ = ("client", "integration", "span")
-
-    def __init__(self, client: Any, integration: AnthropicIntegration, span: Any) -> None:
-        self.client = client
-        self.integration = integration
-        self.span = span
-
-    def failed(self, exc_info: Any) -> None:
-        capture_unhandled(self.client, exc_info, "anthropic")
-        self.span.__exit__(*exc_info)
+    __slots__ = ()
 
     def responded(self, result: Any) -> None:
         if hasattr(result, "content"):
@@ -342,21 +315,22 @@ class _Call:
         self.span.__exit__(None, None, None)
 
 
-class _Stream:
+class _Stream(EndsOnce):
     """What a stream's events tell, gathered as they pass; `finish` ends the span once."""
 
-    __slots__ = ("blocks", "call", "done", "finish_reason", "model", "response_id", "usage")
+    __slots__ = ("blocks", "finish_reason", "model", "response_id", "usage")
+    call: _Call
 
     def __init__(self, call: _Call) -> None:
         self.call = call
+        self.done = False
         self.model: Any = None
         self.usage = _Usage()
         self.blocks: list[dict[str, Any]] = []
         self.response_id: Any = None
         self.finish_reason: Any = None
-        self.done = False
 
-    def event(self, event: Any) -> None:
+    def item(self, event: Any) -> None:
         kind = getattr(event, "type", None)
         if kind == "content_block_delta":
             block = self.blocks[event.index]
@@ -398,10 +372,7 @@ class _Stream:
             if event.delta.stop_reason is not None:
                 self.finish_reason = event.delta.stop_reason
 
-    def finish(self, exc_info: Any = None) -> None:
-        if self.done:
-            return
-        self.done = True
+    def ended(self, exc_info: Any) -> None:
         call = self.call
         try:
             usage = self.usage
@@ -419,42 +390,6 @@ class _Stream:
         call.span.__exit__(*(exc_info or (None, None, None)))
 
 
-def _sync_events(state: _Stream, inner: Any) -> Any:
-    on_event = state.event
-    try:
-        for event in inner:
-            try:
-                on_event(event)
-            except Exception:  # instrumentation must not break the stream
-                pass
-            yield event
-    except GeneratorExit:
-        state.finish()
-        raise
-    except BaseException:
-        state.finish(sys.exc_info())
-        raise
-    state.finish()
-
-
-async def _async_events(state: _Stream, inner: Any) -> Any:
-    on_event = state.event
-    try:
-        async for event in inner:
-            try:
-                on_event(event)
-            except Exception:  # instrumentation must not break the stream
-                pass
-            yield event
-    except GeneratorExit:
-        state.finish()
-        raise
-    except BaseException:
-        state.finish(sys.exc_info())
-        raise
-    state.finish()
-
-
 # -- the patches -----------------------------------------------------------------------
 
 
@@ -464,12 +399,12 @@ def _begin(kwargs: dict[str, Any], name: str, streaming: Any) -> Optional[_Call]
     integration = client.get_integration(AnthropicIntegration)
     if integration is None:
         return None
-    span = get_start_span_function()(op=OP.GEN_AI_CHAT, name=name, origin=ORIGIN)
+    call = _Call(client, integration)
+    span = call.span = get_start_span_function()(op=OP.GEN_AI_CHAT, name=name, origin=ORIGIN)
     span.__enter__()
-    call = _Call(client, integration, span)
     try:
         span.set_data(SPANDATA.GEN_AI_RESPONSE_STREAMING, streaming)
-        _record_input(span, kwargs, integration, client.options)
+        _record_input(call, kwargs)
     except Exception:  # instrumentation must not break the call
         pass
     return call
@@ -483,64 +418,30 @@ def _iterable_messages(kwargs: dict[str, Any]) -> bool:
     return True
 
 
-def _watch(call: _Call, stream: Any, wrap: Callable[[_Stream, Any], Any]) -> None:
+def _watch(call: _Call, stream: Any, wrap: Callable[[Any, _Stream], Any]) -> None:
     state = _Stream(call)
     stream.__dict__[_STATE] = state
-    stream._iterator = wrap(state, stream._iterator)
+    stream._iterator = wrap(stream._iterator, state)
 
 
-def _wrap_create(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def create(*args: Any, **kwargs: Any) -> Any:
-        if not _iterable_messages(kwargs):
-            return original(*args, **kwargs)
-        call = _begin(
-            kwargs, f"chat {kwargs.get('model', '')}".strip(), kwargs.get("stream", False)
-        )
-        if call is None:
-            return original(*args, **kwargs)
+def _create_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[_Call]:
+    if not _iterable_messages(kwargs):
+        return None
+    return _begin(kwargs, f"chat {kwargs.get('model', '')}".strip(), kwargs.get("stream", False))
+
+
+def _created(stream_type: type, wrap: Callable[[Any, _Stream], Any]) -> Callable[[_Call, Any], Any]:
+    def done(call: _Call, result: Any) -> Any:
         try:
-            result = original(*args, **kwargs)
-        except Exception:
-            call.failed(sys.exc_info())
-            raise
-        try:
-            if isinstance(result, _Lib.stream):
-                _watch(call, result, _sync_events)
+            if isinstance(result, stream_type):
+                _watch(call, result, wrap)
             else:
                 call.responded(result)
         except Exception:  # instrumentation must not break the call
             pass
         return result
 
-    return create
-
-
-def _wrap_async_create(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    async def create(*args: Any, **kwargs: Any) -> Any:
-        if not _iterable_messages(kwargs):
-            return await original(*args, **kwargs)
-        call = _begin(
-            kwargs, f"chat {kwargs.get('model', '')}".strip(), kwargs.get("stream", False)
-        )
-        if call is None:
-            return await original(*args, **kwargs)
-        try:
-            result = await original(*args, **kwargs)
-        except Exception:
-            call.failed(sys.exc_info())
-            raise
-        try:
-            if isinstance(result, _Lib.async_stream):
-                _watch(call, result, _async_events)
-            else:
-                call.responded(result)
-        except Exception:  # instrumentation must not break the call
-            pass
-        return result
-
-    return create
+    return done
 
 
 def _wrap_stream(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -557,81 +458,39 @@ def _wrap_stream(original: Callable[..., Any]) -> Callable[..., Any]:
     return stream
 
 
-def _stream_call(manager: Any) -> Optional[_Call]:
-    kwargs = manager.__dict__.get(_KWARGS)
-    if kwargs is None or kwargs.get("messages") is None or not _iterable_messages(kwargs):
+def _stream_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[_Call]:
+    found = args[0].__dict__.get(_KWARGS)  # the manager's
+    if found is None or found.get("messages") is None or not _iterable_messages(found):
         return None
-    model = kwargs.get("model")
+    model = found.get("model")
     name = "chat" if model is None else f"chat {model}".strip()
-    return _begin(kwargs, name, True)
+    return _begin(found, name, True)
 
 
-def _wrap_enter(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def enter(self: Any) -> Any:
-        call = _stream_call(self)
-        if call is None:
-            return original(self)
+def _entered(wrap: Callable[[Any, _Stream], Any]) -> Callable[[_Call, Any], Any]:
+    def done(call: _Call, stream: Any) -> Any:
         try:
-            stream = original(self)
-        except Exception:
-            call.failed(sys.exc_info())
-            raise
-        _watch(call, stream, _sync_events)
+            _watch(call, stream, wrap)
+        except Exception:  # instrumentation must not break the call
+            pass
         return stream
 
-    return enter
+    return done
 
 
-def _wrap_aenter(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    async def aenter(self: Any) -> Any:
-        call = _stream_call(self)
-        if call is None:
-            return await original(self)
-        try:
-            stream = await original(self)
-        except Exception:
-            call.failed(sys.exc_info())
-            raise
-        _watch(call, stream, _async_events)
-        return stream
-
-    return aenter
+def _closing(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[_Stream]:
+    state: Optional[_Stream] = args[0].__dict__.get(_STATE)
+    return state
 
 
-def _wrap_close(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def close(self: Any) -> Any:
-        state = self.__dict__.get(_STATE)
-        if state is None:
-            return original(self)
-        try:
-            result = original(self)
-        except BaseException:
-            state.finish(sys.exc_info())
-            raise
-        state.finish()
-        return result
-
-    return close
+def _closed(state: _Stream, result: Any) -> Any:
+    state.finish()
+    return result
 
 
-def _wrap_async_close(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    async def close(self: Any) -> Any:
-        state = self.__dict__.get(_STATE)
-        if state is None:
-            return await original(self)
-        try:
-            result = await original(self)
-        except BaseException:
-            state.finish(sys.exc_info())
-            raise
-        state.finish()
-        return result
-
-    return close
+# A stream closed before its end (a `with` block left early) ends its span.
+_CLOSE = call_wrapper(_closing, _closed, catch=BaseException)
+_ASYNC_CLOSE = call_wrapper(_closing, _closed, is_async=True, catch=BaseException)
 
 
 __all__ = ["AnthropicIntegration"]

@@ -32,35 +32,26 @@ through when the active client lacks this integration.
 
 from __future__ import annotations
 
-import functools
-import sys
 from types import ModuleType
 from typing import Any, Callable, Optional
 
+from tripwire.ai.streams import StreamWatcher, watch
+from tripwire.ai.usage import record_usage
 from tripwire.ai.utils import get_start_span_function, set_data_normalized
 from tripwire.consts import OP, SPANDATA
-from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
-from tripwire.integrations._common._hooks import when_imported
-from tripwire.integrations._common.unhandled import capture_unhandled
+from tripwire.integrations._common.llm import LLMCall, LLMIntegration, call_wrapper, enable
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import get_client
-from tripwire.utils import has_data_collection_enabled
 
 ORIGIN = "auto.ai.cohere"
 _MARK = "__tripwire_cohere__"
 
 
-class CohereIntegration(Integration):
+class CohereIntegration(LLMIntegration):
     """``ai.*`` spans (and error events) for the Cohere client's chats and embeddings."""
 
     identifier = "cohere"
     origin = ORIGIN
-
-    def __init__(self, include_prompts: bool = True) -> None:
-        """Args:
-        include_prompts: Send prompts and answers (with ``send_default_pii``).
-        """
-        self.include_prompts = include_prompts
 
     @staticmethod
     def setup_once() -> None:
@@ -69,14 +60,13 @@ class CohereIntegration(Integration):
         Raises:
             DidNotEnable: cohere is not installed, or older than 5.4.
         """
-        import importlib.util
-
-        from tripwire.utils import package_version
-
-        if importlib.util.find_spec("cohere") is None:
-            raise DidNotEnable("Cohere not installed")
-        _check_minimum_version(CohereIntegration, package_version("cohere"))
-        when_imported("cohere", _patch_cohere)
+        enable(
+            CohereIntegration,
+            "cohere",
+            _patch_cohere,
+            package="cohere",
+            missing="Cohere not installed",
+        )
 
 
 class _Lib:
@@ -92,13 +82,14 @@ def _patch_cohere(module: ModuleType) -> None:
     _Lib.chat_response = module.NonStreamedChatResponse
     patch_once(BaseCohere, "chat", _chat_wrapper(streaming=False), _MARK)
     patch_once(BaseCohere, "chat_stream", _chat_wrapper(streaming=True), _MARK)
-    patch_once(Client, "embed", _embed_wrapper, _MARK)
+    patch_once(Client, "embed", call_wrapper(_embed_call, _embedded), _MARK)
 
 
-def _allowed(options: dict[str, Any], integration: CohereIntegration, which: str) -> bool:
-    if has_data_collection_enabled(options):
-        return bool(options["data_collection"]["gen_ai"][which])
-    return bool(options.get("send_default_pii") and integration.include_prompts)
+class _Call(LLMCall):
+    """One chat or embedding call; a chat keeps its arguments for the answer's data."""
+
+    __slots__ = ("kwargs",)
+    kwargs: dict[str, Any]
 
 
 # -- chat ------------------------------------------------------------------------------
@@ -146,14 +137,7 @@ def _record_request(span: Any, kwargs: dict[str, Any], inputs: bool) -> None:
 
 
 def _usage(span: Any, counts: Any) -> None:
-    inputs = getattr(counts, "input_tokens", None)
-    outputs = getattr(counts, "output_tokens", None)
-    if inputs is not None:
-        span.set_data(SPANDATA.GEN_AI_USAGE_INPUT_TOKENS, inputs)
-    if outputs is not None:
-        span.set_data(SPANDATA.GEN_AI_USAGE_OUTPUT_TOKENS, outputs)
-    if inputs is not None and outputs is not None:
-        span.set_data(SPANDATA.GEN_AI_USAGE_TOTAL_TOKENS, inputs + outputs)
+    record_usage(span, counts, "input_tokens", "output_tokens", None)
 
 
 def _record_answer(span: Any, answer: Any, outputs: bool) -> None:
@@ -177,77 +161,59 @@ def _record_answer(span: Any, answer: Any, outputs: bool) -> None:
         set_data_normalized(span, SPANDATA.AI_WARNINGS, meta.warnings)
 
 
-def _stream_events(span: Any, inner: Any, outputs: bool) -> Any:
-    try:
-        for event in inner:
-            if getattr(event, "event_type", None) == "stream-end":
-                try:
-                    _record_answer(span, event.response, outputs)
-                except Exception:  # instrumentation must not break the stream
-                    pass
-            yield event
-    except GeneratorExit:  # the caller stopped early: what came so far
-        span.__exit__(None, None, None)
-        raise
-    except BaseException:
-        span.__exit__(*sys.exc_info())
-        raise
-    span.__exit__(None, None, None)
+class _Stream(StreamWatcher):
+    """A streamed chat: its answer comes with the stream-end event."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, call: _Call) -> None:
+        self.call = call
+
+    def item(self, event: Any) -> None:
+        if getattr(event, "event_type", None) == "stream-end":
+            _record_answer(self.call.span, event.response, self.call.rules.outputs)
+
+    def finish(self, exc_info: Any = None) -> None:
+        self.call.end(exc_info)
 
 
-def _begin(op: str, name: str) -> Any:
-    span = get_start_span_function()(op=op, name=name, origin=ORIGIN)
-    span.__enter__()
-    return span
+def _begin(op: str, name: str, kwargs: dict[str, Any]) -> Optional[_Call]:
+    """The call's span, entered; None when not instrumented."""
+    client = get_client()
+    integration = client.get_integration(CohereIntegration)
+    if integration is None:
+        return None
+    call = _Call(client, integration)
+    call.kwargs = kwargs
+    call.span = get_start_span_function()(op=op, name=name, origin=ORIGIN)
+    call.span.__enter__()
+    return call
 
 
 def _chat_wrapper(streaming: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(original)
-        def chat(*args: Any, **kwargs: Any) -> Any:
-            client = get_client()
-            integration = client.get_integration(CohereIntegration)
-            if integration is None or not isinstance(kwargs.get("message"), str):
-                return original(*args, **kwargs)
-            try:
-                span = _begin(OP.COHERE_CHAT_COMPLETIONS_CREATE, "cohere.client.Chat")
-            except Exception:  # instrumentation must not break the call
-                return original(*args, **kwargs)
-            try:
-                answer = original(*args, **kwargs)
-            except Exception:
-                exc_info = sys.exc_info()
-                capture_unhandled(client, exc_info, "cohere")
-                span.__exit__(*exc_info)
-                raise
-            return _answered(span, client, integration, kwargs, answer, streaming)
+    def start(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[_Call]:
+        if not isinstance(kwargs.get("message"), str):
+            return None
+        try:
+            return _begin(OP.COHERE_CHAT_COMPLETIONS_CREATE, "cohere.client.Chat", kwargs)
+        except Exception:  # instrumentation must not break the call
+            return None
 
-        return chat
+    def done(call: _Call, answer: Any) -> Any:
+        try:
+            _record_request(call.span, call.kwargs, call.rules.inputs)
+            if streaming:
+                return watch(answer, _Stream(call))
+            if isinstance(answer, _Lib.chat_response):
+                _record_answer(call.span, answer, call.rules.outputs)
+            else:
+                call.span.set_data("unknown_response", True)
+        except Exception:  # instrumentation must not break the call
+            pass
+        call.end()
+        return answer
 
-    return make
-
-
-def _answered(
-    span: Any,
-    client: Any,
-    integration: CohereIntegration,
-    kwargs: dict[str, Any],
-    answer: Any,
-    streaming: bool,
-) -> Any:
-    outputs = _allowed(client.options, integration, "outputs")
-    try:
-        _record_request(span, kwargs, _allowed(client.options, integration, "inputs"))
-        if streaming:
-            return _stream_events(span, answer, outputs)
-        if isinstance(answer, _Lib.chat_response):
-            _record_answer(span, answer, outputs)
-        else:
-            span.set_data("unknown_response", True)
-    except Exception:  # instrumentation must not break the call
-        pass
-    span.__exit__(None, None, None)
-    return answer
+    return call_wrapper(start, done)
 
 
 # -- embeddings ------------------------------------------------------------------------
@@ -260,42 +226,32 @@ def _record_texts(span: Any, texts: Any) -> None:
         set_data_normalized(span, SPANDATA.AI_INPUT_MESSAGES, texts)
 
 
-def _embed_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def embed(*args: Any, **kwargs: Any) -> Any:
-        client = get_client()
-        integration = client.get_integration(CohereIntegration)
-        if integration is None:
-            return original(*args, **kwargs)
-        span: Optional[Any] = None
-        try:
-            span = _begin(OP.COHERE_EMBEDDINGS_CREATE, "Cohere Embedding Creation")
-            if "texts" in kwargs and _allowed(client.options, integration, "inputs"):
-                _record_texts(span, kwargs["texts"])
-            if "model" in kwargs:
-                set_data_normalized(span, SPANDATA.AI_MODEL_ID, kwargs["model"])
-        except Exception:  # instrumentation must not break the call
-            if span is None:
-                return original(*args, **kwargs)
-        try:
-            answer = original(*args, **kwargs)
-        except Exception:
-            exc_info = sys.exc_info()
-            capture_unhandled(client, exc_info, "cohere")
-            span.__exit__(*exc_info)
-            raise
-        try:
-            billed = getattr(getattr(answer, "meta", None), "billed_units", None)
-            tokens = getattr(billed, "input_tokens", None)
-            if tokens is not None:
-                span.set_data(SPANDATA.GEN_AI_USAGE_INPUT_TOKENS, tokens)
-                span.set_data(SPANDATA.GEN_AI_USAGE_TOTAL_TOKENS, tokens)
-        except Exception:  # instrumentation must not break the call
-            pass
-        span.__exit__(None, None, None)
-        return answer
+def _embed_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[_Call]:
+    call: Optional[_Call] = None
+    try:
+        call = _begin(OP.COHERE_EMBEDDINGS_CREATE, "Cohere Embedding Creation", kwargs)
+        if call is None:
+            return None
+        if "texts" in kwargs and call.rules.inputs:
+            _record_texts(call.span, kwargs["texts"])
+        if "model" in kwargs:
+            set_data_normalized(call.span, SPANDATA.AI_MODEL_ID, kwargs["model"])
+    except Exception:  # instrumentation must not break the call
+        pass
+    return call
 
-    return embed
+
+def _embedded(call: _Call, answer: Any) -> Any:
+    try:
+        billed = getattr(getattr(answer, "meta", None), "billed_units", None)
+        tokens = getattr(billed, "input_tokens", None)
+        if tokens is not None:
+            call.span.set_data(SPANDATA.GEN_AI_USAGE_INPUT_TOKENS, tokens)
+            call.span.set_data(SPANDATA.GEN_AI_USAGE_TOTAL_TOKENS, tokens)
+    except Exception:  # instrumentation must not break the call
+        pass
+    call.end()
+    return answer
 
 
 __all__ = ["CohereIntegration"]

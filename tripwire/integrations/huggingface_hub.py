@@ -28,17 +28,15 @@ through when the active client lacks this integration.
 
 from __future__ import annotations
 
-import functools
 import inspect
-import sys
 from types import ModuleType
 from typing import Any, Callable, Optional
 
+from tripwire.ai.streams import StreamWatcher, watch
+from tripwire.ai.usage import record_usage
 from tripwire.ai.utils import get_start_span_function, set_data_normalized
 from tripwire.consts import OP, SPANDATA
-from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
-from tripwire.integrations._common._hooks import when_imported
-from tripwire.integrations._common.unhandled import capture_unhandled
+from tripwire.integrations._common.llm import LLMCall, LLMIntegration, call_wrapper, enable
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import get_client
 
@@ -58,17 +56,11 @@ _PARAMS = (
 _SCALARS = (int, float, bool, str)
 
 
-class HuggingfaceHubIntegration(Integration):
+class HuggingfaceHubIntegration(LLMIntegration):
     """``gen_ai`` spans (and error events) for the Inference client's text tasks."""
 
     identifier = "huggingface_hub"
     origin = ORIGIN
-
-    def __init__(self, include_prompts: bool = True) -> None:
-        """Args:
-        include_prompts: Send prompts and answers (with ``send_default_pii``).
-        """
-        self.include_prompts = include_prompts
 
     @staticmethod
     def setup_once() -> None:
@@ -77,20 +69,20 @@ class HuggingfaceHubIntegration(Integration):
         Raises:
             DidNotEnable: huggingface_hub is not installed, or older than 0.24.7.
         """
-        import importlib.util
-
-        from tripwire.utils import package_version
-
-        if importlib.util.find_spec("huggingface_hub") is None:
-            raise DidNotEnable("Huggingface not installed")
-        _check_minimum_version(HuggingfaceHubIntegration, package_version("huggingface_hub"))
-        when_imported("huggingface_hub.inference._client", _patch_client)
+        enable(
+            HuggingfaceHubIntegration,
+            "huggingface_hub.inference._client",
+            _patch_client,
+            package="huggingface_hub",
+            missing="Huggingface not installed",
+        )
 
 
 def _patch_client(module: ModuleType) -> None:
     client = module.InferenceClient
-    patch_once(client, "text_generation", _wrap(OP.GEN_AI_TEXT_COMPLETION), _MARK)
-    patch_once(client, "chat_completion", _wrap(OP.GEN_AI_CHAT), _MARK)
+    text_generation = call_wrapper(_task_call(OP.GEN_AI_TEXT_COMPLETION), _done)
+    patch_once(client, "text_generation", text_generation, _MARK)
+    patch_once(client, "chat_completion", call_wrapper(_task_call(OP.GEN_AI_CHAT), _done), _MARK)
 
 
 def _set(span: Any, key: str, value: Any) -> None:
@@ -100,23 +92,11 @@ def _set(span: Any, key: str, value: Any) -> None:
         set_data_normalized(span, key, value, unpack=False)
 
 
-class _Call:
-    """One task call: the client, the span, and what may be sent."""
+class _Call(LLMCall):
+    """One task call: the client, the span, what may be sent, whether chunks have details."""
 
-    __slots__ = ("client", "inputs", "outputs", "span", "tools")
-
-    def __init__(self, client: Any, integration: HuggingfaceHubIntegration) -> None:
-        self.client = client
-        collection = client.options.get("data_collection")
-        if isinstance(collection, dict) and collection.get("provided_by_user"):
-            rules = collection["gen_ai"]
-            self.inputs, self.outputs = bool(rules["inputs"]), bool(rules["outputs"])
-            self.tools = self.inputs
-        else:
-            prompts = bool(client.options.get("send_default_pii") and integration.include_prompts)
-            self.inputs = self.outputs = prompts
-            self.tools = True  # sentry_sdk sent them before data_collection existed
-        self.span: Any = None
+    __slots__ = ("details",)
+    details: bool
 
     def begin(self, op: str, model: str, prompt: Any, kwargs: dict[str, Any]) -> None:
         operation = op.rsplit(".", 1)[-1]
@@ -127,21 +107,17 @@ class _Call:
             span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, operation)
             if model:
                 span.set_data(SPANDATA.GEN_AI_REQUEST_MODEL, model)
-            if self.inputs:
+            if self.rules.inputs:
                 set_data_normalized(span, SPANDATA.GEN_AI_REQUEST_MESSAGES, prompt, unpack=False)
             for argument, key in _PARAMS:
                 value = kwargs.get(argument)
                 if value is not None:
                     _set(span, key, value)
             tools = kwargs.get("tools")
-            if tools is not None and self.tools:
+            if tools is not None and self.rules.tools:
                 _set(span, SPANDATA.GEN_AI_REQUEST_AVAILABLE_TOOLS, tools)
         except Exception:  # instrumentation must not break the call
             pass
-
-    def failed(self, exc_info: Any) -> None:
-        capture_unhandled(self.client, exc_info, "huggingface_hub")
-        self.span.__exit__(*exc_info)
 
     def answered(
         self,
@@ -158,28 +134,15 @@ class _Call:
             span.set_data(SPANDATA.GEN_AI_RESPONSE_MODEL, model)
         if finish_reason is not None:
             set_data_normalized(span, SPANDATA.GEN_AI_RESPONSE_FINISH_REASONS, finish_reason)
-        if self.outputs and tool_calls:
+        if self.rules.outputs and tool_calls:
             set_data_normalized(span, SPANDATA.GEN_AI_RESPONSE_TOOL_CALLS, tool_calls, unpack=False)
         joined = "".join(text)
-        if self.outputs and joined:
+        if self.rules.outputs and joined:
             set_data_normalized(span, SPANDATA.GEN_AI_RESPONSE_TEXT, joined)
         if usage is not None:
-            prompt = getattr(usage, "prompt_tokens", None)
-            completion = getattr(usage, "completion_tokens", None)
-            total = getattr(usage, "total_tokens", None)
-            if prompt is not None:
-                span.set_data(SPANDATA.GEN_AI_USAGE_INPUT_TOKENS, prompt)
-            if completion is not None:
-                span.set_data(SPANDATA.GEN_AI_USAGE_OUTPUT_TOKENS, completion)
-            if total is None and prompt is not None and completion is not None:
-                total = prompt + completion
-            if total is not None:
-                span.set_data(SPANDATA.GEN_AI_USAGE_TOTAL_TOKENS, total)
+            record_usage(span, usage)
         elif generated_tokens > 0:
             span.set_data(SPANDATA.GEN_AI_USAGE_TOTAL_TOKENS, generated_tokens)
-
-    def end(self, exc_info: Any = None) -> None:
-        self.span.__exit__(*(exc_info or (None, None, None)))
 
 
 def _prompt(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -221,12 +184,13 @@ def _result(call: _Call, result: Any) -> None:
     )
 
 
-class _Chunks:
-    """What a stream's chunks told so far."""
+class _Chunks(StreamWatcher):
+    """What a chat stream's chunks told so far; its end ends the span."""
 
-    __slots__ = ("finish_reason", "generated", "model", "text", "tool_calls", "usage")
+    __slots__ = ("call", "finish_reason", "generated", "model", "text", "tool_calls", "usage")
 
-    def __init__(self) -> None:
+    def __init__(self, call: _Call) -> None:
+        self.call = call
         self.model: Any = None
         self.usage: Any = None
         self.finish_reason: Any = None
@@ -234,7 +198,7 @@ class _Chunks:
         self.text: list[str] = []
         self.generated = 0
 
-    def chat(self, chunk: Any) -> None:
+    def item(self, chunk: Any) -> None:
         if getattr(chunk, "model", None) is not None:
             self.model = chunk.model
         if getattr(chunk, "usage", None) is not None:
@@ -250,7 +214,32 @@ class _Chunks:
             if getattr(delta, "tool_calls", None) is not None:
                 self.tool_calls = delta.tool_calls
 
-    def generation(self, chunk: Any) -> None:
+    def closed(self) -> None:
+        self.call.end()  # the caller stopped early: the answer is not recorded
+
+    def finish(self, exc_info: Any = None) -> None:
+        call = self.call
+        if exc_info is not None:
+            call.end(exc_info)
+            return
+        try:
+            if call.details:  # text generation: no model, no usage, no tool calls
+                call.answered(None, self.finish_reason, self.text, None, None, self.generated)
+            else:
+                call.answered(
+                    self.model, self.finish_reason, self.text, self.tool_calls, self.usage, 0
+                )
+        except Exception:  # instrumentation must not break the stream
+            pass
+        call.end()
+
+
+class _GeneratedChunks(_Chunks):
+    """What a text generation stream's chunks (with details) told so far."""
+
+    __slots__ = ()
+
+    def item(self, chunk: Any) -> None:
         token: Any = getattr(chunk, "token", None)
         if getattr(token, "text", None) is not None:
             self.text.append(token.text)
@@ -261,77 +250,35 @@ class _Chunks:
             self.generated = details.generated_tokens
 
 
-def _chunks(call: _Call, stream: Any, details: bool) -> Any:
-    seen = _Chunks()
-    fold = seen.generation if details else seen.chat
+def _task_call(op: str) -> Callable[[tuple[Any, ...], dict[str, Any]], Optional[_Call]]:
+    def start(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[_Call]:
+        client = get_client()
+        integration = client.get_integration(HuggingfaceHubIntegration)
+        prompt = _prompt(args, kwargs) if integration is not None else None
+        if prompt is None:  # not instrumented, or a call the library will refuse
+            return None
+        model: Optional[str] = None
+        try:
+            model = getattr(args[0], "model", None)
+        except IndexError:
+            pass
+        call = _Call(client, integration)
+        call.details = bool(kwargs.get("details", False))
+        call.begin(op, model or kwargs.get("model") or "", prompt, kwargs)
+        return call
+
+    return start
+
+
+def _done(call: _Call, result: Any) -> Any:
+    if inspect.isgenerator(result):
+        return watch(result, (_GeneratedChunks if call.details else _Chunks)(call))
     try:
-        for chunk in stream:
-            try:
-                fold(chunk)
-            except Exception:  # instrumentation must not break the stream
-                pass
-            yield chunk
-    except GeneratorExit:
-        call.end()
-        raise
-    except BaseException:
-        call.end(sys.exc_info())
-        raise
-    try:
-        if details:  # text generation: no model, no usage, no tool calls
-            call.answered(None, seen.finish_reason, seen.text, None, None, seen.generated)
-        else:
-            call.answered(seen.model, seen.finish_reason, seen.text, seen.tool_calls, seen.usage, 0)
-    except Exception:  # instrumentation must not break the stream
+        _result(call, result)
+    except Exception:  # instrumentation must not break the call
         pass
     call.end()
-
-
-def _wrap(op: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(original)
-        def task(*args: Any, **kwargs: Any) -> Any:
-            client = get_client()
-            integration = client.get_integration(HuggingfaceHubIntegration)
-            prompt = _prompt(args, kwargs) if integration is not None else None
-            if prompt is None:  # not instrumented, or a call the library will refuse
-                return original(*args, **kwargs)
-            call = _start(client, integration, op, args, kwargs, prompt)
-            try:
-                result = original(*args, **kwargs)
-            except Exception:
-                call.failed(sys.exc_info())
-                raise
-            if inspect.isgenerator(result):
-                return _chunks(call, result, bool(kwargs.get("details", False)))
-            try:
-                _result(call, result)
-            except Exception:  # instrumentation must not break the call
-                pass
-            call.end()
-            return result
-
-        return task
-
-    return wrap
-
-
-def _start(
-    client: Any,
-    integration: Any,
-    op: str,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    prompt: Any,
-) -> _Call:
-    model: Optional[str] = None
-    try:
-        model = getattr(args[0], "model", None)
-    except IndexError:
-        pass
-    call = _Call(client, integration)
-    call.begin(op, model or kwargs.get("model") or "", prompt, kwargs)
-    return call
+    return result
 
 
 __all__ = ["HuggingfaceHubIntegration"]

@@ -42,8 +42,9 @@ import copy
 from types import ModuleType
 from typing import Any, Optional
 
+from tripwire.ai.data_rules import DataRules
+from tripwire.ai.usage import record_usage
 from tripwire.ai.utils import (
-    annotate_truncated_messages,
     get_start_span_function,
     set_data_normalized,
     transform_openai_content_part,
@@ -51,15 +52,11 @@ from tripwire.ai.utils import (
     truncate_and_annotate_messages,
 )
 from tripwire.consts import OP, SPANDATA
-from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
-from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.llm import LLMIntegration, enable
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.integrations._patch import on_undo
-from tripwire.integrations._processors import add_internal_processor
 from tripwire.scope._current import get_client, get_current_scope, use_scope
-from tripwire.scope._global_processors import global_event_processors
 from tripwire.tracing_utils import should_truncate_gen_ai_input
-from tripwire.utils import has_data_collection_enabled
 
 ORIGIN = "auto.ai.litellm"
 # The call's span and scope ride on litellm's per-call details dict, which every
@@ -67,17 +64,11 @@ ORIGIN = "auto.ai.litellm"
 _KEY = "_tripwire_span"
 
 
-class LiteLLMIntegration(Integration):
+class LiteLLMIntegration(LLMIntegration):
     """``gen_ai`` spans (and error events) for the model calls made through LiteLLM."""
 
     identifier = "litellm"
     origin = ORIGIN
-
-    def __init__(self, include_prompts: bool = True) -> None:
-        """Args:
-        include_prompts: Send prompts and answers (with ``send_default_pii``).
-        """
-        self.include_prompts = include_prompts
 
     @staticmethod
     def setup_once() -> None:
@@ -86,16 +77,14 @@ class LiteLLMIntegration(Integration):
         Raises:
             DidNotEnable: litellm is not installed, or too old.
         """
-        import importlib.util
-
-        from tripwire.utils import package_version
-
-        if importlib.util.find_spec("litellm") is None:
-            raise DidNotEnable("LiteLLM not installed")
-        _check_minimum_version(LiteLLMIntegration, package_version("litellm"))
-        when_imported("litellm", _install)
-        if annotate_truncated_messages not in global_event_processors:
-            add_internal_processor(annotate_truncated_messages)
+        enable(
+            LiteLLMIntegration,
+            "litellm",
+            _install,
+            package="litellm",
+            missing="LiteLLM not installed",
+            truncation=True,
+        )
 
 
 class _Lib:
@@ -127,12 +116,6 @@ def _install(module: ModuleType) -> None:
                     found[:] = [c for c in found if c not in _ALL]
 
     on_undo(remove)
-
-
-def _allowed(options: dict[str, Any], integration: LiteLLMIntegration, which: str) -> bool:
-    if has_data_collection_enabled(options):
-        return bool(options["data_collection"]["gen_ai"][which])
-    return bool(options.get("send_default_pii") and integration.include_prompts)
 
 
 def _messages_for_span(messages: list[Any]) -> list[Any]:
@@ -206,7 +189,7 @@ def _start(kwargs: dict[str, Any]) -> None:
     kwargs[_KEY] = (span, scope)
     set_data_normalized(span, SPANDATA.GEN_AI_SYSTEM, provider)
     set_data_normalized(span, SPANDATA.GEN_AI_OPERATION_NAME, operation)
-    if _allowed(client.options, integration, "inputs"):
+    if DataRules(client.options, integration.include_prompts).inputs:
         _record_input(span, kwargs, embeddings, client.options)
     for arg, key in _PARAMS:
         value = kwargs.get(arg)
@@ -232,19 +215,8 @@ def _record_answer(span: Any, answer: Any, outputs: bool) -> None:
         if messages:
             set_data_normalized(span, SPANDATA.GEN_AI_RESPONSE_TEXT, messages)
     usage = getattr(answer, "usage", None)
-    if usage is None:
-        return
-    inputs = getattr(usage, "prompt_tokens", None)
-    outputs_count = getattr(usage, "completion_tokens", None)
-    total = getattr(usage, "total_tokens", None)
-    if inputs is not None:
-        span.set_data(SPANDATA.GEN_AI_USAGE_INPUT_TOKENS, inputs)
-    if outputs_count is not None:
-        span.set_data(SPANDATA.GEN_AI_USAGE_OUTPUT_TOKENS, outputs_count)
-    if total is None and inputs is not None and outputs_count is not None:
-        total = inputs + outputs_count
-    if total is not None:
-        span.set_data(SPANDATA.GEN_AI_USAGE_TOTAL_TOKENS, total)
+    if usage is not None:
+        record_usage(span, usage)
 
 
 def _success_callback(kwargs: dict[str, Any], answer: Any, start_time: Any, end_time: Any) -> None:
@@ -261,7 +233,8 @@ def _success_callback(kwargs: dict[str, Any], answer: Any, start_time: Any, end_
         client = get_client()
         integration = client.get_integration(LiteLLMIntegration)
         if integration is not None and last:
-            _record_answer(held[0], answer, _allowed(client.options, integration, "outputs"))
+            outputs = DataRules(client.options, integration.include_prompts).outputs
+            _record_answer(held[0], answer, outputs)
     except Exception:  # instrumentation must not break the call
         pass
     if last:

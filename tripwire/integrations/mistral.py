@@ -32,21 +32,19 @@ fall through when the active client lacks this integration.
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any, Callable, Optional
 
+from tripwire.ai.streams import EndsOnce, awatch, watch
 from tripwire.ai.utils import get_start_span_function, set_data_normalized
 from tripwire.consts import OP, SPANDATA
-from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
+from tripwire.integrations import Integration
 from tripwire.integrations._common._hooks import when_imported
-from tripwire.integrations._common.unhandled import capture_unhandled
+from tripwire.integrations._common.llm import LLMCall, call_wrapper, enable
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import get_client
-from tripwire.utils import has_data_collection_enabled
 
 ORIGIN = "auto.ai.mistral"
 _MARK = "__tripwire_mistral__"
@@ -57,6 +55,7 @@ class MistralIntegration(Integration):
 
     identifier = "mistral"
     origin = ORIGIN
+    include_prompts = True  # no such option: prompts go with `send_default_pii` alone
 
     @staticmethod
     def setup_once() -> None:
@@ -65,14 +64,13 @@ class MistralIntegration(Integration):
         Raises:
             DidNotEnable: mistralai is not installed, or too old.
         """
-        import importlib.util
-
-        from tripwire.utils import package_version
-
-        if importlib.util.find_spec("mistralai") is None:
-            raise DidNotEnable("mistralai not installed")
-        _check_minimum_version(MistralIntegration, package_version("mistralai"))
-        when_imported("mistralai.client.chat", _patch_chat)
+        enable(
+            MistralIntegration,
+            "mistralai.client.chat",
+            _patch_chat,
+            package="mistralai",
+            missing="mistralai not installed",
+        )
         when_imported("mistralai.client.embeddings", _patch_embeddings)
 
 
@@ -93,16 +91,16 @@ def _patch_chat(module: ModuleType) -> None:
     _Lib.system, _Lib.text = models.SystemMessage, models.TextChunk
     _Lib.response = models.ChatCompletionResponse
     chat = module.Chat
-    patch_once(chat, "complete", _sync(_CHAT), _MARK)
-    patch_once(chat, "complete_async", _async(_CHAT), _MARK)
-    patch_once(chat, "stream", _sync(_STREAM), _MARK)
-    patch_once(chat, "stream_async", _async(_STREAM), _MARK)
+    patch_once(chat, "complete", _wrapper(_CHAT, False), _MARK)
+    patch_once(chat, "complete_async", _wrapper(_CHAT, True), _MARK)
+    patch_once(chat, "stream", _wrapper(_STREAM, False), _MARK)
+    patch_once(chat, "stream_async", _wrapper(_STREAM, True), _MARK)
 
 
 def _patch_embeddings(module: ModuleType) -> None:
     embeddings = module.Embeddings
-    patch_once(embeddings, "create", _sync(_EMBED), _MARK)
-    patch_once(embeddings, "create_async", _async(_EMBED), _MARK)
+    patch_once(embeddings, "create", _wrapper(_EMBED, False), _MARK)
+    patch_once(embeddings, "create_async", _wrapper(_EMBED, True), _MARK)
 
 
 # -- messages --------------------------------------------------------------------------
@@ -191,22 +189,11 @@ _STREAM = _Kind(OP.GEN_AI_CHAT, "chat", True)
 _EMBED = _Kind(OP.GEN_AI_EMBEDDINGS, "embeddings", False)
 
 
-def _allowed(options: dict[str, Any], which: str) -> bool:
-    if has_data_collection_enabled(options):
-        return bool(options["data_collection"]["gen_ai"][which])
-    return bool(options.get("send_default_pii"))
-
-
-class _Call:
+class _Call(LLMCall):
     """One model call: its span and what may be recorded, from request to answer."""
 
-    __slots__ = ("client", "kind", "outputs", "span")
-
-    def __init__(self, client: Any, kind: _Kind) -> None:
-        self.client = client
-        self.kind = kind
-        self.outputs = _allowed(client.options, "outputs")
-        self.span: Any = None
+    __slots__ = ("kind",)
+    kind: _Kind
 
     def begin(self, kwargs: dict[str, Any]) -> None:
         kind = self.kind
@@ -219,7 +206,7 @@ class _Call:
         span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, kind.operation)
         if model is not None:
             span.set_data(SPANDATA.GEN_AI_REQUEST_MODEL, model)
-        inputs = _allowed(self.client.options, "inputs")
+        inputs = self.rules.inputs
         if kind is _EMBED:
             texts = kwargs.get("inputs")
             if inputs and texts:
@@ -258,7 +245,7 @@ class _Call:
         if not isinstance(response, _Lib.response):
             return
         self.usage(response.usage)
-        if self.outputs:
+        if self.rules.outputs:
             out = []
             for choice in response.choices:
                 if choice.message is not None:
@@ -267,88 +254,39 @@ class _Call:
                         out.append(message)
             self.span.set_data(SPANDATA.GEN_AI_OUTPUT_MESSAGES, json.dumps(out))
 
-    def failed(self, exc_info: Any) -> None:
-        capture_unhandled(self.client, exc_info, "mistral")
-        self.span.__exit__(*exc_info)
 
-    def end(self) -> None:
-        self.span.__exit__(None, None, None)
+class _StreamState(EndsOnce):
+    """What a stream's chunks tell, gathered as they pass; `finish` ends the span once."""
 
-
-class _StreamState:
-    """What a stream's chunks tell, gathered as they pass; `finish` ends the span."""
-
-    __slots__ = ("call", "done", "texts", "usage")
+    __slots__ = ("texts", "usage")
+    call: _Call
 
     def __init__(self, call: _Call) -> None:
         self.call = call
+        self.done = False
         self.texts: list[str] = []
         self.usage: Any = None
-        self.done = False
 
-    def chunk(self, event: Any) -> None:
+    def item(self, event: Any) -> None:
         data = getattr(event, "data", None)
         if data is None:
             return
         if getattr(data, "usage", None) is not None:
             self.usage = data.usage
-        if self.call.outputs:
+        if self.call.rules.outputs:
             for choice in data.choices or ():
                 if choice.index == 0 and isinstance(choice.delta.content, str):
                     self.texts.append(choice.delta.content)
 
-    def finish(self, exc_info: Any = None) -> None:
-        if self.done:
-            return
-        self.done = True
+    def ended(self, exc_info: Any) -> None:
         call = self.call
         try:
             call.usage(self.usage)
-            if call.outputs and self.texts:
+            if call.rules.outputs and self.texts:
                 message = {"role": "assistant", "parts": _parts(["".join(self.texts)])}
                 call.span.set_data(SPANDATA.GEN_AI_OUTPUT_MESSAGES, json.dumps([message]))
         finally:
             call.span.__exit__(*(exc_info or (None, None, None)))
-
-
-def _sync_chunks(state: _StreamState, inner: Any) -> Any:
-    try:
-        for event in inner:
-            try:
-                state.chunk(event)
-            except Exception:  # instrumentation must not break the stream
-                pass
-            yield event
-    except GeneratorExit:
-        state.finish()
-        raise
-    except BaseException:
-        state.finish(sys.exc_info())
-        raise
-    try:
-        state.finish()
-    except Exception:
-        pass
-
-
-async def _async_chunks(state: _StreamState, inner: Any) -> Any:
-    try:
-        async for event in inner:
-            try:
-                state.chunk(event)
-            except Exception:  # instrumentation must not break the stream
-                pass
-            yield event
-    except GeneratorExit:
-        state.finish()
-        raise
-    except BaseException:
-        state.finish(sys.exc_info())
-        raise
-    try:
-        state.finish()
-    except Exception:
-        pass
 
 
 def _end_on_close(stream: Any, state: _StreamState, is_async: bool) -> None:
@@ -380,11 +318,13 @@ def _end_on_close(stream: Any, state: _StreamState, is_async: bool) -> None:
 
 def _begin(kind: _Kind, kwargs: dict[str, Any]) -> Optional[_Call]:
     client = get_client()
-    if client.get_integration(MistralIntegration) is None:
+    integration = client.get_integration(MistralIntegration)
+    if integration is None:
         return None
     if kind is _CHAT and kwargs.get("stream"):
         return None  # `complete(stream=True)` is left alone, as sentry_sdk does
-    call = _Call(client, kind)
+    call = _Call(client, integration)
+    call.kind = kind
     try:
         call.begin(kwargs)
     except Exception:  # instrumentation must not break the call
@@ -393,60 +333,29 @@ def _begin(kind: _Kind, kwargs: dict[str, Any]) -> Optional[_Call]:
     return call
 
 
-def _after(call: _Call, response: Any, chunks: Callable[..., Any]) -> None:
-    try:
-        if call.kind.stream and hasattr(response, "generator"):
-            state = _StreamState(call)
-            response.generator = chunks(state, response.generator)
-            _end_on_close(response, state, chunks is _async_chunks)
-            return
-        call.responded(response)
-    except Exception:  # instrumentation must not break the call
-        pass
-    try:
-        call.end()
-    except Exception:
-        pass
+def _wrapper(kind: _Kind, is_async: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    chunks = awatch if is_async else watch
 
+    def start(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[_Call]:
+        return _begin(kind, kwargs)
 
-def _sync(kind: _Kind) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(original)
-        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            call = _begin(kind, kwargs)
-            if call is None:
-                return original(self, *args, **kwargs)
-            try:
-                response = original(self, *args, **kwargs)
-            except Exception:
-                call.failed(sys.exc_info())
-                raise
-            _after(call, response, _sync_chunks)
-            return response
+    def done(call: _Call, response: Any) -> Any:
+        try:
+            if kind.stream and hasattr(response, "generator"):
+                state = _StreamState(call)
+                response.generator = chunks(response.generator, state)
+                _end_on_close(response, state, is_async)
+                return response
+            call.responded(response)
+        except Exception:  # instrumentation must not break the call
+            pass
+        try:
+            call.end()
+        except Exception:
+            pass
+        return response
 
-        return wrapper
-
-    return make
-
-
-def _async(kind: _Kind) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(original)
-        async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            call = _begin(kind, kwargs)
-            if call is None:
-                return await original(self, *args, **kwargs)
-            try:
-                response = await original(self, *args, **kwargs)
-            except Exception:
-                call.failed(sys.exc_info())
-                raise
-            _after(call, response, _async_chunks)
-            return response
-
-        return wrapper
-
-    return make
+    return call_wrapper(start, done, is_async)
 
 
 __all__ = ["MistralIntegration"]

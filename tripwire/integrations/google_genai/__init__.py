@@ -34,25 +34,21 @@ through when the active client lacks this integration.
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
 from types import ModuleType
 from typing import Any, Callable, Optional
 
+from tripwire.ai.streams import StreamWatcher, awatch, watch
 from tripwire.ai.utils import (
-    annotate_truncated_messages,
     get_start_span_function,
     normalize_message_roles,
     set_data_normalized,
     truncate_and_annotate_messages,
 )
 from tripwire.consts import OP, SPANDATA
-from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
-from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.llm import LLMCall, LLMIntegration, call_wrapper, enable
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.integrations._patch import patch_once
-from tripwire.integrations._processors import add_internal_processor
 from tripwire.integrations.google_genai._contents import (
     messages,
     system_instructions,
@@ -66,7 +62,6 @@ from tripwire.integrations.google_genai._response import (
 )
 from tripwire.integrations.google_genai._tools import ORIGIN, config_with_wrapped_tools
 from tripwire.scope._current import get_client, get_current_scope
-from tripwire.scope._global_processors import global_event_processors
 from tripwire.tracing_utils import should_truncate_gen_ai_input
 
 GEN_AI_SYSTEM = "gcp.gemini"
@@ -83,17 +78,11 @@ _CONFIG_PARAMS = (
 )
 
 
-class GoogleGenAIIntegration(Integration):
+class GoogleGenAIIntegration(LLMIntegration):
     """``gen_ai`` spans (and error events) for the Gemini client's model calls."""
 
     identifier = "google_genai"
     origin = ORIGIN
-
-    def __init__(self, include_prompts: bool = True) -> None:
-        """Args:
-        include_prompts: Send prompts and answers (with ``send_default_pii``).
-        """
-        self.include_prompts = include_prompts
 
     @staticmethod
     def setup_once() -> None:
@@ -102,61 +91,33 @@ class GoogleGenAIIntegration(Integration):
         Raises:
             DidNotEnable: google-genai is not installed, or older than 1.29.
         """
-        import importlib.util
-
-        from tripwire.utils import package_version
-
-        try:
-            found = importlib.util.find_spec("google.genai") is not None
-        except (ImportError, ValueError):  # no `google` namespace at all
-            found = False
-        if not found:
-            raise DidNotEnable("google-genai not installed")
-        _check_minimum_version(
-            GoogleGenAIIntegration, package_version("google-genai"), "google-genai"
+        enable(
+            GoogleGenAIIntegration,
+            "google.genai.models",
+            _patch_models,
+            package="google.genai",
+            distribution="google-genai",
+            missing="google-genai not installed",
+            truncation=True,
         )
-        when_imported("google.genai.models", _patch_models)
-        if annotate_truncated_messages not in global_event_processors:
-            add_internal_processor(annotate_truncated_messages)
 
 
 def _patch_models(module: ModuleType) -> None:
     for owner, is_async in ((module.Models, False), (module.AsyncModels, True)):
-        patch_once(owner, "generate_content", _wrap_generate(is_async), _MARK)
-        patch_once(owner, "generate_content_stream", _wrap_stream(is_async), _MARK)
-        patch_once(owner, "embed_content", _wrap_embed(is_async), _MARK)
+        streamed = _streamed(awatch if is_async else watch)
+        generate = call_wrapper(_chat_call, _responded, is_async)
+        patch_once(owner, "generate_content", generate, _MARK)
+        stream = call_wrapper(_stream_call, streamed, is_async)
+        patch_once(owner, "generate_content_stream", stream, _MARK)
+        patch_once(owner, "embed_content", call_wrapper(_embed_call, _embedded, is_async), _MARK)
 
 
-# -- what may be sent ------------------------------------------------------------------
-
-
-def _collection(options: dict[str, Any]) -> Optional[dict[str, Any]]:
-    collection = options.get("data_collection")
-    if isinstance(collection, dict) and collection.get("provided_by_user"):
-        gen_ai: dict[str, Any] = collection["gen_ai"]
-        return gen_ai
-    return None
-
-
-class _Call:
+class _Call(LLMCall):
     """One model call: the client, the integration, the span and what may be sent."""
 
-    __slots__ = ("client", "inputs", "integration", "outputs", "span", "tool_calls", "tools")
+    __slots__ = ()
 
-    def __init__(
-        self, client: Any, integration: GoogleGenAIIntegration, op: str, name: str, model: str
-    ) -> None:
-        self.client = client
-        self.integration = integration
-        rules = _collection(client.options)
-        if rules is None:
-            prompts = bool(client.options.get("send_default_pii") and integration.include_prompts)
-            self.inputs = self.outputs = prompts
-            # sentry_sdk sent these two before data_collection existed, and still does
-            self.tools = self.tool_calls = True
-        else:
-            self.inputs, self.outputs = bool(rules["inputs"]), bool(rules["outputs"])
-            self.tools, self.tool_calls = self.inputs, self.outputs
+    def begin(self, op: str, name: str, model: str) -> None:
         span = get_start_span_function()(op=op, name=f"{name} {model}", origin=ORIGIN)
         span.__enter__()
         self.span = span
@@ -169,9 +130,6 @@ class _Call:
         self.span.set_status("internal_error")
         self.span.__exit__(*exc_info)
 
-    def end(self) -> None:
-        self.span.__exit__(None, None, None)
-
 
 def _start(
     op: str, name: str, model: Any, with_integration: Callable[[_Call], None]
@@ -181,7 +139,8 @@ def _start(
     integration = client.get_integration(GoogleGenAIIntegration)
     if integration is None:
         return None
-    call = _Call(client, integration, op, name, _model_name(model))
+    call = _Call(client, integration)
+    call.begin(op, name, _model_name(model))
     try:
         with_integration(call)
     except Exception:  # instrumentation must not break the call
@@ -206,11 +165,11 @@ def _chat_request(call: _Call, contents: Any, kwargs: dict[str, Any]) -> None:
         span.set_data(SPANDATA.GEN_AI_RESPONSE_STREAMING, True)
     config = kwargs.get("config")
     tools = getattr(config, "tools", None) if config is not None else None
-    if tools and call.tools:
+    if tools and call.rules.tools:
         listed = tools_data(tools)
         if listed:
             set_data_normalized(span, SPANDATA.GEN_AI_REQUEST_AVAILABLE_TOOLS, listed, unpack=False)
-    if call.inputs:
+    if call.rules.inputs:
         instruction = None
         if config and hasattr(config, "system_instruction"):
             instruction = config.system_instruction
@@ -232,8 +191,9 @@ def _chat_request(call: _Call, contents: Any, kwargs: dict[str, Any]) -> None:
 
 
 def _chat_start(args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool) -> Optional[_Call]:
-    model = args[0] if args else kwargs.get("model", "unknown")
-    contents = args[1] if len(args) > 1 else kwargs.get("contents")
+    # args[0] is the `Models` instance
+    model = args[1] if len(args) > 1 else kwargs.get("model", "unknown")
+    contents = args[2] if len(args) > 2 else kwargs.get("contents")
 
     def request(call: _Call) -> None:
         config = kwargs.get("config")
@@ -247,130 +207,50 @@ def _chat_start(args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool) -> 
     return _start(OP.GEN_AI_CHAT, "chat", model, request)
 
 
-def _responded(call: _Call, response: Any) -> None:
+def _chat_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[_Call]:
+    return _chat_start(args, kwargs, False)
+
+
+def _stream_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[_Call]:
+    return _chat_start(args, kwargs, True)
+
+
+def _responded(call: _Call, response: Any) -> Any:
     try:
-        record_response(call.span, response, call.outputs, call.tool_calls)
+        record_response(call.span, response, call.rules.outputs, call.rules.tool_calls)
     except Exception:  # instrumentation must not break the call
         pass
     call.end()
+    return response
 
 
-def _wrap_generate(is_async: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        if is_async:
+class _Chunks(StreamedAnswer, StreamWatcher):
+    """A streamed answer, folded as its chunks pass; its end ends the span."""
 
-            @functools.wraps(original)
-            async def generate_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-                call = _chat_start(args, kwargs, False)
-                if call is None:
-                    return await original(self, *args, **kwargs)
-                try:
-                    response = await original(self, *args, **kwargs)
-                except Exception:
-                    call.failed(sys.exc_info())
-                    raise
-                _responded(call, response)
-                return response
+    __slots__ = ("call",)
+    item = StreamedAnswer.add
 
-            return generate_async
+    def __init__(self, call: _Call) -> None:
+        super().__init__(call.rules.outputs)
+        self.call = call
 
-        @functools.wraps(original)
-        def generate(self: Any, *args: Any, **kwargs: Any) -> Any:
-            call = _chat_start(args, kwargs, False)
-            if call is None:
-                return original(self, *args, **kwargs)
-            try:
-                response = original(self, *args, **kwargs)
-            except Exception:
-                call.failed(sys.exc_info())
-                raise
-            _responded(call, response)
-            return response
-
-        return generate
-
-    return wrap
+    def finish(self, exc_info: Any = None) -> None:
+        call = self.call
+        if exc_info is not None and isinstance(exc_info[1], Exception):
+            capture_unhandled(call.client, exc_info, "google_genai")
+            call.span.set_status("internal_error")
+        try:
+            self.record(call.span, call.rules.tool_calls)
+        except Exception:  # instrumentation must not break the stream
+            pass
+        call.end()
 
 
-def _fold(answer: StreamedAnswer, chunk: Any) -> None:
-    try:
-        answer.add(chunk)
-    except Exception:  # instrumentation must not break the stream
-        pass
+def _streamed(chunks: Callable[[Any, StreamWatcher], Any]) -> Callable[[_Call, Any], Any]:
+    def done(call: _Call, stream: Any) -> Any:
+        return chunks(stream, _Chunks(call))
 
-
-def _finish_stream(call: _Call, answer: StreamedAnswer) -> None:
-    try:
-        answer.record(call.span, call.tool_calls)
-    except Exception:  # instrumentation must not break the stream
-        pass
-    call.end()
-
-
-def _stream_failed(call: _Call) -> None:
-    capture_unhandled(call.client, sys.exc_info(), "google_genai")
-    call.span.set_status("internal_error")
-
-
-def _sync_chunks(call: _Call, stream: Any) -> Any:
-    answer = StreamedAnswer(call.outputs)
-    try:
-        for chunk in stream:
-            _fold(answer, chunk)
-            yield chunk
-    except Exception:
-        _stream_failed(call)
-        raise
-    finally:
-        _finish_stream(call, answer)
-
-
-async def _async_chunks(call: _Call, stream: Any) -> Any:
-    answer = StreamedAnswer(call.outputs)
-    try:
-        async for chunk in stream:
-            _fold(answer, chunk)
-            yield chunk
-    except Exception:
-        _stream_failed(call)
-        raise
-    finally:
-        _finish_stream(call, answer)
-
-
-def _wrap_stream(is_async: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        if is_async:
-
-            @functools.wraps(original)
-            async def stream_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-                call = _chat_start(args, kwargs, True)
-                if call is None:
-                    return await original(self, *args, **kwargs)
-                try:
-                    stream = await original(self, *args, **kwargs)
-                except Exception:
-                    call.failed(sys.exc_info())
-                    raise
-                return _async_chunks(call, stream)
-
-            return stream_async
-
-        @functools.wraps(original)
-        def stream_sync(self: Any, *args: Any, **kwargs: Any) -> Any:
-            call = _chat_start(args, kwargs, True)
-            if call is None:
-                return original(self, *args, **kwargs)
-            try:
-                stream = original(self, *args, **kwargs)
-            except Exception:
-                call.failed(sys.exc_info())
-                raise
-            return _sync_chunks(call, stream)
-
-        return stream_sync
-
-    return wrap
+    return done
 
 
 # -- embeddings ------------------------------------------------------------------------
@@ -380,7 +260,7 @@ def _embed_start(kwargs: dict[str, Any]) -> Optional[_Call]:
     contents = kwargs.get("contents")
 
     def request(call: _Call) -> None:
-        if not (call.inputs and contents):
+        if not (call.rules.inputs and contents):
             return
         if isinstance(contents, str):
             texts = [contents]
@@ -395,7 +275,11 @@ def _embed_start(kwargs: dict[str, Any]) -> Optional[_Call]:
     return _start(OP.GEN_AI_EMBEDDINGS, "embeddings", kwargs.get("model", "unknown"), request)
 
 
-def _embedded(call: _Call, response: Any) -> None:
+def _embed_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[_Call]:
+    return _embed_start(kwargs)
+
+
+def _embedded(call: _Call, response: Any) -> Any:
     try:
         tokens = embeddings_tokens(response) if response else 0
         if tokens > 0:
@@ -403,43 +287,7 @@ def _embedded(call: _Call, response: Any) -> None:
     except Exception:  # instrumentation must not break the call
         pass
     call.end()
-
-
-def _wrap_embed(is_async: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        if is_async:
-
-            @functools.wraps(original)
-            async def embed_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-                call = _embed_start(kwargs)
-                if call is None:
-                    return await original(self, *args, **kwargs)
-                try:
-                    response = await original(self, *args, **kwargs)
-                except Exception:
-                    call.failed(sys.exc_info())
-                    raise
-                _embedded(call, response)
-                return response
-
-            return embed_async
-
-        @functools.wraps(original)
-        def embed(self: Any, *args: Any, **kwargs: Any) -> Any:
-            call = _embed_start(kwargs)
-            if call is None:
-                return original(self, *args, **kwargs)
-            try:
-                response = original(self, *args, **kwargs)
-            except Exception:
-                call.failed(sys.exc_info())
-                raise
-            _embedded(call, response)
-            return response
-
-        return embed
-
-    return wrap
+    return response
 
 
 __all__ = ["GoogleGenAIIntegration"]
