@@ -175,6 +175,25 @@ def test_clear_breadcrumbs_and_clear(transport: MemoryTransport) -> None:
     assert "t" not in event.get("tags", {})
 
 
+def test_clear_keeps_the_scopes_processors_as_sentry_sdk(transport: MemoryTransport) -> None:
+    scope = tripwire.get_isolation_scope()
+    scope.add_event_processor(lambda event, hint: {**event, "extra": {"seen": True}})
+    scope.add_error_processor(lambda event, exc_info: {**event, "tags": {"error": "yes"}})
+    scope.set_tag("t", 1)
+    fork = scope.fork()  # shares the processor lists until either side writes
+    scope.clear()
+    scope.add_event_processor(lambda event, hint: {**event, "dist": "after"})
+    try:
+        raise ValueError("x")
+    except ValueError:
+        tripwire.capture_exception()
+    (event,) = transport.events
+    assert event["extra"] == {"seen": True}
+    assert event["tags"] == {"error": "yes"}
+    assert event["dist"] == "after"
+    assert len(fork._d.event_processors) == 1  # the clear scope's new processor is its own
+
+
 def test_remove_tag_extra_context(transport: MemoryTransport) -> None:
     scope = tripwire.get_isolation_scope()
     scope.set_tag("t", 1)

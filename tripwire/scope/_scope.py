@@ -473,10 +473,15 @@ class Scope(TracingMethods, PrivateNames):
     # -- whole-scope operations -----------------------------------------------------------
 
     def clear(self) -> None:
-        """Reset all data of this scope (the client binding stays)."""
+        """Reset all data of this scope; its client and processors stay (as sentry_sdk's)."""
+        old = self._d
         self._d = EMPTY_DATA
         self._mine = False
         self._tw = None
+        if old.event_processors or old.error_processors:
+            data = self._w()  # shares the lists, owning neither: the next add copies
+            data.event_processors = old.event_processors
+            data.error_processors = old.error_processors
 
     def update_from_scope(self, scope: Scope) -> None:
         """Copy `scope`'s data over this scope's (its non-empty values win)."""
