@@ -18,7 +18,7 @@ from tripwire import api
 from tripwire._data_collection import filter_query_string
 from tripwire._enums import SPANTEMPLATE
 from tripwire.event.frames import _is_external
-from tripwire.scope._current import get_current_scope
+from tripwire.scope._current import get_current_scope, get_isolation_scope
 from tripwire.scope._scope import Scope
 from tripwire.traces import create_streaming_span_decorator
 from tripwire.traces import start_span as start_streaming_span
@@ -130,7 +130,10 @@ def record_sql_queries(
     """Record a database query: a ``query`` breadcrumb and a ``db`` span around the block.
 
     Parameters are kept only when ``_experiments={"record_sql_params": True}`` (or the
-    data_collection option allows query data), as sentry_sdk 2.75.
+    data_collection option allows query data), as sentry_sdk 2.75. Under span streaming,
+    as there: the span starts with ``db.query.text`` (named ``<unknown SQL query>``
+    without a statement), is a segment of its own without a parent, and carries no
+    parameters (the breadcrumb does).
     """
     client = api.get_client()
     if _sql_params_wanted(client.options):
@@ -154,6 +157,27 @@ def record_sql_queries(
     with capture_internal_exceptions():
         api.add_breadcrumb(message=text, category="query", data=data)
     op = span_op_override_value if span_op_override_value is not None else OP.DB
+    if has_span_streaming_enabled(client.options):
+        # As sentry_sdk's streaming path: a streamed span (a segment without a parent)
+        # that starts with the statement, so `traces_sampler` and `ignore_spans` see it;
+        # the parameters stay on the breadcrumb. The transaction-model calls give it, so
+        # the span keeps `set_data` for the callers that add connection data.
+        attributes = {SPANDATA.DB_QUERY_TEXT: text} if text is not None else {}
+        kwargs: dict[str, Any] = {
+            "op": op,
+            "name": "<unknown SQL query>" if text is None else text,
+            "origin": span_origin,
+            "attributes": attributes,
+        }
+        scope = get_current_scope()
+        parent = scope.span or get_isolation_scope().span
+        if getattr(parent, "_streamed", False):
+            started = api.start_span(**kwargs)
+        else:
+            started = api.start_transaction(**kwargs)
+        with started as span:
+            yield span
+        return
     with api.start_span(op=op, name=text, origin=span_origin) as span:
         for key, value in data.items():
             span.set_data(key, value)

@@ -169,14 +169,14 @@ def _trace_config() -> Any:
     from tripwire.integrations._common.http import OutgoingRequest, sigv4_signed_headers
 
     async def on_request_start(session: Any, context: Any, params: Any) -> None:
+        # Under streaming the span starts with its url attributes (with ``url.path``), as
+        # sentry_sdk's.
         outgoing = OutgoingRequest.begin(
-            AioHttpIntegration, ORIGIN, params.method.upper(), params.url
+            AioHttpIntegration, ORIGIN, params.method.upper(), params.url, params.url.path
         )
         if outgoing is None:
             return
         try:
-            if outgoing.streamed and outgoing.span is not None:  # consent given
-                outgoing.span.set_attribute("url.path", params.url.path)  # as sentry_sdk's
             if outgoing.headers:
                 authorization = params.headers.get("Authorization")
                 if isinstance(authorization, bytes):
@@ -252,7 +252,9 @@ def _wrap_handle(original: Callable[..., Any]) -> Callable[..., Any]:
             origin=ORIGIN,
             methods_to_capture=EVERY_METHOD,
             sampling_context={"aiohttp_request": request},
-            attributes=lambda: _request_attributes(request, options),
+            # sentry_sdk's segment starts with all of them (`traces_sampler` and
+            # `ignore_spans` see them).
+            start_attributes=lambda: _request_attributes(request, options),
             scope_attributes=lambda: _scope_attributes(request, options),
         )
         try:

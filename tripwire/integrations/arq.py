@@ -43,7 +43,7 @@ from tripwire.api import capture_event, start_span, start_transaction
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
-from tripwire.integrations._common.web import streamed
+from tripwire.integrations._common.start_attributes import segment_start
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import (
     get_client,
@@ -157,9 +157,10 @@ def _wrap_run_job(original: Callable[..., Any]) -> Callable[..., Any]:
                 # sentry_sdk's transaction carries the status it was created with as a
                 # tag ("ok", whatever the outcome): sent the same.
                 transaction.set_tag("status", SPANSTATUS.OK)
-                transaction = start_transaction(transaction)
-                if (segment := streamed(transaction)) is not None:
-                    segment.set_attribute(SPANDATA.MESSAGING_MESSAGE_ID, job_id)
+                # Under streaming the segment starts with the job id, as sentry_sdk's
+                # (`traces_sampler` and `ignore_spans` see it).
+                at_start = segment_start({SPANDATA.MESSAGING_MESSAGE_ID: job_id})
+                transaction = start_transaction(transaction, **at_start)
                 if self.queue_name is not None:
                     transaction.set_data(SPANDATA.MESSAGING_DESTINATION_NAME, self.queue_name)
             except Exception:  # reporting must never stop the job

@@ -208,6 +208,8 @@ class SentryAsgiMiddleware:
             sampling_context=sampling_context,
             attributes=lambda: self.request_attributes(scope, client.options),
             scope_attributes=lambda: _scope_attributes(scope, found, client.options),
+            # The one request attribute sentry_sdk's segment starts with.
+            start_attributes=lambda: {"network.protocol.name": kind},
         )
         transaction = request.transaction
         if transaction is not None:

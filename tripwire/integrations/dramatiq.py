@@ -35,6 +35,7 @@ from tripwire.api import start_transaction as _start_transaction
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.event.meta import annotate
 from tripwire.integrations import DidNotEnable, Integration
+from tripwire.integrations._common.start_attributes import segment_start
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import get_client, get_isolation_scope, isolation_scope
 from tripwire.tracing._consts import BAGGAGE_HEADER_NAME, SENTRY_TRACE_HEADER_NAME
@@ -130,7 +131,10 @@ class SentryMiddleware(Middleware):
             # sentry_sdk's transaction carries the status it was started with as a
             # tag ("ok", whatever the outcome): sent the same.
             transaction.set_tag("status", SPANSTATUS.OK)
-            started = _start_transaction(transaction)
+            # Under streaming the segment starts with its queue, as sentry_sdk's
+            # (`traces_sampler` and `ignore_spans` see it).
+            at_start = segment_start({SPANDATA.MESSAGING_DESTINATION_NAME: message.queue_name})
+            started = _start_transaction(transaction, **at_start)
             started.__enter__()
             started.set_data(SPANDATA.MESSAGING_DESTINATION_NAME, message.queue_name)
             message._sentry_span_ctx = started

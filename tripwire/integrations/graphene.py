@@ -26,6 +26,7 @@ from tripwire.api import add_breadcrumb, start_span
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common import graphql as gql_rules
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.start_attributes import child_start
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import get_client, get_isolation_scope
 
@@ -108,11 +109,14 @@ def _operation(source: Any, kwargs: dict[str, Any]) -> Iterator[None]:
         category="graphql.operation",
         data={"operation_name": name, "operation_type": kind},
     )
-    span = start_span(op=op, name=name)
+    given = {"graphql.operation.name": name, "graphql.operation.type": kind}
     if gql_rules.collect_document(get_client().options):
-        span.set_data("graphql.document", source)
-    span.set_data("graphql.operation.name", name)
-    span.set_data("graphql.operation.type", kind)
+        given["graphql.document"] = source
+    # A streamed span starts with them, as sentry_sdk's (`ignore_spans` sees them).
+    span = start_span(op=op, name=name, **child_start(given))
+    for key in ("graphql.document", "graphql.operation.name", "graphql.operation.type"):
+        if key in given:
+            span.set_data(key, given[key])
     span.__enter__()
     try:
         yield

@@ -49,6 +49,7 @@ from tripwire.api import (
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.start_attributes import child_start, segment_start
 from tripwire.integrations._common.web import streamed
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import (
@@ -147,7 +148,8 @@ def _wrap_enqueue(original: Callable[..., Any]) -> Callable[..., Any]:
             name = "Huey Task Group"
         else:
             name = item.name
-        with start_span(op=OP.QUEUE_SUBMIT_HUEY, name=name, origin=ORIGIN) as span:
+        at_start = child_start({SPANDATA.MESSAGING_DESTINATION_NAME: self.name})
+        with start_span(op=OP.QUEUE_SUBMIT_HUEY, name=name, origin=ORIGIN, **at_start) as span:
             span.set_data(SPANDATA.MESSAGING_DESTINATION_NAME, self.name)
             if not isinstance(item, _no_headers):
                 # A group's or chord's tasks come through here one by one.
@@ -240,16 +242,18 @@ def _start_transaction(huey: Any, task: Any, headers: Any) -> Any:
     # sentry_sdk's transaction carries the status it was started with as a tag ("ok",
     # whatever the outcome): sent the same.
     transaction.set_tag("status", SPANSTATUS.OK)
-    started = start_transaction(transaction)
+    # Under streaming the segment starts with its messaging attributes, as sentry_sdk's
+    # (`traces_sampler` and `ignore_spans` see them).
+    at_start = segment_start(
+        {
+            SPANDATA.MESSAGING_DESTINATION_NAME: huey.name,
+            SPANDATA.MESSAGING_MESSAGE_ID: task.id,
+            "messaging.message.system": "huey",
+            SPANDATA.MESSAGING_MESSAGE_RETRY_COUNT: (task.default_retries or 0) - task.retries,
+        }
+    )
+    started = start_transaction(transaction, **at_start)
     started.set_data(SPANDATA.MESSAGING_DESTINATION_NAME, huey.name)
-    if (segment := streamed(started)) is not None:
-        segment.set_attributes(
-            {
-                SPANDATA.MESSAGING_MESSAGE_ID: task.id,
-                "messaging.message.system": "huey",
-                SPANDATA.MESSAGING_MESSAGE_RETRY_COUNT: (task.default_retries or 0) - task.retries,
-            }
-        )
     return started
 
 

@@ -31,6 +31,7 @@ from tripwire.ai.utils import get_start_span_function, normalize_message_roles, 
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import DidNotEnable, Integration
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.start_attributes import segment_start
 from tripwire.integrations._patch import patch_once
 from tripwire.integrations.langchain import LangchainIntegration
 from tripwire.integrations.langchain._data import Rules, record_messages
@@ -204,6 +205,9 @@ class _Run:
             op=OP.GEN_AI_INVOKE_AGENT,
             name=f"invoke_agent {name}" if name else "invoke_agent",
             origin=ORIGIN,
+            # A streamed span starts with it, as sentry_sdk's (`traces_sampler` and
+            # `ignore_spans` see it).
+            **segment_start({SPANDATA.GEN_AI_OPERATION_NAME: "invoke_agent"}),
         )
         self.inputs: Optional[list[dict[str, Any]]] = None
 

@@ -51,6 +51,7 @@ from tripwire.integrations import (
     Integration,
 )
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.start_attributes import child_start
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.integrations._common.web import may_send_user, streamed
 from tripwire.integrations.asgi import SCOPE_KEY, AsgiRequest, SentryAsgiMiddleware
@@ -65,10 +66,22 @@ class Framework:
     every exception the hook sees is reported, as sentry_sdk's Starlite integration).
     """
 
-    __slots__ = ("default_name", "http_exception", "integration", "mark", "package")
+    __slots__ = (
+        "default_name",
+        "http_exception",
+        "integration",
+        "mark",
+        "name_at_start",
+        "package",
+    )
 
-    def __init__(self, package: str, integration: type[Integration]) -> None:
+    def __init__(
+        self, package: str, integration: type[Integration], *, name_at_start: bool = False
+    ) -> None:
         self.package = package
+        # Under streaming, sentry_sdk's Starlite middleware spans start with their
+        # ``middleware.name`` (`ignore_spans` sees it); Litestar's get it later.
+        self.name_at_start = name_at_start
         self.integration = integration
         self.default_name = f"generic {package.capitalize()} request"
         self.mark = f"__tripwire_{package}__"
@@ -306,12 +319,17 @@ class _SpannedApp:
         op = getattr(OP, f"MIDDLEWARE_{package.upper()}")
         tag = f"{package}.middleware_name"
         name = self.name
-        with current.start_span(op=op, name=name, origin=origin) as span:
+        at_start = framework.name_at_start
+        with current.start_span(
+            op=op, name=name, origin=origin, **_start(at_start, name, current.span)
+        ) as span:
             _name_middleware(span, tag, name)
             if getattr(receive, "__name__", None) != "_tripwire_receive":
-                receive = _spanned(receive, f"{op}.receive", origin, tag, name, "_tripwire_receive")
+                receive = _spanned(
+                    receive, f"{op}.receive", origin, tag, name, "_tripwire_receive", at_start
+                )
             if getattr(send, "__name__", None) != "_tripwire_send":
-                send = _spanned(send, f"{op}.send", origin, tag, name, "_tripwire_send")
+                send = _spanned(send, f"{op}.send", origin, tag, name, "_tripwire_send", at_start)
             return await self.app(scope, receive, send)  # type: ignore[no-any-return]
 
 
@@ -323,8 +341,19 @@ def _name_middleware(span: Any, tag: str, name: str) -> None:
         span.set_tag(tag, name)
 
 
+def _start(at_start: bool, name: str, parent: Any) -> dict[str, Any]:
+    """The ``middleware.name`` a streamed span starts with (Starlite's), else nothing."""
+    return child_start({"middleware.name": name}, parent) if at_start else {}
+
+
 def _spanned(
-    call: Callable[..., Any], op: str, origin: str, tag: str, middleware: str, marker: str
+    call: Callable[..., Any],
+    op: str,
+    origin: str,
+    tag: str,
+    middleware: str,
+    marker: str,
+    at_start: bool = False,
 ) -> Any:
     description = getattr(call, "__qualname__", None) or str(call)
 
@@ -332,7 +361,9 @@ def _spanned(
         current = get_current_scope()
         if current.span is None:
             return await call(*args, **kwargs)
-        with current.start_span(op=op, name=description, origin=origin) as span:
+        with current.start_span(
+            op=op, name=description, origin=origin, **_start(at_start, middleware, current.span)
+        ) as span:
             _name_middleware(span, tag, middleware)
             return await call(*args, **kwargs)
 

@@ -43,6 +43,7 @@ from tripwire.api import capture_event, continue_trace, start_transaction
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.start_attributes import segment_start
 from tripwire.integrations._common.web import streamed
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import (
@@ -205,7 +206,12 @@ def _start_transaction(job: Any, queue: Any) -> Any:
         transaction.name = func_name
     except Exception:  # the job's function cannot be deserialized
         pass
-    started = start_transaction(transaction, custom_sampling_context={"rq_job": job})
+    # Under streaming the segment starts with these, as sentry_sdk's (`traces_sampler`
+    # and `ignore_spans` see them).
+    at_start = segment_start(
+        {SPANDATA.MESSAGING_MESSAGE_ID: job.id, SPANDATA.MESSAGING_DESTINATION_NAME: queue.name}
+    )
+    started = start_transaction(transaction, custom_sampling_context={"rq_job": job}, **at_start)
     if (segment := streamed(started)) is not None:
         # sentry_sdk 2.75's streaming segment: the job id and function as attributes.
         segment.set_attribute(SPANDATA.MESSAGING_MESSAGE_ID, job.id)

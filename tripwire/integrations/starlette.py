@@ -50,6 +50,7 @@ from tripwire.integrations import (
     _check_minimum_version,
 )
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.start_attributes import child_start
 from tripwire.integrations._common.web import (
     DEFAULT_HTTP_METHODS_TO_CAPTURE,
     checked_transaction_style,
@@ -487,7 +488,13 @@ def _wrap_middleware_call(original: Callable[..., Any]) -> Callable[..., Any]:
         if current.span is None:
             return await original(self, scope, receive, send, **kwargs)
         name = type(self).__name__
-        with current.start_span(op=OP.MIDDLEWARE_STARLETTE, name=name, origin=ORIGIN) as span:
+        # Under streaming the span starts with ``middleware.name``, as sentry_sdk's.
+        with current.start_span(
+            op=OP.MIDDLEWARE_STARLETTE,
+            name=name,
+            origin=ORIGIN,
+            **child_start({"middleware.name": name}, current.span),
+        ) as span:
             _name_middleware(span, name)
             if getattr(receive, "__name__", None) != "_tripwire_receive":
                 receive = _spanned(
@@ -512,7 +519,13 @@ def _spanned(call: Callable[..., Any], op: str, middleware: str, marker: str) ->
     description = getattr(call, "__qualname__", None) or str(call)
 
     async def spanned(*args: Any, **kwargs: Any) -> Any:
-        with get_current_scope().start_span(op=op, name=description, origin=ORIGIN) as span:
+        current = get_current_scope()
+        with current.start_span(
+            op=op,
+            name=description,
+            origin=ORIGIN,
+            **child_start({"middleware.name": middleware}, current.span),
+        ) as span:
             _name_middleware(span, middleware)
             return await call(*args, **kwargs)
 

@@ -50,6 +50,6 @@ class StarliteIntegration(Integration):
         return middleware
 
 
-_STARLITE = Framework("starlite", StarliteIntegration)
+_STARLITE = Framework("starlite", StarliteIntegration, name_at_start=True)
 
 __all__ = ["StarliteIntegration"]

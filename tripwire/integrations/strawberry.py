@@ -41,11 +41,13 @@ from tripwire.consts import OP
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common import graphql as gql_rules
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.start_attributes import child_start
 from tripwire.integrations._common.web import streamed
 from tripwire.integrations._patch import patch_once
 from tripwire.integrations.logging import ignore_logger
 from tripwire.scope._current import get_client, get_isolation_scope
 from tripwire.tracing import TransactionSource
+from tripwire.tracing._streamed import NoOpStreamedSpan
 from tripwire.utils import capture_internal_exceptions
 
 ORIGIN = "auto.graphql.strawberry"
@@ -202,22 +204,35 @@ def _build_extensions() -> tuple[type, type]:
                 data={"operation_name": name, "operation_type": kind},
             )
             get_isolation_scope().add_event_processor(_request_processor(context))
-            span = start_span(op=op, name=f"{kind} {name}" if name else kind, origin=ORIGIN)
+            document = gql_rules.collect_document(get_client().options)
+            given: dict[str, Any] = {"graphql.operation.type": kind}
+            if document:
+                given["graphql.document"] = context.query
+            if name:
+                given["graphql.operation.name"] = name
+            # A streamed span starts with them, as sentry_sdk's (`ignore_spans` sees
+            # them); the span has no resource name there.
+            span = start_span(
+                op=op,
+                name=f"{kind} {name}" if name else kind,
+                origin=ORIGIN,
+                **child_start(given),
+            )
             span.__enter__()
             stream = streamed(span)
             with capture_internal_exceptions():
-                if gql_rules.collect_document(get_client().options):
-                    span.set_data("graphql.document", context.query)
-                span.set_data("graphql.operation.type", kind)
                 if stream is None:
+                    if document:
+                        span.set_data("graphql.document", context.query)
+                    span.set_data("graphql.operation.type", kind)
                     span.set_data("graphql.operation.name", name)
                     span.set_data("graphql.resource_name", self._resource_name)
-                elif name:  # as sentry_sdk's streamed span: no resource name
-                    span.set_data("graphql.operation.name", name)
             yield
             with capture_internal_exceptions():
                 if stream is not None:
-                    if context.operation_name:
+                    # An ignored (or unsampled) operation span leaves its segment alone,
+                    # as sentry_sdk's.
+                    if context.operation_name and not isinstance(stream, NoOpStreamedSpan):
                         segment = stream.containing_transaction
                         segment.set_attribute("sentry.segment.name.source", "component")
                         segment.set_attribute("sentry.op", op)

@@ -32,6 +32,7 @@ from typing import Any, Callable, Optional
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.start_attributes import segment_start
 from tripwire.scope._current import get_client
 from tripwire.utils import has_data_collection_enabled
 
@@ -94,11 +95,20 @@ class _Call:
             model = getattr(getattr(sdk_client, "_config", None), "default_model", None)
         self.inputs = _allowed(client, options, "inputs")
         self.outputs = _allowed(client, options, "outputs")
+        given = {
+            SPANDATA.GEN_AI_PROVIDER_NAME: "typesafe",
+            SPANDATA.GEN_AI_OPERATION_NAME: "evaluate",
+        }
+        # Under streaming the span starts with them, as sentry_sdk's (`traces_sampler`
+        # and `ignore_spans` see them).
         self.span = get_start_span_function()(
-            op=OP.GEN_AI_EVALUATE, name=f"evaluate {model}".strip(), origin=ORIGIN
+            op=OP.GEN_AI_EVALUATE,
+            name=f"evaluate {model}".strip(),
+            origin=ORIGIN,
+            **segment_start(given, options),
         )
-        self.span.set_data(SPANDATA.GEN_AI_PROVIDER_NAME, "typesafe")
-        self.span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "evaluate")
+        for key, value in given.items():
+            self.span.set_data(key, value)
         if model is not None:
             self.span.set_data(SPANDATA.GEN_AI_REQUEST_MODEL, model)
         if self.inputs:

@@ -17,7 +17,8 @@ manager kept open between them:
 
 Under span streaming (``trace_lifecycle="stream"``) the span is as sentry_sdk 2.75's
 streaming `record_sql_queries` makes it: the statement as ``db.query.text`` (the name
-``<unknown SQL query>`` without one), the parameters on the breadcrumb only, and the
+``<unknown SQL query>`` without one; both given at start, so `traces_sampler` and
+`ignore_spans` see them), the parameters on the breadcrumb only, and the
 code location (``code.line.number``, ``code.file.path``, ...) set before the span
 ends, measured up to then.
 
@@ -32,6 +33,7 @@ from typing import Any, Optional
 
 from tripwire.api import add_breadcrumb, start_span, start_transaction
 from tripwire.consts import OP, SPANDATA
+from tripwire.integrations._common.start_attributes import child_start
 from tripwire.integrations._common.web import streamed
 from tripwire.options import span_streaming_enabled
 from tripwire.scope._current import get_client
@@ -78,7 +80,12 @@ def begin_query(text: Optional[str], data: dict[str, Any], origin: str, op: str 
         add_breadcrumb(message=text, category=QUERY, data=data)
     except Exception:
         pass
-    span = start_span(op=op, name=text, origin=origin)
+    # A streamed span starts with its name and statement, as sentry_sdk's
+    # (`traces_sampler` and `ignore_spans` see them).
+    given = {SPANDATA.DB_QUERY_TEXT: text} if text is not None else {}
+    at_start = child_start(given)
+    name = UNKNOWN if text is None and at_start else text
+    span = start_span(op=op, name=name, origin=origin, **at_start)
     if (
         getattr(span, "sampled", True) is None  # made without a parent
         and streamed(span) is None
@@ -86,7 +93,9 @@ def begin_query(text: Optional[str], data: dict[str, Any], origin: str, op: str 
     ):
         # No span is active: sentry_sdk 2.75's streaming query span is then a segment
         # of its own.
-        span = start_transaction(name=text, op=op, origin=origin)
+        span = start_transaction(
+            name=UNKNOWN if text is None else text, op=op, origin=origin, attributes=given
+        )
     if (stream := streamed(span)) is not None:
         if text is None:
             stream.name = UNKNOWN

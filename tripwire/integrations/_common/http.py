@@ -175,22 +175,25 @@ class OutgoingRequest:
 
     @classmethod
     def _begin_streamed(
-        cls, client: BaseClient, origin: str, method: str, full: str
+        cls, client: BaseClient, origin: str, method: str, full: str, url_path: Optional[str]
     ) -> OutgoingRequest:
         """`begin` under span streaming, as sentry_sdk 2.75 there: a span only inside a
         span (current until it ends), named as before, with ``http.request.method`` and
         the ``url.*`` attributes (only with the user's consent; so in the breadcrumb)."""
         parsed = parse_url(full, sanitize=False)
         attributes = get_url_attributes(client, parsed)
-        span = start_child(
-            f"{method} {parsed.url}",
-            {
-                "sentry.op": OP.HTTP_CLIENT,
-                "sentry.origin": origin,
-                SPANDATA.HTTP_REQUEST_METHOD: method,
-            },
-        )
-        if span is not None:
+        given = {
+            "sentry.op": OP.HTTP_CLIENT,
+            "sentry.origin": origin,
+            SPANDATA.HTTP_REQUEST_METHOD: method,
+        }
+        if url_path is not None and attributes:
+            # `url_path` given (aiohttp's): the span starts with the url attributes too,
+            # as sentry_sdk's (`ignore_spans` sees them).
+            given["url.path"] = url_path
+            given.update(attributes)
+        span = start_child(f"{method} {parsed.url}", given)
+        if span is not None and url_path is None:
             span.set_attributes(attributes)
         headers = outgoing_trace_headers(client, full, span)
         return cls(
@@ -205,16 +208,25 @@ class OutgoingRequest:
 
     @classmethod
     def begin(
-        cls, integration: type, origin: str, method: str, url: Any
+        cls,
+        integration: type,
+        origin: str,
+        method: str,
+        url: Any,
+        url_path: Optional[str] = None,
     ) -> Optional[OutgoingRequest]:
-        """Start the span and decide the trace headers of a `method` request to `url`."""
+        """Start the span and decide the trace headers of a `method` request to `url`.
+
+        `url_path`: under streaming, the span starts with ``url.path`` and the other url
+        attributes (when they may be sent) instead of getting them after its start.
+        """
         client = get_client()
         if client.get_integration(integration) is None:
             return None
         try:
             full = str(url)
             if streaming(client):
-                return cls._begin_streamed(client, origin, method, full)
+                return cls._begin_streamed(client, origin, method, full, url_path)
             parsed = parse_url(full, sanitize=False)
             parent = get_current_scope().span or get_isolation_scope().span
             span = None

@@ -196,14 +196,19 @@ class ServerRequest:
         attributes: Callable[[], Mapping[str, Any]] | None = None,
         scope_attributes: Callable[[], Mapping[str, Any]] | None = None,
         track_session: bool = True,
+        start_attributes: Callable[[], Mapping[str, Any]] | None = None,
     ) -> ServerRequest:
         """Fork the scopes, start the session and the transaction; returns self.
 
         `headers` is anything `continue_trace` reads (a WSGI environ, a header mapping,
         or just the trace headers found); None or empty: a new trace.
         `attributes()` gives the request's attributes for a streamed segment (called
-        only under span streaming); `scope_attributes()` those the request's isolation
-        scope carries onto its logs, metrics and streamed spans (always called).
+        only under span streaming, once the segment has started and only if it is
+        sampled); `start_attributes()` those the segment starts with (under streaming,
+        before sampling: `traces_sampler` and `ignore_spans` see them, as the ones
+        sentry_sdk passes to `traces.start_span`); `scope_attributes()` those the
+        request's isolation scope carries onto its logs, metrics and streamed spans
+        (always called).
         `track_session=False`: no request session, whatever the options (frameworks
         sentry_sdk makes none for, as Sanic and Tornado).
         """
@@ -232,7 +237,13 @@ class ServerRequest:
                 )
                 # Entered on the current scope (as `sentry_sdk.start_transaction`): a
                 # streamed segment is then the current span, renamed with the scope.
-                transaction = start_transaction(current, transaction, sampling_context)
+                at_start: dict[str, Any] = {}
+                if start_attributes is not None and span_streaming_enabled(client.options):
+                    try:
+                        at_start["attributes"] = dict(start_attributes())
+                    except Exception:
+                        pass
+                transaction = start_transaction(current, transaction, sampling_context, **at_start)
                 transaction.__enter__()
                 self.transaction = transaction
                 segment = streamed(transaction)

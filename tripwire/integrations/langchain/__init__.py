@@ -46,6 +46,7 @@ from tripwire.ai.utils import annotate_truncated_messages, set_data_normalized
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import DidNotEnable, Integration
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.start_attributes import child_start
 from tripwire.integrations._patch import patch_once
 from tripwire.integrations._processors import add_internal_processor
 from tripwire.integrations.langchain._data import Rules
@@ -132,6 +133,8 @@ def _embedding_span(model: Any, args: tuple[Any, ...], integration: LangchainInt
         op=OP.GEN_AI_EMBEDDINGS,
         name=f"embeddings {model}" if model else "embeddings",
         origin=ORIGIN,
+        # A streamed span starts with it, as sentry_sdk's (`ignore_spans` sees it).
+        **child_start({SPANDATA.GEN_AI_OPERATION_NAME: "embeddings"}),
     )
     span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "embeddings")
     if model:

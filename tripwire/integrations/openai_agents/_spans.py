@@ -14,6 +14,7 @@ from tripwire.ai.utils import (
     truncate_and_annotate_messages,
 )
 from tripwire.consts import OP, SPANDATA
+from tripwire.integrations._common.start_attributes import child_start, segment_start
 from tripwire.scope._current import get_client, get_current_scope
 from tripwire.tracing_utils import should_truncate_gen_ai_input
 from tripwire.utils import has_data_collection_enabled, safe_serialize
@@ -170,7 +171,10 @@ def _text_message(role: str, value: Any) -> dict[str, Any]:
 def agent_span(run: Run, agent: Any, original_input: Any) -> Any:
     """Start and enter the invoke_agent span of `agent`'s turn."""
     span = get_start_span_function()(
-        op=OP.GEN_AI_INVOKE_AGENT, name=f"invoke_agent {agent.name}", origin=ORIGIN
+        op=OP.GEN_AI_INVOKE_AGENT,
+        name=f"invoke_agent {agent.name}",
+        origin=ORIGIN,
+        **segment_start({SPANDATA.GEN_AI_OPERATION_NAME: "invoke_agent"}),
     )
     span.__enter__()
     span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "invoke_agent")
@@ -290,7 +294,12 @@ def chat_span(run: Run, agent: Any, request: dict[str, Any], lib: Any) -> Any:
     name: Any = run.models.get(id(agent))
     if model:
         name = model.model if hasattr(model, "model") else model
-    span = api.start_span(op=OP.GEN_AI_CHAT, name=f"chat {name}", origin=ORIGIN)
+    span = api.start_span(
+        op=OP.GEN_AI_CHAT,
+        name=f"chat {name}",
+        origin=ORIGIN,
+        **child_start({SPANDATA.GEN_AI_OPERATION_NAME: "chat"}),
+    )
     span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "chat")
     set_agent_data(span, run, agent)
     rules = Rules.now()
@@ -358,8 +367,16 @@ _MISSING: Any = object()
 
 def tool_span(tool: Any, arguments: Any) -> Any:
     """Start and enter the span of one function tool run."""
+    given = {
+        SPANDATA.GEN_AI_OPERATION_NAME: "execute_tool",
+        SPANDATA.GEN_AI_TOOL_NAME: tool.name,
+        SPANDATA.GEN_AI_TOOL_DESCRIPTION: tool.description,
+    }
     span = api.start_span(
-        op=OP.GEN_AI_EXECUTE_TOOL, name=f"execute_tool {tool.name}", origin=ORIGIN
+        op=OP.GEN_AI_EXECUTE_TOOL,
+        name=f"execute_tool {tool.name}",
+        origin=ORIGIN,
+        **child_start(given),
     )
     span.__enter__()
     span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "execute_tool")
@@ -383,7 +400,10 @@ def end_tool_span(span: Any, run: Run, agent: Any, result: Any) -> None:
 def handoff_span(run: Run, from_agent: Any, to_name: str) -> None:
     """The (instant) span of a handoff, under the handing agent's span."""
     with api.start_span(
-        op=OP.GEN_AI_HANDOFF, name=f"handoff from {from_agent.name} to {to_name}", origin=ORIGIN
+        op=OP.GEN_AI_HANDOFF,
+        name=f"handoff from {from_agent.name} to {to_name}",
+        origin=ORIGIN,
+        **child_start({SPANDATA.GEN_AI_OPERATION_NAME: "handoff"}),
     ) as span:
         span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "handoff")
         run.set_conversation(span, from_agent)

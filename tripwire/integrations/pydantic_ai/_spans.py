@@ -17,6 +17,7 @@ from tripwire.ai.utils import (
     truncate_and_annotate_messages,
 )
 from tripwire.consts import OP, SPANDATA
+from tripwire.integrations._common.start_attributes import child_start, segment_start
 from tripwire.scope._current import get_client, get_current_scope
 from tripwire.tracing_utils import should_truncate_gen_ai_input
 from tripwire.utils import has_data_collection_enabled, safe_serialize
@@ -194,7 +195,10 @@ def agent_span(agent: Any, prompt: Any, model: Any, settings: Any, streamed: boo
     """Start (not enter) the span of one agent run."""
     name = getattr(agent, "name", None) or "agent"
     span = get_start_span_function()(
-        op=OP.GEN_AI_INVOKE_AGENT, name=f"invoke_agent {name}", origin=ORIGIN
+        op=OP.GEN_AI_INVOKE_AGENT,
+        name=f"invoke_agent {name}",
+        origin=ORIGIN,
+        **segment_start({SPANDATA.GEN_AI_OPERATION_NAME: "invoke_agent"}),
     )
     span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "invoke_agent")
     _set_agent_name(span, agent)
@@ -249,11 +253,18 @@ def agent_result(span: Any, result: Any) -> None:
 
 def chat_span(messages: Any, model: Any, settings: Any) -> Any:
     """Start (not enter) the span of one model request."""
+    given = {
+        SPANDATA.GEN_AI_OPERATION_NAME: "chat",
+        SPANDATA.GEN_AI_RESPONSE_STREAMING: streaming(),
+    }
     span = api.start_span(
-        op=OP.GEN_AI_CHAT, name=f"chat {model_name(model) or 'unknown'}", origin=ORIGIN
+        op=OP.GEN_AI_CHAT,
+        name=f"chat {model_name(model) or 'unknown'}",
+        origin=ORIGIN,
+        **child_start(given),
     )
-    span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "chat")
-    span.set_data(SPANDATA.GEN_AI_RESPONSE_STREAMING, streaming())
+    for key, value in given.items():
+        span.set_data(key, value)
     _set_agent_name(span, None)
     _set_model_data(span, model, settings)
     rules = Rules()
@@ -375,7 +386,14 @@ def chat_answer(span: Any, response: Any) -> None:
 
 def tool_span(name: str, arguments: Any, agent: Any, definition: Any) -> Any:
     """Start (not enter) the span of one tool call."""
-    span = api.start_span(op=OP.GEN_AI_EXECUTE_TOOL, name=f"execute_tool {name}", origin=ORIGIN)
+    span = api.start_span(
+        op=OP.GEN_AI_EXECUTE_TOOL,
+        name=f"execute_tool {name}",
+        origin=ORIGIN,
+        **child_start(
+            {SPANDATA.GEN_AI_OPERATION_NAME: "execute_tool", SPANDATA.GEN_AI_TOOL_NAME: name}
+        ),
+    )
     span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "execute_tool")
     span.set_data(SPANDATA.GEN_AI_TOOL_NAME, name)
     if definition is not None and hasattr(definition, "description"):

@@ -9,7 +9,8 @@ and later spans of the transaction nest under the failed one.
 
 A streamed span (``trace_lifecycle="stream"``) gets sentry_sdk 2.75's streaming
 attributes instead of the tags: ``db.query.text`` (the command, not cut to
-``max_data_size``; on the cache span too), ``db.operation.name``, ``db.redis.key``,
+``max_data_size``; on the cache span too; given at start, so `ignore_spans` sees it),
+``db.operation.name``, ``db.redis.key``,
 ``db.system.name``, ``db.namespace``; a pipeline's span has no commands or tags.
 """
 
@@ -89,28 +90,40 @@ class Command:
                 data["redis.key"] = key
             add_breadcrumb(message=description, type="redis", category="redis", data=data)
             scope = get_current_scope()
-            if _parent(scope) is None:
+            parent = _parent(scope)
+            if parent is None:
                 return None
+            # A streamed span starts with the command, as sentry_sdk's (`ignore_spans`
+            # sees it); a transaction-model span takes no attributes.
+            streaming = getattr(parent, "_streamed", False)
             cache_span = cache = None
             if integration.cache_prefixes:
                 op = _get_op(name)
                 if op is not None:
                     cache = _compile_cache_span_properties(name, rest, kwargs, integration)
                     if cache["is_cache_key"]:
-                        cache_span = span_for_scope(
-                            scope, {"op": op, "name": cache["description"], "origin": SPAN_ORIGIN}
-                        )
-                        if streamed(cache_span) is not None:
-                            cache_span.set_attribute(SPANDATA.DB_QUERY_TEXT, text)
+                        cache_kwargs: dict[str, Any] = {
+                            "op": op,
+                            "name": cache["description"],
+                            "origin": SPAN_ORIGIN,
+                        }
+                        if streaming:
+                            cache_kwargs["attributes"] = {SPANDATA.DB_QUERY_TEXT: text}
+                        cache_span = span_for_scope(scope, cache_kwargs)
         except Exception:  # instrumentation must not break the command
             return None
         # The cache span is the command span's parent: entered first, ended last.
         if cache_span is not None:
             cache_span.__enter__()
         try:
-            db_span = span_for_scope(
-                scope, {"op": OP.DB_REDIS, "name": description, "origin": SPAN_ORIGIN}
-            )
+            db_kwargs: dict[str, Any] = {
+                "op": OP.DB_REDIS,
+                "name": description,
+                "origin": SPAN_ORIGIN,
+            }
+            if streaming:
+                db_kwargs["attributes"] = {SPANDATA.DB_QUERY_TEXT: text}
+            db_span = span_for_scope(scope, db_kwargs)
         except Exception:
             if cache_span is not None:
                 cache_span.__exit__(None, None, None)
@@ -118,7 +131,6 @@ class Command:
         db_span.__enter__()
         if (stream := streamed(db_span)) is not None:
             # sentry_sdk 2.75's streaming names; no redis.is_cluster / redis.command.
-            stream.set_attribute(SPANDATA.DB_QUERY_TEXT, text)
             try:
                 set_db_data_fn(db_span, instance)
             except Exception:
