@@ -235,17 +235,18 @@ class FalconRequestProcessor(WsgiRequestProcessor):
             length = int(self.environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        data = body_part(options, length, lambda: _read_body(request))
+        data = body_part(options, length, lambda: _read_body(request, length))
         if data is not None:
             part["data"] = data
 
 
-def _read_body(request: Any) -> Any:
-    # The stream can be read once: only what the application parsed is sent.
+def _read_body(request: Any, length: int) -> Any:
+    # The stream can be read once: only what the application parsed is sent, and an
+    # unparsed body only as a mark, when the request says it has one (as sentry_sdk).
     media = getattr(request, "_media", _UNSET)
     if media is not _UNSET:
         return media
-    return "[REQUEST_CONTAINING_RAW_DATA]"
+    return "[REQUEST_CONTAINING_RAW_DATA]" if length > 0 else None
 
 
 __all__ = ["FalconIntegration"]

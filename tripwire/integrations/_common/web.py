@@ -508,10 +508,10 @@ def body_part(
     `read()` returns the parsed body (a dict for JSON or forms), raw bytes/str, or
     None; it is called only when a body of `content_length` bytes may be collected.
     A body too large becomes an empty value marked removed for its size; a raw body
-    one marked removed as raw data (as sentry_sdk).
+    one marked removed as raw data (as sentry_sdk). A request without a length (a
+    chunked body) is read too, as sentry_sdk reads it; under ``"never"`` every request's
+    body, even an empty one, is marked removed, as sentry_sdk marks it.
     """
-    if content_length <= 0:
-        return None
     decision = _data_collection.body_decision(options, "incoming_request", content_length)
     if decision == "off":
         return None
