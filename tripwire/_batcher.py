@@ -7,6 +7,13 @@ flusher thread, started on the first add, sends the buffer as one envelope every
 ``queue_overflow``. `Client.flush()` / `close()` drain every batcher of the client
 (see `flush_batchers` / `close_batchers`), so nothing waits for the timer at exit.
 
+Each client has at most one batcher of each kind, kept in one registry (the end of
+this module): a kind is a `PerClient` (``"log"``, ``"metric"``, ``"span"``; sessions
+use `batcher_for`) whose `get(client)` is the client's `ClientState` of that kind (the
+batcher and what the producer needs per client), made once per client. The registry
+survives a fork (its lock is renewed in the child, as each batcher's); a closed
+client's batchers stay closed.
+
 Envelopes are built on the thread that flushes (the flusher, or the caller of
 `flush`), never on the producer's thread: turning items into their wire form is
 the costly part, and producers are on the application's hot path. `build` may
@@ -227,42 +234,135 @@ def _register_fork_hook(batcher: Batcher[Any]) -> None:
     register(after_in_child=after_in_child)
 
 
-# -- per-client registry ---------------------------------------------------------------------
+# -- the batchers of each client ------------------------------------------------------------
+#
+# One registry owns "the batcher of this kind for this client": a client's entry holds
+# one `ClientState` per kind (its batcher, and whatever the producer of that kind needs
+# per client), made at the kind's first item for that client. `Client.flush()` and
+# `close()` reach every batcher through it. Clients are weak keys: a state never holds
+# its client (its batcher holds it weakly), so a dropped client and its batchers go.
+
+
+class ClientState:
+    """What a producer keeps per client for one kind of item; at least its batcher.
+
+    Producers with more per-client data (the hook, the SDK's attributes) subclass it.
+    """
+
+    __slots__ = ("batcher",)
+
+    def __init__(self, batcher: Batcher[Any]) -> None:
+        self.batcher = batcher
+
+
+S = TypeVar("S", bound=ClientState)
 
 _registry_lock = threading.Lock()
-_registry: weakref.WeakKeyDictionary[Any, dict[str, Batcher[Any]]] = weakref.WeakKeyDictionary()
+_registry: weakref.WeakKeyDictionary[Any, dict[str, ClientState]] = weakref.WeakKeyDictionary()
+# Clients whose batchers were closed: a state made for one later is closed at once.
+_closed: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _state_for(client: BaseClient, key: str, make: Callable[[BaseClient], S]) -> S:
+    states = _registry.get(client)
+    found = states.get(key) if states is not None else None
+    if found is not None:
+        return found  # type: ignore[return-value]
+    # Made outside the lock: making a state may log, and a log record may be an item
+    # of a kind this client has no state for yet.
+    made = make(client)
+    with _registry_lock:
+        states = _registry.get(client)
+        if states is None:
+            states = _registry[client] = {}
+        found = states.get(key)
+        if found is None:
+            found = states[key] = made
+            closed = client in _closed
+        else:
+            closed = False  # another thread's won; ours never started a thread
+    if closed:
+        found.batcher.kill()  # items for a closed client are ignored
+    return found  # type: ignore[return-value]
+
+
+class PerClient(Generic[S]):
+    """One kind of batched item (``"log"``, ``"metric"``, ``"span"``...): `get(client)`
+    is that client's `ClientState` of this kind, made by `make` once per client.
+
+    `get` is on the producers' hot path: the client seen last and its state are kept as
+    one pair (swapped whole, so threads never see one client's state under another),
+    and only another client costs a registry lookup. The pair holds its client until
+    another client produces or the client closes.
+    """
+
+    __slots__ = ("_key", "_last", "_make")
+
+    def __init__(self, key: str, make: Callable[[BaseClient], S]) -> None:
+        self._key = key
+        self._make = make
+        self._last: tuple[Any, S | None] = (None, None)
+        _kinds.append(self)
+
+    def get(self, client: BaseClient) -> S:
+        """The state (and batcher) of this kind for `client`."""
+        last_client, state = self._last
+        if last_client is client and state is not None:
+            return state
+        state = _state_for(client, self._key, self._make)
+        self._last = (client, state)
+        return state
+
+    def _forget(self, client: BaseClient) -> None:
+        if self._last[0] is client:
+            self._last = (None, None)
+
+
+# Every kind (module-level objects, made at import): `close_batchers` clears their pairs.
+_kinds: list[PerClient[Any]] = []
 
 
 def batcher_for(
     client: BaseClient, key: str, factory: Callable[[BaseClient], Batcher[Any]]
 ) -> Batcher[Any]:
-    """The client's batcher for `key` (``"log"``, ``"metric"``...), made by `factory` once."""
-    batchers = _registry.get(client)
-    if batchers is not None:
-        found = batchers.get(key)
-        if found is not None:
-            return found
-    with _registry_lock:
-        batchers = _registry.setdefault(client, {})
-        found = batchers.get(key)
-        if found is None:
-            found = batchers[key] = factory(client)
-        return found
+    """The client's batcher for `key`, made by `factory` once (a kind with no other state)."""
+    return _state_for(client, key, lambda owner: ClientState(factory(owner))).batcher
 
 
 def flush_batchers(client: BaseClient) -> None:
     """Send everything the client's batchers hold (called by `Client.flush`)."""
-    batchers = _registry.get(client)
-    for batcher in list(batchers.values()) if batchers else ():
-        batcher.flush()
+    with _registry_lock:
+        states = list((_registry.get(client) or {}).values())
+    for state in states:
+        state.batcher.flush()
 
 
 def close_batchers(client: BaseClient) -> None:
     """Stop the client's batchers after a final flush (called by `Client.close`)."""
     with _registry_lock:
-        batchers = _registry.pop(client, None)
-    for batcher in list(batchers.values()) if batchers else ():
-        batcher.kill()
+        _closed.add(client)
+        states = list((_registry.get(client) or {}).values())
+    for kind in tuple(_kinds):
+        kind._forget(client)
+    for state in states:
+        state.batcher.kill()
 
 
-__all__ = ["Batcher", "batcher_for", "close_batchers", "flush_batchers"]
+def _after_fork_in_child() -> None:
+    # The registry's lock may have been held by a thread the fork left behind.
+    global _registry_lock
+    _registry_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+__all__ = [
+    "Batcher",
+    "ClientState",
+    "PerClient",
+    "batcher_for",
+    "close_batchers",
+    "flush_batchers",
+]

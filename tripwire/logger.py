@@ -21,7 +21,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from tripwire import _data_collection
-from tripwire._batcher import Batcher, batcher_for
+from tripwire._batcher import Batcher, ClientState, PerClient
 from tripwire._clock import clock, format_timestamp
 from tripwire._log import logger as _sdk_logger
 from tripwire.consts import SDK_NAME, VERSION
@@ -216,6 +216,11 @@ _RAISED: Any = object()
 
 def _trace_ids() -> tuple[str, str | None]:
     scope = get_current_scope()
+    try:
+        # As sentry_sdk 2.75's: a log freezes the trace's dynamic sampling context.
+        scope._fix_dynamic_sampling_context()
+    except Exception:
+        pass
     span = scope.span
     trace_id = getattr(span, "trace_id", None) if span is not None else None
     if isinstance(trace_id, str):
@@ -320,11 +325,15 @@ def _safe_str(value: Any) -> str:
 # -- batching and the wire form ------------------------------------------------------------
 
 
-def _batcher(client: BaseClient) -> Batcher[Log]:
-    def make(owner: BaseClient) -> Batcher[Any]:
-        return Batcher(owner, build_envelope, DataCategory.LOG_ITEM, name="logs")
+def _logs_state(owner: BaseClient) -> ClientState:
+    return ClientState(Batcher(owner, build_envelope, DataCategory.LOG_ITEM, name="logs"))
 
-    return batcher_for(client, "log", make)
+
+_logs = PerClient("log", _logs_state)
+
+
+def _batcher(client: BaseClient) -> Batcher[Log]:
+    return _logs.get(client).batcher
 
 
 def wire_form(log: Log) -> dict[str, Any] | None:

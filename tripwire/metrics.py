@@ -33,7 +33,7 @@ from math import isfinite
 from typing import TYPE_CHECKING, Any, Optional
 
 from tripwire import _data_collection, _json
-from tripwire._batcher import Batcher, batcher_for
+from tripwire._batcher import Batcher, ClientState, PerClient
 from tripwire._clock import clock, format_timestamp
 from tripwire._log import logger as _sdk_logger
 from tripwire.envelope import Envelope, Item, PayloadRef
@@ -96,13 +96,12 @@ def distribution(
 # -- capture ---------------------------------------------------------------------------------
 
 
-class _ClientState:
+class _ClientState(ClientState):
     """What every metric of one client needs: its batcher and its ``before_send_metric``."""
 
-    __slots__ = ("batcher", "client", "hook")
+    __slots__ = ("hook",)
 
     def __init__(self, client: BaseClient) -> None:
-        self.client = client
         options = client.options
         hook = options.get("before_send_metric")
         if hook is None:
@@ -113,27 +112,11 @@ class _ClientState:
             _sdk_logger.warning(
                 "The enable_metrics option has no effect and will be removed in the next major."
             )
-        self.batcher: Batcher[Any] = batcher_for(client, "metric", _make_batcher)
+        super().__init__(_make_batcher(client))
 
 
-class _Last:
-    # The state of the client that recorded the last metric: one identity check per
-    # call instead of a weak-dictionary lookup. Held strongly only until another
-    # client records (a closed client's batcher ignores what it is given).
-    __slots__ = ("state",)
-
-    def __init__(self) -> None:
-        self.state: _ClientState | None = None
-
-
-_last = _Last()
-
-
-def _state(client: BaseClient) -> _ClientState:
-    state = _last.state
-    if state is None or state.client is not client:
-        state = _last.state = _ClientState(client)
-    return state
+# The client's metrics state (`_batcher.PerClient`: one per client, found by identity).
+_state = PerClient("metric", _ClientState).get
 
 
 def _capture(
@@ -164,6 +147,8 @@ def _capture(
             trace_id = current.get_active_propagation_context().trace_id
             external = get_external_propagation_context()
             span_id = external[1] if external is not None else None
+        # As sentry_sdk 2.75's: a metric freezes the trace's dynamic sampling context.
+        current._fix_dynamic_sampling_context(client)
         isolation = get_isolation_scope()._d
         global_ = get_global_scope()._d
         if data.attributes or isolation.attributes or global_.attributes:

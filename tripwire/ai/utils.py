@@ -23,6 +23,7 @@ from tripwire._log import logger
 from tripwire._types import BLOB_DATA_SUBSTITUTE
 from tripwire.ai.consts import DATA_URL_BASE64_REGEX
 from tripwire.scope._current import get_current_scope
+from tripwire.tracing._api import child_of
 
 MAX_GEN_AI_MESSAGE_BYTES = 20_000
 MAX_SINGLE_MESSAGE_CONTENT_CHARS = 10_000
@@ -258,15 +259,18 @@ def normalize_message_roles(messages: list[Any]) -> list[Any]:
 
 
 def get_start_span_function() -> Callable[..., Any]:
-    """`start_span` under a span of a transaction, else `start_transaction`.
-
-    Not the parent's `start_child`: under span streaming the parent may be a span of
-    `traces.start_span`, which has none; `start_span` makes a child of either kind.
-    """
+    """A function starting a child of the current span (of either span model) when it
+    belongs to a transaction or segment, else `start_transaction`."""
     span = get_current_scope().span
     if span is not None and getattr(span, "containing_transaction", None) is not None:
-        return api.start_span
+        return _start_child_span
     return api.start_transaction
+
+
+def _start_child_span(**kwargs: Any) -> Any:
+    # Active in the current scope (or the one given) once entered, as `start_span`'s.
+    current = get_current_scope()
+    return child_of(current._d.span, kwargs.pop("scope", None) or current, None, kwargs)
 
 
 # -- truncation ------------------------------------------------------------------------

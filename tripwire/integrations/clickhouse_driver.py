@@ -35,13 +35,14 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, Callable, Optional
 
-from tripwire.api import add_breadcrumb, start_span
+from tripwire.api import add_breadcrumb
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations._common.web import streamed
 from tripwire.options import span_streaming_enabled
-from tripwire.scope._current import get_client, get_current_scope
+from tripwire.scope._current import get_client
+from tripwire.tracing._api import start_child
 
 ORIGIN = "auto.db.clickhouse_driver"
 _MARK = "__tripwire_clickhouse_driver__"
@@ -175,10 +176,7 @@ def _wrap_send_query(original: Callable[..., Any]) -> Callable[..., Any]:
             if params and pii:
                 data["db.params"] = params
             data.update(_connection_data(connection))
-            parent = get_current_scope().span
-            span = None
-            if parent is not None:
-                span = parent.start_child(op=OP.DB, name=text, origin=ORIGIN)
+            span = start_child(op=OP.DB, name=text, origin=ORIGIN)
             setattr(connection, _ATTR, _Query(text, span, data, pii))
         except Exception:
             pass
@@ -190,21 +188,19 @@ def _wrap_send_query(original: Callable[..., Any]) -> Callable[..., Any]:
 def _send_streamed(connection: Any, text: Any, pii: bool) -> None:
     """sentry_sdk 2.75's streaming span: no query id, parameters or rows on it."""
     data = _connection_data(connection)
-    span = None
-    if get_current_scope().span is not None:
-        span = start_span(op=OP.DB, name=text, origin=ORIGIN)
-        if (stream := streamed(span)) is not None:
-            stream.set_attributes(
-                {
-                    SPANDATA.DB_QUERY_TEXT: str(text),
-                    SPANDATA.DB_SYSTEM_NAME: "clickhouse",
-                    SPANDATA.DB_NAMESPACE: connection.database,
-                    SPANDATA.DB_DRIVER_NAME: "clickhouse-driver",
-                    SPANDATA.SERVER_ADDRESS: connection.host,
-                    SPANDATA.SERVER_PORT: connection.port,
-                    SPANDATA.DB_USER: connection.user,
-                }
-            )
+    span = start_child(op=OP.DB, name=text, origin=ORIGIN)
+    if (stream := streamed(span)) is not None:
+        stream.set_attributes(
+            {
+                SPANDATA.DB_QUERY_TEXT: str(text),
+                SPANDATA.DB_SYSTEM_NAME: "clickhouse",
+                SPANDATA.DB_NAMESPACE: connection.database,
+                SPANDATA.DB_DRIVER_NAME: "clickhouse-driver",
+                SPANDATA.SERVER_ADDRESS: connection.host,
+                SPANDATA.SERVER_PORT: connection.port,
+                SPANDATA.DB_USER: connection.user,
+            }
+        )
     setattr(connection, _ATTR, _Query(text, span, data, pii, streamed=True))
 
 

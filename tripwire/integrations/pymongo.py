@@ -35,13 +35,14 @@ import json
 from types import ModuleType
 from typing import Any, Optional
 
-from tripwire.api import add_breadcrumb, start_span
+from tripwire.api import add_breadcrumb
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations._common.web import streamed
 from tripwire.options import span_streaming_enabled
-from tripwire.scope._current import get_client, get_current_scope
+from tripwire.scope._current import get_client
+from tripwire.tracing._api import start_child
 from tripwire.utils import has_data_collection_enabled
 
 ORIGIN = "auto.db.pymongo"
@@ -198,10 +199,9 @@ def _started(ongoing: dict[int, Any], client: Any, event: Any) -> None:
         add_breadcrumb(message=query, category="query", type=OP.DB, data=tags)
     except Exception:
         pass
-    parent = get_current_scope().span
-    if parent is None:
+    span = start_child(op=OP.DB, name=query, origin=ORIGIN)
+    if span is None:
         return
-    span = parent.start_child(op=OP.DB, name=query, origin=ORIGIN)
     for key, value in tags.items():
         span.set_tag(key, value)
         span.set_data(key, value)
@@ -245,11 +245,9 @@ def _started_streamed(
         add_breadcrumb(message=query, category="query", type=OP.DB, data=attributes)
     except Exception:
         pass
-    if get_current_scope().span is None:
+    span = start_child(op=OP.DB, name=query, origin=ORIGIN)
+    if span is None:
         return
-    # `start_span`, not the parent's `start_child`: a segment from `traces.start_span`
-    # has no `start_child`.
-    span = start_span(op=OP.DB, name=query, origin=ORIGIN)
     if (stream := streamed(span)) is not None:
         stream.set_attributes(attributes)
     ongoing[event.request_id] = span.__enter__()

@@ -15,8 +15,10 @@ from tripwire._deprecation import deprecated
 from tripwire.consts import FALSE_VALUES
 from tripwire.profiler._hooks import on_sampled_transaction
 from tripwire.scope._current import (
+    _current_scope,
     active_propagation_context,
     get_client,
+    get_current_scope,
     get_global_scope,
     get_isolation_scope,
 )
@@ -42,6 +44,8 @@ from tripwire.tracing._span import (
     _thread_data,
     new_child,
 )
+from tripwire.tracing._stream_compat import child_span, segment_span
+from tripwire.tracing._streamed import DEFAULT_PARENT, start_streamed_span
 from tripwire.tracing._transaction import Transaction, transaction_from_context
 
 if TYPE_CHECKING:
@@ -52,20 +56,6 @@ if TYPE_CHECKING:
 # start_transaction keyword arguments handled without going through Transaction.__init__.
 _ROOT_KWARGS = frozenset({"name", "op", "source", "origin", "description"})
 _new_span = object.__new__
-
-
-_stream_compat: Any = None
-
-
-def _streaming() -> Any:
-    """`_stream_compat`, loaded on the first span under ``trace_lifecycle="stream"``."""
-    global _stream_compat
-    if _stream_compat is None:
-        # Lazy: span streaming (and the batcher it sends through) only when turned on.
-        from tripwire.tracing import _stream_compat as module
-
-        _stream_compat = module
-    return _stream_compat
 
 
 def _max_spans(options: Mapping[str, Any]) -> int:
@@ -92,7 +82,7 @@ def start_transaction(
         and has_span_streaming_enabled(options)
         and instrumenter == INSTRUMENTER.SENTRY
     ):
-        return _streaming().segment_span(scope, transaction, custom_sampling_context, kwargs)
+        return segment_span(scope, transaction, custom_sampling_context, kwargs)
     configured = options.get("instrumenter")
     if configured is None or configured == INSTRUMENTER.SENTRY:
         if instrumenter != INSTRUMENTER.SENTRY:
@@ -212,6 +202,92 @@ def span_for_scope(scope: Scope, kwargs: dict[str, Any]) -> Any:
     )
 
 
+def start_child(
+    parent: Any = None, *, scope: Scope | None = None, active: bool | None = None, **kwargs: Any
+) -> Any:
+    """A child of `parent` (default: the current scope's span), not entered; None without one.
+
+    The one way the SDK starts a child span, whichever model the client uses: the child
+    is of its parent's model (a streamed parent exists only under span streaming), and
+    `kwargs` are `start_span`'s (``op``, ``name``, ``origin``...; ``attributes``: a
+    streamed span's at its start, a span's data).
+
+    `active` says when the child becomes its scope's active span:
+
+    - None (the transaction model's rule): when entered (``with`` / ``__enter__``). A
+      streamed child then has the transaction-model methods (`CompatSpan`).
+    - True / False (the streaming model's, as `traces.start_span`): from its start, or
+      never. The child is a plain `StreamedSpan` whose ``attributes`` (``op`` and
+      ``origin`` as ``sentry.op`` / ``sentry.origin``) are given at its start, so
+      ``ignore_spans`` sees them; None under a span of a transaction (such a span
+      exists only in the streaming model).
+
+    `scope`: where the child is active. By default the current scope for a streamed
+    parent; a span of a transaction's own scope (as `Span.start_child`).
+    """
+    return child_of(parent, scope, active, kwargs)
+
+
+def child_of(parent: Any, scope: Scope | None, active: bool | None, kwargs: dict[str, Any]) -> Any:
+    """`start_child` with its keyword arguments as one dict (left unchanged)."""
+    defaulted = parent is None
+    if defaulted:
+        current = _current_scope.get() or get_current_scope()
+        parent = current._d.span
+        if parent is None:
+            return None
+    cls = type(parent)
+    if cls is Span or cls is Transaction:
+        if active is not None:
+            return None
+        if _FAST_CHILD_KWARGS.issuperset(kwargs):  # `Span.start_child`, inlined: the hot path
+            transaction = parent._containing_transaction
+            if (transaction is None or not transaction._native) and _instrumenter_mismatch(
+                INSTRUMENTER.SENTRY
+            ):
+                return NoOpSpan()
+            origin = kwargs.get("origin")
+            return new_child(
+                parent,
+                transaction,
+                parent.scope if scope is None else scope,
+                kwargs.get("op"),
+                kwargs.get("name"),
+                "manual" if origin is None else origin,
+            )
+    if getattr(parent, "_streamed", False):
+        if scope is None:
+            scope = _current_scope.get() or get_current_scope()
+        if active is None:
+            return child_span(scope, parent, kwargs)
+        attributes = kwargs.get("attributes")
+        op, origin = kwargs.get("op"), kwargs.get("origin")
+        if op is not None or origin is not None:
+            attributes = dict(attributes) if attributes else {}
+            if op is not None:
+                attributes["sentry.op"] = op
+            if origin is not None:
+                attributes["sentry.origin"] = origin
+        return start_streamed_span(
+            scope,
+            kwargs.get("name") or "",
+            attributes,
+            DEFAULT_PARENT if defaulted else parent,
+            active,
+        )
+    if active is not None:
+        return None
+    # Any other span of the transaction model (a NoOpSpan, a subclass): its own method.
+    kwargs = dict(kwargs)
+    data = kwargs.pop("attributes", None)
+    if scope is not None:
+        kwargs["scope"] = scope
+    child = parent.start_child(**kwargs)
+    if data:
+        child.update_data(data)
+    return child
+
+
 def _warn_description(kwargs: Mapping[str, Any]) -> None:
     if kwargs.get("description") is not None:
         deprecated("the `description` argument of start_span is deprecated: use `name`")
@@ -220,7 +296,7 @@ def _warn_description(kwargs: Mapping[str, Any]) -> None:
 def _child_span(scope: Scope, parent: Any, kwargs: dict[str, Any]) -> Any:
     """`span_for_scope` off the fast path: unusual arguments or parent."""
     if getattr(parent, "_streamed", False):
-        return _streaming().child_span(scope, parent, kwargs)
+        return child_span(scope, parent, kwargs)
     _warn_description(kwargs)
     instrumenter = kwargs.pop("instrumenter", INSTRUMENTER.SENTRY)
     if _instrumenter_mismatch(instrumenter):

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 from tripwire._late import hooks
 from tripwire._log import logger
 from tripwire.scope._current import get_client, get_current_scope
-from tripwire.tracing import _stream_compat, _streamed, _templates
+from tripwire.tracing import _streamed, _templates
+from tripwire.tracing._api import start_child
 from tripwire.tracing._consts import OP, SPANTEMPLATE
 from tripwire.tracing._sampling import has_span_streaming_enabled
 
@@ -38,17 +39,6 @@ def qualname_from_function(func: Callable[..., Any]) -> str:
     if qualname is None:
         return repr(func)
     return f"{module}.{qualname}" if module else str(qualname)
-
-
-def _start_child(scope: Any, parent: Any, op: str, name: str) -> Any:
-    """A child span of `parent` (not entered)."""
-    try:
-        start_child = parent.start_child
-    except AttributeError:
-        # A span of `traces.start_span` has no start_child: its child is streamed too,
-        # as the transaction-model `start_span` makes it.
-        return _stream_compat.child_span(scope, parent, {"op": op, "name": name, "scope": scope})
-    return start_child(op=op, name=name, scope=scope)
 
 
 @overload
@@ -118,7 +108,7 @@ def _wrap(func: F, op: str | None, name: str | None, attributes: Mapping[str, An
             if parent is None:
                 logger.debug("no active span: %s runs without a span", span_name)
                 return await func(*args, **kw)
-            with _start_child(scope, parent, span_op, span_name) as span:
+            with start_child(parent, scope=scope, op=span_op, name=span_name) as span:
                 if data:
                     span.update_data(data)
                 return await func(*args, **kw)
@@ -133,7 +123,7 @@ def _wrap(func: F, op: str | None, name: str | None, attributes: Mapping[str, An
         if parent is None:
             logger.debug("no active span: %s runs without a span", span_name)
             return func(*args, **kw)
-        with _start_child(scope, parent, span_op, span_name) as span:
+        with start_child(parent, scope=scope, op=span_op, name=span_name) as span:
             if data:
                 span.update_data(data)
             return func(*args, **kw)
@@ -154,7 +144,7 @@ def _wrap_ai(
 
     def enter(scope: Any, parent: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
         span_name = _templates.span_name(template, function_name, kw)
-        span = _start_child(scope, parent, span_op, span_name)
+        span = start_child(parent, scope=scope, op=span_op, name=span_name)
         if data:
             span.update_data(data)
         try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tripwire import _data_collection, _json
-from tripwire._batcher import Batcher, batcher_for
+from tripwire._batcher import Batcher, ClientState, PerClient
 from tripwire._clock import clock, format_timestamp
 from tripwire._log import logger
 from tripwire.envelope import Envelope, Item, PayloadRef
@@ -46,19 +46,18 @@ _USER_ATTRIBUTES = (
 )
 
 
-class _ClientState:
+class _ClientState(ClientState):
     """Per client: its span batcher, its ``before_send_span`` and its SDK attributes."""
 
-    __slots__ = ("batcher", "client", "hook", "static", "streaming", "user")
+    __slots__ = ("hook", "static", "streaming", "user")
 
     def __init__(self, client: BaseClient) -> None:
-        self.client = client
         options = client.options
         self.streaming = has_span_streaming_enabled(options)
         self.hook = _hook_of(options)
         self.user = _data_collection.user_info(client.options)
         self.static = _static_attributes(client)
-        self.batcher: Batcher[Any] = batcher_for(client, "span", _make_batcher)
+        super().__init__(_make_batcher(client))
 
 
 def _hook_of(options: Any) -> Any:
@@ -68,21 +67,8 @@ def _hook_of(options: Any) -> Any:
     return hook
 
 
-class _Last:
-    __slots__ = ("state",)
-
-    def __init__(self) -> None:
-        self.state: _ClientState | None = None
-
-
-_last = _Last()
-
-
-def _state(client: BaseClient) -> _ClientState:
-    state = _last.state
-    if state is None or state.client is not client:
-        state = _last.state = _ClientState(client)
-    return state
+# The client's span state (`_batcher.PerClient`: one per client, found by identity).
+_state = PerClient("span", _ClientState).get
 
 
 def capture(span: StreamedSpan) -> None:

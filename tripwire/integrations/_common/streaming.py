@@ -9,7 +9,8 @@ start (``sentry.op``, ``sentry.origin`` and OpenTelemetry-style names such as
 helpers here make such spans, so each integration's streaming branch stays a few lines.
 
 - `streaming`: whether the client streams spans (one options lookup);
-- `start_child`: a streamed child of the current span, or None outside one;
+- `start_child`: a streamed child of the current span (`tracing._api.start_child` in
+  the streaming model's form), or None outside one;
 - `url_attributes`: `tracing_utils.get_url_attributes` of a URL string.
 """
 
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
+from tripwire.tracing._api import start_child as _start_child
 from tripwire.tracing._sampling import has_span_streaming_enabled
-from tripwire.tracing._streamed import StreamedSpan, get_current_span, start_span
+from tripwire.tracing._streamed import StreamedSpan
 from tripwire.tracing_utils import get_url_attributes
 from tripwire.utils import parse_url
 
@@ -39,9 +41,8 @@ def start_child(
     `active`: the span becomes the current one until it ends (False: a span whose end
     may never come, as a request whose connection failed, must not stay current).
     """
-    if get_current_span() is None:
-        return None
-    return start_span(name=name, attributes=attributes, active=active)
+    span: Optional[StreamedSpan] = _start_child(name=name, attributes=attributes, active=active)
+    return span
 
 
 def url_attributes(client: BaseClient, url: str) -> dict[str, Any]:

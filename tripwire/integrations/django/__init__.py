@@ -61,7 +61,6 @@ from tripwire.integrations._common.web import (
     may_send_user,
     server_segment,
     set_route,
-    streamed,
 )
 from tripwire.options import span_streaming_enabled
 from tripwire.scope._capture import capture_event
@@ -71,6 +70,7 @@ from tripwire.scope._current import (
     get_current_scope,
     get_isolation_scope,
 )
+from tripwire.tracing._api import start_child
 from tripwire.utils import AnnotatedValue, transaction_from_function
 
 TRANSACTION_STYLE_VALUES = ("function_name", "url")
@@ -705,12 +705,7 @@ def _start_span(op: str, name: Any, origin: str = DjangoIntegration.origin) -> A
     parent = (_current_scope.get() or get_current_scope()).span or get_isolation_scope().span
     if parent is None:
         return None
-    if streamed(parent) is not None:
-        # A streamed span (`traces.start_span`'s has no start_child): the API makes its child.
-        from tripwire.api import start_span
-
-        return start_span(op=op, name=name, origin=origin)
-    return parent.start_child(op=op, name=name, origin=origin)
+    return start_child(parent, op=op, name=name, origin=origin)
 
 
 __all__ = ["DjangoIntegration"]
