@@ -9,7 +9,7 @@ watcher does is the integration's; a failure of its own never reaches the caller
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
     from tripwire.types import ExcInfo
@@ -34,6 +34,22 @@ class StreamWatcher:
         """Closing the stream failed: by default, an end with `exc_info`."""
         self.finish(exc_info)
 
+    # Around `watch`'s iteration (the watcher is its own context manager: one object
+    # less per stream): the item handler, then how the iteration ended.
+    def __enter__(self) -> Callable[[Any], None]:
+        return self.item
+
+    def __exit__(self, ty: Any, value: Any, tb: Any) -> None:
+        try:
+            if ty is None:
+                self.finish()
+            elif issubclass(ty, GeneratorExit):
+                self.closed()
+            else:
+                self.finish((ty, value, tb))
+        except Exception:  # instrumentation must not break the stream
+            pass
+
 
 class EndsOnce(StreamWatcher):
     """A watcher of one call's stream that may hear of the end twice (the stream's
@@ -55,36 +71,9 @@ class EndsOnce(StreamWatcher):
         """The stream's end, as `finish` (once)."""
 
 
-def _quietly(method: Any, *args: Any) -> None:
-    try:
-        method(*args)
-    except Exception:  # instrumentation must not break the stream
-        pass
-
-
-class _Ending:
-    """Around the iteration: reports how it ended to the watcher (once per stream)."""
-
-    __slots__ = ("watcher",)
-
-    def __init__(self, watcher: StreamWatcher) -> None:
-        self.watcher = watcher
-
-    def __enter__(self) -> Any:
-        return self.watcher.item
-
-    def __exit__(self, ty: Any, value: Any, tb: Any) -> None:
-        if ty is None:
-            _quietly(self.watcher.finish)
-        elif issubclass(ty, GeneratorExit):
-            _quietly(self.watcher.closed)
-        else:
-            _quietly(self.watcher.finish, (ty, value, tb))
-
-
 def watch(inner: Iterable[Any], watcher: StreamWatcher) -> Iterator[Any]:
     """`inner`'s items, each shown to `watcher` first; its end reported to `watcher`."""
-    with _Ending(watcher) as on_item:
+    with watcher as on_item:
         for item in inner:
             try:
                 on_item(item)
@@ -95,7 +84,7 @@ def watch(inner: Iterable[Any], watcher: StreamWatcher) -> Iterator[Any]:
 
 async def awatch(inner: AsyncIterable[Any], watcher: StreamWatcher) -> AsyncIterator[Any]:
     """`watch` for an async stream."""
-    with _Ending(watcher) as on_item:
+    with watcher as on_item:
         async for item in inner:
             try:
                 on_item(item)

@@ -42,7 +42,7 @@ from tripwire.ai.utils import get_start_span_function, set_data_normalized
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import Integration
 from tripwire.integrations._common._hooks import when_imported
-from tripwire.integrations._common.llm import LLMCall, call_wrapper, enable
+from tripwire.integrations._common.llm import LLMCall, call_wrapper, enable, started
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import get_client
 
@@ -325,12 +325,7 @@ def _begin(kind: _Kind, kwargs: dict[str, Any]) -> Optional[_Call]:
         return None  # `complete(stream=True)` is left alone, as sentry_sdk does
     call = _Call(client, integration)
     call.kind = kind
-    try:
-        call.begin(kwargs)
-    except Exception:  # instrumentation must not break the call
-        if call.span is None:
-            return None
-    return call
+    return started(call, kwargs)
 
 
 def _wrapper(kind: _Kind, is_async: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -38,14 +38,13 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any, Callable, Optional
 
+from tripwire.ai.streams import EndsOnce, awatch, watch
 from tripwire.ai.utils import (
-    annotate_truncated_messages,
     get_start_span_function,
     normalize_message_roles,
     set_data_normalized,
@@ -53,13 +52,9 @@ from tripwire.ai.utils import (
     truncate_and_annotate_messages,
 )
 from tripwire.consts import OP, SPANDATA
-from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
-from tripwire.integrations._common._hooks import when_imported
-from tripwire.integrations._common.unhandled import capture_unhandled
+from tripwire.integrations._common.llm import LLMCall, LLMIntegration, call_wrapper, enable, started
 from tripwire.integrations._patch import patch_once
-from tripwire.integrations._processors import add_internal_processor
 from tripwire.scope._current import get_client, get_current_scope
-from tripwire.scope._global_processors import global_event_processors
 from tripwire.tracing._sampling import has_span_streaming_enabled
 from tripwire.tracing_utils import should_truncate_gen_ai_input
 
@@ -67,7 +62,7 @@ ORIGIN = "auto.ai.openai"
 _MARK = "__tripwire_openai__"
 
 
-class OpenAIIntegration(Integration):
+class OpenAIIntegration(LLMIntegration):
     """``gen_ai`` spans (and error events) for the OpenAI client's model calls."""
 
     identifier = "openai"
@@ -81,7 +76,7 @@ class OpenAIIntegration(Integration):
         tiktoken_encoding_name: Count tokens with this tiktoken encoding when the API
             reports none (tiktoken must be installed).
         """
-        self.include_prompts = include_prompts
+        super().__init__(include_prompts)
         self.tiktoken_encoding: Any = None
         if tiktoken_encoding_name is not None:
             import tiktoken  # type: ignore[import-not-found,unused-ignore]  # optional, only when asked for
@@ -95,16 +90,14 @@ class OpenAIIntegration(Integration):
         Raises:
             DidNotEnable: openai is not installed, or older than 1.0.
         """
-        import importlib.util
-
-        from tripwire.utils import package_version
-
-        if importlib.util.find_spec("openai") is None:
-            raise DidNotEnable("OpenAI not installed")
-        _check_minimum_version(OpenAIIntegration, package_version("openai"))
-        when_imported("openai", _patch_openai)
-        if annotate_truncated_messages not in global_event_processors:
-            add_internal_processor(annotate_truncated_messages)
+        enable(
+            OpenAIIntegration,
+            "openai",
+            _patch_openai,
+            package="openai",
+            missing="OpenAI not installed",
+            truncation=True,
+        )
 
     def count_tokens(self, s: str) -> int:
         """Tokens in `s` with the configured tiktoken encoding (0 without one)."""
@@ -134,44 +127,22 @@ def _patch_openai(module: ModuleType) -> None:
         t for t in (getattr(module, "NotGiven", None), getattr(module, "Omit", None)) if t
     )
     _Lib.stream, _Lib.async_stream = module.Stream, module.AsyncStream
-    patch_once(Completions, "create", _sync_wrapper(_CHAT), _MARK)
-    patch_once(AsyncCompletions, "create", _async_wrapper(_CHAT), _MARK)
-    patch_once(Embeddings, "create", _sync_wrapper(_EMBEDDINGS), _MARK)
-    patch_once(AsyncEmbeddings, "create", _async_wrapper(_EMBEDDINGS), _MARK)
+    patch_once(Completions, "create", _wrapper(_CHAT, False), _MARK)
+    patch_once(AsyncCompletions, "create", _wrapper(_CHAT, True), _MARK)
+    patch_once(Embeddings, "create", _wrapper(_EMBEDDINGS, False), _MARK)
+    patch_once(AsyncEmbeddings, "create", _wrapper(_EMBEDDINGS, True), _MARK)
     try:  # the Responses API came with openai 1.66
         from openai.resources.responses import AsyncResponses, Responses
         from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEvent
     except ImportError:
         return
     _Lib.text_delta, _Lib.completed = ResponseTextDeltaEvent, ResponseCompletedEvent
-    patch_once(Responses, "create", _sync_wrapper(_RESPONSES), _MARK)
-    patch_once(AsyncResponses, "create", _async_wrapper(_RESPONSES), _MARK)
+    patch_once(Responses, "create", _wrapper(_RESPONSES, False), _MARK)
+    patch_once(AsyncResponses, "create", _wrapper(_RESPONSES, True), _MARK)
 
 
 def _given(value: Any) -> bool:
     return value is not None and not isinstance(value, _Lib.not_given)
-
-
-# -- what may be sent ------------------------------------------------------------------
-
-
-class _Rules:
-    """The data rules of one call: inputs, outputs, tool definitions, truncation."""
-
-    __slots__ = ("inputs", "outputs", "tools", "truncate")
-
-    def __init__(self, options: dict[str, Any], integration: OpenAIIntegration) -> None:
-        collection = options.get("data_collection")
-        if isinstance(collection, dict) and collection.get("provided_by_user"):
-            self.inputs = bool(collection["gen_ai"]["inputs"])
-            self.outputs = bool(collection["gen_ai"]["outputs"])
-            self.tools = self.inputs
-        else:
-            self.inputs = self.outputs = bool(
-                options.get("send_default_pii") and integration.include_prompts
-            )
-            self.tools = True  # as sentry_sdk before data_collection: always
-        self.truncate = should_truncate_gen_ai_input(options)
 
 
 # -- the three operations --------------------------------------------------------------
@@ -180,22 +151,20 @@ class _Rules:
 class _Op:
     """One kind of call: its span op, name prefix and how its input is recorded."""
 
-    __slots__ = ("input_key", "name", "op", "record_input", "streams", "usage")
+    __slots__ = ("input_key", "name", "op", "record_input", "streams")
 
     def __init__(
         self,
         op: str,
         name: str,
         input_key: str,
-        record_input: Callable[[Any, dict[str, Any], _Rules], None],
-        usage: Callable[..., None],
+        record_input: Callable[[_Call, dict[str, Any]], None],
         streams: bool,
     ) -> None:
         self.op = op
         self.name = name
         self.input_key = input_key
         self.record_input = record_input
-        self.usage = usage
         self.streams = streams
 
 
@@ -211,9 +180,10 @@ def _system_texts(content: Any) -> list[str]:
     ]
 
 
-def _record_messages(span: Any, key: str, messages: list[Any], rules: _Rules, embed: bool) -> None:
+def _record_messages(call: _Call, key: str, messages: list[Any], embed: bool) -> None:
+    span = call.span
     normalized = normalize_message_roles(messages)
-    if rules.truncate:
+    if call.truncate:
         scope = get_current_scope()
         if embed:
             data = truncate_and_annotate_embedding_inputs(normalized, span, scope)
@@ -289,7 +259,8 @@ _RESPONSES_PARAMS = (
 )
 
 
-def _chat_input(span: Any, kwargs: dict[str, Any], rules: _Rules) -> None:
+def _chat_input(call: _Call, kwargs: dict[str, Any]) -> None:
+    span, rules = call.span, call.rules
     span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "chat")
     model = kwargs.get("model")
     if model is not None:
@@ -304,7 +275,7 @@ def _chat_input(span: Any, kwargs: dict[str, Any], rules: _Rules) -> None:
     if messages is None:
         return
     if isinstance(messages, str):
-        _record_messages(span, SPANDATA.GEN_AI_REQUEST_MESSAGES, [messages], rules, False)
+        _record_messages(call, SPANDATA.GEN_AI_REQUEST_MESSAGES, [messages], False)
         return
     if not isinstance(messages, Iterable) or isinstance(messages, dict):
         return
@@ -321,7 +292,7 @@ def _chat_input(span: Any, kwargs: dict[str, Any], rules: _Rules) -> None:
         span.set_data(SPANDATA.GEN_AI_SYSTEM_INSTRUCTIONS, json.dumps(parts))
     others = [m for m in messages if not (isinstance(m, dict) and m.get("role") == "system")]
     if others:
-        _record_messages(span, SPANDATA.GEN_AI_REQUEST_MESSAGES, others, rules, False)
+        _record_messages(call, SPANDATA.GEN_AI_REQUEST_MESSAGES, others, False)
 
 
 def _is_responses_system(message: Any) -> bool:
@@ -353,7 +324,8 @@ def _responses_system_parts(messages: Any) -> list[dict[str, Any]]:
     return parts
 
 
-def _responses_input(span: Any, kwargs: dict[str, Any], rules: _Rules) -> None:
+def _responses_input(call: _Call, kwargs: dict[str, Any]) -> None:
+    span, rules = call.span, call.rules
     span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "responses")
     model = kwargs.get("model")
     if model is not None:
@@ -391,14 +363,15 @@ def _responses_input(span: Any, kwargs: dict[str, Any], rules: _Rules) -> None:
     if parts:
         span.set_data(SPANDATA.GEN_AI_SYSTEM_INSTRUCTIONS, json.dumps(parts))
     if isinstance(messages, str):
-        _record_messages(span, SPANDATA.GEN_AI_REQUEST_MESSAGES, [messages], rules, False)
+        _record_messages(call, SPANDATA.GEN_AI_REQUEST_MESSAGES, [messages], False)
         return
     others = [m for m in messages if not _is_responses_system(m)]
     if others:
-        _record_messages(span, SPANDATA.GEN_AI_REQUEST_MESSAGES, others, rules, False)
+        _record_messages(call, SPANDATA.GEN_AI_REQUEST_MESSAGES, others, False)
 
 
-def _embeddings_input(span: Any, kwargs: dict[str, Any], rules: _Rules) -> None:
+def _embeddings_input(call: _Call, kwargs: dict[str, Any]) -> None:
+    span, rules = call.span, call.rules
     span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "embeddings")
     model = kwargs.get("model")
     if model is not None:
@@ -409,13 +382,13 @@ def _embeddings_input(span: Any, kwargs: dict[str, Any], rules: _Rules) -> None:
     if inputs is None:
         return
     if isinstance(inputs, str):
-        _record_messages(span, SPANDATA.GEN_AI_EMBEDDINGS_INPUT, [inputs], rules, True)
+        _record_messages(call, SPANDATA.GEN_AI_EMBEDDINGS_INPUT, [inputs], True)
         return
     if not isinstance(inputs, Iterable) or isinstance(inputs, dict):
         return
     listed = list(inputs)
     if listed:
-        _record_messages(span, SPANDATA.GEN_AI_EMBEDDINGS_INPUT, listed, rules, True)
+        _record_messages(call, SPANDATA.GEN_AI_EMBEDDINGS_INPUT, listed, True)
 
 
 # -- token usage -----------------------------------------------------------------------
@@ -452,74 +425,80 @@ def _set_usage(span: Any, tokens: tuple[int, int, int, int, int]) -> None:
         span.set_data(SPANDATA.GEN_AI_USAGE_TOTAL_TOKENS, total)
 
 
-def _completions_usage(
+class _Counts:
+    """How an API reports an answer's tokens: the names in its usage object, and where
+    the answer's texts are (to count them when it reports none)."""
+
+    __slots__ = ("answer", "cached", "inputs", "outputs", "reasoning")
+
+    def __init__(
+        self, names: tuple[str, str, str, str], answer: Callable[[Any], Iterator[Any]]
+    ) -> None:
+        self.inputs, self.outputs, self.cached, self.reasoning = names
+        self.answer = answer
+
+
+def _completion_texts(response: Any) -> Iterator[Any]:
+    if getattr(response, "choices", None) is None:
+        return
+    for choice in response.choices:
+        content = getattr(getattr(choice, "message", None), "content", _MISSING)
+        if content is not _MISSING:
+            yield content
+
+
+def _response_texts(response: Any) -> Iterator[Any]:
+    if not isinstance(getattr(response, "output", None), list):
+        return
+    for item in response.output:
+        for part in getattr(item, "content", None) or ():
+            if hasattr(part, "text"):
+                yield part.text
+
+
+def _record_usage(
     span: Any,
+    counts: _Counts,
     messages: Any,
     response: Any,
     texts: Optional[list[str]],
     usage: Any,
     count: Callable[[str], int],
 ) -> None:
+    """The token counts: `usage`'s (default: the response's), else counted in the
+    `messages` and the answer's `texts` (default: the response's)."""
     if usage is None:
         usage = getattr(response, "usage", None)
     inputs = cached = outputs = reasoning = total = 0
     if usage is not None:
-        inputs = _int(usage, "prompt_tokens")
-        outputs = _int(usage, "completion_tokens")
+        inputs = _int(usage, counts.inputs)
+        outputs = _int(usage, counts.outputs)
         total = _int(usage, "total_tokens")
-        cached = _int(getattr(usage, "prompt_tokens_details", None), "cached_tokens")
-        reasoning = _int(getattr(usage, "completion_tokens_details", None), "reasoning_tokens")
+        cached = _int(getattr(usage, counts.cached, None), "cached_tokens")
+        reasoning = _int(getattr(usage, counts.reasoning, None), "reasoning_tokens")
     if not inputs:
         inputs = _counted_input(messages, count)
     if not outputs:
-        if texts is not None:
-            outputs = sum(count(text) for text in texts)
-        elif getattr(response, "choices", None) is not None:
-            for choice in response.choices:
-                content = getattr(getattr(choice, "message", None), "content", _MISSING)
-                if content is not _MISSING:
-                    outputs += count(content)
+        answer = counts.answer(response) if texts is None else texts
+        outputs = sum(count(text) for text in answer)
     _set_usage(span, (inputs, cached, outputs, reasoning, total))
 
 
-def _responses_usage(
-    span: Any,
-    messages: Any,
-    response: Any,
-    texts: Optional[list[str]],
-    usage: Any,
-    count: Callable[[str], int],
-) -> None:
-    usage = getattr(response, "usage", None)
-    inputs = cached = outputs = reasoning = total = 0
-    if usage is not None:
-        inputs = _int(usage, "input_tokens")
-        outputs = _int(usage, "output_tokens")
-        total = _int(usage, "total_tokens")
-        cached = _int(getattr(usage, "input_tokens_details", None), "cached_tokens")
-        reasoning = _int(getattr(usage, "output_tokens_details", None), "reasoning_tokens")
-    if not inputs:
-        inputs = _counted_input(messages, count)
-    if not outputs:
-        if texts is not None:
-            outputs = sum(count(text) for text in texts)
-        elif isinstance(getattr(response, "output", None), list):
-            for item in response.output:
-                for part in getattr(item, "content", None) or ():
-                    if hasattr(part, "text"):
-                        outputs += count(part.text)
-    _set_usage(span, (inputs, cached, outputs, reasoning, total))
+_COMPLETIONS = _Counts(
+    ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"),
+    _completion_texts,
+)
+_RESPONSES_API = _Counts(
+    ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details"),
+    _response_texts,
+)
 
 
 _MISSING: Any = object()
 
-_CHAT = _Op(OP.GEN_AI_CHAT, "chat", "messages", _chat_input, _completions_usage, True)
-_EMBEDDINGS = _Op(
-    OP.GEN_AI_EMBEDDINGS, "embeddings", "input", _embeddings_input, _completions_usage, False
-)
-_RESPONSES = _Op(
-    OP.GEN_AI_RESPONSES, "responses", "input", _responses_input, _responses_usage, True
-)
+_CHAT = _Op(OP.GEN_AI_CHAT, "chat", "messages", _chat_input, True)
+_EMBEDDINGS = _Op(OP.GEN_AI_EMBEDDINGS, "embeddings", "input", _embeddings_input, False)
+_RESPONSES = _Op(OP.GEN_AI_RESPONSES, "responses", "input", _responses_input, True)
 
 
 # -- one call --------------------------------------------------------------------------
@@ -529,17 +508,17 @@ def _dump(model: Any) -> Any:
     return model.model_dump() if hasattr(model, "model_dump") else model
 
 
-class _Call:
+class _Call(LLMCall):
     """One model call: its span, rules and input, from the request to the last chunk."""
 
-    __slots__ = ("client", "integration", "kind", "rules", "span", "start")
+    __slots__ = ("kind", "messages", "start", "truncate")
+    integration: OpenAIIntegration
 
     def __init__(self, client: Any, integration: OpenAIIntegration, kind: _Op) -> None:
-        self.client = client
-        self.integration = integration
+        super().__init__(client, integration)
         self.kind = kind
-        self.rules = _Rules(client.options, integration)
-        self.span: Any = None
+        self.truncate = should_truncate_gen_ai_input(client.options)
+        self.messages: Any = None  # the input, for counting its tokens at the end
         self.start = 0.0
 
     def begin(self, kwargs: dict[str, Any]) -> None:
@@ -558,18 +537,14 @@ class _Call:
         self.span = span
         for key, value in attributes.items():
             span.set_data(key, value)
-        kind.record_input(span, kwargs, self.rules)
+        kind.record_input(self, kwargs)
         self.start = time.perf_counter()
-
-    def failed(self, exc_info: Any) -> None:
-        capture_unhandled(self.client, exc_info, "openai")
-        self.span.__exit__(*exc_info)
 
     def inputs(self, kwargs: dict[str, Any]) -> Any:
         value = kwargs.get(self.kind.input_key)
         return [value] if isinstance(value, str) else value
 
-    def responded(self, response: Any, kwargs: dict[str, Any]) -> None:
+    def responded(self, response: Any) -> None:
         """Record a whole (not streamed) answer and end the span."""
         span = self.span
         if hasattr(response, "model"):
@@ -581,7 +556,7 @@ class _Call:
                 texts = [_dump(c.message) for c in response.choices if c.message is not None]
                 if texts:
                     set_data_normalized(span, SPANDATA.GEN_AI_RESPONSE_TEXT, texts)
-            _completions_usage(span, self.inputs(kwargs), response, None, None, count)
+            _record_usage(span, _COMPLETIONS, self.messages, response, None, None, count)
         elif hasattr(response, "output"):
             if outputs and isinstance(response.output, list):
                 tools, texts = [], []
@@ -598,41 +573,57 @@ class _Call:
                     )
                 if texts:
                     set_data_normalized(span, SPANDATA.GEN_AI_RESPONSE_TEXT, texts)
-            _responses_usage(span, self.inputs(kwargs), response, None, None, count)
+            _record_usage(span, _RESPONSES_API, self.messages, response, None, None, count)
         else:
-            _completions_usage(span, self.inputs(kwargs), response, None, None, count)
+            _record_usage(span, _COMPLETIONS, self.messages, response, None, None, count)
         span.__exit__(None, None, None)
 
 
-class _StreamState:
-    """What a stream's chunks tell, gathered as they pass; `finish` ends the span."""
+class _StreamState(EndsOnce):
+    """What a stream's items tell, gathered as they pass; its end ends the span (once)."""
 
-    __slots__ = (
-        "call",
-        "done",
-        "messages",
-        "model",
-        "response",
-        "texts",
-        "ttft",
-        "usage",
-        "usage_set",
-    )
+    __slots__ = ("last_usage", "model", "response", "texts", "ttft", "usage_set")
+    call: _Call
 
-    def __init__(self, call: _Call, response: Any, messages: Any) -> None:
-        self.call = call
+    def __init__(self, call: _Call, response: Any) -> None:
+        self.call = call  # as EndsOnce's (one call less per stream)
+        self.done = False
         self.response = response
-        self.messages = messages
         self.ttft: Optional[float] = None
         # One list of text pieces per choice; None when the text may not be sent
         # and no tokens are counted (nothing kept then).
         self.texts: list[list[str]] = []
         self.model: Any = _MISSING
-        self.usage: Any = None
+        self.last_usage: Any = None  # chat: the last chunk's
         self.usage_set = False  # responses: usage came with the completed event
-        self.done = False
 
-    def chat_chunk(self, chunk: Any) -> None:
+    def ended(self, exc_info: Any) -> None:
+        span = self.call.span
+        try:
+            self._record(self.call, span)  # what came, also when the stream broke
+        finally:
+            span.__exit__(*(exc_info or (None, None, None)))
+
+    def _record(self, call: _Call, span: Any) -> None:
+        if self.model is not _MISSING:
+            span.set_data(SPANDATA.GEN_AI_RESPONSE_MODEL, self.model)
+        if self.ttft is not None:
+            span.set_data(SPANDATA.GEN_AI_RESPONSE_TIME_TO_FIRST_TOKEN, self.ttft)
+        texts = ["".join(pieces) for pieces in self.texts] if self.texts else None
+        if texts is not None and call.rules.outputs:
+            set_data_normalized(span, SPANDATA.GEN_AI_RESPONSE_TEXT, texts)
+        self.usage(call, span, texts)
+
+    def usage(self, call: _Call, span: Any, texts: Optional[list[str]]) -> None:
+        """The token counts, at the end."""
+
+
+class _ChatStream(_StreamState):
+    """A streamed chat completion: its chunks."""
+
+    __slots__ = ()
+
+    def item(self, chunk: Any) -> None:
         self.model = chunk.model
         choices = getattr(chunk, "choices", None)
         if choices is not None:
@@ -647,9 +638,21 @@ class _StreamState:
                     texts.append([])
                 texts[index].append(delta.content or "")
         if hasattr(chunk, "usage"):
-            self.usage = chunk.usage
+            self.last_usage = chunk.usage
 
-    def responses_event(self, event: Any) -> None:
+    def usage(self, call: _Call, span: Any, texts: Optional[list[str]]) -> None:
+        count = call.integration.count_tokens
+        _record_usage(
+            span, _COMPLETIONS, call.messages, self.response, texts, self.last_usage, count
+        )
+
+
+class _ResponsesStream(_StreamState):
+    """A streamed Responses API answer: its events."""
+
+    __slots__ = ()
+
+    def item(self, event: Any) -> None:
         if isinstance(event, _Lib.text_delta):
             if self.ttft is None:
                 self.ttft = time.perf_counter() - self.call.start
@@ -660,78 +663,19 @@ class _StreamState:
             call = self.call
             call.span.set_data(SPANDATA.GEN_AI_RESPONSE_MODEL, event.response.model)
             count = call.integration.count_tokens
-            _responses_usage(call.span, self.messages, event.response, None, None, count)
+            _record_usage(
+                call.span, _RESPONSES_API, call.messages, event.response, None, None, count
+            )
             self.usage_set = True
 
-    def finish(self, exc_info: Any = None) -> None:
-        if self.done:
-            return
-        self.done = True
-        call = self.call
-        span = call.span
-        try:
-            self._record(call, span)  # what came, also when the stream broke
-        finally:
-            span.__exit__(*(exc_info or (None, None, None)))
-
-    def _record(self, call: _Call, span: Any) -> None:
-        if self.model is not _MISSING:
-            span.set_data(SPANDATA.GEN_AI_RESPONSE_MODEL, self.model)
-        if self.ttft is not None:
-            span.set_data(SPANDATA.GEN_AI_RESPONSE_TIME_TO_FIRST_TOKEN, self.ttft)
-        texts = ["".join(pieces) for pieces in self.texts] if self.texts else None
-        if texts is not None and call.rules.outputs:
-            set_data_normalized(span, SPANDATA.GEN_AI_RESPONSE_TEXT, texts)
-        count = call.integration.count_tokens
-        if call.kind is _CHAT:
-            _completions_usage(span, self.messages, self.response, texts, self.usage, count)
-        elif texts is not None and not self.usage_set:
-            _responses_usage(span, self.messages, self.response, texts, None, count)
+    def usage(self, call: _Call, span: Any, texts: Optional[list[str]]) -> None:
+        if texts is not None and not self.usage_set:
+            count = call.integration.count_tokens
+            _record_usage(span, _RESPONSES_API, call.messages, self.response, texts, None, count)
 
 
-def _sync_stream(state: _StreamState, inner: Any) -> Any:
-    on_item = state.chat_chunk if state.call.kind is _CHAT else state.responses_event
-    try:
-        for item in inner:
-            try:
-                on_item(item)
-            except Exception:  # instrumentation must not break the stream
-                pass
-            yield item
-    except GeneratorExit:
-        state.finish()
-        raise
-    except BaseException:
-        state.finish(sys.exc_info())
-        raise
-    try:
-        state.finish()
-    except Exception:
-        pass
-
-
-async def _async_stream(state: _StreamState, inner: Any) -> Any:
-    on_item = state.chat_chunk if state.call.kind is _CHAT else state.responses_event
-    try:
-        async for item in inner:
-            try:
-                on_item(item)
-            except Exception:  # instrumentation must not break the stream
-                pass
-            yield item
-    except GeneratorExit:
-        state.finish()
-        raise
-    except BaseException:
-        state.finish(sys.exc_info())
-        raise
-    try:
-        state.finish()
-    except Exception:
-        pass
-
-
-def _begin(kind: _Op, kwargs: dict[str, Any]) -> Optional[_Call]:
+def _begin(kind: _Op, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[_Call]:
+    """The wrapper's `start` (`args` unused): the call, its span started; None: left alone."""
     client = get_client()
     integration = client.get_integration(OpenAIIntegration)
     if integration is None:
@@ -744,65 +688,37 @@ def _begin(kind: _Op, kwargs: dict[str, Any]) -> Optional[_Call]:
             iter(kwargs["messages"])
         except TypeError:
             return None
-    call = _Call(client, integration, kind)
-    try:
-        call.begin(kwargs)
-    except Exception:  # instrumentation must not break the call
-        if call.span is None:
-            return None
+    call = started(_Call(client, integration, kind), kwargs)
+    if call is not None:
+        # After `begin`, which may have listed the messages for the library.
+        call.messages = call.inputs(kwargs)
     return call
 
 
-def _after(call: _Call, response: Any, kwargs: dict[str, Any], stream_type: type) -> None:
-    try:
-        if isinstance(response, stream_type) and hasattr(response, "_iterator"):
-            state = _StreamState(call, response, call.inputs(kwargs))
-            wrap = _sync_stream if stream_type is _Lib.stream else _async_stream
-            response._iterator = wrap(state, response._iterator)
-        else:
-            call.responded(response, kwargs)
-    except Exception:  # instrumentation must not break the call
-        pass
+def _wrapper(kind: _Op, is_async: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return call_wrapper(functools.partial(_begin, kind), _DONE[is_async], is_async)
 
 
-def _sync_wrapper(kind: _Op) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(original)
-        def create(*args: Any, **kwargs: Any) -> Any:
-            call = _begin(kind, kwargs)
-            if call is None:
-                return original(*args, **kwargs)
-            try:
-                response = original(*args, **kwargs)
-            except Exception:
-                call.failed(sys.exc_info())
-                raise
-            _after(call, response, kwargs, _Lib.stream)
-            return response
+def _answered(is_async: bool) -> Callable[[_Call, Any], Any]:
+    """What the caller gets: the answer, recorded, or its stream, watched."""
+    watcher = awatch if is_async else watch
 
-        return create
+    def done(call: _Call, response: Any) -> Any:
+        try:
+            stream_type = _Lib.async_stream if is_async else _Lib.stream
+            if isinstance(response, stream_type) and hasattr(response, "_iterator"):
+                state = (_ChatStream if call.kind is _CHAT else _ResponsesStream)(call, response)
+                response._iterator = watcher(response._iterator, state)
+            else:
+                call.responded(response)
+        except Exception:  # instrumentation must not break the call
+            pass
+        return response
 
-    return make
+    return done
 
 
-def _async_wrapper(kind: _Op) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(original)
-        async def create(*args: Any, **kwargs: Any) -> Any:
-            call = _begin(kind, kwargs)
-            if call is None:
-                return await original(*args, **kwargs)
-            try:
-                response = await original(*args, **kwargs)
-            except Exception:
-                call.failed(sys.exc_info())
-                raise
-            _after(call, response, kwargs, _Lib.async_stream)
-            return response
-
-        return create
-
-    return make
+_DONE = {False: _answered(False), True: _answered(True)}
 
 
 __all__ = ["OpenAIIntegration"]

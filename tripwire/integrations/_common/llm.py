@@ -6,6 +6,8 @@
 - `LLMCall`: one model call, from its span's start to its end: the client, the
   integration, the span and the user's `DataRules`; a failure of the library is an
   event (mechanism: the integration's identifier, unhandled) and ends the span.
+- `started`: a call context after its ``begin(kwargs)``, or None when that failed
+  before the span started (the call is then left alone).
 - `wrap_call` (`call_wrapper`: the same for `patch_once`): a library method wrapped
   around a call context, sync or async: the integration's `start` makes the context
   (None: the call is left alone), `done` records the answer and returns what the
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, TypeVar
 
 from tripwire.ai.data_rules import DataRules
 from tripwire.ai.utils import annotate_truncated_messages
@@ -103,6 +105,28 @@ class LLMCall:
         self.span.__exit__(*(exc_info or (None, None, None)))
 
 
+class _Begins(Protocol):
+    span: Any
+
+    def begin(self, kwargs: dict[str, Any]) -> None:
+        """Start the span (entered) and record the request."""
+
+
+_C = TypeVar("_C", bound=_Begins)
+
+
+def started(call: _C, kwargs: dict[str, Any]) -> Optional[_C]:
+    """`call` once its ``begin(kwargs)`` ran; None if that failed before the span
+    started (the call is left alone), the call if it failed after (the span ends
+    with the call, without the rest of the request's data)."""
+    try:
+        call.begin(kwargs)
+    except Exception:  # instrumentation must not break the call
+        if call.span is None:
+            return None
+    return call
+
+
 def wrap_call(
     original: Callable[..., Any],
     start: Callable[[tuple[Any, ...], dict[str, Any]], Any],
@@ -162,4 +186,4 @@ def call_wrapper(
     return wrap
 
 
-__all__ = ["LLMCall", "LLMIntegration", "call_wrapper", "enable", "wrap_call"]
+__all__ = ["LLMCall", "LLMIntegration", "call_wrapper", "enable", "started", "wrap_call"]
