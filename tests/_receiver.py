@@ -31,6 +31,8 @@ import zlib
 from collections import deque
 from typing import Any, Optional
 
+import _zygote
+
 from tripwire.envelope import Envelope
 
 
@@ -537,7 +539,8 @@ class LeakCheck:
         return [t for t in threading.enumerate() if t not in self.threads and t.is_alive()]
 
     def _new_fds(self) -> dict[int, str]:
-        described = {fd: _describe_fd(fd) for fd in open_fds() - self.fds}
+        new = open_fds() - self.fds - _zygote.descriptors()
+        described = {fd: _describe_fd(fd) for fd in new}
         return {fd: what for fd, what in described.items() if what is not None}
 
 

@@ -10,12 +10,15 @@ transport comes back as a list of envelope items, ``{"type": ..., "payload": ...
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
+
+import _zygote
 
 _PRELUDE = """
 import json
@@ -70,52 +73,42 @@ def next_scenario():
 """
 
 
-def run(script: str, sdk: str, tmp_path: Path, returncode: int = 0) -> dict[str, Any]:
+def run(
+    script: str, sdk: str, tmp_path: Path, returncode: int = 0, preload: bool = False
+) -> dict[str, Any]:
     """Run `script` on `sdk` ("sentry" or "tripwire"); its items and notes.
 
     `returncode`: the exit status the script must end with (a script may `sys.exit`).
+    `preload`: run it in a child of a zygote that ran the script's import header (its
+    lines before the first that names sentry_sdk) once: see tests/_zygote.py.
     """
-    # One path for both runs: file paths in frames and log attributes are compared.
-    path = tmp_path / "scenario.py"
-    path.write_text(_PRELUDE + textwrap.dedent(script))
-    result = subprocess.run(
-        [sys.executable, "-W", "error", str(path), sdk],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=tmp_path,
-    )
+    result = run_script(script, sdk, tmp_path, 60, preload)
     assert result.returncode == returncode, result.stderr
     found: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return found
 
 
-def run_both(script: str, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """`script` on sentry_sdk, then on tripwire."""
-    return run(script, "sentry", tmp_path), run(script, "tripwire", tmp_path)
+def run_both(
+    script: str, tmp_path: Path, preload: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`script` on sentry_sdk, then on tripwire (`preload`: as for `run`)."""
+    return (
+        run(script, "sentry", tmp_path, preload=preload),
+        run(script, "tripwire", tmp_path, preload=preload),
+    )
 
 
-def run_each(
-    script: str, tmp_path: Path, timeout: float = 60
-) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Several scenarios in one interpreter per SDK: (sentry_sdk's, tripwire's) for each.
-
-    The script ends each scenario but the last with ``next_scenario()`` and the last
-    with ``finish()``. One interpreter start and one import of a heavy library (the AI
-    SDKs take seconds of CPU) serve every scenario.
-    """
-    sentry = _scenarios(script, "sentry", tmp_path, timeout)
-    ours = _scenarios(script, "tripwire", tmp_path, timeout)
-    assert len(sentry) == len(ours), (len(sentry), len(ours))
-    return list(zip(sentry, ours))
-
-
-def _scenarios(script: str, sdk: str, tmp_path: Path, timeout: float) -> list[dict[str, Any]]:
-    """What `run` returns, for each scenario the script finished."""
+def run_script(
+    script: str, sdk: str, tmp_path: Path, timeout: float, preload: bool
+) -> subprocess.CompletedProcess[str]:
+    """`script` run on `sdk`: the finished process (`preload`: as for `run`)."""
+    # One path for both runs: file paths in frames and log attributes are compared.
+    script = textwrap.dedent(script)
     path = tmp_path / "scenario.py"
-    path.write_text(_PRELUDE + textwrap.dedent(script))
-    result = subprocess.run(
+    path.write_text(_PRELUDE + script)
+    if preload and not os.environ.get("TRIPWIRE_TESTS_NO_ZYGOTE"):
+        return _zygote.run(_zygote.preload_of(script), [str(path), sdk], str(tmp_path), timeout)
+    return subprocess.run(
         [sys.executable, "-W", "error", str(path), sdk],
         capture_output=True,
         text=True,
@@ -123,6 +116,28 @@ def _scenarios(script: str, sdk: str, tmp_path: Path, timeout: float) -> list[di
         check=False,
         cwd=tmp_path,
     )
+
+
+def run_each(
+    script: str, tmp_path: Path, timeout: float = 60, preload: bool = False
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Several scenarios in one interpreter per SDK: (sentry_sdk's, tripwire's) for each.
+
+    The script ends each scenario but the last with ``next_scenario()`` and the last
+    with ``finish()``. One interpreter start and one import of a heavy library (the AI
+    SDKs take seconds of CPU) serve every scenario. `preload`: as for `run`.
+    """
+    sentry = _scenarios(script, "sentry", tmp_path, timeout, preload)
+    ours = _scenarios(script, "tripwire", tmp_path, timeout, preload)
+    assert len(sentry) == len(ours), (len(sentry), len(ours))
+    return list(zip(sentry, ours))
+
+
+def _scenarios(
+    script: str, sdk: str, tmp_path: Path, timeout: float, preload: bool
+) -> list[dict[str, Any]]:
+    """What `run` returns, for each scenario the script finished."""
+    result = run_script(script, sdk, tmp_path, timeout, preload)
     assert result.returncode == 0, result.stderr
     found = []
     for line in result.stdout.splitlines():

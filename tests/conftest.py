@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import _zygote
 import pytest
 from _receiver import LeakCheck, Receiver, assert_sdk_threads_ended, sdk_threads
 
@@ -21,12 +22,19 @@ collect_ignore = (
         f"test_integration_{name}.py"
         for name in (
             "langchain langgraph openai_agents pydantic_ai google_genai mcp litellm "
-            "mistral quart httpx2 pyreqwest"
+            "mistral quart httpx2 pyreqwest beam ray"
         ).split()
     ]
     if sys.version_info < (3, 10)
     else []
-)
+) + (["test_integration_spark.py"] if sys.version_info < (3, 11) else [])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _stop_the_zygote() -> Iterator[None]:
+    """A test module's zygote (tests/_zygote.py) ends with the module."""
+    yield
+    _zygote.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +81,25 @@ def rx() -> Iterator[Receiver]:
     reset()
     receiver.stop()
     leaks.assert_clean()
+
+
+# The files that take longest (wall time; most wait on real servers or subprocesses),
+# longest first. `--dist loadfile` hands files to workers in collection order: these
+# go first, so that no worker is still running one of them while the others idle.
+_LONG_FILES_FIRST = """
+    test_integration_ray test_integration_spark test_integration_celery
+    test_logging_side_by_side test_integration_stdlib test_streaming_ai
+    test_integration_openai_agents test_integration_langchain test_integration_litellm
+    test_serializer test_integration_anthropic test_server_hardening test_server_ingest
+    test_streaming_data test_integration_pydantic_ai test_integration_openai
+    test_integration_cloud_resource_context test_streaming_start_attributes
+    test_streaming_outgoing test_integration_beam
+""".split()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {f"{name}.py": i for i, name in enumerate(_LONG_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest as is
 
 
 def pytest_configure(config: pytest.Config) -> None:

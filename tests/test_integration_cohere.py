@@ -229,7 +229,7 @@ def shape(found: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_same_as_sentry_sdk(server: CohereServer, tmp_path: Path) -> None:
-    sentry, ours = run_both(SCRIPT.format(url=server.url), tmp_path)
+    sentry, ours = run_both(SCRIPT.format(url=server.url), tmp_path, preload=True)
     assert shape(ours) == shape(sentry)
     assert len(shape(ours)["spans"]) == 7
     assert len(shape(ours)["events"]) == 2

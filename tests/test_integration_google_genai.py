@@ -477,7 +477,7 @@ def shape(found: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_same_as_sentry_sdk(gemini: GeminiServer, tmp_path: Path) -> None:
-    sentry, ours = run_both(SCRIPT.format(url=gemini.url), tmp_path)
+    sentry, ours = run_both(SCRIPT.format(url=gemini.url), tmp_path, preload=True)
     expected, found = shape(sentry), shape(ours)
     assert found == expected
     assert len(found["spans"]) == 12  # with the execute_tool span

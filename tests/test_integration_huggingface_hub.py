@@ -288,7 +288,7 @@ def shape(found: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_same_as_sentry_sdk(tgi: TgiServer, tmp_path: Path) -> None:
-    sentry, ours = run_both(SCRIPT.format(url=tgi.url), tmp_path)
+    sentry, ours = run_both(SCRIPT.format(url=tgi.url), tmp_path, preload=True)
     expected, found = shape(sentry), shape(ours)
     assert found == expected
     assert len(found["spans"]) == 8

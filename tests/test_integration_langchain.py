@@ -12,7 +12,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -22,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from _receiver import Receiver
-from _side_by_side import _PRELUDE, of_type
+from _side_by_side import of_type, run_script
 from fakes.langchain_llm_server import LangchainLlmServer, serving
 from fakes.llm_server import TEXT
 from langchain_core.language_models.fake import FakeListLLM
@@ -492,18 +491,10 @@ def run_both(script: str, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any
     With more time: with langchain on, both SDKs import every integration module
     they know while setting up (to turn the ones langchain replaces off).
     """
-    path = tmp_path / "scenario.py"
-    path.write_text(_PRELUDE + textwrap.dedent(script))
     found = []
     for sdk in ("sentry", "tripwire"):
-        result = subprocess.run(
-            [sys.executable, "-W", "error", str(path), sdk],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-            cwd=tmp_path,
-        )
+        # In a child of a zygote that imported langchain once (tests/_zygote.py).
+        result = run_script(script, sdk, tmp_path, 600, preload=True)
         assert result.returncode == 0, result.stderr
         found.append(json.loads(result.stdout.strip().splitlines()[-1]))
     return found[0], found[1]

@@ -322,7 +322,7 @@ def test_same_as_sentry_sdk(llm: LangchainLlmServer, tmp_path: Path) -> None:
     script = scripts[0].replace("\nfinish()\n", "\nnext_scenario()\n") + scripts[1]
     # With langchain on, both SDKs import every integration module they know while
     # setting up (to turn the ones langchain replaces off): minutes on a loaded machine.
-    runs = run_each(script, tmp_path, timeout=600)
+    runs = run_each(script, tmp_path, timeout=600, preload=True)
     assert len(runs) == len(settings)
     for stream_gen_ai_spans, (sentry, ours) in zip(settings, runs):
         # sentry_sdk 2.75 sends gen_ai spans as span (v2) items when streaming them;

@@ -305,7 +305,7 @@ def shape(found: dict[str, Any]) -> list[Any]:
 
 
 def test_same_as_sentry_sdk(llm: LlmServer, tmp_path: Path) -> None:
-    sentry, ours = run_both(SCRIPT.format(url=llm.url), tmp_path)
+    sentry, ours = run_both(SCRIPT.format(url=llm.url), tmp_path, preload=True)
     expected, found = shape(sentry), shape(ours)
     assert len(found) == 6
     failed = [t for t in found if t[0] == "chat error"]

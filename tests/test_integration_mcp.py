@@ -365,7 +365,7 @@ def shape(found: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_same_as_sentry_sdk(tmp_path: Path) -> None:
-    sentry, ours = run_both(SCRIPT, tmp_path)
+    sentry, ours = run_both(SCRIPT, tmp_path, preload=True)
     expected, found = shape(sentry), shape(ours)
     assert found == expected
     assert len(found["roots"]) == 9

@@ -525,7 +525,7 @@ def test_same_as_sentry_sdk(tmp_path: Path) -> None:
     settings = (False, True)
     scripts = [SCRIPT.format(tests=tests, stream_gen_ai_spans=on) for on in settings]
     script = scripts[0].replace("\nfinish()\n", "\nnext_scenario()\n") + scripts[1]
-    runs = run_each(script, tmp_path)
+    runs = run_each(script, tmp_path, preload=True)
     assert len(runs) == len(settings)
     for stream_gen_ai_spans, (sentry, ours) in zip(settings, runs):
         expected, found = shape(sentry), shape(ours)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 import shutil
 import signal
@@ -24,13 +25,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import ray
+from _lazy import lazy
 from _receiver import Receiver
 from _side_by_side import dumps, event_shape, run_each
 
 import tripwire
 from tripwire.integrations.ray import RayIntegration
 from tripwire.testing import reset
+
+# Importing ray replaces logging's record factory for the whole process (every record
+# then carries a `_ray_timestamp_ns`): imported by the test that uses it, not when
+# every xdist worker collects this module, and the factory is put back afterwards.
+ray = lazy("ray")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _logging_as_it_was() -> Iterator[None]:
+    factory = logging.getLogRecordFactory()
+    yield
+    logging.setLogRecordFactory(factory)
+
 
 SCRIPT = """
 import os

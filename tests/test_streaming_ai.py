@@ -129,7 +129,8 @@ def check(sentry: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
 
 def run_and_check(script: str, urls: dict[str, str], tmp_path: Path) -> dict[str, Any]:
     """`script` run by both SDKs against the fake providers; `check`ed."""
-    sentry, ours = run_both(f"TESTS = {TESTS!r}\nURLS = {urls!r}\n" + script, tmp_path)
+    header = f"TESTS = {TESTS!r}\nURLS = {urls!r}\n"
+    sentry, ours = run_both(header + script, tmp_path, preload=True)
     return check(sentry, ours)
 
 
