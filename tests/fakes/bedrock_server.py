@@ -23,11 +23,12 @@ import binascii
 import http.server
 import json
 import struct
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import unquote
+
+from fakes.llm_server import serve_in_thread
 
 TEXT_PIECES = ["Hello", " from", " Bedrock"]
 _STRING = 7  # the event-stream header value type of a UTF-8 string
@@ -218,15 +219,6 @@ class BedrockServer(http.server.ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
-@contextmanager
-def serving() -> Iterator[BedrockServer]:
+def serving() -> AbstractContextManager[BedrockServer]:
     """Run a `BedrockServer` on a free port for the block; stopped and closed after it."""
-    server = BedrockServer()
-    thread = threading.Thread(target=server.serve_forever, name="fake-bedrock", daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    return serve_in_thread(BedrockServer(), "fake-bedrock")

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
-from fakes.llm_server import TEXT, TEXT_PIECES, TOOL_ARGS
+from fakes.llm_server import TEXT, TEXT_PIECES, TOOL_ARGS, serve_in_thread
 
 
 def _meta() -> dict[str, Any]:
@@ -140,15 +139,6 @@ class CohereServer(http.server.ThreadingHTTPServer):
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
 
-@contextmanager
-def serving() -> Iterator[CohereServer]:
+def serving() -> AbstractContextManager[CohereServer]:
     """Run a `CohereServer` on a free port for the block; stopped and closed after it."""
-    server = CohereServer()
-    thread = threading.Thread(target=server.serve_forever, name="fake-cohere", daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    return serve_in_thread(CohereServer(), "fake-cohere")

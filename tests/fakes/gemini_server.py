@@ -22,12 +22,11 @@ from __future__ import annotations
 import http.server
 import json
 import re
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
-from fakes.llm_server import TEXT_PIECES, TOOL_ARGS
+from fakes.llm_server import TEXT_PIECES, TOOL_ARGS, serve_in_thread
 
 TEXT = "".join(TEXT_PIECES)
 # /v1/models/MODEL:method (the client's default version) or /v1beta/...
@@ -167,15 +166,6 @@ class GeminiServer(http.server.ThreadingHTTPServer):
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
 
-@contextmanager
-def serving() -> Iterator[GeminiServer]:
+def serving() -> AbstractContextManager[GeminiServer]:
     """Run a `GeminiServer` on a free port for the block; stopped and closed after it."""
-    server = GeminiServer()
-    thread = threading.Thread(target=server.serve_forever, name="fake-gemini", daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    return serve_in_thread(GeminiServer(), "fake-gemini")

@@ -11,11 +11,10 @@ from __future__ import annotations
 import io
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
-from fakes.llm_server import LlmServer, _Handler
+from fakes.llm_server import LlmServer, _Handler, serve_in_thread
 
 
 def _after_tool(body: dict[str, Any]) -> bool:
@@ -53,18 +52,9 @@ class LangchainLlmServer(LlmServer):
         self.RequestHandlerClass = _AgentHandler
 
 
-@contextmanager
-def serving() -> Iterator[LangchainLlmServer]:
+def serving() -> AbstractContextManager[LangchainLlmServer]:
     """Run an `LangchainLlmServer` on a free port for the block; stopped and closed after it."""
-    server = LangchainLlmServer()
-    thread = threading.Thread(target=server.serve_forever, name="fake-langchain-llm", daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    return serve_in_thread(LangchainLlmServer(), "fake-langchain-llm")
 
 
 if __name__ == "__main__":  # run on its own, for scripts that need a URL

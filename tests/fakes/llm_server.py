@@ -21,11 +21,12 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import socketserver
 import struct
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeVar
 
 TEXT_PIECES = ("Hel", "lo ", "there!")
 TEXT = "".join(TEXT_PIECES)
@@ -344,11 +345,14 @@ class LlmServer(http.server.ThreadingHTTPServer):
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
 
+_Server = TypeVar("_Server", bound=socketserver.BaseServer)
+
+
 @contextmanager
-def serving() -> Iterator[LlmServer]:
-    """Run an `LlmServer` on a free port for the block; stopped and closed after it."""
-    server = LlmServer()
-    thread = threading.Thread(target=server.serve_forever, name="fake-llm", daemon=True)
+def serve_in_thread(server: _Server, name: str) -> Iterator[_Server]:
+    """Serve with `server` (bound to a free port) in a thread named `name` for the block;
+    stopped and closed after it. Each fake's `serving()`."""
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
     try:
         yield server
@@ -356,6 +360,11 @@ def serving() -> Iterator[LlmServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def serving() -> AbstractContextManager[LlmServer]:
+    """Run an `LlmServer` on a free port for the block; stopped and closed after it."""
+    return serve_in_thread(LlmServer(), "fake-llm")
 
 
 if __name__ == "__main__":  # the bench runs it as a separate process

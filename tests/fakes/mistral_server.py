@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
-from fakes.llm_server import CREATED, TEXT_PIECES, chat_completion, embeddings
+from fakes.llm_server import CREATED, TEXT_PIECES, chat_completion, embeddings, serve_in_thread
 
 
 def _usage() -> dict[str, Any]:
@@ -120,15 +119,6 @@ class MistralServer(http.server.ThreadingHTTPServer):
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
 
-@contextmanager
-def serving() -> Iterator[MistralServer]:
+def serving() -> AbstractContextManager[MistralServer]:
     """Run a `MistralServer` on a free port for the block; stopped and closed after it."""
-    server = MistralServer()
-    thread = threading.Thread(target=server.serve_forever, name="fake-mistral", daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    return serve_in_thread(MistralServer(), "fake-mistral")

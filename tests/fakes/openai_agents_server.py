@@ -11,12 +11,11 @@ Used by the openai-agents and pydantic-ai tests.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from fakes import llm_server
+from fakes.llm_server import serve_in_thread
 
 
 def _after_tool_result(body: dict[str, Any]) -> bool:
@@ -64,15 +63,6 @@ class AgentLlmServer(llm_server.LlmServer):
         self.RequestHandlerClass = _Handler
 
 
-@contextmanager
-def serving() -> Iterator[AgentLlmServer]:
+def serving() -> AbstractContextManager[AgentLlmServer]:
     """Run an `AgentLlmServer` on a free port for the block; stopped and closed after it."""
-    server = AgentLlmServer()
-    thread = threading.Thread(target=server.serve_forever, name="fake-agent-llm", daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    return serve_in_thread(AgentLlmServer(), "fake-agent-llm")

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
-from fakes.llm_server import TEXT, TEXT_PIECES, chat_chunks, chat_completion
+from fakes.llm_server import TEXT, TEXT_PIECES, chat_chunks, chat_completion, serve_in_thread
 
 DETAILS = {"finish_reason": "length", "generated_tokens": 5, "seed": None, "prefill": []}
 
@@ -120,15 +119,6 @@ class TgiServer(http.server.ThreadingHTTPServer):
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
 
-@contextmanager
-def serving() -> Iterator[TgiServer]:
+def serving() -> AbstractContextManager[TgiServer]:
     """Run a `TgiServer` on a free port for the block; stopped and closed after it."""
-    server = TgiServer()
-    thread = threading.Thread(target=server.serve_forever, name="fake-tgi", daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    return serve_in_thread(TgiServer(), "fake-tgi")
