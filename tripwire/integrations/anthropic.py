@@ -37,14 +37,19 @@ from typing import Any, Callable, Optional
 
 from tripwire.ai.streams import EndsOnce, awatch, watch
 from tripwire.ai.utils import (
-    get_start_span_function,
     normalize_message_roles,
     set_data_normalized,
     transform_anthropic_content_part,
     truncate_and_annotate_messages,
 )
 from tripwire.consts import OP, SPANDATA
-from tripwire.integrations._common.llm import LLMCall, LLMIntegration, call_wrapper, enable
+from tripwire.integrations._common.llm import (
+    LLMCall,
+    LLMIntegration,
+    call_wrapper,
+    enable,
+    start_llm_span,
+)
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import get_client, get_current_scope
 from tripwire.tracing_utils import should_truncate_gen_ai_input
@@ -393,14 +398,18 @@ class _Stream(EndsOnce):
 # -- the patches -----------------------------------------------------------------------
 
 
-def _begin(kwargs: dict[str, Any], name: str, streaming: Any) -> Optional[_Call]:
+def _begin(
+    kwargs: dict[str, Any], name: str, streaming: Any, manager: bool = False
+) -> Optional[_Call]:
     """The call's span, entered, with the request data; None when not instrumented."""
     client = get_client()
     integration = client.get_integration(AnthropicIntegration)
     if integration is None:
         return None
     call = _Call(client, integration)
-    span = call.span = get_start_span_function()(op=OP.GEN_AI_CHAT, name=name, origin=ORIGIN)
+    # A `stream()` manager's span says so at start, as sentry_sdk's (`ignore_spans` sees it).
+    attributes = {SPANDATA.GEN_AI_RESPONSE_STREAMING: True} if manager else {}
+    span = call.span = start_llm_span(OP.GEN_AI_CHAT, name, ORIGIN, attributes)
     span.__enter__()
     try:
         span.set_data(SPANDATA.GEN_AI_RESPONSE_STREAMING, streaming)
@@ -464,7 +473,7 @@ def _stream_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[_Cal
         return None
     model = found.get("model")
     name = "chat" if model is None else f"chat {model}".strip()
-    return _begin(found, name, True)
+    return _begin(found, name, True, manager=True)
 
 
 def _entered(wrap: Callable[[Any, _Stream], Any]) -> Callable[[_Call, Any], Any]:

@@ -188,7 +188,10 @@ def _wrap_send_query(original: Callable[..., Any]) -> Callable[..., Any]:
 def _send_streamed(connection: Any, text: Any, pii: bool) -> None:
     """sentry_sdk 2.75's streaming span: no query id, parameters or rows on it."""
     data = _connection_data(connection)
-    span = start_child(op=OP.DB, name=text, origin=ORIGIN)
+    # The query at start, as sentry_sdk's: `ignore_spans` sees it.
+    span = start_child(
+        op=OP.DB, name=text, origin=ORIGIN, attributes={SPANDATA.DB_QUERY_TEXT: str(text)}
+    )
     if (stream := streamed(span)) is not None:
         stream.set_attributes(
             {

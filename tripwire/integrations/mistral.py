@@ -38,11 +38,11 @@ from types import ModuleType
 from typing import Any, Callable, Optional
 
 from tripwire.ai.streams import EndsOnce, awatch, watch
-from tripwire.ai.utils import get_start_span_function, set_data_normalized
+from tripwire.ai.utils import set_data_normalized
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import Integration
 from tripwire.integrations._common._hooks import when_imported
-from tripwire.integrations._common.llm import LLMCall, call_wrapper, enable, started
+from tripwire.integrations._common.llm import LLMCall, call_wrapper, enable, start_llm_span, started
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import get_client
 
@@ -199,11 +199,16 @@ class _Call(LLMCall):
         kind = self.kind
         model = kwargs.get("model")
         name = kind.operation if model is None else f"{kind.operation} {model}"
-        span = get_start_span_function()(op=kind.op, name=name, origin=ORIGIN)
+        attributes: dict[str, Any] = {
+            SPANDATA.GEN_AI_PROVIDER_NAME: "mistral",
+            SPANDATA.GEN_AI_OPERATION_NAME: kind.operation,
+        }
+        # Given at start too, as sentry_sdk's: `traces_sampler` and `ignore_spans` see them.
+        span = start_llm_span(kind.op, name, ORIGIN, attributes)
         span.__enter__()
         self.span = span
-        span.set_data(SPANDATA.GEN_AI_PROVIDER_NAME, "mistral")
-        span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, kind.operation)
+        for key, value in attributes.items():
+            span.set_data(key, value)
         if model is not None:
             span.set_data(SPANDATA.GEN_AI_REQUEST_MODEL, model)
         inputs = self.rules.inputs

@@ -245,7 +245,9 @@ def _started_streamed(
         add_breadcrumb(message=query, category="query", type=OP.DB, data=attributes)
     except Exception:
         pass
-    span = start_child(op=OP.DB, name=query, origin=ORIGIN)
+    # Given at start, as sentry_sdk's: `ignore_spans` sees them (op and origin as keywords).
+    first = {key: value for key, value in attributes.items() if not key.startswith("sentry.")}
+    span = start_child(op=OP.DB, name=query, origin=ORIGIN, attributes=first)
     if span is None:
         return
     if (stream := streamed(span)) is not None:

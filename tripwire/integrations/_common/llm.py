@@ -6,6 +6,8 @@
 - `LLMCall`: one model call, from its span's start to its end: the client, the
   integration, the span and the user's `DataRules`; a failure of the library is an
   event (mechanism: the integration's identifier, unhandled) and ends the span.
+- `start_llm_span`: a model call's span, with the attributes sentry_sdk gives at its
+  start when it is streamed;
 - `started`: a call context after its ``begin(kwargs)``, or None when that failed
   before the span started (the call is then left alone).
 - `wrap_call` (`call_wrapper`: the same for `patch_once`): a library method wrapped
@@ -18,12 +20,15 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, TypeVar
 
+from tripwire import api
 from tripwire.ai.data_rules import DataRules
-from tripwire.ai.utils import annotate_truncated_messages
+from tripwire.ai.utils import annotate_truncated_messages, get_start_span_function
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.start_attributes import child_start, segment_start
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.integrations._processors import add_internal_processor
 from tripwire.scope._global_processors import global_event_processors
@@ -186,4 +191,26 @@ def call_wrapper(
     return wrap
 
 
-__all__ = ["LLMCall", "LLMIntegration", "call_wrapper", "enable", "started", "wrap_call"]
+def start_llm_span(op: str, name: str, origin: str, attributes: Mapping[str, Any]) -> Any:
+    """A model call's span (not entered), with the `attributes` sentry_sdk 2.75 gives at
+    its start when it is streamed (so `traces_sampler` and `ignore_spans` see them).
+
+    `get_start_span_function` gives a child of the current span or, with none, a new
+    transaction (a segment under streaming); either takes ``attributes=`` only under
+    streaming, which `segment_start` / `child_start` decide.
+    """
+    start = get_start_span_function()
+    segment = start is api.start_transaction
+    extra = segment_start(attributes) if segment else child_start(attributes)
+    return start(op=op, name=name, origin=origin, **extra)
+
+
+__all__ = [
+    "LLMCall",
+    "LLMIntegration",
+    "call_wrapper",
+    "enable",
+    "start_llm_span",
+    "started",
+    "wrap_call",
+]

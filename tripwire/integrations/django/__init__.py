@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import sys
 import weakref
-from collections.abc import Container
+from collections.abc import Container, Mapping
 from types import ModuleType
 from typing import Any, Callable, Optional
 
@@ -54,6 +54,7 @@ from tripwire.integrations import (
     _check_minimum_version,
 )
 from tripwire.integrations._common._hooks import when_imported
+from tripwire.integrations._common.start_attributes import child_start
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.integrations._common.web import (
     DEFAULT_HTTP_METHODS_TO_CAPTURE,
@@ -700,11 +701,24 @@ _PATCHERS: tuple[tuple[str, Callable[[ModuleType], None]], ...] = (
 )
 
 
-def _start_span(op: str, name: Any, origin: str = DjangoIntegration.origin) -> Any:
-    """A child of the active span (origin ``auto.http.django`` by default), or None."""
+def _start_span(
+    op: str,
+    name: Any,
+    origin: str = DjangoIntegration.origin,
+    attributes: Optional[Mapping[str, Any]] = None,
+) -> Any:
+    """A child of the active span (origin ``auto.http.django`` by default), or None.
+
+    `attributes` are given at its start when it is a streamed span (`ignore_spans` sees
+    them), as sentry_sdk's; never to a span of a transaction.
+    """
     parent = (_current_scope.get() or get_current_scope()).span or get_isolation_scope().span
     if parent is None:
         return None
+    if attributes:
+        return start_child(
+            parent, op=op, name=name, origin=origin, **child_start(attributes, parent)
+        )
     return start_child(parent, op=op, name=name, origin=origin)
 
 

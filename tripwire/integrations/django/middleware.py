@@ -69,7 +69,9 @@ def _middleware_span(method: Any, middleware_name: str) -> Any:
         return None
     basename = getattr(method, "__name__", None)
     span = _start_span(
-        OP.MIDDLEWARE_DJANGO, f"{middleware_name}.{basename}" if basename else middleware_name
+        OP.MIDDLEWARE_DJANGO,
+        f"{middleware_name}.{basename}" if basename else middleware_name,
+        attributes={SPANDATA.MIDDLEWARE_NAME: middleware_name},
     )
     if span is not None:
         if streamed(span) is not None:  # sentry_sdk's streamed name, without the tags

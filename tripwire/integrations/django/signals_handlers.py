@@ -66,7 +66,7 @@ def _wrap_receiver(receiver: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(receiver)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         name = _get_receiver_name(receiver)
-        span = _start_span(OP.EVENT_DJANGO, name)
+        span = _start_span(OP.EVENT_DJANGO, name, attributes={SPANDATA.CODE_FUNCTION_NAME: name})
         if span is None:
             return receiver(*args, **kwargs)
         with span:

@@ -40,13 +40,18 @@ from typing import Any, Callable, Optional
 
 from tripwire.ai.streams import StreamWatcher, awatch, watch
 from tripwire.ai.utils import (
-    get_start_span_function,
     normalize_message_roles,
     set_data_normalized,
     truncate_and_annotate_messages,
 )
 from tripwire.consts import OP, SPANDATA
-from tripwire.integrations._common.llm import LLMCall, LLMIntegration, call_wrapper, enable
+from tripwire.integrations._common.llm import (
+    LLMCall,
+    LLMIntegration,
+    call_wrapper,
+    enable,
+    start_llm_span,
+)
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.integrations._patch import patch_once
 from tripwire.integrations.google_genai._contents import (
@@ -117,13 +122,20 @@ class _Call(LLMCall):
 
     __slots__ = ()
 
-    def begin(self, op: str, name: str, model: str) -> None:
-        span = get_start_span_function()(op=op, name=f"{name} {model}", origin=ORIGIN)
+    def begin(self, op: str, name: str, model: str, stream: bool) -> None:
+        attributes: dict[str, Any] = {
+            SPANDATA.GEN_AI_OPERATION_NAME: name,
+            SPANDATA.GEN_AI_SYSTEM: GEN_AI_SYSTEM,
+            SPANDATA.GEN_AI_REQUEST_MODEL: model,
+        }
+        if stream:
+            attributes[SPANDATA.GEN_AI_RESPONSE_STREAMING] = True
+        # Given at start too, as sentry_sdk's: `traces_sampler` and `ignore_spans` see them.
+        span = start_llm_span(op, f"{name} {model}", ORIGIN, attributes)
         span.__enter__()
         self.span = span
-        span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, name)
-        span.set_data(SPANDATA.GEN_AI_SYSTEM, GEN_AI_SYSTEM)
-        span.set_data(SPANDATA.GEN_AI_REQUEST_MODEL, model)
+        for key, value in attributes.items():
+            span.set_data(key, value)
 
     def failed(self, exc_info: Any) -> None:
         capture_unhandled(self.client, exc_info, "google_genai")
@@ -132,7 +144,11 @@ class _Call(LLMCall):
 
 
 def _start(
-    op: str, name: str, model: Any, with_integration: Callable[[_Call], None]
+    op: str,
+    name: str,
+    model: Any,
+    with_integration: Callable[[_Call], None],
+    stream: bool = False,
 ) -> Optional[_Call]:
     """The call's span, entered, with the request data; None when not instrumented."""
     client = get_client()
@@ -140,7 +156,7 @@ def _start(
     if integration is None:
         return None
     call = _Call(client, integration)
-    call.begin(op, name, _model_name(model))
+    call.begin(op, name, _model_name(model), stream)
     try:
         with_integration(call)
     except Exception:  # instrumentation must not break the call
@@ -200,11 +216,9 @@ def _chat_start(args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool) -> 
         wrapped = config_with_wrapped_tools(config)
         if wrapped is not config:
             kwargs["config"] = wrapped
-        if stream:
-            call.span.set_data(SPANDATA.GEN_AI_RESPONSE_STREAMING, True)
         _chat_request(call, contents, kwargs)
 
-    return _start(OP.GEN_AI_CHAT, "chat", model, request)
+    return _start(OP.GEN_AI_CHAT, "chat", model, request, stream)
 
 
 def _chat_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[_Call]:
