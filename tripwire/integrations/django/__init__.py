@@ -59,6 +59,7 @@ from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.integrations._common.web import (
     DEFAULT_HTTP_METHODS_TO_CAPTURE,
     body_part,
+    checked_transaction_style,
     may_send_user,
     server_segment,
     set_route,
@@ -123,12 +124,9 @@ class DjangoIntegration(Integration):
         *,
         failed_request_status_codes: Container[int] = _DEFAULT_FAILED_REQUEST_STATUS_CODES,
     ) -> None:
-        if transaction_style not in TRANSACTION_STYLE_VALUES:
-            raise ValueError(
-                f"Invalid value for transaction_style: {transaction_style} "
-                f"(must be in {TRANSACTION_STYLE_VALUES})"
-            )
-        self.transaction_style = transaction_style
+        self.transaction_style = checked_transaction_style(
+            transaction_style, TRANSACTION_STYLE_VALUES
+        )
         self.middleware_spans = middleware_spans
         self.signals_spans = signals_spans
         self.signals_denylist = signals_denylist or []
