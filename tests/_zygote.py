@@ -6,13 +6,17 @@ most of each run. A zygote is an interpreter started as the scripts are
 (``python -W error``), with the same environment, that runs the script's own import
 header (``preload``: the lines before its first use of sentry_sdk) once, and then forks
 a child per run. The child sets up argv, cwd, environment, stdio, ``sys.path[0]`` and
-a new ``__main__`` as ``python script.py`` does and runs the script, which imports the
-SDK itself: neither SDK may be imported by the preload, and no thread may be running
-(threads do not survive a fork), or the zygote refuses to start.
+a new ``__main__`` as ``python script.py`` does and runs the script. The preload may
+not import tripwire (its runs check what ``import tripwire`` loads), and sentry_sdk
+only in a zygote for sentry_sdk's runs (``sentry_sdk=True``: its import is most of a
+run that imports nothing heavy); no thread may be running (threads do not survive a
+fork), or the zygote refuses to start.
 
 What differs from a fresh interpreter: the script's ``<module>`` frame has the zygote's
-as its caller (an uncaught exception's traceback skips it), the preloaded libraries
-were imported before the SDK, and every child has the zygote's hash seed.
+as its caller (an uncaught exception's traceback skips it; a backtrace that walks the
+whole stack, as loguru's, shows it), the preloaded libraries were imported before the
+SDK (in sentry_sdk's zygote: after it, and after what its ``init()`` imports, django
+among them), and every child has the zygote's hash seed.
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ class _Lines:
 class Zygote:
     """One zygote process; `run` is `subprocess.run(capture_output=True, text=True)`."""
 
-    def __init__(self, preload: str, env: dict[str, str]) -> None:
+    def __init__(self, preload: str, env: dict[str, str], sentry_sdk: bool = False) -> None:
         self.key = (preload, _environment(env))
         ours, theirs = socket.socketpair()
         self.sock = ours
@@ -89,7 +93,7 @@ class Zygote:
         )
         theirs.close()
         try:
-            _send(ours, {"preload": preload})
+            _send(ours, {"preload": preload, "sentry_sdk": sentry_sdk})
             ready = self.lines.read()
             if ready is None or "error" in ready:
                 raise RuntimeError(f"the zygote did not start: {ready}")
@@ -176,40 +180,53 @@ def _read(fd: int) -> str:
         os.close(fd)
 
 
-_current: Optional[Zygote] = None
+# One zygote per kind (per pytest process): one that may have imported sentry_sdk, one
+# that may not. A differential test alternates between the two.
+_current: dict[bool, Zygote] = {}
 
 
 def run(
-    preload: str, argv: list[str], cwd: str, timeout: float
+    preload: str, argv: list[str], cwd: str, timeout: float, sentry_sdk: bool = False
 ) -> subprocess.CompletedProcess[str]:
     """Run `argv` (a script and its arguments) in a child of the zygote for `preload`.
 
-    One zygote at a time (per pytest process): another preload or environment replaces it.
+    `sentry_sdk`: the preload may import sentry_sdk (only for sentry_sdk's runs). Another
+    preload or environment replaces the zygote of that kind.
     """
-    global _current
     env = dict(os.environ)
     key = (preload, _environment(env))
-    if _current is not None and _current.key != key:
-        stop()
-    if _current is None:
-        _current = Zygote(preload, env)
-    result: subprocess.CompletedProcess[str] = _current.run(argv, cwd, env, timeout)
+    zygote = _current.get(sentry_sdk)
+    if zygote is not None and zygote.key != key:
+        del _current[sentry_sdk]
+        zygote.stop()
+        zygote = None
+    if zygote is None:
+        zygote = _current[sentry_sdk] = Zygote(preload, env, sentry_sdk)
+    result: subprocess.CompletedProcess[str] = zygote.run(argv, cwd, env, timeout)
     return result
 
 
 def descriptors() -> set[int]:
-    """The current zygote's descriptors here: it outlives the test that started it."""
-    if _current is None:
-        return set()
-    return {_current.sock.fileno(), _current.errors}
+    """The zygotes' descriptors here: they outlive the test that started them."""
+    return {fd for z in _current.values() for fd in (z.sock.fileno(), z.errors)}
 
 
-def stop() -> None:
-    """Stop the current zygote, if any (tests/conftest.py does after each test module)."""
-    global _current
-    zygote, _current = _current, None
-    if zygote is not None:
-        zygote.stop()
+def stop(sentry_sdk: Optional[bool] = None) -> None:
+    """Stop the zygotes (`sentry_sdk`: only that kind), if any.
+
+    tests/conftest.py stops the script headers' after each test module (they hold
+    heavy libraries) and sentry_sdk's, whose preload is always the same, at the end.
+    """
+    kinds = list(_current) if sentry_sdk is None else [sentry_sdk]
+    zygotes = [_current.pop(kind) for kind in kinds if kind in _current]
+    failed: Optional[BaseException] = None
+    for zygote in zygotes:
+        try:
+            zygote.stop()
+        except BaseException as error:  # stop the others too, then say so
+            failed = failed or error
+    if failed is not None:
+        raise failed
 
 
 def preload_of(script: str) -> str:
@@ -249,7 +266,8 @@ def _serve(control: int) -> Optional[tuple[dict[str, Any], list[int]]]:
     mutated = getattr(warnings, "_filters_mutated", None)
     if mutated is not None:
         mutated()
-    problems: list[str] = [name for name in ("sentry_sdk", "tripwire") if name in sys.modules]
+    banned = ("tripwire",) if hello.get("sentry_sdk") else ("sentry_sdk", "tripwire")
+    problems: list[str] = [name for name in banned if name in sys.modules]
     if threading.active_count() != 1:
         problems.append(f"threads running: {threading.enumerate()}")
     if problems:
@@ -280,6 +298,7 @@ def _serve(control: int) -> Optional[tuple[dict[str, Any], list[int]]]:
 
 def _become(request: dict[str, Any], fds: list[int]) -> tuple[Any, dict[str, Any]]:
     """Set this child up as `python -W error script.py args` would be; the script's code."""
+    import builtins
     import importlib.machinery
     import types
 
@@ -293,13 +312,15 @@ def _become(request: dict[str, Any], fds: list[int]) -> tuple[Any, dict[str, Any
     sys.argv = list(request["argv"])
     sys.path[0] = os.path.dirname(os.path.realpath(path))
     main = types.ModuleType("__main__")
+    # In the order `python script.py` has them (frame locals are compared).
     main.__dict__.update(
-        __file__=path,
-        __cached__=None,
+        __package__=None,
         __loader__=importlib.machinery.SourceFileLoader("__main__", path),
         __spec__=None,
-        __package__=None,
         __annotations__={},
+        __builtins__=builtins,  # the module, as in __main__ (exec would put in its dict)
+        __file__=path,
+        __cached__=None,
     )
     sys.modules["__main__"] = main
     with open(path, "rb") as f:

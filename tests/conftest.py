@@ -30,11 +30,18 @@ collect_ignore = (
 ) + (["test_integration_spark.py"] if sys.version_info < (3, 11) else [])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _stop_the_zygote() -> Iterator[None]:
-    """A test module's zygote (tests/_zygote.py) ends with the module."""
+@pytest.fixture(autouse=True, scope="session")
+def _stop_the_zygotes() -> Iterator[None]:
+    """sentry_sdk's zygote (tests/_side_by_side.py) serves every module of the session."""
     yield
     _zygote.stop()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _stop_the_zygote(_stop_the_zygotes: None) -> Iterator[None]:
+    """A test module's zygote for its scripts' headers (tests/_zygote.py) ends with it."""
+    yield
+    _zygote.stop(sentry_sdk=False)
 
 
 @pytest.fixture(autouse=True)
