@@ -14,18 +14,15 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _lazy import lazy
+from _owned_processes import scratch_folder
 from _receiver import Receiver
 from _side_by_side import dumps, event_shape, run_each
 
@@ -115,33 +112,8 @@ finish()
 @pytest.fixture
 def ray_dir() -> Iterator[str]:
     """Ray's session folder (short: it holds unix sockets); no Ray process outlives it."""
-    folder = tempfile.mkdtemp(prefix="tw-ray-")
-    try:
+    with scratch_folder("tw-ray-", "Ray") as folder:
         yield folder
-    finally:
-        leftovers = _processes_using(folder)
-        for pid in leftovers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        shutil.rmtree(folder, ignore_errors=True)
-        assert not leftovers, f"Ray processes left running: {leftovers}"
-
-
-def _processes_using(folder: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        if folder.encode() in cmdline:
-            found.append(int(entry))
-    return found
 
 
 def _summary(items: list[tuple[str, dict[str, Any]]]) -> list[str]:

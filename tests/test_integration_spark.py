@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyspark
 import pytest
+from _owned_processes import processes_naming, scratch_folder
 from _receiver import Receiver
 from _side_by_side import dumps, event_shape, run_each
 
@@ -111,33 +110,8 @@ _PER_RUN_TAGS = ("driver.port", "application_id")
 @pytest.fixture
 def spark_dir() -> Iterator[str]:
     """Spark's scratch folder, named on the JVM's command line: no JVM outlives the test."""
-    folder = tempfile.mkdtemp(prefix="tw-spark-")
-    try:
+    with scratch_folder("tw-spark-", "Spark") as folder:
         yield folder
-    finally:
-        leftovers = _processes_naming(folder)
-        for pid in leftovers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        shutil.rmtree(folder, ignore_errors=True)
-        assert not leftovers, f"Spark processes left running: {leftovers}"
-
-
-def _processes_naming(text: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        if text.encode() in cmdline:
-            found.append(int(entry))
-    return found
 
 
 def _driver_shape(event: dict[str, Any]) -> dict[str, Any]:
@@ -168,7 +142,7 @@ def test_spark_driver_and_worker(
     try:
         ((sentry, ours),) = run_each(SCRIPT, tmp_path, timeout=240)
     finally:
-        assert not _processes_naming(daemon), "a PySpark daemon outlived its JVM"
+        assert not processes_naming(daemon), "a PySpark daemon outlived its JVM"
     assert sentry["notes"] == ours["notes"] == [12, "Py4JJavaError"]
 
     # sentry_sdk: three driver events; tripwire: the same three and the worker's.
