@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
-from _side_by_side import dumps, of_type, run_each
-from _stream_shapes import sent
+from _side_by_side import of_type, run_each
+from _stream_shapes import assert_same, sent
 from fakes import clickhouse_server, gemini_server, llm_server, mistral_server, mongo
 
 TESTS = str(Path(__file__).parent)
@@ -277,15 +277,9 @@ def test_start_attributes_of_ai_and_db_spans_as_sentry_sdk(
     (stream_sentry, stream_ours), (tx_sentry, tx_ours) = run_each(
         script, tmp_path, timeout=180, preload=True
     )
-    assert _notes(stream_ours) == _notes(stream_sentry), dumps(
-        {"sentry": _notes(stream_sentry), "ours": _notes(stream_ours)}
-    )
-    assert _shape(stream_ours) == _shape(stream_sentry), dumps(
-        {"sentry": _shape(stream_sentry), "ours": _shape(stream_ours)}
-    )
-    assert _transactions(tx_ours) == _transactions(tx_sentry), dumps(
-        {"sentry": _transactions(tx_sentry), "ours": _transactions(tx_ours)}
-    )
+    assert_same(_notes(stream_ours), _notes(stream_sentry))
+    assert_same(_shape(stream_ours), _shape(stream_sentry))
+    assert_same(_transactions(tx_ours), _transactions(tx_sentry))
     _check_what_was_covered(stream_ours, tx_ours, clickhouse_port is not None)
 
 

@@ -36,8 +36,8 @@ from typing import Any, Optional
 
 import pytest
 from _redis_server import keyspace_fixture, redis_server_fixture  # noqa: F401 (fixtures)
-from _side_by_side import dumps, of_type, run_each
-from _stream_shapes import sent
+from _side_by_side import of_type, run_each
+from _stream_shapes import assert_same, sent
 from fakes import langchain_llm_server, openai_agents_server, typesafe_server
 
 TESTS = str(Path(__file__).parent)
@@ -536,15 +536,9 @@ def test_start_attributes_reach_sampler_and_ignore_spans_as_sentry_sdk(
     (stream_sentry, stream_ours), (tx_sentry, tx_ours) = run_each(
         script, tmp_path, timeout=180, preload=True
     )
-    assert _notes(stream_ours) == _notes(stream_sentry), dumps(
-        {"sentry": _notes(stream_sentry), "ours": _notes(stream_ours)}
-    )
-    assert _shape(stream_ours) == _shape(stream_sentry), dumps(
-        {"sentry": _shape(stream_sentry), "ours": _shape(stream_ours)}
-    )
-    assert _transactions(tx_ours) == _transactions(tx_sentry), dumps(
-        {"sentry": _transactions(tx_sentry), "ours": _transactions(tx_ours)}
-    )
+    assert_same(_notes(stream_ours), _notes(stream_sentry))
+    assert_same(_shape(stream_ours), _shape(stream_sentry))
+    assert_same(_transactions(tx_ours), _transactions(tx_sentry))
     _check_what_was_covered(stream_ours, tx_ours, redis_port is not None)
 
 
