@@ -170,6 +170,23 @@ def run_each(
     return list(zip(sentry, ours))
 
 
+def run_gen_ai_settings(
+    template: str, tmp_path: Path, timeout: float = 60, **fields: Any
+) -> list[tuple[bool, dict[str, Any], dict[str, Any]]]:
+    """`template` (a `str.format` template with ``{stream_gen_ai_spans}`` and `fields`)
+    with that option off, then on, one after the other in one interpreter per SDK
+    forked from its zygote (`run_each` with `preload`): the AI tests' common run.
+
+    Returns (stream_gen_ai_spans, sentry_sdk's, tripwire's) for each setting.
+    """
+    settings = (False, True)
+    scripts = [template.format(stream_gen_ai_spans=on, **fields) for on in settings]
+    script = scripts[0].replace("\nfinish()\n", "\nnext_scenario()\n") + scripts[1]
+    runs = run_each(script, tmp_path, timeout, preload=True)
+    assert len(runs) == len(settings)
+    return [(on, sentry, ours) for on, (sentry, ours) in zip(settings, runs)]
+
+
 def _scenarios(
     script: str, sdk: str, tmp_path: Path, timeout: float, preload: bool
 ) -> list[dict[str, Any]]:

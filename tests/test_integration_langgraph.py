@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _side_by_side import of_type, run_each
+from _side_by_side import of_type, run_gen_ai_settings
 from fakes.langchain_llm_server import LangchainLlmServer, serving
 from fakes.llm_server import TEXT
 from langchain.agents import create_agent
@@ -317,14 +317,10 @@ def shape(found: dict[str, Any]) -> list[tuple[Any, ...]]:
 def test_same_as_sentry_sdk(llm: LangchainLlmServer, tmp_path: Path) -> None:
     # Both settings of stream_gen_ai_spans, one after the other in one interpreter per
     # SDK (importing LangGraph and LangChain is most of a run's cost).
-    settings = (False, True)
-    scripts = [SCRIPT.format(url=llm.url, stream_gen_ai_spans=on) for on in settings]
-    script = scripts[0].replace("\nfinish()\n", "\nnext_scenario()\n") + scripts[1]
     # With langchain on, both SDKs import every integration module they know while
     # setting up (to turn the ones langchain replaces off): minutes on a loaded machine.
-    runs = run_each(script, tmp_path, timeout=600, preload=True)
-    assert len(runs) == len(settings)
-    for stream_gen_ai_spans, (sentry, ours) in zip(settings, runs):
+    runs = run_gen_ai_settings(SCRIPT, tmp_path, timeout=600, url=llm.url)
+    for stream_gen_ai_spans, sentry, ours in runs:
         # sentry_sdk 2.75 sends gen_ai spans as span (v2) items when streaming them;
         # tripwire keeps them in the transaction: their contents must still agree.
         expected, found = shape(sentry), shape(ours)

@@ -20,7 +20,7 @@ from typing import Any
 
 import openai
 import pytest
-from _side_by_side import of_type, run_each
+from _side_by_side import of_type, run_gen_ai_settings
 from fakes.llm_server import TEXT, TEXT_PIECES, LlmServer, serving
 
 import tripwire
@@ -471,12 +471,8 @@ def shape(found: dict[str, Any]) -> dict[str, Any]:
 def test_same_as_sentry_sdk(llm: LlmServer, tmp_path: Path) -> None:
     # Both settings of stream_gen_ai_spans, one after the other in one interpreter per
     # SDK (openai's import is most of a run's cost).
-    settings = (False, True)
-    scripts = [SCRIPT.format(url=llm.url, stream_gen_ai_spans=on) for on in settings]
-    script = scripts[0].replace("\nfinish()\n", "\nnext_scenario()\n") + scripts[1]
-    runs = run_each(script, tmp_path, preload=True)
-    assert len(runs) == len(settings)
-    for stream_gen_ai_spans, (sentry, ours) in zip(settings, runs):
+    runs = run_gen_ai_settings(SCRIPT, tmp_path, url=llm.url)
+    for stream_gen_ai_spans, sentry, ours in runs:
         expected, found = shape(sentry), shape(ours)
         if stream_gen_ai_spans:
             # sentry_sdk 2.75 sends gen_ai spans as a separate span item (v2) by default;

@@ -21,7 +21,7 @@ import agents
 import openai
 import pytest
 from _receiver import Receiver
-from _side_by_side import of_type, run_each
+from _side_by_side import of_type, run_gen_ai_settings
 from agents import (
     Agent,
     ModelSettings,
@@ -521,13 +521,8 @@ def shape(found: dict[str, Any]) -> dict[str, Any]:
 def test_same_as_sentry_sdk(tmp_path: Path) -> None:
     # Both settings of stream_gen_ai_spans, one after the other in one interpreter per
     # SDK (importing the agents SDK is most of a run's cost).
-    tests = str(Path(__file__).parent)
-    settings = (False, True)
-    scripts = [SCRIPT.format(tests=tests, stream_gen_ai_spans=on) for on in settings]
-    script = scripts[0].replace("\nfinish()\n", "\nnext_scenario()\n") + scripts[1]
-    runs = run_each(script, tmp_path, preload=True)
-    assert len(runs) == len(settings)
-    for stream_gen_ai_spans, (sentry, ours) in zip(settings, runs):
+    runs = run_gen_ai_settings(SCRIPT, tmp_path, tests=str(Path(__file__).parent))
+    for stream_gen_ai_spans, sentry, ours in runs:
         expected, found = shape(sentry), shape(ours)
         if stream_gen_ai_spans:
             # sentry_sdk 2.75 sends gen_ai spans as span items (v2) then; tripwire keeps

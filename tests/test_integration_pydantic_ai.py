@@ -18,7 +18,7 @@ from typing import Any
 
 import openai
 import pytest
-from _side_by_side import of_type, run_each
+from _side_by_side import of_type, run_gen_ai_settings
 from fakes.llm_server import TEXT
 from fakes.openai_agents_server import AgentLlmServer, serving
 from pydantic_ai import Agent, ModelRetry
@@ -409,15 +409,10 @@ def shape(found: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_same_as_sentry_sdk(tmp_path: Path) -> None:
-    tests = str(Path(__file__).parent)
     # Both settings of stream_gen_ai_spans, one after the other in one interpreter per
     # SDK (importing pydantic-ai is most of a run's cost).
-    settings = (False, True)
-    scripts = [SCRIPT.format(tests=tests, stream_gen_ai_spans=on) for on in settings]
-    script = scripts[0].replace("\nfinish()\n", "\nnext_scenario()\n") + scripts[1]
-    runs = run_each(script, tmp_path, preload=True)
-    assert len(runs) == len(settings)
-    for stream_gen_ai_spans, (sentry, ours) in zip(settings, runs):
+    runs = run_gen_ai_settings(SCRIPT, tmp_path, tests=str(Path(__file__).parent))
+    for stream_gen_ai_spans, sentry, ours in runs:
         expected, found = shape(sentry), shape(ours)
         if stream_gen_ai_spans:
             # sentry_sdk 2.75 sends gen_ai spans as span items (v2) then; tripwire keeps
