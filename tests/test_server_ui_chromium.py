@@ -199,14 +199,22 @@ class Browser:
 
     def click_and_wait(self, selector: str, until: str) -> None:
         """Click, then wait for the next page to have an element matching `until`."""
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
-        old = self.driver.find_element(By.TAG_NAME, "html")
+        # A marker on the old page's window tells the pages apart; selenium's
+        # staleness_of asks the old element, which Chromium may answer with an
+        # inspector error (not a stale-element one) mid-navigation.
+        self.driver.execute_script("window.__twOldPage = true")
         self.driver.find_element(By.CSS_SELECTOR, selector).click()
-        wait = WebDriverWait(self.driver, 60)
-        wait.until(expected_conditions.staleness_of(old))
+        # A script run mid-navigation may fail: ask again.
+        wait = WebDriverWait(self.driver, 60, ignored_exceptions=[WebDriverException])
+        wait.until(
+            lambda d: d.execute_script(
+                "return !window.__twOldPage && document.readyState === 'complete'"
+            )
+        )
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, until))
 
     def quit(self) -> None:
