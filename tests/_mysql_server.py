@@ -3,7 +3,8 @@
 `serve()` is the body of a session-scoped fixture, as `_postgres_server.serve`:
 one server per test process on a free port, stopped when its last user is done.
 Networking is on 127.0.0.1 only; the socket and pid file are in the temp dir. As root
-the server runs as the ``mysql`` user (``--user``). Without the server binaries
+the server runs as the ``mysql`` user; it is started `tied_to_us`, so a test process killed
+before its teardown takes it along. Without the server binaries
 (Debian package ``mariadb-server``) the tests skip.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from _owned_processes import tied_to_us
 
 USER = "tripwire"
 DATABASE = "tripwire_test"
@@ -94,10 +96,10 @@ class MySQLServer:
                 "--innodb-flush-log-at-trx-commit=0",
                 "--innodb-buffer-pool-size=16M",
             ]
-            if self.run_as is not None:
-                command.append(f"--user={self.run_as}")
             self.process = subprocess.Popen(
-                command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                [*tied_to_us(self.run_as), *command],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             if self._wait_ready():
                 break

@@ -1,8 +1,11 @@
-"""Processes a test's runtime starts outside its control (Ray's daemons, Spark's JVM),
-found by a scratch folder named on their command lines.
+"""Processes the tests start, and making sure none outlives them.
 
-`scratch_folder(prefix, what)` yields a new folder to hand the runtime; afterwards
-every process still naming it is killed and the test fails saying so.
+`tied_to_us(run_as)` prefixes a server's command line so the server dies with the
+test process that started it, even one killed before its teardown.
+
+`scratch_folder(prefix, what)` is for processes a test's runtime starts outside its
+control (Ray's daemons, Spark's JVM), found by a scratch folder named on their command
+lines: afterwards every process still naming it is killed and the test fails saying so.
 """
 
 from __future__ import annotations
@@ -13,6 +16,24 @@ import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Optional
+
+import pytest
+
+
+def tied_to_us(run_as: Optional[str] = None) -> list[str]:
+    """A command prefix: run as `run_as` (if given), SIGTERM when our thread exits.
+
+    util-linux's `setpriv` sets the parent-death signal after switching users (a
+    program's own switch, such as `mariadbd --user`, would clear it) and then execs
+    the program, so the pid Popen returns is the server's.
+    """
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is missing: it ties the test servers' lives to ours")
+    prefix = ["setpriv", "--pdeathsig", "TERM"]
+    if run_as is not None:
+        prefix += [f"--reuid={run_as}", f"--regid={run_as}", "--init-groups"]
+    return [*prefix, "--"]
 
 
 def processes_naming(text: str) -> list[int]:

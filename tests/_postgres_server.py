@@ -11,9 +11,13 @@ shared by every module that uses it: the first use starts it, the end of the ses
 stops it (the last fixture torn down). Its Unix socket is in the temp dir too, so
 nothing outside it is touched.
 
+The server is this process's child, in the foreground (not daemonized by `pg_ctl`),
+started `tied_to_us`: a test process killed before its teardown takes the server with
+it instead of leaking it.
+
 As root (initdb refuses to run as root) the cluster belongs to the ``postgres`` user
-and the server commands run through ``runuser``. Without the server binaries
-(Debian package ``postgresql``, which ``.ci/run`` installs) the tests skip.
+and the server commands run as that user. Without the server binaries (Debian package
+``postgresql``, which ``.ci/run`` installs) the tests skip.
 """
 
 from __future__ import annotations
@@ -21,34 +25,41 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
 import pytest
+from _owned_processes import tied_to_us
 
 USER = "tripwire"
 DATABASE = "tripwire_test"
 
 
 def find_bin_dir() -> Optional[Path]:
-    """The directory holding `initdb` and `pg_ctl` (newest Debian version first)."""
-    found = shutil.which("pg_ctl")
+    """The directory holding `initdb` and `postgres` (newest Debian version first)."""
+    found = shutil.which("initdb")
     if found is not None:
         directory = Path(os.path.realpath(found)).parent
-        if (directory / "initdb").exists():
+        if all((directory / name).exists() for name in _PROGRAMS):
             return directory
     for candidate in sorted(
         glob.glob("/usr/lib/postgresql/*/bin"),
         key=lambda path: [int(p) if p.isdigit() else 0 for p in Path(path).parent.name.split(".")],
         reverse=True,
     ):
-        if (Path(candidate) / "pg_ctl").exists() and (Path(candidate) / "initdb").exists():
+        if all((Path(candidate) / name).exists() for name in _PROGRAMS):
             return Path(candidate)
     return None
+
+
+_PROGRAMS = ("initdb", "postgres", "pg_isready", "createdb")
+_START_DEADLINE = 60.0
 
 
 def _free_port() -> int:
@@ -71,6 +82,7 @@ class PostgresServer:
         self.port = 0
         self.user = USER
         self.database = DATABASE
+        self.process: Optional[subprocess.Popen[bytes]] = None
 
     # -- addresses -------------------------------------------------------------------
 
@@ -86,9 +98,7 @@ class PostgresServer:
     # -- life ------------------------------------------------------------------------
 
     def _run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        command = [str(self.bin_dir / argv[0]), *argv[1:]]
-        if self.run_as is not None:
-            command = ["runuser", "-u", self.run_as, "--", *command]
+        command = [*tied_to_us(self.run_as), str(self.bin_dir / argv[0]), *argv[1:]]
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         if check and result.returncode != 0:
             log = self.log.read_text() if self.log.exists() else ""
@@ -110,22 +120,51 @@ class PostgresServer:
         )
         for attempt in range(5):  # another process may take the free port first
             self.port = _free_port()
-            options = (
-                f"-c listen_addresses={self.host} -p {self.port} -k {self.root} "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            )
-            # -w: pg_ctl returns once the server accepts connections (or failed).
-            result = self._run(
-                "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w",
-                "start", check=attempt == 4,
-            )  # fmt: skip
-            if result.returncode == 0:
+            with open(self.log, "ab") as log:
+                self.process = subprocess.Popen(
+                    [
+                        *tied_to_us(self.run_as),
+                        str(self.bin_dir / "postgres"),
+                        "-D", str(self.data),
+                        "-p", str(self.port),
+                        "-k", str(self.root),
+                        "-c", f"listen_addresses={self.host}",
+                        "-c", "fsync=off",
+                        "-c", "synchronous_commit=off",
+                        "-c", "full_page_writes=off",
+                    ],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                )  # fmt: skip
+            if self._wait_ready():
                 break
+            self.stop()
+            if attempt == 4:
+                raise RuntimeError("postgres did not start:\n" + self.log.read_text())
         self._run("createdb", "-h", self.host, "-p", str(self.port), "-U", self.user, self.database)
 
+    def _wait_ready(self) -> bool:
+        """Whether the server accepts connections (False: it exited, or the deadline)."""
+        deadline = time.monotonic() + _START_DEADLINE
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                return False
+            ready = self._run("pg_isready", "-h", self.host, "-p", str(self.port), check=False)
+            if ready.returncode == 0:
+                return True
+            time.sleep(0.05)  # polling interval: the server has no "ready" notice
+        return False
+
     def stop(self) -> None:
-        """Stop the server (fast shutdown) and wait for it to exit."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
+        """Stop the server (fast shutdown: SIGINT) and wait for it to exit."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _run_as() -> Optional[str]:
@@ -138,8 +177,6 @@ def _run_as() -> Optional[str]:
         pwd.getpwnam("postgres")
     except KeyError:
         pytest.skip("running as root and there is no 'postgres' user to run PostgreSQL as")
-    if shutil.which("runuser") is None:
-        pytest.skip("running as root and runuser is missing (needed to run PostgreSQL)")
     return "postgres"
 
 
@@ -153,7 +190,7 @@ def serve() -> Iterator[PostgresServer]:
     bin_dir = find_bin_dir()
     if bin_dir is None:
         pytest.skip(
-            "PostgreSQL server binaries (initdb, pg_ctl) not found: "
+            "PostgreSQL server binaries (initdb, postgres) not found: "
             "install the Debian package 'postgresql'"
         )
     if _server is None:

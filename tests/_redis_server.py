@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+from _owned_processes import tied_to_us
 
 _START_DEADLINE = 15.0  # seconds for a server to answer PING (or the cluster to be ok)
 
@@ -117,6 +118,7 @@ def start(data_dir: Path, *extra: str) -> RedisServer:
         log = data_dir / f"redis-{port}.log"
         process = subprocess.Popen(
             [
+                *tied_to_us(),
                 binary,
                 "--port",
                 str(port),
