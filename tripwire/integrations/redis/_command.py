@@ -12,6 +12,10 @@ attributes instead of the tags: ``db.query.text`` (the command, not cut to
 ``max_data_size``; on the cache span too; given at start, so `ignore_spans` sees it),
 ``db.operation.name``, ``db.redis.key``,
 ``db.system.name``, ``db.namespace``; a pipeline's span has no commands or tags.
+
+With no active span a command (or pipeline) starts nothing in either model: under
+streaming sentry_sdk 2.75 makes no segment for it either (it asks `traces_sampler`
+nothing), unlike a database query (tests/test_streaming_redis_segments.py).
 """
 
 from __future__ import annotations
