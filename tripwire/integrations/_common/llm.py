@@ -7,7 +7,8 @@
   integration, the span and the user's `DataRules`; a failure of the library is an
   event (mechanism: the integration's identifier, unhandled) and ends the span.
 - `start_llm_span`: a model call's span, with the attributes sentry_sdk gives at its
-  start when it is streamed;
+  start when it is streamed; `start_run_span`: an AI framework's run's (a segment
+  only under streaming);
 - `started`: a call context after its ``begin(kwargs)``, or None when that failed
   before the span started (the call is then left alone).
 - `wrap_call` (`call_wrapper`: the same for `patch_once`): a library method wrapped
@@ -205,12 +206,26 @@ def start_llm_span(op: str, name: str, origin: str, attributes: Mapping[str, Any
     return start(op=op, name=name, origin=origin, **extra)
 
 
+def start_run_span(op: str, name: str, origin: str, attributes: Mapping[str, Any]) -> Any:
+    """The span (not entered) of an AI framework's run (a LangChain model or tool run, an
+    agent's model call or tool), as sentry_sdk 2.75's framework integrations start it.
+
+    Under span streaming `start_llm_span`'s: a segment with no active span. Else a span
+    under the active one, never sent without one: in transaction mode these runs start
+    no transaction.
+    """
+    if segment_start(attributes):
+        return start_llm_span(op, name, origin, attributes)
+    return api.start_span(op=op, name=name, origin=origin)
+
+
 __all__ = [
     "LLMCall",
     "LLMIntegration",
     "call_wrapper",
     "enable",
     "start_llm_span",
+    "start_run_span",
     "started",
     "wrap_call",
 ]

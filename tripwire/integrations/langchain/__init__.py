@@ -22,6 +22,9 @@ As sentry_sdk 2.75's ``langchain`` integration
   classes of langchain-openai, -google-vertexai, -aws, -cohere, -mistralai,
   -huggingface and -ollama: a ``gen_ai.embeddings`` span with the model and, when
   inputs may be sent, the texts;
+- a model, tool or embeddings span with no active span is, under span streaming, a
+  segment of its own (`traces_sampler` sees the op and origin it starts with, and the
+  operation for embeddings); in transaction mode it starts no transaction (never sent);
 - a model or tool run that fails is an event (mechanism ``langchain``, unhandled) and
   its span ends ``internal_error``; the exceptions in `_ignored_exceptions` (LangGraph's
   interrupts, added by that integration) only end the span.
@@ -40,13 +43,12 @@ import importlib.util
 from types import ModuleType
 from typing import Any, Callable, ClassVar, Optional
 
-from tripwire import api
 from tripwire._deprecation import deprecated
 from tripwire.ai.utils import annotate_truncated_messages, set_data_normalized
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import DidNotEnable, Integration
 from tripwire.integrations._common._hooks import when_imported
-from tripwire.integrations._common.start_attributes import child_start
+from tripwire.integrations._common.llm import start_run_span
 from tripwire.integrations._patch import patch_once
 from tripwire.integrations._processors import add_internal_processor
 from tripwire.integrations.langchain._data import Rules
@@ -129,12 +131,13 @@ def _patch_embeddings(module: ModuleType) -> None:
 
 
 def _embedding_span(model: Any, args: tuple[Any, ...], integration: LangchainIntegration) -> Any:
-    span = api.start_span(
-        op=OP.GEN_AI_EMBEDDINGS,
-        name=f"embeddings {model}" if model else "embeddings",
-        origin=ORIGIN,
-        # A streamed span starts with it, as sentry_sdk's (`ignore_spans` sees it).
-        **child_start({SPANDATA.GEN_AI_OPERATION_NAME: "embeddings"}),
+    # A segment under streaming with no active span; a streamed span starts with the
+    # operation, as sentry_sdk's (`traces_sampler` and `ignore_spans` see it).
+    span = start_run_span(
+        OP.GEN_AI_EMBEDDINGS,
+        f"embeddings {model}" if model else "embeddings",
+        ORIGIN,
+        {SPANDATA.GEN_AI_OPERATION_NAME: "embeddings"},
     )
     span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "embeddings")
     if model:

@@ -17,10 +17,10 @@ from typing import Any, Callable, Optional
 
 from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 
-from tripwire import api
 from tripwire.ai.utils import set_data_normalized
 from tripwire.capture import capture_event
 from tripwire.consts import OP, SPANDATA
+from tripwire.integrations._common.llm import start_run_span
 from tripwire.integrations.langchain import ORIGIN, LangchainIntegration
 from tripwire.integrations.langchain._data import (
     Rules,
@@ -69,8 +69,8 @@ class TripwireLangchainCallback(BaseCallbackHandler):
         parent = self.span_map.get(parent_id) if parent_id else None
         if parent is not None:
             span = parent.start_child(op=op, name=name, origin=ORIGIN)
-        else:
-            span = api.start_span(op=op, name=name, origin=ORIGIN)
+        else:  # a segment under streaming with no active span, as sentry_sdk's
+            span = start_run_span(op, name, ORIGIN, {})
         span.__enter__()
         self.span_map[run_id] = span
         limit = self.max_span_map_size

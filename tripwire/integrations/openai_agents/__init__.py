@@ -5,8 +5,9 @@ options), for `Runner.run`, `run_sync` and `run_streamed` (origin
 ``auto.ai.openai_agents``):
 
 - the run: "AGENT workflow" (no op), a transaction of its own unless a transaction is
-  active (then a span in it); each run in a fork of the isolation scope (not streamed
-  runs: they continue in a task of their own);
+  active (then a span in it; a segment or a child under span streaming); each run in
+  a fork of the isolation scope (not streamed runs: they continue in a task of their
+  own);
 - each agent taking its turn: ``gen_ai.invoke_agent`` "invoke_agent AGENT" under the
   workflow, with the agent's model and settings, the run's token usage so far when
   it ends, its final output, and (with permission) its instructions and the run's input;

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from tripwire import api
 from tripwire.ai.utils import (
     get_start_span_function,
     normalize_message_role,
@@ -14,7 +13,8 @@ from tripwire.ai.utils import (
     truncate_and_annotate_messages,
 )
 from tripwire.consts import OP, SPANDATA
-from tripwire.integrations._common.start_attributes import child_start, segment_start
+from tripwire.integrations._common.llm import start_run_span
+from tripwire.integrations._common.start_attributes import segment_start
 from tripwire.scope._current import get_client, get_current_scope
 from tripwire.tracing_utils import should_truncate_gen_ai_input
 from tripwire.utils import has_data_collection_enabled, safe_serialize
@@ -294,11 +294,8 @@ def chat_span(run: Run, agent: Any, request: dict[str, Any], lib: Any) -> Any:
     name: Any = run.models.get(id(agent))
     if model:
         name = model.model if hasattr(model, "model") else model
-    span = api.start_span(
-        op=OP.GEN_AI_CHAT,
-        name=f"chat {name}",
-        origin=ORIGIN,
-        **child_start({SPANDATA.GEN_AI_OPERATION_NAME: "chat"}),
+    span = start_run_span(
+        OP.GEN_AI_CHAT, f"chat {name}", ORIGIN, {SPANDATA.GEN_AI_OPERATION_NAME: "chat"}
     )
     span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "chat")
     set_agent_data(span, run, agent)
@@ -372,12 +369,7 @@ def tool_span(tool: Any, arguments: Any) -> Any:
         SPANDATA.GEN_AI_TOOL_NAME: tool.name,
         SPANDATA.GEN_AI_TOOL_DESCRIPTION: tool.description,
     }
-    span = api.start_span(
-        op=OP.GEN_AI_EXECUTE_TOOL,
-        name=f"execute_tool {tool.name}",
-        origin=ORIGIN,
-        **child_start(given),
-    )
+    span = start_run_span(OP.GEN_AI_EXECUTE_TOOL, f"execute_tool {tool.name}", ORIGIN, given)
     span.__enter__()
     span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "execute_tool")
     span.set_data(SPANDATA.GEN_AI_TOOL_NAME, tool.name)
@@ -399,11 +391,11 @@ def end_tool_span(span: Any, run: Run, agent: Any, result: Any) -> None:
 
 def handoff_span(run: Run, from_agent: Any, to_name: str) -> None:
     """The (instant) span of a handoff, under the handing agent's span."""
-    with api.start_span(
-        op=OP.GEN_AI_HANDOFF,
-        name=f"handoff from {from_agent.name} to {to_name}",
-        origin=ORIGIN,
-        **child_start({SPANDATA.GEN_AI_OPERATION_NAME: "handoff"}),
+    with start_run_span(
+        OP.GEN_AI_HANDOFF,
+        f"handoff from {from_agent.name} to {to_name}",
+        ORIGIN,
+        {SPANDATA.GEN_AI_OPERATION_NAME: "handoff"},
     ) as span:
         span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "handoff")
         run.set_conversation(span, from_agent)

@@ -13,7 +13,9 @@ include_prompts=True, handled_tool_call_exceptions=True)`), origin ``auto.ai.pyd
   span, with the provider, request model and settings, whether the run streams, the
   tools, token usage (input, cache read / write, output, total), the response model,
   and (with permission) the system instructions, the conversation so far and the
-  answer's parts (``gen_ai.output.messages``);
+  answer's parts (``gen_ai.output.messages``); with no active span (`Agent.iter`,
+  which is not a run to sentry_sdk) a segment of its own under span streaming, never
+  sent in transaction mode (as are tool calls);
 - each tool call: ``gen_ai.execute_tool`` "execute_tool NAME" with its description,
   and (with permission) its arguments and result; a tool asking the model to retry
   is captured as a handled event when ``handled_tool_call_exceptions`` is on;

@@ -6,7 +6,6 @@ import contextvars
 import json
 from typing import Any, Optional
 
-from tripwire import api
 from tripwire._types import BLOB_DATA_SUBSTITUTE
 from tripwire.ai.consts import DATA_URL_BASE64_REGEX
 from tripwire.ai.utils import (
@@ -17,7 +16,8 @@ from tripwire.ai.utils import (
     truncate_and_annotate_messages,
 )
 from tripwire.consts import OP, SPANDATA
-from tripwire.integrations._common.start_attributes import child_start, segment_start
+from tripwire.integrations._common.llm import start_run_span
+from tripwire.integrations._common.start_attributes import segment_start
 from tripwire.scope._current import get_client, get_current_scope
 from tripwire.tracing_utils import should_truncate_gen_ai_input
 from tripwire.utils import has_data_collection_enabled, safe_serialize
@@ -257,12 +257,7 @@ def chat_span(messages: Any, model: Any, settings: Any) -> Any:
         SPANDATA.GEN_AI_OPERATION_NAME: "chat",
         SPANDATA.GEN_AI_RESPONSE_STREAMING: streaming(),
     }
-    span = api.start_span(
-        op=OP.GEN_AI_CHAT,
-        name=f"chat {model_name(model) or 'unknown'}",
-        origin=ORIGIN,
-        **child_start(given),
-    )
+    span = start_run_span(OP.GEN_AI_CHAT, f"chat {model_name(model) or 'unknown'}", ORIGIN, given)
     for key, value in given.items():
         span.set_data(key, value)
     _set_agent_name(span, None)
@@ -386,13 +381,11 @@ def chat_answer(span: Any, response: Any) -> None:
 
 def tool_span(name: str, arguments: Any, agent: Any, definition: Any) -> Any:
     """Start (not enter) the span of one tool call."""
-    span = api.start_span(
-        op=OP.GEN_AI_EXECUTE_TOOL,
-        name=f"execute_tool {name}",
-        origin=ORIGIN,
-        **child_start(
-            {SPANDATA.GEN_AI_OPERATION_NAME: "execute_tool", SPANDATA.GEN_AI_TOOL_NAME: name}
-        ),
+    span = start_run_span(
+        OP.GEN_AI_EXECUTE_TOOL,
+        f"execute_tool {name}",
+        ORIGIN,
+        {SPANDATA.GEN_AI_OPERATION_NAME: "execute_tool", SPANDATA.GEN_AI_TOOL_NAME: name},
     )
     span.set_data(SPANDATA.GEN_AI_OPERATION_NAME, "execute_tool")
     span.set_data(SPANDATA.GEN_AI_TOOL_NAME, name)
