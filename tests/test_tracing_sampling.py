@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+from _side_by_side import run_both
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -265,3 +267,37 @@ def test_unsampled_children_are_not_recorded() -> None:
     init(traces_sample_rate=0.0)
     tx = _work()
     assert tx._spans is None
+
+
+def test_sampling_context_matches_sentry_sdk(tmp_path: Path) -> None:
+    # What traces_sampler sees of a new, a continued and an explicitly built
+    # transaction: its data (the thread) and whether it is in its parent's process.
+    script = """
+    import threading
+
+    def sampler(context):
+        tx = dict(context["transaction_context"])
+        for key in ("trace_id", "span_id", "start_timestamp"):
+            tx[key] = type(tx.pop(key)).__name__
+        data = tx.get("data") or {}
+        if data.get("thread.id") == str(threading.get_ident()):
+            data["thread.id"] = "this thread"
+        tx["source"] = str(tx["source"])
+        NOTES.append([sorted(context), tx])
+        return 1.0
+
+    sentry_sdk.init(transport=KEEP, traces_sampler=sampler)
+    with sentry_sdk.start_transaction(name="new", op="task"):
+        pass
+    headers = {"sentry-trace": "a" * 32 + "-" + "b" * 16 + "-1"}
+    with sentry_sdk.start_transaction(sentry_sdk.continue_trace(headers, op="http", name="go")):
+        pass
+    from sentry_sdk.tracing import Transaction
+    with sentry_sdk.start_transaction(Transaction(name="built", same_process_as_parent=False)):
+        pass
+    finish()
+    """
+    sentry, ours = run_both(script, tmp_path)
+    assert ours["notes"] == sentry["notes"]
+    assert [tx["same_process_as_parent"] for _, tx in ours["notes"]] == [True, False, False]
+    assert ours["notes"][0][1]["data"] == {"thread.id": "this thread", "thread.name": "MainThread"}

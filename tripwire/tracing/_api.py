@@ -110,13 +110,14 @@ def start_transaction(
     if not has_tracing_enabled(options):
         transaction.sampled = False
         return transaction
+    # With tracing on, even unsampled spans carry their thread: errors report it, and
+    # traces_sampler sees it in the transaction's data.
+    data = transaction._data
+    transaction._data = {**_thread_data(), **data} if data else _thread_data()
     _sample(transaction, client, options, custom_sampling_context)
     if transaction.sampled:
         transaction.init_span_recorder(_max_spans(options))
         on_sampled_transaction(transaction, client, custom_sampling_context)
-    # With tracing on, even unsampled spans carry their thread: errors report it.
-    data = transaction._data
-    transaction._data = {**_thread_data(), **data} if data else _thread_data()
     return transaction
 
 

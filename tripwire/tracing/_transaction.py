@@ -48,8 +48,8 @@ class Transaction(Span):
         "source",
     )
 
-    # Rarely set: class-level defaults (see `Span`).
-    same_process_as_parent: bool = False
+    # Rarely set: class-level defaults (see `Span`). A transaction continuing an
+    # incoming trace is not in its parent's process (`transaction_from_context`).
     _contexts: dict[str, Any] | None = None
     _dropped: int = 0
     # How many children are recorded (`_experiments={"max_spans": N}`, else MAX_SPANS).
@@ -65,7 +65,6 @@ class Transaction(Span):
         source: str = TransactionSource.CUSTOM,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("same_process_as_parent", False)
         super().__init__(**kwargs)
         self._containing_transaction = self
         # Thread data is added by start_transaction, and only with tracing on: its
@@ -430,6 +429,7 @@ def transaction_from_context(
         # for every incoming request.
         transaction = Transaction.__new__(Transaction)
         transaction._init_root(op, name or "", origin)
+    transaction.same_process_as_parent = False
     transaction._trace_id = context.trace_id
     transaction._parent_span_id = context.parent_span_id
     transaction.parent_sampled = context.parent_sampled
