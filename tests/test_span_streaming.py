@@ -3,7 +3,8 @@
 What reaches a real loopback receiver (the v2 span container, its item headers, the
 trace header, the SDK and segment attributes), sampling and propagation, ignore_spans,
 before_send_span, the batcher (bounded, at exit, after a fork, a hook that logs while
-a batch is built), the transaction-model API streaming under the option, and
+a batch is built), the transaction-model API integrations call (`sdk_start_*`)
+streaming under the option, and
 side-by-side runs of one script on sentry-sdk 2.75 and on tripwire compared span by span.
 
 Relay: the `sentry_relay` Python bindings normalize events only (`StoreNormalizer`);
@@ -33,6 +34,7 @@ import tripwire
 from tripwire import traces
 from tripwire._json import loads
 from tripwire.tracing import _span_stream
+from tripwire.tracing._api import sdk_start_span, sdk_start_transaction
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT_TYPE = "application/vnd.sentry.items.span.v2+json"
@@ -262,15 +264,17 @@ def test_options_that_need_streaming_warn_without_it() -> None:
     )
 
 
-def test_the_transaction_api_streams_under_the_option(rx: Receiver) -> None:
+def test_the_sdk_transaction_api_streams_under_the_option(rx: Receiver) -> None:
+    # What integrations call (the public API warns and gives no-op spans there, as
+    # sentry_sdk 2.75's: test_streaming_legacy_api.py).
     init(rx)
-    with tripwire.start_transaction(name="tx", op="task", source="task") as transaction:
-        with tripwire.start_span(op="db", name="select 1") as span:
+    with sdk_start_transaction(name="tx", op="task", source="task") as transaction:
+        with sdk_start_span(op="db", name="select 1") as span:
             span.set_data("db.system", "postgresql")
             span.set_tag("tag", "v")
             with span.start_child(op="cache.get", description="key") as grandchild:
                 grandchild.set_status("internal_error")
-        with tripwire.start_span(op="http.client", name="GET /") as http:
+        with sdk_start_span(op="http.client", name="GET /") as http:
             http.set_http_status(503)
         transaction.set_http_status(200)
     tripwire.flush()
@@ -293,19 +297,19 @@ def test_the_transaction_api_streams_under_the_option(rx: Receiver) -> None:
 
 def test_unsampled_and_ignored_transaction_api_spans_send_nothing(rx: Receiver) -> None:
     init(rx, traces_sample_rate=0.0, ignore_spans=["ignored-tx"])
-    with tripwire.start_transaction(name="tx", op="task") as started:
+    with sdk_start_transaction(name="tx", op="task") as started:
         transaction: Any = started  # a streamed span under the option
         assert isinstance(cast(Any, started), traces.NoOpStreamedSpan)
         transaction.set_http_status(500)
         transaction.set_tag("t", 1)
-        with tripwire.start_span(op="db", name="q") as span:
+        with sdk_start_span(op="db", name="q") as span:
             span.set_data("k", 1)
             span.set_status("internal_error")
             with span.start_child(op="child") as child:
                 child.set_data("x", 2)
         headers = dict(tripwire.get_current_scope().iter_trace_propagation_headers())
     assert headers["sentry-trace"].endswith("-0")
-    with tripwire.start_transaction(name="ignored-tx") as ignored:
+    with sdk_start_transaction(name="ignored-tx") as ignored:
         assert ignored.sampled is False
     tripwire.get_client().close()
     wait_until(lambda: rx.discarded(), what="the client report")

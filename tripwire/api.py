@@ -337,8 +337,10 @@ async def flush_async(
 def get_current_span(scope: Scope | None = None) -> Span | None:
     """The active span of `scope` (default: the current scope), or None."""
     span: Span | None = (scope or get_current_scope()).span
-    if getattr(span, "_legacy_api", True) is False:
-        return None  # a span of `traces.start_span` (use `traces.get_current_span`)
+    if getattr(span, "_streamed", False):
+        # A streamed span, also one an integration started (use `traces.get_current_span`):
+        # sentry_sdk 2.75 gives only transaction-model spans here.
+        return None
     return span
 
 
@@ -350,6 +352,9 @@ def start_transaction(
 ) -> Transaction | NoOpSpan:
     """Start a transaction (an unsampled one when tracing is off).
 
+    Under span streaming (``trace_lifecycle="stream"``) a DeprecationWarning and a
+    NoOpSpan, as sentry_sdk 2.75: use `tripwire.traces.start_span` there.
+
     Raises:
         TypeError: An unknown keyword argument (as sentry_sdk 2.x, e.g. `data=`).
     """
@@ -360,9 +365,12 @@ def start_transaction(
 
 
 def start_span(**kwargs: Any) -> Span:
-    """Start a span under the active span (`description=` is deprecated: use `name=`)."""
+    """Start a span under the active span (`description=` is deprecated: use `name=`).
+
+    Under span streaming a DeprecationWarning and a NoOpSpan, as `start_transaction`.
+    """
     scope = _current_scope.get() or get_current_scope()  # one call fewer on the hot path
-    span: Span = (_span_for_scope or _load_tracing().span_for_scope)(scope, kwargs)
+    span: Span = (_span_for_scope or _load_tracing().span_for_scope)(scope, kwargs, True)
     return span
 
 
@@ -410,7 +418,15 @@ def get_baggage() -> str | None:
 @guarded()
 def set_measurement(name: str, value: float, unit: str = "") -> None:
     """Deprecated (as in sentry_sdk 2.28+): set a measurement on the current transaction."""
-    transaction = get_current_scope().transaction
+    scope = get_current_scope()
+    if getattr(scope.span, "_streamed", False):
+        # Streamed spans have no measurements: sentry_sdk 2.75 warns (naming its
+        # `Scope.transaction`, which it reads) and sets nothing.
+        warnings.warn(
+            "Scope.transaction is not available in streaming mode.", DeprecationWarning, 1
+        )
+        return
+    transaction = scope.transaction
     if transaction is not None:
         transaction.set_measurement(name, value, unit)
 
@@ -426,7 +442,7 @@ def update_current_span(
     span = get_current_scope().span
     if span is None:
         return
-    if getattr(span, "_legacy_api", True) is False:  # a span of `traces.start_span`
+    if getattr(span, "_streamed", False):  # any streamed span, an integration's too
         deprecated(
             "The `update_current_span` API isn't available in streaming mode. Retrieve the"
             " current span with get_current_span() and use its API directly."

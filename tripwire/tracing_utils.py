@@ -22,6 +22,7 @@ from tripwire.scope._current import get_current_scope, get_isolation_scope
 from tripwire.scope._scope import Scope
 from tripwire.traces import create_streaming_span_decorator
 from tripwire.traces import start_span as start_streaming_span
+from tripwire.tracing._api import sdk_start_span, sdk_start_transaction
 from tripwire.tracing._consts import (
     BAGGAGE_HEADER_NAME,
     LOW_QUALITY_TRANSACTION_SOURCES,
@@ -160,7 +161,7 @@ def record_sql_queries(
     if has_span_streaming_enabled(client.options):
         # As sentry_sdk's streaming path: a streamed span (a segment without a parent)
         # that starts with the statement, so `traces_sampler` and `ignore_spans` see it;
-        # the parameters stay on the breadcrumb. The transaction-model calls give it, so
+        # the parameters stay on the breadcrumb. The SDK's `sdk_start_*` calls give it, so
         # the span keeps `set_data` for the callers that add connection data.
         attributes = {SPANDATA.DB_QUERY_TEXT: text} if text is not None else {}
         kwargs: dict[str, Any] = {
@@ -172,13 +173,13 @@ def record_sql_queries(
         scope = get_current_scope()
         parent = scope.span or get_isolation_scope().span
         if getattr(parent, "_streamed", False):
-            started = api.start_span(**kwargs)
+            started = sdk_start_span(**kwargs)
         else:
-            started = api.start_transaction(**kwargs)
+            started = sdk_start_transaction(**kwargs)
         with started as span:
             yield span
         return
-    with api.start_span(op=op, name=text, origin=span_origin) as span:
+    with sdk_start_span(op=op, name=text, origin=span_origin) as span:
         for key, value in data.items():
             span.set_data(key, value)
         yield span

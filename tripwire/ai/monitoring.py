@@ -17,11 +17,11 @@ import sys
 import warnings
 from typing import Any, Callable, Optional, TypeVar
 
-from tripwire import api
 from tripwire.ai.utils import _set_span_data_attribute
 from tripwire.capture import capture_event
 from tripwire.consts import SPANDATA
 from tripwire.scope._current import get_client, get_current_scope
+from tripwire.tracing._api import sdk_start_span
 from tripwire.tracing._streamed import start_span as start_streamed_span
 from tripwire.tracing_utils import has_span_streaming_enabled
 
@@ -72,7 +72,7 @@ class _Tracked:
             span: Any = start_streamed_span(name=self.description, attributes={"sentry.op": op})
             set_tag = set_data = span.set_attribute
         else:
-            span = api.start_span(name=self.description, op=op, **self.span_kwargs)
+            span = sdk_start_span(name=self.description, op=op, **self.span_kwargs)
             set_tag, set_data = span.set_tag, span.set_data
         span.__enter__()
         for key, value in kwargs.pop("sentry_tags", {}).items():

@@ -23,7 +23,7 @@ from tripwire._log import logger
 from tripwire._types import BLOB_DATA_SUBSTITUTE
 from tripwire.ai.consts import DATA_URL_BASE64_REGEX
 from tripwire.scope._current import get_current_scope
-from tripwire.tracing._api import child_of
+from tripwire.tracing._api import child_of, sdk_start_transaction
 
 MAX_GEN_AI_MESSAGE_BYTES = 20_000
 MAX_SINGLE_MESSAGE_CONTENT_CHARS = 10_000
@@ -259,12 +259,30 @@ def normalize_message_roles(messages: list[Any]) -> list[Any]:
 
 
 def get_start_span_function() -> Callable[..., Any]:
-    """A function starting a child of the current span (of either span model) when it
-    belongs to a transaction or segment, else `start_transaction`."""
+    """`start_span` when the current span belongs to a transaction, else
+    `start_transaction`, as sentry_sdk 2.75's (under span streaming, where there is no
+    such span, `start_transaction`: a warning and a NoOpSpan).
+
+    tripwire's integrations call `sdk_start_span_function`.
+    """
+    span = get_current_scope().span
+    if (
+        span is not None
+        and not getattr(span, "_streamed", False)
+        and getattr(span, "containing_transaction", None) is not None
+    ):
+        return _start_child_span
+    return api.start_transaction
+
+
+def sdk_start_span_function() -> Callable[..., Any]:
+    """What integrations start a span with: a child of the current span (of either span
+    model) when it belongs to a transaction or segment, else `sdk_start_transaction` (a
+    segment under streaming)."""
     span = get_current_scope().span
     if span is not None and getattr(span, "containing_transaction", None) is not None:
         return _start_child_span
-    return api.start_transaction
+    return sdk_start_transaction
 
 
 def _start_child_span(**kwargs: Any) -> Any:

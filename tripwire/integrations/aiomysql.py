@@ -180,7 +180,8 @@ def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
     async def connect(self: Any, *args: Any, **kwargs: Any) -> Any:
         if get_client().get_integration(AioMySQLIntegration) is None:
             return await original(self, *args, **kwargs)
-        from tripwire.api import add_breadcrumb, start_span
+        from tripwire.api import add_breadcrumb
+        from tripwire.tracing._api import sdk_start_span
 
         try:
             found = _connection_data(self)
@@ -188,7 +189,7 @@ def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
                 return await _connect_streamed(self, found, original, args, kwargs)
         except Exception:
             return await original(self, *args, **kwargs)
-        with start_span(op=OP.DB, name="connect", origin=ORIGIN) as span:
+        with sdk_start_span(op=OP.DB, name="connect", origin=ORIGIN) as span:
             for key, value in found.items():
                 span.set_data(key, value)
             try:
@@ -204,7 +205,8 @@ async def _connect_streamed(
     connection: Any, found: dict[str, Any], original: Callable[..., Any], args: Any, kwargs: Any
 ) -> Any:
     """sentry_sdk 2.75 under streaming: streaming names, and no span outside a span."""
-    from tripwire.api import add_breadcrumb, start_span
+    from tripwire.api import add_breadcrumb
+    from tripwire.tracing._api import sdk_start_span
 
     found = _db.streamed_names(found)
     try:
@@ -213,7 +215,7 @@ async def _connect_streamed(
         pass
     if get_current_scope().span is None:
         return await original(connection, *args, **kwargs)
-    with start_span(op=OP.DB, name="connect", origin=ORIGIN) as span:
+    with sdk_start_span(op=OP.DB, name="connect", origin=ORIGIN) as span:
         if (stream := streamed(span)) is not None:
             stream.set_attributes(found)
         return await original(connection, *args, **kwargs)

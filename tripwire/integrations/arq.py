@@ -39,7 +39,7 @@ import time
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from tripwire.api import capture_event, start_span, start_transaction
+from tripwire.api import capture_event
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
@@ -52,6 +52,7 @@ from tripwire.scope._current import (
     isolation_scope,
     should_send_default_pii,
 )
+from tripwire.tracing._api import sdk_start_span, sdk_start_transaction
 from tripwire.utils import (
     SENSITIVE_DATA_SUBSTITUTE,
     event_from_exception,
@@ -125,7 +126,7 @@ def _wrap_enqueue_job(original: Callable[..., Any]) -> Callable[..., Any]:
     async def enqueue_job(self: Any, function: str, *args: Any, **kwargs: Any) -> Any:
         if get_client().get_integration(ArqIntegration) is None:
             return await original(self, function, *args, **kwargs)
-        with start_span(op=OP.QUEUE_SUBMIT_ARQ, name=function, origin=ORIGIN):
+        with sdk_start_span(op=OP.QUEUE_SUBMIT_ARQ, name=function, origin=ORIGIN):
             return await original(self, function, *args, **kwargs)
 
     # As sentry_sdk's wrapper: `__kwdefaults__` reads as arq's own.
@@ -160,7 +161,7 @@ def _wrap_run_job(original: Callable[..., Any]) -> Callable[..., Any]:
                 # Under streaming the segment starts with the job id, as sentry_sdk's
                 # (`traces_sampler` and `ignore_spans` see it).
                 at_start = segment_start({SPANDATA.MESSAGING_MESSAGE_ID: job_id})
-                transaction = start_transaction(transaction, **at_start)
+                transaction = sdk_start_transaction(transaction, **at_start)
                 if self.queue_name is not None:
                     transaction.set_data(SPANDATA.MESSAGING_DESTINATION_NAME, self.queue_name)
             except Exception:  # reporting must never stop the job

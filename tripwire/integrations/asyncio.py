@@ -28,12 +28,12 @@ from inspect import iscoroutine
 from typing import TYPE_CHECKING, Any
 
 from tripwire._log import logger
-from tripwire.api import start_span
 from tripwire.consts import OP
 from tripwire.integrations import DidNotEnable, Integration
 from tripwire.integrations._common.streaming import start_child, streaming
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.scope._current import get_client, isolation_scope
+from tripwire.tracing._api import sdk_start_span
 from tripwire.transport._tasks import is_internal_task
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ def _task_span(name: str) -> Any:
             return start_child(name, {"sentry.op": OP.FUNCTION, "sentry.origin": ORIGIN})
     except Exception:  # no span rather than no task
         return None
-    return start_span(op=OP.FUNCTION, name=name, origin=ORIGIN)
+    return sdk_start_span(op=OP.FUNCTION, name=name, origin=ORIGIN)
 
 
 def _capture(exc_info: Any) -> None:

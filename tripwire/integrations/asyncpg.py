@@ -36,13 +36,14 @@ import re
 from types import ModuleType
 from typing import Any, Callable, Optional
 
-from tripwire.api import add_breadcrumb, start_span
+from tripwire.api import add_breadcrumb
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations._common.web import streamed
 from tripwire.options import span_streaming_enabled
 from tripwire.scope._current import get_client, get_current_scope
+from tripwire.tracing._api import sdk_start_span
 
 ORIGIN = "auto.db.asyncpg"
 _MARK = "__tripwire_asyncpg__"
@@ -224,7 +225,7 @@ def _wrap_connect_addr(original: Callable[..., Any]) -> Callable[..., Any]:
             return await original(*args, **kwargs)
         if span_streaming_enabled(get_client().options):
             return await _connect_streamed(found, original, args, kwargs)
-        with start_span(op=OP.DB, name="connect", origin=ORIGIN) as span:
+        with sdk_start_span(op=OP.DB, name="connect", origin=ORIGIN) as span:
             for key, value in found.items():
                 span.set_data(key, value)
             try:
@@ -254,7 +255,7 @@ async def _connect_streamed(
         pass
     if get_current_scope().span is None:
         return await original(*args, **kwargs)
-    with start_span(op=OP.DB, name="connect", origin=ORIGIN) as span:
+    with sdk_start_span(op=OP.DB, name="connect", origin=ORIGIN) as span:
         if (stream := streamed(span)) is not None:
             stream.set_attributes(attributes)
         return await original(*args, **kwargs)

@@ -47,7 +47,7 @@ from urllib.parse import urlencode
 from tripwire import _data_collection
 from tripwire._log import logger
 from tripwire._timeout_thread import TimeoutThread
-from tripwire.api import capture_event, continue_trace, start_transaction
+from tripwire.api import capture_event, continue_trace
 from tripwire.consts import OP
 from tripwire.integrations import Integration
 from tripwire.integrations._common.unhandled import capture_unhandled
@@ -58,6 +58,7 @@ from tripwire.scope._current import (
     get_isolation_scope,
     isolation_scope,
 )
+from tripwire.tracing._api import sdk_start_transaction
 from tripwire.tracing._sampling import has_span_streaming_enabled
 from tripwire.utils import AnnotatedValue
 
@@ -248,7 +249,9 @@ def _invoke(
                 )
             except Exception:
                 pass
-        with start_transaction(transaction, custom_sampling_context=sampling_context, **at_start):
+        with sdk_start_transaction(
+            transaction, custom_sampling_context=sampling_context, **at_start
+        ):
             try:
                 return handler(aws_event, aws_context, *args, **kwargs)
             except Exception:

@@ -37,7 +37,7 @@ from typing import Any, Callable, Optional
 
 from tripwire.ai.streams import StreamWatcher, watch
 from tripwire.ai.usage import record_usage
-from tripwire.ai.utils import get_start_span_function, set_data_normalized
+from tripwire.ai.utils import sdk_start_span_function, set_data_normalized
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations._common.llm import LLMCall, LLMIntegration, call_wrapper, enable
 from tripwire.integrations._patch import patch_once
@@ -185,7 +185,7 @@ def _begin(op: str, name: str, kwargs: dict[str, Any]) -> Optional[_Call]:
         return None
     call = _Call(client, integration)
     call.kwargs = kwargs
-    call.span = get_start_span_function()(op=op, name=name, origin=ORIGIN)
+    call.span = sdk_start_span_function()(op=op, name=name, origin=ORIGIN)
     call.span.__enter__()
     return call
 

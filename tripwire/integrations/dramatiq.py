@@ -31,13 +31,13 @@ import json
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from tripwire.api import capture_event, continue_trace, get_baggage, get_traceparent
-from tripwire.api import start_transaction as _start_transaction
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.event.meta import annotate
 from tripwire.integrations import DidNotEnable, Integration
 from tripwire.integrations._common.start_attributes import segment_start
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import get_client, get_isolation_scope, isolation_scope
+from tripwire.tracing._api import sdk_start_transaction as _start_transaction
 from tripwire.tracing._consts import BAGGAGE_HEADER_NAME, SENTRY_TRACE_HEADER_NAME
 from tripwire.utils import AnnotatedValue, event_from_exception, has_data_collection_enabled
 

@@ -40,11 +40,12 @@ from typing import Any, Callable, Optional
 from tripwire import _data_collection
 from tripwire._log import logger
 from tripwire._timeout_thread import TimeoutThread
-from tripwire.api import continue_trace, start_transaction
+from tripwire.api import continue_trace
 from tripwire.consts import OP
 from tripwire.integrations import Integration
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.scope._current import get_client, get_current_scope, isolation_scope
+from tripwire.tracing._api import sdk_start_transaction
 from tripwire.tracing._sampling import has_span_streaming_enabled
 from tripwire.utils import AnnotatedValue
 
@@ -165,7 +166,9 @@ def _invoke(
             source="component",
             origin=ORIGIN,
         )
-        with start_transaction(transaction, custom_sampling_context=sampling_context, **at_start):
+        with sdk_start_transaction(
+            transaction, custom_sampling_context=sampling_context, **at_start
+        ):
             try:
                 return func(function_handler, gcp_event, *args, **kwargs)
             except Exception:

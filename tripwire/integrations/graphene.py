@@ -22,13 +22,14 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any, Callable
 
-from tripwire.api import add_breadcrumb, start_span
+from tripwire.api import add_breadcrumb
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common import graphql as gql_rules
 from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations._common.start_attributes import child_start
 from tripwire.integrations._patch import patch_once
 from tripwire.scope._current import get_client, get_isolation_scope
+from tripwire.tracing._api import sdk_start_span
 
 _MARK = "__tripwire_graphene__"
 
@@ -113,7 +114,7 @@ def _operation(source: Any, kwargs: dict[str, Any]) -> Iterator[None]:
     if gql_rules.collect_document(get_client().options):
         given["graphql.document"] = source
     # A streamed span starts with them, as sentry_sdk's (`ignore_spans` sees them).
-    span = start_span(op=op, name=name, **child_start(given))
+    span = sdk_start_span(op=op, name=name, **child_start(given))
     for key in ("graphql.document", "graphql.operation.name", "graphql.operation.type"):
         if key in given:
             span.set_data(key, given[key])

@@ -43,8 +43,6 @@ from tripwire.api import (
     continue_trace,
     get_baggage,
     get_traceparent,
-    start_span,
-    start_transaction,
 )
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration
@@ -58,6 +56,7 @@ from tripwire.scope._current import (
     isolation_scope,
     should_send_default_pii,
 )
+from tripwire.tracing._api import sdk_start_span, sdk_start_transaction
 from tripwire.tracing._consts import BAGGAGE_HEADER_NAME, SENTRY_TRACE_HEADER_NAME
 from tripwire.utils import (
     SENSITIVE_DATA_SUBSTITUTE,
@@ -149,7 +148,7 @@ def _wrap_enqueue(original: Callable[..., Any]) -> Callable[..., Any]:
         else:
             name = item.name
         at_start = child_start({SPANDATA.MESSAGING_DESTINATION_NAME: self.name})
-        with start_span(op=OP.QUEUE_SUBMIT_HUEY, name=name, origin=ORIGIN, **at_start) as span:
+        with sdk_start_span(op=OP.QUEUE_SUBMIT_HUEY, name=name, origin=ORIGIN, **at_start) as span:
             span.set_data(SPANDATA.MESSAGING_DESTINATION_NAME, self.name)
             if not isinstance(item, _no_headers):
                 # A group's or chord's tasks come through here one by one.
@@ -252,7 +251,7 @@ def _start_transaction(huey: Any, task: Any, headers: Any) -> Any:
             SPANDATA.MESSAGING_MESSAGE_RETRY_COUNT: (task.default_retries or 0) - task.retries,
         }
     )
-    started = start_transaction(transaction, **at_start)
+    started = sdk_start_transaction(transaction, **at_start)
     started.set_data(SPANDATA.MESSAGING_DESTINATION_NAME, huey.name)
     return started
 

@@ -34,7 +34,7 @@ from typing import Any, Callable, Optional
 
 from tripwire.ai.streams import StreamWatcher, watch
 from tripwire.ai.usage import record_usage
-from tripwire.ai.utils import get_start_span_function, set_data_normalized
+from tripwire.ai.utils import sdk_start_span_function, set_data_normalized
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations._common.llm import LLMCall, LLMIntegration, call_wrapper, enable
 from tripwire.integrations._patch import patch_once
@@ -100,7 +100,7 @@ class _Call(LLMCall):
 
     def begin(self, op: str, model: str, prompt: Any, kwargs: dict[str, Any]) -> None:
         operation = op.rsplit(".", 1)[-1]
-        span = get_start_span_function()(op=op, name=f"{operation} {model}", origin=ORIGIN)
+        span = sdk_start_span_function()(op=op, name=f"{operation} {model}", origin=ORIGIN)
         span.__enter__()
         self.span = span
         try:

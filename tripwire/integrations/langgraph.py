@@ -26,8 +26,7 @@ import importlib.util
 from types import ModuleType
 from typing import Any, Callable, Optional
 
-from tripwire import api
-from tripwire.ai.utils import get_start_span_function, normalize_message_roles, set_data_normalized
+from tripwire.ai.utils import normalize_message_roles, sdk_start_span_function, set_data_normalized
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import DidNotEnable, Integration
 from tripwire.integrations._common._hooks import when_imported
@@ -36,6 +35,7 @@ from tripwire.integrations._patch import patch_once
 from tripwire.integrations.langchain import LangchainIntegration
 from tripwire.integrations.langchain._data import Rules, record_messages
 from tripwire.scope._current import get_client
+from tripwire.tracing._api import sdk_start_span
 from tripwire.tracing._sampling import has_span_streaming_enabled
 from tripwire.utils import safe_serialize
 
@@ -129,7 +129,7 @@ def _wrap_compile(original: Callable[..., Any]) -> Callable[..., Any]:
         if integration is None or has_span_streaming_enabled(client.options):
             return original(self, *args, **kwargs)
         try:
-            span = api.start_span(op=OP.GEN_AI_CREATE_AGENT, origin=ORIGIN)
+            span = sdk_start_span(op=OP.GEN_AI_CREATE_AGENT, origin=ORIGIN)
         except Exception:  # instrumentation must never break the call
             return original(self, *args, **kwargs)
         with span:
@@ -201,7 +201,7 @@ class _Run:
     def __init__(self, graph: Any, integration: LanggraphIntegration) -> None:
         self.name = name = _graph_name(graph)
         self.rules = Rules(get_client().options, integration.include_prompts)
-        self.span = get_start_span_function()(
+        self.span = sdk_start_span_function()(
             op=OP.GEN_AI_INVOKE_AGENT,
             name=f"invoke_agent {name}" if name else "invoke_agent",
             origin=ORIGIN,

@@ -45,7 +45,7 @@ from typing import Any, Optional
 from tripwire.ai.data_rules import DataRules
 from tripwire.ai.usage import record_usage
 from tripwire.ai.utils import (
-    get_start_span_function,
+    sdk_start_span_function,
     set_data_normalized,
     transform_openai_content_part,
     truncate_and_annotate_embedding_inputs,
@@ -185,7 +185,7 @@ def _start(kwargs: dict[str, Any]) -> None:
     operation = "embeddings" if embeddings else "chat"
     op = OP.GEN_AI_EMBEDDINGS if embeddings else OP.GEN_AI_CHAT
     scope = get_current_scope()
-    span = get_start_span_function()(op=op, name=f"{operation} {model}", origin=ORIGIN)
+    span = sdk_start_span_function()(op=op, name=f"{operation} {model}", origin=ORIGIN)
     kwargs[_KEY] = (span, scope)
     set_data_normalized(span, SPANDATA.GEN_AI_SYSTEM, provider)
     set_data_normalized(span, SPANDATA.GEN_AI_OPERATION_NAME, operation)

@@ -56,6 +56,7 @@ from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.integrations._common.web import may_send_user, streamed
 from tripwire.integrations.asgi import SCOPE_KEY, AsgiRequest, SentryAsgiMiddleware
 from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
+from tripwire.tracing._api import sdk_start_span
 from tripwire.utils import AnnotatedValue, transaction_from_function
 
 
@@ -320,7 +321,7 @@ class _SpannedApp:
         tag = f"{package}.middleware_name"
         name = self.name
         at_start = framework.name_at_start
-        with current.start_span(
+        with sdk_start_span(
             op=op, name=name, origin=origin, **_start(at_start, name, current.span)
         ) as span:
             _name_middleware(span, tag, name)
@@ -361,7 +362,7 @@ def _spanned(
         current = get_current_scope()
         if current.span is None:
             return await call(*args, **kwargs)
-        with current.start_span(
+        with sdk_start_span(
             op=op, name=description, origin=origin, **_start(at_start, middleware, current.span)
         ) as span:
             _name_middleware(span, tag, middleware)

@@ -38,7 +38,7 @@ from contextlib import ExitStack, contextmanager
 from types import ModuleType
 from typing import Any, Callable, Optional
 
-from tripwire.ai.utils import get_start_span_function
+from tripwire.ai.utils import sdk_start_span_function
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
@@ -190,7 +190,7 @@ async def _observe(
         arguments = {}
     with _request_scopes(ctx):
         label = name if kind is not _RESOURCE else str(name)
-        span = get_start_span_function()(op=OP.MCP_SERVER, name=f"{kind[0]} {label}", origin=ORIGIN)
+        span = sdk_start_span_function()(op=OP.MCP_SERVER, name=f"{kind[0]} {label}", origin=ORIGIN)
         with span:
             try:
                 _set_inputs(span, kind, label, arguments, ctx)

@@ -45,8 +45,8 @@ from typing import Any, Callable, Optional
 
 from tripwire.ai.streams import EndsOnce, awatch, watch
 from tripwire.ai.utils import (
-    get_start_span_function,
     normalize_message_roles,
+    sdk_start_span_function,
     set_data_normalized,
     truncate_and_annotate_embedding_inputs,
     truncate_and_annotate_messages,
@@ -527,7 +527,7 @@ class _Call(LLMCall):
         attributes: dict[str, Any] = {SPANDATA.GEN_AI_SYSTEM: "openai"}
         if kind.streams:
             attributes[SPANDATA.GEN_AI_RESPONSE_STREAMING] = kwargs.get("stream", False) or False
-        start = get_start_span_function()
+        start = sdk_start_span_function()
         if has_span_streaming_enabled(self.client.options):
             # Given at start, as sentry_sdk's: `traces_sampler` and `ignore_spans` see them.
             span = start(op=kind.op, name=name, origin=ORIGIN, attributes=attributes)

@@ -28,12 +28,13 @@ import sys
 from types import ModuleType
 from typing import Any, Callable, Optional
 
-from tripwire.api import capture_event, continue_trace, start_span, start_transaction
+from tripwire.api import capture_event, continue_trace
 from tripwire.consts import OP, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations._patch import patch
 from tripwire.scope._current import get_client, get_current_scope, isolation_scope
+from tripwire.tracing._api import sdk_start_span, sdk_start_transaction
 from tripwire.tracing._consts import TransactionSource
 from tripwire.utils import (
     capture_internal_exceptions,
@@ -144,7 +145,7 @@ def _run_task(
             source=TransactionSource.TASK,
             origin=ORIGIN,
         )
-        with start_transaction(transaction) as started:
+        with sdk_start_transaction(transaction) as started:
             try:
                 result = user_function(*args, **kwargs)
             except Exception:
@@ -162,7 +163,7 @@ def _submitter(submit: Callable[..., Any], user_function: Any) -> Callable[..., 
     def remote(*args: Any, **kwargs: Any) -> Any:
         if get_client().get_integration(RayIntegration) is None:
             return submit(*args, **kwargs)
-        with start_span(
+        with sdk_start_span(
             op=OP.QUEUE_SUBMIT_RAY, name=qualname_from_function(user_function), origin=ORIGIN
         ) as span:
             headers = dict(get_current_scope().iter_trace_propagation_headers())

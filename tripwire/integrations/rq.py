@@ -39,7 +39,7 @@ from contextvars import ContextVar
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from tripwire.api import capture_event, continue_trace, start_transaction
+from tripwire.api import capture_event, continue_trace
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
@@ -52,6 +52,7 @@ from tripwire.scope._current import (
     isolation_scope,
     should_send_default_pii,
 )
+from tripwire.tracing._api import sdk_start_transaction
 from tripwire.utils import (
     SENSITIVE_DATA_SUBSTITUTE,
     event_from_exception,
@@ -211,7 +212,9 @@ def _start_transaction(job: Any, queue: Any) -> Any:
     at_start = segment_start(
         {SPANDATA.MESSAGING_MESSAGE_ID: job.id, SPANDATA.MESSAGING_DESTINATION_NAME: queue.name}
     )
-    started = start_transaction(transaction, custom_sampling_context={"rq_job": job}, **at_start)
+    started = sdk_start_transaction(
+        transaction, custom_sampling_context={"rq_job": job}, **at_start
+    )
     if (segment := streamed(started)) is not None:
         # sentry_sdk 2.75's streaming segment: the job id and function as attributes.
         segment.set_attribute(SPANDATA.MESSAGING_MESSAGE_ID, job.id)

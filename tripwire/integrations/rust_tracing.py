@@ -34,9 +34,10 @@ from enum import Enum, auto
 from typing import TYPE_CHECKING, Any, Callable, Optional, cast
 
 from tripwire._log import logger
-from tripwire.api import add_breadcrumb, capture_event, start_span
+from tripwire.api import add_breadcrumb, capture_event
 from tripwire.integrations import Integration
 from tripwire.scope._current import should_send_default_pii
+from tripwire.tracing._api import sdk_start_span
 from tripwire.utils import SENSITIVE_DATA_SUBSTITUTE
 
 if TYPE_CHECKING:
@@ -193,7 +194,9 @@ class RustTracingLayer:
             metadata = attributes.get("metadata", {})
             if not self.span_filter(metadata):
                 return None
-            span = start_span(op="function", name=_span_name(attributes), origin=self.origin)
+            span: Span = sdk_start_span(
+                op="function", name=_span_name(attributes), origin=self.origin
+            )
             include = self._include_tracing_fields()
             for field in metadata.get("fields", []):
                 span.set_data(

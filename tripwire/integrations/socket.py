@@ -114,7 +114,7 @@ def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
     ) -> Any:
         if get_client().get_integration(SocketIntegration) is None:
             return original(address, timeout, source_address, *args, **kwargs)
-        from tripwire.api import start_span
+        from tripwire.tracing._api import sdk_start_span
 
         try:
             host, port = address[0], address[1]
@@ -126,7 +126,7 @@ def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
                 return original(address, timeout, source_address, *args, **kwargs)
             with streamed:
                 return original(address, timeout, source_address, *args, **kwargs)
-        with start_span(
+        with sdk_start_span(
             op=OP.SOCKET_CONNECTION, name=_description(host, port), origin=ORIGIN
         ) as span:
             span.set_data("address", address)
@@ -142,7 +142,7 @@ def _wrap_dns(original: Callable[..., Any]) -> Callable[..., Any]:
     def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         if get_client().get_integration(SocketIntegration) is None:
             return original(host, port, *args, **kwargs)
-        from tripwire.api import start_span
+        from tripwire.tracing._api import sdk_start_span
 
         if _streaming():
             streamed = _streamed(OP.SOCKET_DNS, host, port)
@@ -151,7 +151,7 @@ def _wrap_dns(original: Callable[..., Any]) -> Callable[..., Any]:
             with streamed:
                 return original(host, port, *args, **kwargs)
 
-        with start_span(op=OP.SOCKET_DNS, name=_description(host, port), origin=ORIGIN) as span:
+        with sdk_start_span(op=OP.SOCKET_DNS, name=_description(host, port), origin=ORIGIN) as span:
             span.set_data("host", host)
             span.set_data("port", port)
             return original(host, port, *args, **kwargs)

@@ -61,6 +61,7 @@ from tripwire.integrations._common.web import (
 from tripwire.integrations.asgi import SCOPE_KEY, AsgiRequest, SentryAsgiMiddleware, route_path
 from tripwire.scope._capture import capture_event
 from tripwire.scope._current import get_client, get_current_scope
+from tripwire.tracing._api import sdk_start_span
 from tripwire.utils import AnnotatedValue, transaction_from_function
 
 ORIGIN = "auto.http.starlette"
@@ -489,7 +490,7 @@ def _wrap_middleware_call(original: Callable[..., Any]) -> Callable[..., Any]:
             return await original(self, scope, receive, send, **kwargs)
         name = type(self).__name__
         # Under streaming the span starts with ``middleware.name``, as sentry_sdk's.
-        with current.start_span(
+        with sdk_start_span(
             op=OP.MIDDLEWARE_STARLETTE,
             name=name,
             origin=ORIGIN,
@@ -520,7 +521,7 @@ def _spanned(call: Callable[..., Any], op: str, middleware: str, marker: str) ->
 
     async def spanned(*args: Any, **kwargs: Any) -> Any:
         current = get_current_scope()
-        with current.start_span(
+        with sdk_start_span(
             op=op,
             name=description,
             origin=ORIGIN,

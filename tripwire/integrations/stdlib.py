@@ -45,7 +45,7 @@ import sys
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
 
-from tripwire.api import add_breadcrumb, start_span
+from tripwire.api import add_breadcrumb
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations import Integration
 from tripwire.integrations._common._hooks import when_imported
@@ -68,6 +68,7 @@ from tripwire.scope._current import (
     get_current_scope,
     get_isolation_scope,
 )
+from tripwire.tracing._api import sdk_start_span
 from tripwire.tracing._streamed import StreamedSpan, get_current_span
 from tripwire.tracing_utils import add_http_breadcrumb, add_http_request_source
 from tripwire.utils import is_sentry_url, safe_repr
@@ -536,7 +537,7 @@ def _wrap_popen_call(original: Callable[..., Any], op: str) -> Callable[..., Any
         parent = _parent_span()
         if parent is None:
             return original(self, *args, **kwargs)
-        with start_span(op=op, origin=SUBPROCESS_ORIGIN) as span:
+        with sdk_start_span(op=op, origin=SUBPROCESS_ORIGIN) as span:
             span.set_tag("subprocess.pid", self.pid)
             return original(self, *args, **kwargs)
 

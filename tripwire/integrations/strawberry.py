@@ -36,7 +36,7 @@ from inspect import isawaitable
 from types import ModuleType
 from typing import Any, Callable, Optional
 
-from tripwire.api import add_breadcrumb, start_span
+from tripwire.api import add_breadcrumb
 from tripwire.consts import OP
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common import graphql as gql_rules
@@ -47,6 +47,7 @@ from tripwire.integrations._patch import patch_once
 from tripwire.integrations.logging import ignore_logger
 from tripwire.scope._current import get_client, get_isolation_scope
 from tripwire.tracing import TransactionSource
+from tripwire.tracing._api import sdk_start_span
 from tripwire.tracing._streamed import NoOpStreamedSpan
 from tripwire.utils import capture_internal_exceptions
 
@@ -212,7 +213,7 @@ def _build_extensions() -> tuple[type, type]:
                 given["graphql.operation.name"] = name
             # A streamed span starts with them, as sentry_sdk's (`ignore_spans` sees
             # them); the span has no resource name there.
-            span = start_span(
+            span = sdk_start_span(
                 op=op,
                 name=f"{kind} {name}" if name else kind,
                 origin=ORIGIN,
@@ -282,7 +283,7 @@ class _step:
     """A parse or validate span, finished even when the step raises."""
 
     def __init__(self, op: str, name: str) -> None:
-        self.span = start_span(op=op, name=name, origin=ORIGIN)
+        self.span = sdk_start_span(op=op, name=name, origin=ORIGIN)
 
     def __enter__(self) -> None:
         return None
@@ -296,7 +297,9 @@ class _resolve_span:
 
     def __init__(self, info: Any) -> None:
         field_path = f"{info.parent_type}.{info.field_name}"
-        self.span = start_span(op=OP.GRAPHQL_RESOLVE, name=f"resolving {field_path}", origin=ORIGIN)
+        self.span = sdk_start_span(
+            op=OP.GRAPHQL_RESOLVE, name=f"resolving {field_path}", origin=ORIGIN
+        )
         if streamed(self.span) is not None:
             return  # sentry_sdk's streamed resolve spans carry no field attributes
         with capture_internal_exceptions():

@@ -87,7 +87,7 @@ class _Call:
     """One `system_one` call: its span, and what may be recorded on it."""
 
     def __init__(self, client: Any, sdk_client: Any, args: Any, kwargs: dict[str, Any]) -> None:
-        from tripwire.ai.utils import get_start_span_function
+        from tripwire.ai.utils import sdk_start_span_function
 
         options = client.options
         model = kwargs.get("model")
@@ -101,7 +101,7 @@ class _Call:
         }
         # Under streaming the span starts with them, as sentry_sdk's (`traces_sampler`
         # and `ignore_spans` see them).
-        self.span = get_start_span_function()(
+        self.span = sdk_start_span_function()(
             op=OP.GEN_AI_EVALUATE,
             name=f"evaluate {model}".strip(),
             origin=ORIGIN,

@@ -8,11 +8,15 @@ any sampler, generating ids or building dicts, and its children record nothing.
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from collections.abc import Iterator, Mapping
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from tripwire._deprecation import deprecated
 from tripwire.consts import FALSE_VALUES
+from tripwire.profiler import _state as _profiler_state
 from tripwire.profiler._hooks import on_sampled_transaction
 from tripwire.scope._current import (
     _current_scope,
@@ -27,6 +31,7 @@ from tripwire.tracing._consts import (
     INSTRUMENTER,
     MAX_SPANS,
     SENTRY_TRACE_HEADER_NAME,
+    SPANDATA,
 )
 from tripwire.tracing._propagation import Baggage, PropagationContext
 from tripwire.tracing._sampling import (
@@ -74,7 +79,39 @@ def start_transaction(
     instrumenter: str = INSTRUMENTER.SENTRY,
     **kwargs: Any,
 ) -> Any:
-    """Start `transaction` (or a new one from `kwargs`) and take the sampling decision."""
+    """`Scope.start_transaction`: start `transaction` (or one from `kwargs`) and sample it.
+
+    Under span streaming a DeprecationWarning and a NoOpSpan, as sentry_sdk 2.75
+    (integrations call `sdk_start_transaction`).
+    """
+    client = get_client()
+    options = client.options
+    if (
+        options.get("trace_lifecycle") is not None or options.get("_experiments")
+    ) and has_span_streaming_enabled(options):
+        return _unavailable("Scope.start_transaction")
+    return _start_transaction(
+        client, options, scope, transaction, custom_sampling_context, instrumenter, kwargs
+    )
+
+
+def sdk_start_transaction(
+    transaction: Any = None,
+    *,
+    scope: Scope | None = None,
+    custom_sampling_context: Mapping[str, Any] | None = None,
+    instrumenter: str = INSTRUMENTER.SENTRY,
+    **kwargs: Any,
+) -> Any:
+    """What integrations start a transaction with: under span streaming a segment.
+
+    `start_transaction`'s arguments (`scope`: where it starts, default the current
+    scope); under the option a `_stream_compat` segment (sampled now, active once
+    entered, the transaction-model methods mapped onto attributes), so an integration
+    streams without a branch of its own. Otherwise `start_transaction`.
+    """
+    if scope is None:
+        scope = get_current_scope()
     client = get_client()
     options = client.options
     if (
@@ -83,6 +120,41 @@ def start_transaction(
         and instrumenter == INSTRUMENTER.SENTRY
     ):
         return segment_span(scope, transaction, custom_sampling_context, kwargs)
+    return _start_transaction(
+        client, options, scope, transaction, custom_sampling_context, instrumenter, kwargs
+    )
+
+
+def _unavailable(method: str) -> NoOpSpan:
+    """The transaction-model API under span streaming, as sentry_sdk 2.75: a warning and a
+    NoOpSpan that never becomes the scope's span (nothing is sent or sampled).
+
+    The warning names the caller of the `Scope` method, or `tripwire.api` / `Hub` for
+    theirs, as sentry_sdk's does (so the default filters show it only for direct calls).
+    """
+    level = 1
+    frame: FrameType | None = sys._getframe(0)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        level += 1
+        frame = frame.f_back
+    if frame is not None and frame.f_globals.get("__name__") == "tripwire.scope._scope_tracing":
+        level += 1
+    warnings.warn(f"{method} is not available in streaming mode.", DeprecationWarning, level)
+    span = NoOpSpan()
+    span._inert = True
+    return span
+
+
+def _start_transaction(
+    client: BaseClient,
+    options: Mapping[str, Any],
+    scope: Scope,
+    transaction: Any,
+    custom_sampling_context: Mapping[str, Any] | None,
+    instrumenter: str,
+    kwargs: dict[str, Any],
+) -> Any:
+    """`start_transaction` in the transaction model."""
     configured = options.get("instrumenter")
     if configured is None or configured == INSTRUMENTER.SENTRY:
         if instrumenter != INSTRUMENTER.SENTRY:
@@ -118,6 +190,11 @@ def start_transaction(
     if transaction.sampled:
         transaction.init_span_recorder(_max_spans(options))
         on_sampled_transaction(transaction, client, custom_sampling_context)
+        # A continuous profiler this transaction started (lifecycle "trace") runs now:
+        # the transaction links to it, as its thread data would have (taken above).
+        profiler_id = _profiler_state.profiler_id
+        if profiler_id is not None:
+            transaction._data[SPANDATA.PROFILER_ID] = profiler_id
     return transaction
 
 
@@ -166,27 +243,37 @@ def _sample(
 
 
 def start_span(scope: Scope, instrumenter: str = INSTRUMENTER.SENTRY, **kwargs: Any) -> Any:
-    """A child of the scope's active span, or a span outside any transaction."""
+    """`Scope.start_span`: a child of the scope's active span, or a span outside any
+    transaction (under span streaming a DeprecationWarning and a NoOpSpan)."""
     if instrumenter != INSTRUMENTER.SENTRY:
         kwargs["instrumenter"] = instrumenter
-    return span_for_scope(scope, kwargs)
+    return span_for_scope(scope, kwargs, True)
 
 
-def span_for_scope(scope: Scope, kwargs: dict[str, Any]) -> Any:
+def sdk_start_span(**kwargs: Any) -> Any:
+    """What integrations start a span with: `start_span` in the current scope, whose
+    child of a streamed span is a streamed child (a `_stream_compat` span, active once
+    entered), so an integration streams without a branch of its own."""
+    return span_for_scope(_current_scope.get() or get_current_scope(), kwargs)
+
+
+def span_for_scope(scope: Scope, kwargs: dict[str, Any], public: bool = False) -> Any:
     """`start_span` with the keyword arguments as one dict (the hot path, unpacked once).
 
     As sentry_sdk 2.x: `instrumenter` (default "sentry") other than the `instrumenter`
     option gives a NoOpSpan; so does any child started without naming the configured
-    instrumenter.
+    instrumenter. `public`: the user's call (`tripwire.start_span`, `Scope.start_span`),
+    which under span streaming warns and gives a NoOpSpan, as sentry_sdk 2.75's; the
+    SDK's own (false) makes a streamed child of a streamed parent.
     """
     parent = scope._d.span
     if parent is None:
         parent = get_isolation_scope()._d.span
         if parent is None:
-            return _free_span(scope, kwargs)
+            return _free_span(scope, kwargs, public)
     cls = type(parent)
     if (cls is not Span and cls is not Transaction) or not _FAST_CHILD_KWARGS.issuperset(kwargs):
-        return _child_span(scope, parent, kwargs)
+        return _child_span(scope, parent, kwargs, public)
     transaction = parent._containing_transaction
     if (transaction is None or not transaction._native) and _instrumenter_mismatch(
         INSTRUMENTER.SENTRY
@@ -294,9 +381,13 @@ def _warn_description(kwargs: Mapping[str, Any]) -> None:
         deprecated("the `description` argument of start_span is deprecated: use `name`")
 
 
-def _child_span(scope: Scope, parent: Any, kwargs: dict[str, Any]) -> Any:
+def _child_span(scope: Scope, parent: Any, kwargs: dict[str, Any], public: bool) -> Any:
     """`span_for_scope` off the fast path: unusual arguments or parent."""
     if getattr(parent, "_streamed", False):
+        # A streamed parent exists only under span streaming, where the user's call
+        # does nothing (as sentry_sdk 2.75's) and the SDK's makes a streamed child.
+        if public:
+            return _unavailable("Scope.start_span")
         return child_span(scope, parent, kwargs)
     _warn_description(kwargs)
     instrumenter = kwargs.pop("instrumenter", INSTRUMENTER.SENTRY)
@@ -310,11 +401,18 @@ def _child_span(scope: Scope, parent: Any, kwargs: dict[str, Any]) -> Any:
     return parent.start_child(**kwargs)
 
 
-def _free_span(scope: Scope, kwargs: dict[str, Any]) -> Span:
+def _free_span(scope: Scope, kwargs: dict[str, Any], public: bool) -> Span:
     """A span outside any transaction: part of the scope's trace, never sent."""
+    options = get_client().options
+    if (
+        public
+        and (options.get("trace_lifecycle") is not None or options.get("_experiments"))
+        and has_span_streaming_enabled(options)
+    ):
+        return _unavailable("Scope.start_span")
     _warn_description(kwargs)
     instrumenter = kwargs.pop("instrumenter", INSTRUMENTER.SENTRY)
-    if _instrumenter_mismatch(instrumenter):
+    if instrumenter != (options.get("instrumenter") or INSTRUMENTER.SENTRY):
         return NoOpSpan()
     context = active_propagation_context(scope)
     kwargs.setdefault("scope", scope)

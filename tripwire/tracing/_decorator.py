@@ -1,7 +1,7 @@
 """`@trace`: run a function (sync or async) in a child span, and the functions_to_trace option.
 
-Under span streaming (``trace_lifecycle="stream"``) a child of a streamed span is a
-streamed span, and functions_to_trace wraps with `streamed_trace` (the decorator of
+Under span streaming (``trace_lifecycle="stream"``) `@trace` makes no span, as
+sentry_sdk 2.75's, and functions_to_trace wraps with `streamed_trace` (the decorator of
 `tripwire.traces.trace`): a traced function called without an active span starts a
 segment of its own, as sentry_sdk 2.75 does.
 """
@@ -73,7 +73,8 @@ def trace(
 ) -> F | Callable[[F], F]:
     """Decorator: run the function in a child span of the active span.
 
-    Without an active span (no transaction) the function just runs. Works with
+    Without an active span (no transaction), or under a streamed one (as sentry_sdk
+    2.75's: `tripwire.traces.trace` is span streaming's), the function just runs. Works with
     `@trace` and `@trace(op=..., name=..., attributes=...)`, on sync and async
     functions. The span's op defaults to "function", its name to the function's
     qualified name. An AI `template` (`SPANTEMPLATE.AI_CHAT`, `AI_AGENT`,
@@ -105,7 +106,7 @@ def _wrap(func: F, op: str | None, name: str | None, attributes: Mapping[str, An
         async def async_wrapper(*args: Any, **kw: Any) -> Any:
             scope = get_current_scope()
             parent = scope._d.span
-            if parent is None:
+            if parent is None or getattr(parent, "_streamed", False):
                 logger.debug("no active span: %s runs without a span", span_name)
                 return await func(*args, **kw)
             with start_child(parent, scope=scope, op=span_op, name=span_name) as span:
@@ -120,7 +121,7 @@ def _wrap(func: F, op: str | None, name: str | None, attributes: Mapping[str, An
     def wrapper(*args: Any, **kw: Any) -> Any:
         scope = get_current_scope()
         parent = scope._d.span
-        if parent is None:
+        if parent is None or getattr(parent, "_streamed", False):
             logger.debug("no active span: %s runs without a span", span_name)
             return func(*args, **kw)
         with start_child(parent, scope=scope, op=span_op, name=span_name) as span:
@@ -169,7 +170,7 @@ def _wrap_ai(
         async def async_wrapper(*args: Any, **kw: Any) -> Any:
             scope = get_current_scope()
             parent = scope._d.span
-            if parent is None:
+            if parent is None or getattr(parent, "_streamed", False):
                 logger.debug("no active span: %s runs without a span", function_name)
                 return await func(*args, **kw)
             with enter(scope, parent, args, kw) as span:
@@ -184,7 +185,7 @@ def _wrap_ai(
     def wrapper(*args: Any, **kw: Any) -> Any:
         scope = get_current_scope()
         parent = scope._d.span
-        if parent is None:
+        if parent is None or getattr(parent, "_streamed", False):
             logger.debug("no active span: %s runs without a span", function_name)
             return func(*args, **kw)
         with enter(scope, parent, args, kw) as span:

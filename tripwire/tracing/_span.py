@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tripwire._clock import clock, format_timestamp, to_epoch
 from tripwire._deprecation import deprecated
 from tripwire._ids import ids
+from tripwire.options import span_streaming_enabled
 from tripwire.profiler import _state as _profiler_state
 from tripwire.profiler._sampler import native_ident
 from tripwire.scope._current import get_client, get_current_scope
@@ -138,6 +139,8 @@ class Span:
     _tags: dict[str, Any] | None = None
     _measurements: dict[str, Any] | None = None
     _flags: dict[str, bool] | None = None
+    # Not a span of span streaming (`StreamedSpan` says True): one test for either kind.
+    _streamed: bool = False
 
     def __init__(
         self,
@@ -261,6 +264,10 @@ class Span:
     # -- context manager ----------------------------------------------------------------
 
     def __enter__(self) -> Span:
+        if self.sampled is None and self._containing_transaction is not None and _streaming():
+            # A child of a transaction the user made and never started, under span
+            # streaming: never the scope's span, as sentry_sdk 2.75's; finished on exit.
+            return self
         scope = self.scope
         if scope is None:
             scope = get_current_scope()
@@ -608,6 +615,11 @@ def new_child(
     return span
 
 
+def _streaming() -> bool:
+    """Whether the client streams spans (`trace_lifecycle="stream"`)."""
+    return span_streaming_enabled(get_client().options)
+
+
 def _instrumenter_mismatch(instrumenter: str) -> bool:
     """Whether `instrumenter` is not the one configured (the `instrumenter` option)."""
     return instrumenter != (get_client().options.get("instrumenter") or INSTRUMENTER.SENTRY)
@@ -618,6 +630,10 @@ class NoOpSpan(Span):
 
     __slots__ = ()
 
+    # What the transaction-model API gives under span streaming: it never becomes the
+    # scope's span, as sentry_sdk 2.75's spans there (nor do its children).
+    _inert: bool = False
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(sampled=False)
 
@@ -627,7 +643,8 @@ class NoOpSpan(Span):
     def __enter__(self) -> NoOpSpan:
         # It becomes the scope's span for the block, as in sentry_sdk 2.x (so children
         # started inside are no-ops too); it never speaks for the trace (see _api).
-        Span.__enter__(self)
+        if not self._inert:
+            Span.__enter__(self)
         return self
 
     @property
@@ -637,7 +654,10 @@ class NoOpSpan(Span):
 
     def start_child(self, instrumenter: str = INSTRUMENTER.SENTRY, **kwargs: Any) -> NoOpSpan:
         """Another NoOpSpan."""
-        return NoOpSpan()
+        child = NoOpSpan()
+        if self._inert:
+            child._inert = True
+        return child
 
     def to_traceparent(self) -> str:
         """An empty string."""

@@ -2,8 +2,9 @@
 
 With ``trace_lifecycle="stream"`` sentry_sdk 2.75 gives each integration a second
 code path that calls `sentry_sdk.traces.start_span`; its own `start_transaction` /
-`start_span` return no-op spans there. tripwire's integrations have one path: the
-transaction-model calls give streamed spans instead, so every integration streams
+`start_span` return no-op spans there (and so do tripwire's public ones). tripwire's
+integrations have one path: the SDK's own calls (`tracing._api.sdk_start_transaction`
+/ `sdk_start_span`) give streamed spans instead, so every integration streams
 without a branch of its own. A transaction becomes a segment (sampled as one),
 a child span a child of the active streamed span; the old span methods map onto
 attributes as sentry_sdk's streaming integrations write them:
@@ -51,8 +52,6 @@ class CompatSpan(StreamedSpan):
     """A streamed span made by the transaction-model API, with its methods."""
 
     __slots__ = ()
-
-    _legacy_api = True
 
     # -- names -------------------------------------------------------------------------------
 

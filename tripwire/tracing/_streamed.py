@@ -276,10 +276,6 @@ class StreamedSpan:
 
     # Tells the scope (below tracing: no isinstance) that this is a streamed span.
     _streamed = True
-    # Whether the transaction-model API (`get_current_span`, `update_current_span`)
-    # sees this span: not a span of `traces.start_span`, which lacks its methods
-    # (sentry_sdk's get_current_span returns None for it).
-    _legacy_api = False
     # An unsampled or ignored span (logs and metrics leave its span_id out).
     _noop = False
 

@@ -26,7 +26,7 @@ from tripwire.scope._scope import Scope
 from tripwire.tracing._consts import MAX_SPANS, UNLABELED_TRANSACTION, TransactionSource
 from tripwire.tracing._propagation import Baggage, PropagationContext, sample_rand_from_trace_id
 from tripwire.tracing._sampling import downsample_factor, has_tracing_enabled
-from tripwire.tracing._span import Span, iso_timestamp
+from tripwire.tracing._span import Span, _streaming, iso_timestamp
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -133,6 +133,10 @@ class Transaction(Span):
     # -- context manager ------------------------------------------------------------------
 
     def __enter__(self) -> Transaction:
+        if self.sampled is None and _streaming():
+            # Not started (by start_transaction) under span streaming: never the scope's
+            # span, as sentry_sdk 2.75's; discarded on exit.
+            return self
         scope = self.scope
         if scope is None:
             scope = get_current_scope()

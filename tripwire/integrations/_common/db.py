@@ -31,12 +31,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from tripwire.api import add_breadcrumb, start_span, start_transaction
+from tripwire.api import add_breadcrumb
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations._common.start_attributes import child_start
 from tripwire.integrations._common.web import streamed
 from tripwire.options import span_streaming_enabled
 from tripwire.scope._current import get_client
+from tripwire.tracing._api import sdk_start_span, sdk_start_transaction
 from tripwire.tracing_utils import _format_sql, add_query_source, add_source
 from tripwire.utils import has_data_collection_enabled
 
@@ -85,7 +86,7 @@ def begin_query(text: Optional[str], data: dict[str, Any], origin: str, op: str 
     given = {SPANDATA.DB_QUERY_TEXT: text} if text is not None else {}
     at_start = child_start(given)
     name = UNKNOWN if text is None and at_start else text
-    span = start_span(op=op, name=name, origin=origin, **at_start)
+    span = sdk_start_span(op=op, name=name, origin=origin, **at_start)
     if (
         getattr(span, "sampled", True) is None  # made without a parent
         and streamed(span) is None
@@ -93,7 +94,7 @@ def begin_query(text: Optional[str], data: dict[str, Any], origin: str, op: str 
     ):
         # No span is active: sentry_sdk 2.75's streaming query span is then a segment
         # of its own.
-        span = start_transaction(
+        span = sdk_start_transaction(
             name=UNKNOWN if text is None else text, op=op, origin=origin, attributes=given
         )
     if (stream := streamed(span)) is not None:

@@ -24,15 +24,15 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, TypeVar
 
-from tripwire import api
 from tripwire.ai.data_rules import DataRules
-from tripwire.ai.utils import annotate_truncated_messages, get_start_span_function
+from tripwire.ai.utils import annotate_truncated_messages, sdk_start_span_function
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations._common.start_attributes import child_start, segment_start
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.integrations._processors import add_internal_processor
 from tripwire.scope._global_processors import global_event_processors
+from tripwire.tracing._api import sdk_start_span, sdk_start_transaction
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -196,12 +196,12 @@ def start_llm_span(op: str, name: str, origin: str, attributes: Mapping[str, Any
     """A model call's span (not entered), with the `attributes` sentry_sdk 2.75 gives at
     its start when it is streamed (so `traces_sampler` and `ignore_spans` see them).
 
-    `get_start_span_function` gives a child of the current span or, with none, a new
+    `sdk_start_span_function` gives a child of the current span or, with none, a new
     transaction (a segment under streaming); either takes ``attributes=`` only under
     streaming, which `segment_start` / `child_start` decide.
     """
-    start = get_start_span_function()
-    segment = start is api.start_transaction
+    start = sdk_start_span_function()
+    segment = start is sdk_start_transaction
     extra = segment_start(attributes) if segment else child_start(attributes)
     return start(op=op, name=name, origin=origin, **extra)
 
@@ -216,7 +216,7 @@ def start_run_span(op: str, name: str, origin: str, attributes: Mapping[str, Any
     """
     if segment_start(attributes):
         return start_llm_span(op, name, origin, attributes)
-    return api.start_span(op=op, name=name, origin=origin)
+    return sdk_start_span(op=op, name=name, origin=origin)
 
 
 __all__ = [

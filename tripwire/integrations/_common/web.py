@@ -42,7 +42,7 @@ from tripwire.scope._current import (
 )
 from tripwire.session import Session
 from tripwire.sessions import _tracking_enabled
-from tripwire.tracing._api import continue_trace, start_transaction
+from tripwire.tracing._api import continue_trace, sdk_start_transaction
 from tripwire.tracing._propagation import PropagationContext
 from tripwire.tracing._sampling import has_tracing_enabled
 from tripwire.tracing._streamed import NoOpStreamedSpan, StreamedSpan
@@ -243,7 +243,9 @@ class ServerRequest:
                         at_start["attributes"] = dict(start_attributes())
                     except Exception:
                         pass
-                transaction = start_transaction(current, transaction, sampling_context, **at_start)
+                transaction = sdk_start_transaction(
+                    transaction, scope=current, custom_sampling_context=sampling_context, **at_start
+                )
                 transaction.__enter__()
                 self.transaction = transaction
                 segment = streamed(transaction)

@@ -47,7 +47,7 @@ from contextvars import ContextVar
 from types import ModuleType
 from typing import Any, Callable, Optional
 
-from tripwire.api import capture_event, continue_trace, start_span, start_transaction
+from tripwire.api import capture_event, continue_trace
 from tripwire.consts import OP, SPANDATA, SPANSTATUS
 from tripwire.integrations import DidNotEnable, Integration, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
@@ -60,6 +60,7 @@ from tripwire.scope._current import (
     isolation_scope,
     should_send_default_pii,
 )
+from tripwire.tracing._api import sdk_start_span, sdk_start_transaction
 from tripwire.utils import SENSITIVE_DATA_SUBSTITUTE, event_from_exception
 
 ORIGIN = "auto.queue.celery"
@@ -262,7 +263,7 @@ def _wrap_task_run(original: Callable[..., Any]) -> Callable[..., Any]:
                 return original(*args, **kwargs)
             finally:
                 _submitting.reset(token)
-        with start_span(op=OP.QUEUE_SUBMIT_CELERY, name=task_name, origin=ORIGIN) as span:
+        with sdk_start_span(op=OP.QUEUE_SUBMIT_CELERY, name=task_name, origin=ORIGIN) as span:
             headers = _update_celery_task_headers(kwarg_headers, span, monitor)
             kwargs["headers"] = headers
             token = _submitting.set(headers)
@@ -294,7 +295,7 @@ def _wrap_publish(original: Callable[..., Any]) -> Callable[..., Any]:
         headers = kwargs.get("headers")
         if not isinstance(headers, Mapping):
             headers = {}  # only the span's data suffers; publish gets its arguments as given
-        with start_span(
+        with sdk_start_span(
             op=OP.QUEUE_PUBLISH, name=headers.get("task") or _UNKNOWN, origin=ORIGIN
         ) as span:
             try:
@@ -408,7 +409,7 @@ def _wrap_tracer(task: Any, tracer: Callable[..., Any]) -> Callable[..., Any]:
                 # sentry_sdk's transaction carries the status it had when sampled as a
                 # tag ("ok", whatever the outcome): sent the same.
                 transaction.set_tag("status", SPANSTATUS.OK)
-                transaction = start_transaction(transaction, custom_sampling_context=sampling)
+                transaction = sdk_start_transaction(transaction, custom_sampling_context=sampling)
             except Exception:  # Celery task objects are not to be trusted
                 transaction = None
             if transaction is None:
@@ -480,7 +481,7 @@ def _wrap_task_call(task: Any, run: Callable[..., Any]) -> Callable[..., Any]:
         if get_client().get_integration(CeleryIntegration) is None:
             return run(*args, **kwargs)
         try:
-            with start_span(op=OP.QUEUE_PROCESS, name=task.name, origin=ORIGIN) as span:
+            with sdk_start_span(op=OP.QUEUE_PROCESS, name=task.name, origin=ORIGIN) as span:
                 _set_process_data(task, span)
                 return run(*args, **kwargs)
         except Exception:

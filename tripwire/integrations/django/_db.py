@@ -80,13 +80,14 @@ def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
     def connect(self: Any) -> Any:
         if _integration() is None:
             return original(self)
-        from tripwire.api import add_breadcrumb, start_span
+        from tripwire.api import add_breadcrumb
+        from tripwire.tracing._api import sdk_start_span
 
         try:
             add_breadcrumb(message="connect", category="query")
         except Exception:
             pass
-        with start_span(op=OP.DB, name="connect", origin=DjangoIntegration.origin_db) as span:
+        with sdk_start_span(op=OP.DB, name="connect", origin=DjangoIntegration.origin_db) as span:
             if span.containing_transaction is not None:
                 set_db_data(span, self)
             return original(self)

@@ -14,11 +14,11 @@ import inspect
 import sys
 from typing import Any, Callable, Optional
 
-from tripwire.api import start_span
 from tripwire.consts import OP, SPANDATA
 from tripwire.integrations._common.start_attributes import child_start
 from tripwire.integrations._common.unhandled import capture_unhandled
 from tripwire.scope._current import get_client
+from tripwire.tracing._api import sdk_start_span
 from tripwire.utils import safe_serialize
 
 ORIGIN = "auto.ai.google_genai"
@@ -42,7 +42,7 @@ class _ToolCall:
     def __init__(self, name: str, doc: Optional[str], tool: Callable[..., Any], args: Any) -> None:
         # The tool's name at start, as sentry_sdk's: `ignore_spans` sees it.
         attributes = child_start({SPANDATA.GEN_AI_TOOL_NAME: name})
-        span = start_span(
+        span = sdk_start_span(
             op=OP.GEN_AI_EXECUTE_TOOL, name=f"execute_tool {name}", origin=ORIGIN, **attributes
         )
         span.__enter__()

@@ -17,6 +17,7 @@ from tripwire.consts import OP, SPANDATA
 from tripwire.integrations._common.streaming import start_child, streaming
 from tripwire.integrations.grpc.consts import SPAN_ORIGIN
 from tripwire.scope._current import get_client
+from tripwire.tracing._api import sdk_start_span
 from tripwire.tracing._consts import TransactionSource
 from tripwire.tracing._stream_compat import CompatSpan
 from tripwire.tracing._streamed import StreamedSpan
@@ -55,9 +56,7 @@ def client_span(kind: str, method: str) -> Any:
             )
         except Exception:  # instrumentation must not break the call
             return None
-    span = tripwire.start_span(
-        op=OP.GRPC_CLIENT, name=f"{kind} call to {method}", origin=SPAN_ORIGIN
-    )
+    span = sdk_start_span(op=OP.GRPC_CLIENT, name=f"{kind} call to {method}", origin=SPAN_ORIGIN)
     span.set_data("type", kind)
     span.set_data("method", method)
     return span

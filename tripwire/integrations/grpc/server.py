@@ -8,6 +8,7 @@ import grpc
 
 import tripwire
 from tripwire.integrations.grpc._shared import enabled, find_name, server_transaction
+from tripwire.tracing._api import sdk_start_transaction
 
 
 class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
@@ -47,7 +48,7 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 name = find_name(custom, context, method)
                 if not name:
                     return unary(request, context)
-                with tripwire.start_transaction(transaction=server_transaction(context, name)):
+                with sdk_start_transaction(transaction=server_transaction(context, name)):
                     return unary(request, context)
 
         return grpc.unary_unary_rpc_method_handler(

@@ -6,9 +6,9 @@ import json
 from typing import Any, Optional
 
 from tripwire.ai.utils import (
-    get_start_span_function,
     normalize_message_role,
     normalize_message_roles,
+    sdk_start_span_function,
     set_data_normalized,
     truncate_and_annotate_messages,
 )
@@ -103,7 +103,7 @@ class Run:
 
 
 def workflow_span(agent: Any) -> Any:
-    span = get_start_span_function()(name=f"{agent.name} workflow", origin=ORIGIN)
+    span = sdk_start_span_function()(name=f"{agent.name} workflow", origin=ORIGIN)
     span.__enter__()
     return span
 
@@ -170,7 +170,7 @@ def _text_message(role: str, value: Any) -> dict[str, Any]:
 
 def agent_span(run: Run, agent: Any, original_input: Any) -> Any:
     """Start and enter the invoke_agent span of `agent`'s turn."""
-    span = get_start_span_function()(
+    span = sdk_start_span_function()(
         op=OP.GEN_AI_INVOKE_AGENT,
         name=f"invoke_agent {agent.name}",
         origin=ORIGIN,

@@ -23,6 +23,7 @@ from tripwire.integrations.opentelemetry.consts import SENTRY_BAGGAGE_KEY, SENTR
 from tripwire.scope import add_global_event_processor
 from tripwire.tracing import Span as SentrySpan
 from tripwire.tracing import Transaction
+from tripwire.tracing._api import sdk_start_transaction
 from tripwire.tracing_utils import has_span_streaming_enabled
 
 try:
@@ -193,7 +194,7 @@ class SentrySpanProcessor(SpanProcessor):
                 origin=SPAN_ORIGIN,
             )
         else:
-            sentry_span = api.start_transaction(
+            sentry_span = sdk_start_transaction(
                 name=otel_span.name,
                 span_id=span_id,
                 parent_span_id=parent_id,

@@ -10,8 +10,8 @@ from tripwire._types import BLOB_DATA_SUBSTITUTE
 from tripwire.ai.consts import DATA_URL_BASE64_REGEX
 from tripwire.ai.utils import (
     get_modality_from_mime_type,
-    get_start_span_function,
     normalize_message_roles,
+    sdk_start_span_function,
     set_data_normalized,
     truncate_and_annotate_messages,
 )
@@ -194,7 +194,7 @@ def _content_item(item: Any) -> Any:
 def agent_span(agent: Any, prompt: Any, model: Any, settings: Any, streamed: bool) -> Any:
     """Start (not enter) the span of one agent run."""
     name = getattr(agent, "name", None) or "agent"
-    span = get_start_span_function()(
+    span = sdk_start_span_function()(
         op=OP.GEN_AI_INVOKE_AGENT,
         name=f"invoke_agent {name}",
         origin=ORIGIN,

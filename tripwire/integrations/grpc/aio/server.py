@@ -16,6 +16,7 @@ from tripwire.integrations.grpc._shared import (
     find_name,
     server_transaction,
 )
+from tripwire.tracing._api import sdk_start_transaction
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -66,7 +67,7 @@ def _wrap_async(
             name = find_name(custom, context, method)
             if not name:
                 return await unary(request, context)
-            with tripwire.start_transaction(transaction=server_transaction(context, name)):
+            with sdk_start_transaction(transaction=server_transaction(context, name)):
                 try:
                     return await unary(request, context)
                 except AbortError:
@@ -89,7 +90,7 @@ def _wrap_sync(
             name = find_name(custom, context, method)
             if not name:
                 return unary(request, context)
-            with tripwire.start_transaction(transaction=server_transaction(context, name)):
+            with sdk_start_transaction(transaction=server_transaction(context, name)):
                 try:
                     return unary(request, context)
                 except AbortError:
