@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import pytest
 from _http_scenario import script, shape
 from _http_server import Server, crumbs_of, serving, spans_of
@@ -20,6 +19,17 @@ from _side_by_side import run_both
 import tripwire
 from tripwire.integrations.aiohttp import AioHttpIntegration
 from tripwire.testing import MemoryTransport, reset
+
+if TYPE_CHECKING:
+    import aiohttp
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _aiohttp() -> None:
+    """aiohttp is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global aiohttp
+    import aiohttp
 
 
 @pytest.fixture

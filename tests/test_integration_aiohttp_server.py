@@ -16,19 +16,32 @@ import sys
 import warnings
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import aiohttp
 import pytest
 from _sentry_side import Ids, normalise
 from _side_by_side import run_both
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 import tripwire
 from tripwire.integrations import DidNotEnable
 from tripwire.integrations.aiohttp import BODY_NOT_READ_MESSAGE, AioHttpIntegration
 from tripwire.testing import MemoryTransport, reset
+
+if TYPE_CHECKING:
+    import aiohttp
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _aiohttp() -> None:
+    """aiohttp is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global aiohttp, web, TestClient, TestServer
+    import aiohttp
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
 
 DSN = "http://key@example.com/1"
 TRACE_ID = "771a43a4192642f0b136d5159a501700"

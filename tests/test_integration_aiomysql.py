@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiomysql
 import pytest
 from _mysql_server import MySQLServer, serve
 from _side_by_side import run
@@ -20,6 +19,17 @@ from _side_by_side import run
 import tripwire
 from tripwire.integrations.aiomysql import AioMySQLIntegration
 from tripwire.testing import MemoryTransport, reset
+
+if TYPE_CHECKING:
+    import aiomysql
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _aiomysql() -> None:
+    """aiomysql is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global aiomysql
+    import aiomysql
 
 
 @pytest.fixture(scope="session")

@@ -8,18 +8,31 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pytest
 from _graphql_side import compare
 from _receiver import Receiver
 from _wsgi_serve import request, served
-from ariadne import QueryType, make_executable_schema
-from ariadne.wsgi import GraphQL
 
 import tripwire
 from tripwire.integrations.ariadne import AriadneIntegration
 from tripwire.integrations.wsgi import SentryWsgiMiddleware
 from tripwire.testing import reset
+
+if TYPE_CHECKING:
+    from ariadne import QueryType, make_executable_schema
+    from ariadne.wsgi import GraphQL
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _ariadne() -> None:
+    """Ariadne is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global QueryType, make_executable_schema, GraphQL
+    from ariadne import QueryType, make_executable_schema
+    from ariadne.wsgi import GraphQL
+
 
 TYPE_DEFS = "type Query { hello(name: String!): String  boom: String }"
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import pytest
 from _redis_server import (
@@ -22,13 +22,26 @@ from _redis_server import (
     redis_server_fixture,  # noqa: F401
 )
 from _side_by_side import run_both, stored_tags
-from arq import Retry, create_pool, cron
-from arq.connections import ArqRedis, RedisSettings
-from arq.worker import Worker, create_worker, func
 
 import tripwire
 from tripwire.integrations.arq import ArqIntegration, _crontab
 from tripwire.testing import MemoryTransport
+
+if TYPE_CHECKING:
+    from arq import Retry, create_pool, cron
+    from arq.connections import ArqRedis, RedisSettings
+    from arq.worker import Worker, create_worker, func
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _arq() -> None:
+    """arq is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global Retry, create_pool, cron, ArqRedis, RedisSettings, Worker, create_worker, func
+    from arq import Retry, create_pool, cron
+    from arq.connections import ArqRedis, RedisSettings
+    from arq.worker import Worker, create_worker, func
+
 
 DSN = "http://key@example.com/1"
 

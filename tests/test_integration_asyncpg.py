@@ -14,9 +14,8 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import pytest
 from _postgres_server import PostgresServer, serve
 from _side_by_side import of_type, run_both
@@ -24,6 +23,17 @@ from _side_by_side import of_type, run_both
 import tripwire
 from tripwire.integrations.asyncpg import AsyncPGIntegration
 from tripwire.testing import MemoryTransport, reset
+
+if TYPE_CHECKING:
+    import asyncpg
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _asyncpg() -> None:
+    """asyncpg is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global asyncpg
+    import asyncpg
 
 
 @pytest.fixture(scope="session")

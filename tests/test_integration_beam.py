@@ -13,15 +13,33 @@ import inspect
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import apache_beam as beam
 import pytest
 from _side_by_side import dumps, events, of_type, run_each
-from apache_beam.transforms.core import DoFn, ParDo
 
 from tripwire.integrations.beam import BeamIntegration
 from tripwire.testing import reset
+
+if TYPE_CHECKING:
+    import apache_beam as beam
+    from apache_beam.transforms.core import DoFn, ParDo
+
+    _Fails: type[DoFn]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _beam() -> None:
+    """Beam is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py); its DoFn is made here with it."""
+    global beam, DoFn, ParDo, _Fails
+    import apache_beam as beam
+    from apache_beam.transforms.core import DoFn, ParDo
+
+    class _Fails(beam.DoFn):
+        def process(self, element: int, stamp: Any = beam.DoFn.TimestampParam) -> Any:
+            raise ValueError(f"bad {element}")
+
 
 SCRIPT = """
 import logging
@@ -138,11 +156,6 @@ def test_beam_failures_match_sentry_sdk(tmp_path: Path, monkeypatch: pytest.Monk
     assert event["logger"] == "app"
     assert event["logentry"]["message"] == "app logger is not"
     assert "exception" not in event
-
-
-class _Fails(beam.DoFn):
-    def process(self, element: int, stamp: Any = beam.DoFn.TimestampParam) -> Any:
-        raise ValueError(f"bad {element}")
 
 
 def test_quiet_without_the_integration_and_reset_unhooks(init_memory: Any) -> None:

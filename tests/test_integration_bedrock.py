@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import botocore.client
-import botocore.eventstream
 import pytest
 from _side_by_side import dumps, of_type, run_each
 from _stream_shapes import assert_same, sent, spans, values
@@ -25,6 +23,20 @@ from fakes.bedrock_server import BedrockServer, serving
 import tripwire
 from tripwire.integrations.boto3 import Boto3Integration
 from tripwire.testing import reset
+
+if TYPE_CHECKING:
+    import botocore.client
+    import botocore.eventstream
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _botocore() -> None:
+    """botocore is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global botocore
+    import botocore.client
+    import botocore.eventstream
+
 
 SCRIPT = """
 import warnings

@@ -11,11 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-import botocore.client
-import botocore.config
 import pytest
 from _side_by_side import of_type, run_both
 from fakes.aws import AwsServer, serving
@@ -23,6 +20,21 @@ from fakes.aws import AwsServer, serving
 import tripwire
 from tripwire.integrations.boto3 import Boto3Integration
 from tripwire.testing import MemoryTransport, reset
+
+if TYPE_CHECKING:
+    import boto3
+    import botocore.client
+    import botocore.config
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _boto3() -> None:
+    """boto3 is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global boto3, botocore
+    import boto3
+    import botocore.client
+    import botocore.config
 
 
 @pytest.fixture(scope="session")

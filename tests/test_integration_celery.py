@@ -19,17 +19,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import pytest
 from _receiver import Receiver
 from _redis_server import RedisServer, redis_server_fixture  # noqa: F401
 from _side_by_side import run_both
-from celery import Celery
-from celery.beat import Scheduler
-from celery.exceptions import Ignore, Reject, SoftTimeLimitExceeded
-from celery.schedules import crontab, schedule
-from celery_app import tasks
 
 import tripwire
 from tripwire.integrations.celery import CeleryIntegration
@@ -39,50 +34,72 @@ TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 DSN = "http://key@example.com/1"
 
-eager = Celery("eager", broker="memory://")
-eager.conf.task_always_eager = True
+if TYPE_CHECKING:
+    from celery import Celery
+    from celery.app.task import Task
+    from celery.beat import Scheduler
+    from celery.schedules import crontab, schedule
+    from celery_app import tasks
+
+    eager: Celery
+    add: Task
+    boom: Task
+    soft_limit: Task
+    ignore: Task
+    reject: Task
+    retry_once: Task
+    declared: Task
+    headers_seen: Task
 
 
-@eager.task
-def add(x: int, y: int) -> int:
-    return x + y
+@pytest.fixture(autouse=True, scope="module")
+def _celery() -> None:
+    """Celery is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py); the eager app and its tasks are made here."""
+    global Scheduler, crontab, schedule, tasks, eager, add, boom, soft_limit, ignore, reject
+    global retry_once, declared, headers_seen
+    from celery import Celery
+    from celery.beat import Scheduler
+    from celery.exceptions import Ignore, Reject, SoftTimeLimitExceeded
+    from celery.schedules import crontab, schedule
+    from celery_app import tasks
 
+    eager = Celery("eager", broker="memory://")
+    eager.conf.task_always_eager = True
 
-@eager.task
-def boom(x: int) -> None:
-    raise ValueError(f"boom {x}")
+    @eager.task
+    def add(x: int, y: int) -> int:
+        return x + y
 
+    @eager.task
+    def boom(x: int) -> None:
+        raise ValueError(f"boom {x}")
 
-@eager.task
-def soft_limit() -> None:
-    raise SoftTimeLimitExceeded()
+    @eager.task
+    def soft_limit() -> None:
+        raise SoftTimeLimitExceeded()
 
+    @eager.task
+    def ignore() -> None:
+        raise Ignore()
 
-@eager.task
-def ignore() -> None:
-    raise Ignore()
+    @eager.task
+    def reject() -> None:
+        raise Reject("no", requeue=False)
 
+    @eager.task(bind=True, max_retries=1, default_retry_delay=0)
+    def retry_once(self: Any) -> str:
+        if self.request.retries == 0:
+            raise self.retry(exc=RuntimeError("again"), countdown=0)
+        return "done"
 
-@eager.task
-def reject() -> None:
-    raise Reject("no", requeue=False)
+    @eager.task(throws=(KeyError,))
+    def declared() -> None:
+        raise KeyError("declared")
 
-
-@eager.task(bind=True, max_retries=1, default_retry_delay=0)
-def retry_once(self: Any) -> str:
-    if self.request.retries == 0:
-        raise self.retry(exc=RuntimeError("again"), countdown=0)
-    return "done"
-
-
-@eager.task(throws=(KeyError,))
-def declared() -> None:
-    raise KeyError("declared")
-
-
-@eager.task(bind=True)
-def headers_seen(self: Any) -> dict[str, Any]:
-    return dict(self.request.headers or {})
+    @eager.task(bind=True)
+    def headers_seen(self: Any) -> dict[str, Any]:
+        return dict(self.request.headers or {})
 
 
 def init(**options: Any) -> MemoryTransport:
@@ -643,6 +660,8 @@ def producer_app(redis_server: RedisServer) -> Iterator[Celery]:
     Its broker connection is opened here, before any test's leak check looks at the
     open descriptors, and is reused by every send (kombu's producer pool).
     """
+    from celery_app import tasks  # a session's fixture: set up before the module's `_celery`
+
     tasks.app.conf.broker_url = redis_server.url()
     tasks.add.apply_async((0, 0), queue="warm-up")
     yield tasks.app

@@ -12,17 +12,29 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _receiver import Receiver
 from _side_by_side import run_both
-from chalice.app import BadRequestError, Chalice, RestAPIEventHandler
-from chalice.test import Client
 
 import tripwire
 from tripwire.integrations.chalice import ChaliceIntegration
 from tripwire.testing import MemoryTransport, reset
+
+if TYPE_CHECKING:
+    from chalice.app import BadRequestError, Chalice, RestAPIEventHandler
+    from chalice.test import Client
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _chalice() -> None:
+    """Chalice is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global BadRequestError, Chalice, RestAPIEventHandler, Client
+    from chalice.app import BadRequestError, Chalice, RestAPIEventHandler
+    from chalice.test import Client
+
 
 DSN = "http://key@example.com/1"
 

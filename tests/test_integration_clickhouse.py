@@ -12,17 +12,28 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import clickhouse_driver
 import pytest
 from _side_by_side import of_type, run_both
-from clickhouse_driver import Client
 from fakes import clickhouse_server
 
 import tripwire
 from tripwire.integrations.clickhouse_driver import ClickhouseDriverIntegration
 from tripwire.testing import MemoryTransport, reset
+
+if TYPE_CHECKING:
+    import clickhouse_driver
+    from clickhouse_driver import Client
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _clickhouse_driver() -> None:
+    """clickhouse-driver is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global clickhouse_driver, Client
+    import clickhouse_driver
+    from clickhouse_driver import Client
 
 
 @pytest.fixture(scope="session")

@@ -12,18 +12,30 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cohere
 import pytest
 from _side_by_side import of_type, run_both
-from cohere import ChatMessage
 from fakes.cohere_server import CohereServer, serving
 from fakes.llm_server import TEXT, TEXT_PIECES
 
 import tripwire
 from tripwire.integrations.cohere import CohereIntegration
 from tripwire.testing import MemoryTransport
+
+if TYPE_CHECKING:
+    import cohere
+    from cohere import ChatMessage
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _cohere() -> None:
+    """Cohere is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global cohere, ChatMessage
+    import cohere
+    from cohere import ChatMessage
+
 
 PII = {"data_collection": {"gen_ai": {"inputs": True, "outputs": True}}}
 TOOL = {"name": "get_weather", "description": "the weather", "parameter_definitions": {}}

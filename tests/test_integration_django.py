@@ -13,17 +13,20 @@ sentry_sdk runs in subprocesses: sentry_sdk patches Django for good.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-django = pytest.importorskip("django")
-werkzeug_test = pytest.importorskip("werkzeug.test")
+# Found, not imported: every xdist worker collects every module (tests/_lazy.py).
+for _needed in ("django", "werkzeug"):
+    if importlib.util.find_spec(_needed) is None:
+        pytest.skip(f"could not import {_needed!r}", allow_module_level=True)
 
 import django_app  # noqa: E402 (after the skip checks)
 from _side_by_side import dumps, events, of_type, run_both  # noqa: E402
@@ -31,6 +34,9 @@ from _side_by_side import dumps, events, of_type, run_both  # noqa: E402
 import tripwire  # noqa: E402
 from tripwire.integrations.django import DjangoIntegration  # noqa: E402
 from tripwire.testing import MemoryTransport  # noqa: E402
+
+if TYPE_CHECKING:
+    import werkzeug.test as werkzeug_test
 
 TESTS = Path(__file__).resolve().parent
 DSN = "https://key@o1.ingest.sentry.io/1"
@@ -40,6 +46,9 @@ PARENT_SPAN = "1234567890abcdef"
 
 @pytest.fixture(scope="module", autouse=True)
 def _project() -> None:
+    global werkzeug_test
+    import werkzeug.test as werkzeug_test
+
     django_app.configure()
 
 

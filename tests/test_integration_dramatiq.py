@@ -14,9 +14,8 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import dramatiq
 import pytest
 from _redis_server import (
     RedisServer,
@@ -24,13 +23,28 @@ from _redis_server import (
     redis_server_fixture,  # noqa: F401
 )
 from _side_by_side import run
-from dramatiq.brokers.redis import RedisBroker
-from dramatiq.brokers.stub import StubBroker
-from dramatiq.errors import Retry
 
 import tripwire
 from tripwire.integrations.dramatiq import DramatiqIntegration, SentryMiddleware
 from tripwire.testing import MemoryTransport
+
+if TYPE_CHECKING:
+    import dramatiq
+    from dramatiq.brokers.redis import RedisBroker
+    from dramatiq.brokers.stub import StubBroker
+    from dramatiq.errors import Retry
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _dramatiq() -> None:
+    """Dramatiq is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global dramatiq, RedisBroker, StubBroker, Retry
+    import dramatiq
+    from dramatiq.brokers.redis import RedisBroker
+    from dramatiq.brokers.stub import StubBroker
+    from dramatiq.errors import Retry
+
 
 DSN = "http://key@example.com/1"
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import falcon
+import pytest
 from _receiver import Receiver
 from _sentry_side import Ids, normalise
 from _side_by_side import run_both
@@ -20,6 +20,18 @@ from _wsgi_serve import request, served
 import tripwire
 from tripwire.integrations.falcon import FalconIntegration
 from tripwire.testing import reset
+
+if TYPE_CHECKING:
+    import falcon
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _falcon() -> None:
+    """Falcon is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global falcon
+    import falcon
+
 
 TRACE_ID = "771a43a4192642f0b136d5159a501700"
 PARENT = "1234567890abcdef"

@@ -15,24 +15,65 @@ import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
-import uvicorn
 from _receiver import Receiver
 from _side_by_side import of_type, run, stored_tags
-from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
-from pydantic import BaseModel
 
 import tripwire
 from tripwire.integrations.fastapi import FastApiIntegration
 from tripwire.integrations.starlette import StarletteIntegration
 from tripwire.testing import MemoryTransport
 
-with warnings.catch_warnings():  # Starlette 1.x prefers httpx2 for its TestClient
-    warnings.simplefilter("ignore")
+if TYPE_CHECKING:
+    import httpx
+    import uvicorn
+    from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
     from fastapi.testclient import TestClient
+    from pydantic import BaseModel
+
+    Item: type[BaseModel]
+    ReadyServer: type[uvicorn.Server]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fastapi() -> None:
+    """FastAPI, pydantic and uvicorn are imported when the module's tests start, not at
+    collection (every xdist worker collects every module; tests/_lazy.py); the classes
+    built on them are made here too."""
+    global httpx, uvicorn, APIRouter, FastAPI, Form, HTTPException, Request, TestClient
+    global Item, ReadyServer
+    import httpx
+    import uvicorn
+    from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
+    from pydantic import BaseModel
+
+    with warnings.catch_warnings():  # Starlette 1.x prefers httpx2 for its TestClient
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    class Item(BaseModel):
+        name: str
+        password: str
+
+    class ReadyServer(uvicorn.Server):
+        """uvicorn's server, saying when it listens (or gave up) through an Event."""
+
+        def __init__(self, config: uvicorn.Config) -> None:
+            super().__init__(config)
+            self.ready = threading.Event()
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            self.ready.set()
+
+        def serve_in_thread(self) -> None:
+            try:
+                self.run()
+            finally:
+                self.ready.set()  # a failed start does not leave the test waiting
+
 
 TRACE_ID = "771a43a4192642f0b136d5159a501700"
 PARENT = "1234567890abcdef"
@@ -54,11 +95,6 @@ def init(style: str = "url", **options: Any) -> MemoryTransport:
         **options,
     )
     return memory
-
-
-class Item(BaseModel):
-    name: str
-    password: str
 
 
 def make_app() -> FastAPI:
@@ -317,24 +353,6 @@ def test_same_events_and_transactions_as_sentry_sdk(tmp_path: Path) -> None:
 
 
 # -- over a real server -----------------------------------------------------------------------
-
-
-class ReadyServer(uvicorn.Server):
-    """uvicorn's server, saying when it listens (or gave up) through an Event."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets=sockets)
-        self.ready.set()
-
-    def serve_in_thread(self) -> None:
-        try:
-            self.run()
-        finally:
-            self.ready.set()  # a failed start does not leave the test waiting
 
 
 @pytest.fixture

@@ -17,12 +17,9 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import flask
-import flask_login
 import pytest
-import waitress
 from _receiver import Receiver
 from _sentry_side import Ids, normalise
 from _side_by_side import run_both
@@ -37,10 +34,28 @@ PARENT = "1234567890abcdef"
 DSN = "http://key@example.com/1"
 
 
-class User(flask_login.UserMixin):  # type: ignore[misc]
-    def __init__(self, user_id: str) -> None:
-        self.id = user_id
-        self.email = f"{user_id}@example.com"
+if TYPE_CHECKING:
+    import flask
+    import flask_login
+    import waitress
+
+    User: type[flask_login.UserMixin]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _flask() -> None:
+    """Flask, Flask-Login and waitress are imported when the module's tests start, not at
+    collection (every xdist worker collects every module; tests/_lazy.py); the user class
+    is made here."""
+    global flask, flask_login, waitress, User
+    import flask
+    import flask_login
+    import waitress
+
+    class User(flask_login.UserMixin):  # type: ignore[misc]
+        def __init__(self, user_id: str) -> None:
+            self.id = user_id
+            self.email = f"{user_id}@example.com"
 
 
 def make_app() -> flask.Flask:

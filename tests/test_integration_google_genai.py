@@ -14,19 +14,31 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _receiver import Receiver
 from _side_by_side import of_type, run_both
 from fakes.gemini_server import TEXT, GeminiServer, serving
 from fakes.llm_server import TEXT_PIECES
-from google import genai
-from google.genai import errors, types
 
 import tripwire
 from tripwire.integrations.google_genai import GoogleGenAIIntegration
 from tripwire.testing import MemoryTransport
+
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import errors, types
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _google_genai() -> None:
+    """google-genai is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global genai, errors, types
+    from google import genai
+    from google.genai import errors, types
+
 
 # google-genai's async client subclasses aiohttp's session, which aiohttp frowns upon.
 pytestmark = pytest.mark.filterwarnings(

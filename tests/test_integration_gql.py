@@ -9,18 +9,12 @@ and on tripwire per collection setting.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import gql
 import pytest
-import strawberry
 from _graphql_side import SETTINGS, compare
 from _receiver import Receiver
 from _wsgi_serve import served
-from flask import Flask
-from gql.transport.exceptions import TransportQueryError
-from gql.transport.requests import RequestsHTTPTransport
-from strawberry.flask.views import GraphQLView
 
 import tripwire
 from tripwire.integrations.flask import FlaskIntegration
@@ -28,12 +22,36 @@ from tripwire.integrations.gql import GQLIntegration
 from tripwire.integrations.strawberry import StrawberryIntegration
 from tripwire.testing import reset
 
+if TYPE_CHECKING:
+    import gql
+    import strawberry
+    from flask import Flask
+    from gql.transport.exceptions import TransportQueryError
+    from gql.transport.requests import RequestsHTTPTransport
+    from strawberry.flask.views import GraphQLView
 
-@strawberry.type
-class Query:
-    @strawberry.field
-    def boom(self) -> str:
-        raise ZeroDivisionError("resolver failed")
+    Query: type
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _gql() -> None:
+    """gql, Strawberry and Flask are imported when the module's tests start, not at
+    collection (every xdist worker collects every module; tests/_lazy.py); the schema's
+    query type is made here too."""
+    global gql, strawberry, Flask, TransportQueryError, RequestsHTTPTransport, GraphQLView
+    global Query
+    import gql
+    import strawberry
+    from flask import Flask
+    from gql.transport.exceptions import TransportQueryError
+    from gql.transport.requests import RequestsHTTPTransport
+    from strawberry.flask.views import GraphQLView
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def boom(self) -> str:
+            raise ZeroDivisionError("resolver failed")
 
 
 def _app() -> Flask:

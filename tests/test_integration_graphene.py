@@ -8,27 +8,40 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import graphene  # type: ignore[import-untyped]
+import pytest
 from _graphql_side import compare
 from _receiver import Receiver
-from graphene.types import schema as graphene_schema  # type: ignore[import-untyped]
 
 import tripwire
 from tripwire.integrations.graphene import GrapheneIntegration
 from tripwire.testing import reset
 
+if TYPE_CHECKING:
+    import graphene  # type: ignore[import-untyped]
+    from graphene.types import schema as graphene_schema  # type: ignore[import-untyped]
 
-class Query(graphene.ObjectType):  # type: ignore[misc]
-    hello = graphene.String(name=graphene.String())
-    boom = graphene.String()
+    Query: type
 
-    def resolve_hello(root: Any, info: Any, name: str = "") -> str:
-        return f"hi {name}"
 
-    def resolve_boom(root: Any, info: Any) -> str:
-        raise ZeroDivisionError("resolver failed")
+@pytest.fixture(autouse=True, scope="module")
+def _graphene() -> None:
+    """Graphene is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py); the query type is made here."""
+    global graphene, graphene_schema, Query
+    import graphene  # type: ignore[import-untyped]
+    from graphene.types import schema as graphene_schema  # type: ignore[import-untyped]
+
+    class Query(graphene.ObjectType):  # type: ignore[misc]
+        hello = graphene.String(name=graphene.String())
+        boom = graphene.String()
+
+        def resolve_hello(root: Any, info: Any, name: str = "") -> str:
+            return f"hi {name}"
+
+        def resolve_boom(root: Any, info: Any) -> str:
+            raise ZeroDivisionError("resolver failed")
 
 
 def test_async_execution_span_and_error_at_the_receiver(rx: Receiver) -> None:

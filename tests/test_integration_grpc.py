@@ -16,10 +16,8 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
-import grpc.aio
 import pytest
 from _receiver import Receiver
 from _side_by_side import dumps, of_type, run_both
@@ -29,6 +27,20 @@ from tripwire.integrations.grpc import GRPCIntegration
 from tripwire.integrations.grpc.aio import ServerInterceptor as AioServerInterceptor
 from tripwire.integrations.grpc.client import ClientInterceptor
 from tripwire.testing import reset
+
+if TYPE_CHECKING:
+    import grpc
+    import grpc.aio
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _grpc() -> None:
+    """gRPC is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global grpc
+    import grpc
+    import grpc.aio
+
 
 HELLO = "/pkg.Svc/Hello"
 STREAM = "/pkg.Svc/Stream"

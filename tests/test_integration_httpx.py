@@ -12,9 +12,8 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 from _http_scenario import script, shape
 from _http_server import Server, crumbs_of, serving, spans_of
@@ -23,6 +22,17 @@ from _side_by_side import run_both
 import tripwire
 from tripwire.integrations.httpx import HttpxIntegration
 from tripwire.testing import MemoryTransport, reset
+
+if TYPE_CHECKING:
+    import httpx
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _httpx() -> None:
+    """HTTPX is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global httpx
+    import httpx
 
 
 @pytest.fixture

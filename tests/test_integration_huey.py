@@ -15,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import pytest
 from _redis_server import (
@@ -24,13 +24,26 @@ from _redis_server import (
     redis_server_fixture,  # noqa: F401
 )
 from _side_by_side import run_both, stored_tags
-from huey import MemoryHuey, RedisHuey, crontab
-from huey.api import Huey
-from huey.exceptions import CancelExecution, RetryTask, TaskException
 
 import tripwire
 from tripwire.integrations.huey import HueyIntegration, _monitor_config
 from tripwire.testing import MemoryTransport
+
+if TYPE_CHECKING:
+    from huey import MemoryHuey, RedisHuey, crontab
+    from huey.api import Huey
+    from huey.exceptions import CancelExecution, RetryTask, TaskException
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _huey() -> None:
+    """Huey is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global MemoryHuey, RedisHuey, crontab, Huey, CancelExecution, RetryTask, TaskException
+    from huey import MemoryHuey, RedisHuey, crontab
+    from huey.api import Huey
+    from huey.exceptions import CancelExecution, RetryTask, TaskException
+
 
 DSN = "http://key@example.com/1"
 

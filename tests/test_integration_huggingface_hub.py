@@ -13,19 +13,31 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _receiver import Receiver
 from _side_by_side import of_type, run_both
 from fakes.llm_server import TEXT, TEXT_PIECES
 from fakes.tgi_server import TgiServer, serving
-from huggingface_hub import InferenceClient
-from huggingface_hub.errors import BadRequestError
 
 import tripwire
 from tripwire.integrations.huggingface_hub import HuggingfaceHubIntegration
 from tripwire.testing import MemoryTransport
+
+if TYPE_CHECKING:
+    from huggingface_hub import InferenceClient
+    from huggingface_hub.errors import BadRequestError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _huggingface_hub() -> None:
+    """huggingface_hub is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global InferenceClient, BadRequestError
+    from huggingface_hub import InferenceClient
+    from huggingface_hub.errors import BadRequestError
+
 
 HI = [{"role": "user", "content": "hi"}]
 TOOLS: list[Any] = [

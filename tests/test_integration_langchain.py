@@ -16,23 +16,30 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 from _receiver import Receiver
 from _side_by_side import of_type, run_script
 from fakes.langchain_llm_server import LangchainLlmServer, serving
 from fakes.llm_server import TEXT
-from langchain_core.language_models.fake import FakeListLLM
-from langchain_core.messages import HumanMessage, SystemMessage
-from langchain_core.tools import tool
-from langchain_openai import ChatOpenAI, OpenAIEmbeddings
-from pydantic import SecretStr
 
 import tripwire
 from tripwire.integrations.langchain import LangchainIntegration
 from tripwire.testing import MemoryTransport
+
+if TYPE_CHECKING:
+    import httpx
+    from langchain_core.language_models.fake import FakeListLLM
+    from langchain_core.messages import HumanMessage, SystemMessage
+    from langchain_core.tools import BaseTool
+    from langchain_openai import ChatOpenAI, OpenAIEmbeddings
+    from pydantic import SecretStr
+
+    KEY: SecretStr
+    get_weather: BaseTool
+    broken: BaseTool
+    measured: BaseTool
 
 USAGE = {
     "gen_ai.usage.input_tokens": 12,
@@ -42,19 +49,37 @@ USAGE = {
     "gen_ai.usage.reasoning.output_tokens": 2,
 }
 
-KEY = SecretStr("k")
 
+@pytest.fixture(autouse=True, scope="module")
+def _langchain() -> None:
+    """LangChain is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py); its tools are made here with it."""
+    global httpx, FakeListLLM, HumanMessage, SystemMessage, ChatOpenAI, OpenAIEmbeddings
+    global KEY, get_weather, broken, measured
+    import httpx
+    from langchain_core.language_models.fake import FakeListLLM
+    from langchain_core.messages import HumanMessage, SystemMessage
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI, OpenAIEmbeddings
+    from pydantic import SecretStr
 
-@tool
-def get_weather(city: str) -> str:
-    """Weather of a city."""
-    return f"sunny in {city}"
+    KEY = SecretStr("k")
 
+    @tool
+    def get_weather(city: str) -> str:
+        """Weather of a city."""
+        return f"sunny in {city}"
 
-@tool
-def broken(city: str) -> str:
-    """Always fails."""
-    raise ValueError(f"no weather for {city}")
+    @tool
+    def broken(city: str) -> str:
+        """Always fails."""
+        raise ValueError(f"no weather for {city}")
+
+    @tool
+    def measured(city: str) -> str:
+        """Weather of a city, measured in a span of its own."""
+        with tripwire.start_span(op="weather.lookup", name=city):
+            return "sunny"
 
 
 @pytest.fixture(scope="module")
@@ -305,13 +330,6 @@ def test_completion_model(llm: LangchainLlmServer) -> None:
         {"role": "user", "content": {"type": "text", "text": "a prompt"}}
     ]
     assert data["gen_ai.response.text"] == "an answer"
-
-
-@tool
-def measured(city: str) -> str:
-    """Weather of a city, measured in a span of its own."""
-    with tripwire.start_span(op="weather.lookup", name=city):
-        return "sunny"
 
 
 def test_spans_started_inside_a_run_nest_under_it(llm: LangchainLlmServer) -> None:

@@ -12,32 +12,51 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 from _side_by_side import of_type, run_gen_ai_settings
 from fakes.langchain_llm_server import LangchainLlmServer, serving
 from fakes.llm_server import TEXT
-from langchain.agents import create_agent
-from langchain_core.messages import HumanMessage
-from langchain_core.tools import tool
-from langchain_openai import ChatOpenAI
-from langgraph.graph import END, START, MessagesState, StateGraph
-from pydantic import SecretStr
 
 import tripwire
 from tripwire.integrations.langchain import LangchainIntegration
 from tripwire.integrations.langgraph import LanggraphIntegration
 from tripwire.testing import MemoryTransport
 
-KEY = SecretStr("k")
+if TYPE_CHECKING:
+    import httpx
+    from langchain.agents import create_agent
+    from langchain_core.messages import HumanMessage
+    from langchain_core.tools import BaseTool, tool
+    from langchain_openai import ChatOpenAI
+    from langgraph.graph import END, START, MessagesState, StateGraph
+    from pydantic import SecretStr
+
+    KEY: SecretStr
+    get_weather: BaseTool
 
 
-@tool
-def get_weather(city: str) -> str:
-    """Weather of a city."""
-    return f"sunny in {city}"
+@pytest.fixture(autouse=True, scope="module")
+def _langgraph() -> None:
+    """LangGraph and LangChain are imported when the module's tests start, not at collection
+    (every xdist worker collects every module; tests/_lazy.py); the tool is made here."""
+    global httpx, create_agent, HumanMessage, tool, ChatOpenAI, END, START, MessagesState
+    global StateGraph, KEY, get_weather
+    import httpx
+    from langchain.agents import create_agent
+    from langchain_core.messages import HumanMessage
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI
+    from langgraph.graph import END, START, MessagesState, StateGraph
+    from pydantic import SecretStr
+
+    KEY = SecretStr("k")
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Weather of a city."""
+        return f"sunny in {city}"
 
 
 @pytest.fixture(scope="module")

@@ -10,17 +10,28 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _receiver import Receiver
 from _side_by_side import run_both
-from ldclient import Config, Context, LDClient
-from ldclient.integrations.test_data import TestData
 
 import tripwire
 from tripwire.integrations import DidNotEnable
 from tripwire.integrations.launchdarkly import LaunchDarklyIntegration
+
+if TYPE_CHECKING:
+    from ldclient import Config, Context, LDClient
+    from ldclient.integrations.test_data import TestData
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _ldclient() -> None:
+    """ldclient is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global Config, Context, LDClient, TestData
+    from ldclient import Config, Context, LDClient
+    from ldclient.integrations.test_data import TestData
 
 
 @pytest.fixture

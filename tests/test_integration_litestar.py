@@ -14,17 +14,13 @@ import json
 import re
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import litestar
-import uvicorn
+import pytest
 from _raw_http import bound_socket, fetch
 from _receiver import Receiver
 from _sentry_side import Ids, normalise
 from _side_by_side import run_both
-from litestar import Litestar, get, post
-from litestar.exceptions import HTTPException
-from litestar.middleware import ASGIMiddleware, DefineMiddleware
 
 import tripwire
 from tripwire.integrations.litestar import LitestarIntegration
@@ -33,6 +29,77 @@ from tripwire.testing import MemoryTransport, reset
 DSN = "http://key@example.com/1"
 TRACE_ID = "771a43a4192642f0b136d5159a501700"
 PARENT = "1234567890abcdef"
+
+
+if TYPE_CHECKING:
+    import litestar
+    import uvicorn
+    from litestar import Litestar
+    from litestar.handlers import HTTPRouteHandler
+    from litestar.middleware import ASGIMiddleware, DefineMiddleware
+
+    boom: HTTPRouteHandler
+    echo: HTTPRouteHandler
+    raw: HTTPRouteHandler
+    form: HTTPRouteHandler
+    sync_view: HTTPRouteHandler
+    forbidden: HTTPRouteHandler
+    down: HTTPRouteHandler
+    NewStyle: type[ASGIMiddleware]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _litestar() -> None:
+    """Litestar and uvicorn are imported when the module's tests start, not at collection
+    (every xdist worker collects every module; tests/_lazy.py); the route handlers and the
+    middleware built on them are made here too."""
+    global litestar, uvicorn, Litestar, HTTPException, ASGIMiddleware, DefineMiddleware
+    global boom, echo, raw, form, sync_view, forbidden, down, NewStyle
+    import litestar
+    import uvicorn
+    from litestar import Litestar, get, post
+    from litestar.exceptions import HTTPException
+    from litestar.middleware import ASGIMiddleware, DefineMiddleware
+
+    @get("/boom")
+    async def boom() -> str:
+        tripwire.set_tag("route", "boom")
+        raise ZeroDivisionError("no 7")
+
+    @post("/echo")
+    async def echo(request: litestar.Request[Any, Any, Any]) -> Any:
+        data = await request.json()  # the body stays readable for the handler
+        tripwire.capture_message("echo")
+        return data
+
+    @post("/raw")
+    async def raw(request: litestar.Request[Any, Any, Any]) -> str:
+        body = await request.body()
+        tripwire.capture_message("raw")
+        return str(len(body))
+
+    @post("/form")
+    async def form(request: litestar.Request[Any, Any, Any]) -> str:
+        fields = await request.form()
+        tripwire.capture_message("form")
+        return ",".join(sorted(fields))
+
+    @get("/sync", sync_to_thread=True)
+    def sync_view() -> str:
+        tripwire.capture_message("sync")
+        return "ok"
+
+    @get("/forbidden")
+    async def forbidden() -> str:
+        raise HTTPException(status_code=403, detail="no")
+
+    @get("/down", name="down_for_maintenance")
+    async def down() -> str:
+        raise HTTPException(status_code=503, detail="down")
+
+    class NewStyle(ASGIMiddleware):
+        async def handle(self, scope: Any, receive: Any, send: Any, next_app: Any) -> None:
+            await next_app(scope, receive, send)
 
 
 def init(integration: LitestarIntegration | None = None, **options: Any) -> MemoryTransport:
@@ -49,60 +116,12 @@ def init(integration: LitestarIntegration | None = None, **options: Any) -> Memo
     return memory
 
 
-@get("/boom")
-async def boom() -> str:
-    tripwire.set_tag("route", "boom")
-    raise ZeroDivisionError("no 7")
-
-
-@post("/echo")
-async def echo(request: litestar.Request[Any, Any, Any]) -> Any:
-    data = await request.json()  # the body stays readable for the handler
-    tripwire.capture_message("echo")
-    return data
-
-
-@post("/raw")
-async def raw(request: litestar.Request[Any, Any, Any]) -> str:
-    body = await request.body()
-    tripwire.capture_message("raw")
-    return str(len(body))
-
-
-@post("/form")
-async def form(request: litestar.Request[Any, Any, Any]) -> str:
-    fields = await request.form()
-    tripwire.capture_message("form")
-    return ",".join(sorted(fields))
-
-
-@get("/sync", sync_to_thread=True)
-def sync_view() -> str:
-    tripwire.capture_message("sync")
-    return "ok"
-
-
-@get("/forbidden")
-async def forbidden() -> str:
-    raise HTTPException(status_code=403, detail="no")
-
-
-@get("/down", name="down_for_maintenance")
-async def down() -> str:
-    raise HTTPException(status_code=503, detail="down")
-
-
 class Stamp:
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
-
-
-class NewStyle(ASGIMiddleware):
-    async def handle(self, scope: Any, receive: Any, send: Any, next_app: Any) -> None:
-        await next_app(scope, receive, send)
 
 
 def auth_user(app: Any) -> Any:

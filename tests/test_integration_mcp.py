@@ -13,21 +13,35 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mcp_types as types
 import pytest
-import uvicorn
 from _receiver import Receiver
 from _side_by_side import of_type, run_both
-from mcp import Client
-from mcp.server.lowlevel import Server
-from mcp.server.mcpserver import MCPServer
 
 import tripwire
 from tripwire.integrations.mcp import MCPIntegration
 from tripwire.integrations.starlette import StarletteIntegration
 from tripwire.testing import MemoryTransport
+
+if TYPE_CHECKING:
+    import mcp_types as types
+    import uvicorn
+    from mcp import Client
+    from mcp.server.lowlevel import Server
+    from mcp.server.mcpserver import MCPServer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _mcp() -> None:
+    """MCP is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global types, uvicorn, Client, Server, MCPServer
+    import mcp_types as types
+    import uvicorn
+    from mcp import Client
+    from mcp.server.lowlevel import Server
+    from mcp.server.mcpserver import MCPServer
 
 
 def init(**options: Any) -> MemoryTransport:

@@ -11,19 +11,32 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _side_by_side import of_type, run_both
 from fakes.llm_server import TEXT, TEXT_PIECES
 from fakes.mistral_server import MistralServer, serving
-from mistralai.client import Mistral
-from mistralai.client.errors import SDKError
-from mistralai.client.models import AssistantMessage, SystemMessage, TextChunk, UserMessage
 
 import tripwire
 from tripwire.integrations.mistral import MistralIntegration
 from tripwire.testing import MemoryTransport
+
+if TYPE_CHECKING:
+    from mistralai.client import Mistral
+    from mistralai.client.errors import SDKError
+    from mistralai.client.models import AssistantMessage, SystemMessage, TextChunk, UserMessage
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _mistralai() -> None:
+    """mistralai is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global Mistral, SDKError, AssistantMessage, SystemMessage, TextChunk, UserMessage
+    from mistralai.client import Mistral
+    from mistralai.client.errors import SDKError
+    from mistralai.client.models import AssistantMessage, SystemMessage, TextChunk, UserMessage
+
 
 MESSAGES: list[Any] = [
     {"role": "system", "content": "be nice"},

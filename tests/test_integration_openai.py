@@ -16,9 +16,8 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 import pytest
 from _side_by_side import of_type, run_gen_ai_settings
 from fakes.llm_server import TEXT, TEXT_PIECES, LlmServer, serving
@@ -26,6 +25,18 @@ from fakes.llm_server import TEXT, TEXT_PIECES, LlmServer, serving
 import tripwire
 from tripwire.integrations.openai import OpenAIIntegration
 from tripwire.testing import MemoryTransport
+
+if TYPE_CHECKING:
+    import openai
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _openai() -> None:
+    """OpenAI is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global openai
+    import openai
+
 
 MESSAGES = [
     {"role": "system", "content": "be nice"},

@@ -15,22 +15,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import agents
-import openai
 import pytest
 from _receiver import Receiver
 from _side_by_side import of_type, run_gen_ai_settings
-from agents import (
-    Agent,
-    ModelSettings,
-    OpenAIChatCompletionsModel,
-    OpenAIResponsesModel,
-    RunHooks,
-    Runner,
-    function_tool,
-)
 from fakes.llm_server import TEXT
 from fakes.openai_agents_server import AgentLlmServer, serving
 
@@ -39,20 +28,66 @@ from tripwire.integrations.openai import OpenAIIntegration
 from tripwire.integrations.openai_agents import OpenAIAgentsIntegration
 from tripwire.testing import MemoryTransport
 
-# No export of the library's own traces (to OpenAI) from the tests.
-agents.set_tracing_disabled(True)
+if TYPE_CHECKING:
+    import openai
+    from agents import (
+        Agent,
+        FunctionTool,
+        ModelSettings,
+        OpenAIChatCompletionsModel,
+        OpenAIResponsesModel,
+        RunHooks,
+        Runner,
+    )
+
+    get_weather: FunctionTool
+    broken: FunctionTool
+    CountingHooks: type[RunHooks[Any]]
 
 
-@function_tool
-def get_weather(city: str) -> str:
-    """Weather of a city."""
-    return f"sunny in {city}"
+@pytest.fixture(autouse=True, scope="module")
+def _agents() -> None:
+    """OpenAI Agents is imported when the module's tests start, not at collection (every
+    xdist worker collects every module; tests/_lazy.py); its tools are made here with it."""
+    global agents, openai, Agent, ModelSettings, OpenAIChatCompletionsModel
+    global OpenAIResponsesModel, Runner, get_weather, broken, CountingHooks
+    import agents
+    import openai
+    from agents import (
+        Agent,
+        ModelSettings,
+        OpenAIChatCompletionsModel,
+        OpenAIResponsesModel,
+        RunHooks,
+        Runner,
+        function_tool,
+    )
 
+    # No export of the library's own traces (to OpenAI) from the tests.
+    agents.set_tracing_disabled(True)
 
-@function_tool
-def broken(city: str) -> str:
-    """Always fails."""
-    raise RuntimeError("no weather today")
+    @function_tool
+    def get_weather(city: str) -> str:
+        """Weather of a city."""
+        return f"sunny in {city}"
+
+    @function_tool
+    def broken(city: str) -> str:
+        """Always fails."""
+        raise RuntimeError("no weather today")
+
+    class CountingHooks(RunHooks[Any]):
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        async def on_agent_start(self, context: Any, agent: Any) -> None:
+            self.seen.append("agent_start")
+
+        async def on_tool_start(self, context: Any, agent: Any, tool: Any) -> None:
+            self.seen.append("tool_start")
+
+        async def on_tool_end(self, context: Any, agent: Any, tool: Any, result: Any) -> None:
+            self.seen.append("tool_end")
 
 
 @pytest.fixture(scope="module")
@@ -311,20 +346,6 @@ def test_outputs_only(llm: AgentLlmServer, loop: asyncio.AbstractEventLoop) -> N
     chat = span(tx, "chat gpt-4o")["data"]
     assert "gen_ai.tool.definitions" not in chat  # an input, under data_collection
     assert span(tx, "execute_tool get_weather")["data"]["gen_ai.tool.output"] == "sunny in Paris"
-
-
-class CountingHooks(RunHooks[Any]):
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    async def on_agent_start(self, context: Any, agent: Any) -> None:
-        self.seen.append("agent_start")
-
-    async def on_tool_start(self, context: Any, agent: Any, tool: Any) -> None:
-        self.seen.append("tool_start")
-
-    async def on_tool_end(self, context: Any, agent: Any, tool: Any, result: Any) -> None:
-        self.seen.append("tool_end")
 
 
 def test_the_users_hooks_still_run(llm: AgentLlmServer, loop: asyncio.AbstractEventLoop) -> None:

@@ -17,16 +17,12 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _otel import fresh_otel
 from _receiver import Receiver
 from _side_by_side import of_type, run_both
-from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import SpanKind, Status, StatusCode, format_span_id, format_trace_id
 
 import tripwire
 from tripwire.integrations.opentelemetry import (
@@ -37,6 +33,25 @@ from tripwire.integrations.opentelemetry import (
 from tripwire.integrations.opentelemetry.consts import SENTRY_BAGGAGE_KEY, SENTRY_TRACE_KEY
 from tripwire.tracing import NoOpSpan
 from tripwire.tracing_utils import Baggage
+
+if TYPE_CHECKING:
+    from opentelemetry import context as otel_context
+    from opentelemetry import propagate, trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import SpanKind, Status, StatusCode, format_span_id, format_trace_id
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _opentelemetry() -> None:
+    """OpenTelemetry is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global otel_context, propagate, trace, TracerProvider, SpanKind, Status, StatusCode
+    global format_span_id, format_trace_id
+    from opentelemetry import context as otel_context
+    from opentelemetry import propagate, trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import SpanKind, Status, StatusCode, format_span_id, format_trace_id
+
 
 TRACE_ID = "771a43a4192642f0b136d5159a501700"
 PARENT_ID = "1234567890abcdef"

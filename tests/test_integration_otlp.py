@@ -14,23 +14,40 @@ import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _otel import attributes, fresh_otel, otlp_spans
 from _receiver import Receiver, Request
 from _side_by_side import events, run_both
-from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
-from opentelemetry.sdk.trace import Span, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
 
 import tripwire
 from tripwire.consts import VERSION
 from tripwire.integrations.otlp import OTLPIntegration, SentryOTLPPropagator
 from tripwire.testing import reset
+
+if TYPE_CHECKING:
+    from opentelemetry import context as otel_context
+    from opentelemetry import propagate, trace
+    from opentelemetry.sdk.trace import Span, TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _opentelemetry() -> None:
+    """OpenTelemetry is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global otel_context, propagate, trace, Span, TracerProvider, SimpleSpanProcessor
+    global InMemorySpanExporter, SpanKind, format_span_id, format_trace_id
+    from opentelemetry import context as otel_context
+    from opentelemetry import propagate, trace
+    from opentelemetry.sdk.trace import Span, TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
+
 
 TRACE_ID = "771a43a4192642f0b136d5159a501700"
 PARENT_ID = "1234567890abcdef"

@@ -14,22 +14,37 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 import pytest
 from _side_by_side import of_type, run_gen_ai_settings
 from fakes.llm_server import TEXT
 from fakes.openai_agents_server import AgentLlmServer, serving
-from pydantic_ai import Agent, ModelRetry
-from pydantic_ai.exceptions import ModelHTTPError
-from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
-from pydantic_ai.providers.openai import OpenAIProvider
 
 import tripwire
 from tripwire.integrations.openai import OpenAIIntegration
 from tripwire.integrations.pydantic_ai import PydanticAIIntegration
 from tripwire.testing import MemoryTransport
+
+if TYPE_CHECKING:
+    import openai
+    from pydantic_ai import Agent, ModelRetry
+    from pydantic_ai.exceptions import ModelHTTPError
+    from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _pydantic_ai() -> None:
+    """Pydantic AI is imported when the module's tests start, not at collection (every
+    xdist worker collects every module; tests/_lazy.py)."""
+    global openai, Agent, ModelRetry, ModelHTTPError, OpenAIChatModel, OpenAIResponsesModel
+    global OpenAIProvider
+    import openai
+    from pydantic_ai import Agent, ModelRetry
+    from pydantic_ai.exceptions import ModelHTTPError
+    from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
+    from pydantic_ai.providers.openai import OpenAIProvider
 
 
 @pytest.fixture(scope="module")

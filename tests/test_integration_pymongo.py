@@ -11,17 +11,28 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pymongo
 import pytest
 from _side_by_side import of_type, run_both
 from fakes.mongo import MongoServer, serving
-from pymongo import monitoring
 
 import tripwire
 from tripwire.integrations.pymongo import PyMongoIntegration
 from tripwire.testing import MemoryTransport, reset
+
+if TYPE_CHECKING:
+    import pymongo
+    from pymongo import monitoring
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _pymongo() -> None:
+    """PyMongo is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global pymongo, monitoring
+    import pymongo
+    from pymongo import monitoring
 
 
 @pytest.fixture(scope="session")

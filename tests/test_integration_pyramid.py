@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pytest
 from _receiver import Receiver
 from _sentry_side import Ids, normalise
 from _side_by_side import run_both
@@ -21,13 +22,26 @@ import tripwire
 from tripwire.integrations.pyramid import PyramidIntegration
 from tripwire.testing import reset
 
-with warnings.catch_warnings():  # Pyramid 2.1 imports pkg_resources, WebOb 1.8 cgi
-    warnings.simplefilter("ignore", UserWarning)
-    warnings.simplefilter("ignore", DeprecationWarning)
+if TYPE_CHECKING:
     from pyramid import router
     from pyramid.config import Configurator
     from pyramid.httpexceptions import HTTPForbidden
     from pyramid.response import Response
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _pyramid() -> None:
+    """Pyramid is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global router, Configurator, HTTPForbidden, Response
+    with warnings.catch_warnings():  # Pyramid 2.1 imports pkg_resources, WebOb 1.8 cgi
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from pyramid import router
+        from pyramid.config import Configurator
+        from pyramid.httpexceptions import HTTPForbidden
+        from pyramid.response import Response
+
 
 TRACE_ID = "771a43a4192642f0b136d5159a501700"
 PARENT = "1234567890abcdef"

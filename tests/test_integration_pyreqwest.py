@@ -10,19 +10,33 @@ import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _http_server import Server, crumbs_of, serving, spans_of
 from _side_by_side import run_both
-from pyreqwest.client import ClientBuilder, SyncClientBuilder
-from pyreqwest.exceptions import ConnectError
-from pyreqwest.request import OneOffRequestBuilder, SyncOneOffRequestBuilder
-from pyreqwest.simple.sync_request import pyreqwest_get
 
 import tripwire
 from tripwire.integrations.pyreqwest import PyreqwestIntegration
 from tripwire.testing import MemoryTransport, reset
+
+if TYPE_CHECKING:
+    from pyreqwest.client import ClientBuilder, SyncClientBuilder
+    from pyreqwest.exceptions import ConnectError
+    from pyreqwest.request import OneOffRequestBuilder, SyncOneOffRequestBuilder
+    from pyreqwest.simple.sync_request import pyreqwest_get
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _pyreqwest() -> None:
+    """pyreqwest is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global ClientBuilder, SyncClientBuilder, ConnectError, OneOffRequestBuilder
+    global SyncOneOffRequestBuilder, pyreqwest_get
+    from pyreqwest.client import ClientBuilder, SyncClientBuilder
+    from pyreqwest.exceptions import ConnectError
+    from pyreqwest.request import OneOffRequestBuilder, SyncOneOffRequestBuilder
+    from pyreqwest.simple.sync_request import pyreqwest_get
 
 
 @pytest.fixture

@@ -15,10 +15,9 @@ import json
 import re
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import quart
-import uvicorn
+import pytest
 from _raw_http import bound_socket, fetch
 from _receiver import Receiver
 from _sentry_side import Ids, normalise
@@ -27,6 +26,20 @@ from _side_by_side import run_both
 import tripwire
 from tripwire.integrations.quart import QuartIntegration
 from tripwire.testing import MemoryTransport, reset
+
+if TYPE_CHECKING:
+    import quart
+    import uvicorn
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _quart() -> None:
+    """Quart is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global quart, uvicorn
+    import quart
+    import uvicorn
+
 
 DSN = "http://key@example.com/1"
 TRACE_ID = "771a43a4192642f0b136d5159a501700"

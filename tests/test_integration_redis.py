@@ -12,12 +12,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from _lazy import skip_module_without
 
-redis = pytest.importorskip("redis")
-pytest.importorskip("redis.asyncio")
+skip_module_without("redis")
 from _redis_server import (  # noqa: E402, F401 (fixtures)
     RedisServer,
     keyspace_fixture,
@@ -31,6 +31,18 @@ from tripwire.integrations.redis import RedisIntegration  # noqa: E402
 from tripwire.integrations.redis._sync_common import patch_redis_client  # noqa: E402
 from tripwire.integrations.redis.modules.queries import _set_db_data  # noqa: E402
 from tripwire.testing import MemoryTransport, reset  # noqa: E402
+
+if TYPE_CHECKING:
+    import redis
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _redis() -> None:
+    """redis-py is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global redis
+    import redis
+    import redis.asyncio
 
 
 def init(integration: Any = None, **options: Any) -> MemoryTransport:

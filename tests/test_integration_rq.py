@@ -17,7 +17,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 from _receiver import Receiver
@@ -27,13 +27,26 @@ from _redis_server import (
     redis_server_fixture,  # noqa: F401
 )
 from _side_by_side import run_both
-from redis import Redis
-from rq import Queue, Retry, SimpleWorker
-from rq.timeouts import JobTimeoutException
 
 import tripwire
 from tripwire.integrations.rq import RqIntegration
 from tripwire.testing import MemoryTransport
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from rq import Queue, Retry, SimpleWorker
+    from rq.timeouts import JobTimeoutException
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _rq() -> None:
+    """RQ is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global Redis, Queue, Retry, SimpleWorker, JobTimeoutException
+    from redis import Redis
+    from rq import Queue, Retry, SimpleWorker
+    from rq.timeouts import JobTimeoutException
+
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent

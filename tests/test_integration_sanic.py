@@ -16,18 +16,31 @@ import json
 import re
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+import pytest
 from _raw_http import bound_socket, fetch
 from _receiver import Receiver
 from _sentry_side import Ids, normalise
 from _side_by_side import run_both
-from sanic import Sanic, response
-from sanic.exceptions import Forbidden
 
 import tripwire
 from tripwire.integrations.sanic import SanicIntegration
 from tripwire.testing import MemoryTransport, reset
+
+if TYPE_CHECKING:
+    from sanic import Sanic, response
+    from sanic.exceptions import Forbidden
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _sanic() -> None:
+    """Sanic is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global Sanic, response, Forbidden
+    from sanic import Sanic, response
+    from sanic.exceptions import Forbidden
+
 
 DSN = "http://key@example.com/1"
 TRACE_ID = "771a43a4192642f0b136d5159a501700"

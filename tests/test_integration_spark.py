@@ -23,9 +23,8 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyspark
 import pytest
 from _owned_processes import processes_naming, scratch_folder
 from _receiver import Receiver
@@ -34,6 +33,18 @@ from _side_by_side import dumps, event_shape, run_each
 from tripwire.integrations.spark import SparkWorkerIntegration
 from tripwire.integrations.spark.spark_worker import _wrap_main
 from tripwire.testing import reset
+
+if TYPE_CHECKING:
+    import pyspark
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _pyspark() -> None:
+    """PySpark is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global pyspark
+    import pyspark
+
 
 SCRIPT = """
 import os

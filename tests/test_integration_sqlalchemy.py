@@ -14,19 +14,33 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import sqlalchemy
 from _postgres_server import PostgresServer, serve
 from _side_by_side import of_type, run_both
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import create_async_engine
 
 import tripwire
 from tripwire.integrations.sqlalchemy import SqlalchemyIntegration
 from tripwire.testing import MemoryTransport, reset
+
+if TYPE_CHECKING:
+    import sqlalchemy
+    from sqlalchemy import create_engine, event, text
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _sqlalchemy() -> None:
+    """SQLAlchemy is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global sqlalchemy, create_engine, event, text, Engine, create_async_engine
+    import sqlalchemy
+    from sqlalchemy import create_engine, event, text
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.ext.asyncio import create_async_engine
+
 
 HERE = Path(__file__).name
 

@@ -10,17 +10,27 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _receiver import Receiver
 from _side_by_side import run_both
-from statsig import StatsigOptions, StatsigUser, statsig
 
 import tripwire
 from tripwire.integrations import DidNotEnable
 from tripwire.integrations.statsig import StatsigIntegration
 from tripwire.testing import reset
+
+if TYPE_CHECKING:
+    from statsig import StatsigOptions, StatsigUser, statsig
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _statsig() -> None:
+    """statsig is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global StatsigOptions, StatsigUser, statsig
+    from statsig import StatsigOptions, StatsigUser, statsig
 
 
 @pytest.fixture(autouse=True)

@@ -9,30 +9,43 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import strawberry
 from _graphql_side import SETTINGS, compare
 from _receiver import Receiver
 from _wsgi_serve import request, served
-from flask import Flask
-from strawberry.flask.views import GraphQLView
 
 import tripwire
 from tripwire.integrations.flask import FlaskIntegration
 from tripwire.integrations.strawberry import StrawberryIntegration
 
+if TYPE_CHECKING:
+    import strawberry
+    from flask import Flask
+    from strawberry.flask.views import GraphQLView
 
-@strawberry.type
-class Query:
-    @strawberry.field
-    def hello(self, name: str) -> str:
-        return "hi " + name
+    Query: type
 
-    @strawberry.field
-    def boom(self) -> str:
-        raise ZeroDivisionError("resolver failed")
+
+@pytest.fixture(autouse=True, scope="module")
+def _strawberry() -> None:
+    """Strawberry and Flask are imported when the module's tests start, not at collection
+    (every xdist worker collects every module; tests/_lazy.py); the query type is made here."""
+    global strawberry, Flask, GraphQLView, Query
+    import strawberry
+    from flask import Flask
+    from strawberry.flask.views import GraphQLView
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def hello(self, name: str) -> str:
+            return "hi " + name
+
+        @strawberry.field
+        def boom(self) -> str:
+            raise ZeroDivisionError("resolver failed")
 
 
 def _extension_names(schema: strawberry.Schema) -> list[str]:

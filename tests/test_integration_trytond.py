@@ -12,17 +12,9 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-
-with warnings.catch_warnings():  # trytond 8 warns about its own deprecated imports
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import trytond.protocols.dispatcher  # noqa: F401  (registers /rpc/ on the app)
-    from trytond.exceptions import UserError
-    from trytond.status import start as start_status_dumper
-    from trytond.wsgi import app
-
 from _receiver import Receiver
 from _sentry_side import Ids, normalise
 from _side_by_side import run_both
@@ -32,26 +24,43 @@ import tripwire
 from tripwire.integrations.trytond import TrytondWSGIIntegration
 from tripwire.testing import reset
 
+if TYPE_CHECKING:
+    from trytond.wsgi import app
+
 TRACE_ID = "771a43a4192642f0b136d5159a501700"
 PARENT = "1234567890abcdef"
 JSON = {"Content-Type": "application/json"}
 
 
 def _refuse(request: Any, database_name: str) -> None:
+    from trytond.exceptions import UserError
+
     raise UserError("Not allowed", "ask an administrator")
 
 
-# The app is process-wide: the route is added once (Tryton adds rules, never replaces).
-if not any(
-    rule.rule == "/<database_name>/tripwire-test/refuse" for rule in app.url_map.iter_rules()
-):
-    app.route("/<database_name>/tripwire-test/refuse", methods=["POST"])(_refuse)
+@pytest.fixture(scope="module", autouse=True)
+def _trytond() -> None:
+    """trytond is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global app
+    with warnings.catch_warnings():  # trytond 8 warns about its own deprecated imports
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import trytond.protocols.dispatcher  # noqa: F401  (registers /rpc/ on the app)
+        from trytond.wsgi import app
+
+    # The app is process-wide: the route is added once (Tryton adds rules, never replaces).
+    if not any(
+        rule.rule == "/<database_name>/tripwire-test/refuse" for rule in app.url_map.iter_rules()
+    ):
+        app.route("/<database_name>/tripwire-test/refuse", methods=["POST"])(_refuse)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _status_dumper() -> None:
+def _status_dumper(_trytond: None) -> None:
     """Tryton starts its status dumper, a daemon thread that lives as long as the process,
     on its first request: started before any test's thread snapshot."""
+    from trytond.status import start as start_status_dumper
+
     start_status_dumper()
 
 

@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import typer
-import typer.main
 from _side_by_side import run
 
 import tripwire
 from tripwire.integrations.typer import TyperIntegration
 from tripwire.testing import MemoryTransport, reset
+
+if TYPE_CHECKING:
+    import typer
+    import typer.main
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _typer() -> None:
+    """Typer is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global typer
+    import typer
+    import typer.main
 
 
 def make_app() -> typer.Typer:

@@ -10,30 +10,44 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _side_by_side import run
 from fakes.typesafe_server import TypeSafeServer, serving
-from typesafe_sdk import (
-    AsyncTypeSafeClient,
-    Choice,
-    Noul,
-    Score,
-    TypeSafeBadRequestError,
-    TypeSafeClient,
-)
 
 import tripwire
 from tripwire.integrations.typesafe import TypeSafeIntegration
 from tripwire.testing import MemoryTransport, reset
 
+if TYPE_CHECKING:
+    from typesafe_sdk import AsyncTypeSafeClient, TypeSafeBadRequestError, TypeSafeClient
+
 TESTS = str(Path(__file__).parent)
-QUESTIONS: dict[str, Any] = {
-    "billing": Noul(instructions="Is this about billing?"),
-    "tone": Choice(instructions="tone?", criteria={"calm": None, "angry": None}),
-    "urgency": Score(criteria=["later", "soon", "now"]),
-}
+QUESTIONS: dict[str, Any] = {}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _typesafe() -> None:
+    """typesafe-sdk is imported when the module's tests start, not at collection (every
+    xdist worker collects every module; tests/_lazy.py); the questions are made here."""
+    global AsyncTypeSafeClient, TypeSafeBadRequestError, TypeSafeClient
+    from typesafe_sdk import (
+        AsyncTypeSafeClient,
+        Choice,
+        Noul,
+        Score,
+        TypeSafeBadRequestError,
+        TypeSafeClient,
+    )
+
+    QUESTIONS.update(
+        {
+            "billing": Noul(instructions="Is this about billing?"),
+            "tone": Choice(instructions="tone?", criteria={"calm": None, "angry": None}),
+            "urgency": Score(criteria=["later", "soon", "now"]),
+        }
+    )
 
 
 @pytest.fixture

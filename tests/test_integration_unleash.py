@@ -10,17 +10,29 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _receiver import Receiver
 from _side_by_side import run_both
-from UnleashClient import UnleashClient  # type: ignore[attr-defined]
-from UnleashClient.cache import FileCache
 
 import tripwire
 from tripwire.integrations.unleash import UnleashIntegration
 from tripwire.testing import reset
+
+if TYPE_CHECKING:
+    from UnleashClient import UnleashClient  # type: ignore[attr-defined]
+    from UnleashClient.cache import FileCache
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _unleashclient() -> None:
+    """UnleashClient is imported when the module's tests start, not at collection (every xdist
+    worker collects every module; tests/_lazy.py)."""
+    global UnleashClient, FileCache
+    from UnleashClient import UnleashClient  # type: ignore[attr-defined]
+    from UnleashClient.cache import FileCache
+
 
 FEATURES = {
     "version": 1,

@@ -15,18 +15,13 @@ import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.util import setup_testing_defaults
 
 import pytest
-import tornado.httpserver
-import tornado.web
 from _raw_http import bound_socket, fetch
 from _receiver import Receiver
 from _side_by_side import of_type, run_each
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from sanic import Sanic, response
 
 import tripwire
 from tripwire.integrations.aiohttp import AioHttpIntegration
@@ -34,6 +29,26 @@ from tripwire.integrations.asgi import SentryAsgiMiddleware
 from tripwire.integrations.sanic import SanicIntegration
 from tripwire.integrations.tornado import TornadoIntegration
 from tripwire.integrations.wsgi import SentryWsgiMiddleware
+
+if TYPE_CHECKING:
+    import tornado.httpserver
+    import tornado.web
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+    from sanic import Sanic, response
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _frameworks() -> None:
+    """Tornado, aiohttp and Sanic are imported when the module's tests start, not at
+    collection (every xdist worker collects every module; tests/_lazy.py)."""
+    global tornado, web, TestClient, TestServer, Sanic, response
+    import tornado.httpserver
+    import tornado.web
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+    from sanic import Sanic, response
+
 
 _app_numbers = itertools.count()  # Sanic refuses two applications of one name
 

@@ -29,16 +29,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _lazy import skip_module_without
 
 pytest.importorskip("starlette", reason="the server extra is not installed")
 pytest.importorskip("uvicorn", reason="the server extra is not installed")
-pytest.importorskip("openai", reason="openai is not installed")
-pytest.importorskip("sentry_sdk", reason="sentry-sdk is not installed")
+skip_module_without("openai", reason="openai is not installed")
+skip_module_without("sentry_sdk", reason="sentry-sdk is not installed")
 
-from fakes.llm_server import serving
+from fakes.llm_server import serving  # noqa: E402
 
-from tripwire.server.app import ServerThread
-from tripwire.server.genai import format_cost
+from tripwire.server.app import ServerThread  # noqa: E402
+from tripwire.server.genai import format_cost  # noqa: E402
 
 SENTRY_SCRIPT = """
     import os, sys, warnings

@@ -30,13 +30,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from _lazy import skip_module_without
 
 pytest.importorskip("starlette", reason="the server extra is not installed")
 pytest.importorskip("uvicorn", reason="the server extra is not installed")
-pytest.importorskip("selenium", reason="selenium is not installed")
-pytest.importorskip("sentry_sdk", reason="sentry-sdk is not installed")
+skip_module_without("selenium", reason="selenium is not installed")
+skip_module_without("sentry_sdk", reason="sentry-sdk is not installed")
 
-from tripwire.server.app import ServerThread
+from tripwire.server.app import ServerThread  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

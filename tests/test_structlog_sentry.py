@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from _lazy import skip_module_without
 from _side_by_side import dumps, events, of_type, run, run_both
 
-pytest.importorskip("structlog_sentry")
+skip_module_without("structlog_sentry")
 
 # structlog writing to a StringIO; structlog-sentry's processor before the renderer.
 _STRUCTLOG_SETUP = """

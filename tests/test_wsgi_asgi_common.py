@@ -9,21 +9,26 @@ events' ``request`` (and its ``_meta``) and the helpers' outputs must match.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from _lazy import skip_module_without
 from _receiver import Receiver
 from _side_by_side import run_each
 
 import tripwire
 from tripwire.integrations._asgi_common import _get_request_data, _RootPathInPath
-from tripwire.integrations._wsgi_common import (
-    HttpCodeRangeContainer,
-    RequestExtractor,
-    request_body_within_bounds,
-)
 
-pytest.importorskip("sentry_sdk")
+if TYPE_CHECKING:
+    from tripwire.integrations._wsgi_common import (
+        HttpCodeRangeContainer,
+        RequestExtractor,
+        request_body_within_bounds,
+    )
+
+    _ToyExtractor: type[RequestExtractor]
+
+skip_module_without("sentry_sdk")
 
 # The toy request and its extractor, as a third-party framework integration writes them.
 _TOY = """
@@ -246,14 +251,26 @@ class _Toy:
         self.body = body
 
 
-class _ToyExtractor(RequestExtractor):
-    """Implements only what a minimal integration does (no form, files, cookies)."""
+@pytest.fixture(autouse=True, scope="module")
+def _wsgi_common() -> None:
+    """tripwire's `_wsgi_common` imports Django's request module when Django is installed:
+    imported when the module's tests start, not at collection (every xdist worker collects
+    every module; tests/_lazy.py), with the extractor built on it."""
+    global HttpCodeRangeContainer, RequestExtractor, request_body_within_bounds, _ToyExtractor
+    from tripwire.integrations._wsgi_common import (
+        HttpCodeRangeContainer,
+        RequestExtractor,
+        request_body_within_bounds,
+    )
 
-    def env(self) -> dict[str, Any]:
-        return self.request.environ  # type: ignore[no-any-return]
+    class _ToyExtractor(RequestExtractor):
+        """Implements only what a minimal integration does (no form, files, cookies)."""
 
-    def raw_data(self) -> bytes:
-        return self.request.body  # type: ignore[no-any-return]
+        def env(self) -> dict[str, Any]:
+            return self.request.environ  # type: ignore[no-any-return]
+
+        def raw_data(self) -> bytes:
+            return self.request.body  # type: ignore[no-any-return]
 
 
 def test_an_extractor_in_an_event_processor_reaches_the_receiver(rx: Receiver) -> None:

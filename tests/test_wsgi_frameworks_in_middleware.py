@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import bottle
-import falcon
 import pytest
 from _receiver import Receiver
 from _wsgi_serve import request, served
@@ -31,10 +29,24 @@ from tripwire.integrations.quart import QuartIntegration
 from tripwire.integrations.starlette import StarletteIntegration
 from tripwire.integrations.wsgi import SentryWsgiMiddleware
 
-with warnings.catch_warnings():  # Pyramid 2.1 imports pkg_resources, WebOb 1.8 cgi
-    warnings.simplefilter("ignore", UserWarning)
-    warnings.simplefilter("ignore", DeprecationWarning)
+if TYPE_CHECKING:
+    import bottle
+    import falcon
     from pyramid.config import Configurator
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _frameworks() -> None:
+    """Bottle, Falcon and Pyramid are imported when the module's tests start, not at
+    collection (every xdist worker collects every module; tests/_lazy.py)."""
+    global bottle, falcon, Configurator
+    import bottle
+    import falcon
+
+    with warnings.catch_warnings():  # Pyramid 2.1 imports pkg_resources, WebOb 1.8 cgi
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from pyramid.config import Configurator
 
 
 def bottle_app() -> Any:
