@@ -336,11 +336,9 @@ async def flush_async(
 @guarded()
 def get_current_span(scope: Scope | None = None) -> Span | None:
     """The active span of `scope` (default: the current scope), or None."""
+    # `Scope.span` hides a streamed span, also one an integration started (use
+    # `traces.get_current_span`): sentry_sdk 2.75 gives only transaction-model spans here.
     span: Span | None = (scope or get_current_scope()).span
-    if getattr(span, "_streamed", False):
-        # A streamed span, also one an integration started (use `traces.get_current_span`):
-        # sentry_sdk 2.75 gives only transaction-model spans here.
-        return None
     return span
 
 
@@ -418,15 +416,9 @@ def get_baggage() -> str | None:
 @guarded()
 def set_measurement(name: str, value: float, unit: str = "") -> None:
     """Deprecated (as in sentry_sdk 2.28+): set a measurement on the current transaction."""
-    scope = get_current_scope()
-    if getattr(scope.span, "_streamed", False):
-        # Streamed spans have no measurements: sentry_sdk 2.75 warns (naming its
-        # `Scope.transaction`, which it reads) and sets nothing.
-        warnings.warn(
-            "Scope.transaction is not available in streaming mode.", DeprecationWarning, 1
-        )
-        return
-    transaction = scope.transaction
+    # Under a streamed span (no measurements) `Scope.transaction` warns and is None, as
+    # sentry_sdk 2.75's, which reads it here too.
+    transaction = get_current_scope().transaction
     if transaction is not None:
         transaction.set_measurement(name, value, unit)
 
@@ -439,7 +431,7 @@ def update_current_span(
     data: dict[str, Any] | None = None,
 ) -> None:
     """Update the active span's op, name and data."""
-    span = get_current_scope().span
+    span = get_current_scope()._d.span
     if span is None:
         return
     if getattr(span, "_streamed", False):  # any streamed span, an integration's too

@@ -221,7 +221,7 @@ def _trace_ids() -> tuple[str, str | None]:
         scope._fix_dynamic_sampling_context()
     except Exception:
         pass
-    span = scope.span
+    span = scope._d.span
     trace_id = getattr(span, "trace_id", None) if span is not None else None
     if isinstance(trace_id, str):
         span_id = getattr(span, "span_id", None)

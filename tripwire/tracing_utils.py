@@ -171,7 +171,7 @@ def record_sql_queries(
             "attributes": attributes,
         }
         scope = get_current_scope()
-        parent = scope.span or get_isolation_scope().span
+        parent = scope._d.span or get_isolation_scope()._d.span
         if getattr(parent, "_streamed", False):
             started = sdk_start_span(**kwargs)
         else:

@@ -265,7 +265,7 @@ def get_start_span_function() -> Callable[..., Any]:
 
     tripwire's integrations call `sdk_start_span_function`.
     """
-    span = get_current_scope().span
+    span = get_current_scope()._d.span
     if (
         span is not None
         and not getattr(span, "_streamed", False)
@@ -279,7 +279,7 @@ def sdk_start_span_function() -> Callable[..., Any]:
     """What integrations start a span with: a child of the current span (of either span
     model) when it belongs to a transaction or segment, else `sdk_start_transaction` (a
     segment under streaming)."""
-    span = get_current_scope().span
+    span = get_current_scope()._d.span
     if span is not None and getattr(span, "containing_transaction", None) is not None:
         return _start_child_span
     return sdk_start_transaction

@@ -307,7 +307,7 @@ def _wrap_resolve(original: Callable[..., Any]) -> Callable[..., Any]:
                 name = f"{request.method} {pattern}"
             if name is not None:
                 get_current_scope().set_transaction_name(name, SOURCE_FOR_STYLE[style])
-            segment = streamed(get_current_scope().span)
+            segment = streamed(get_current_scope()._d.span)
             if segment is not None:
                 info = match_info.get_info()
                 pattern = info.get("path") or info.get("formatter")

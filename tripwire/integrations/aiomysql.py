@@ -213,7 +213,7 @@ async def _connect_streamed(
         add_breadcrumb(message="connect", category="query", data=dict(found))
     except Exception:
         pass
-    if get_current_scope().span is None:
+    if get_current_scope()._d.span is None:
         return await original(connection, *args, **kwargs)
     with sdk_start_span(op=OP.DB, name="connect", origin=ORIGIN) as span:
         if (stream := streamed(span)) is not None:

@@ -202,7 +202,7 @@ def _describe_job(name: str, ctx: dict[Any, Any], args: Any, kwargs: Any) -> Non
 
 
 def _capture_exception(exc_info: Any) -> None:
-    transaction = get_current_scope().transaction
+    transaction = getattr(get_current_scope()._d.span, "containing_transaction", None)
     control_flow = exc_info[0] in ARQ_CONTROL_FLOW_EXCEPTIONS
     if transaction is not None:
         transaction.set_status(SPANSTATUS.ABORTED if control_flow else SPANSTATUS.INTERNAL_ERROR)

@@ -125,7 +125,7 @@ def _decorate_segment(handler: Any) -> Any:
     with Chalice's origin and the request's method and headers, as sentry_sdk; None
     outside a streamed segment."""
     try:
-        span = streamed(get_current_scope().span)
+        span = streamed(get_current_scope()._d.span)
         if span is None:
             return None
         segment = span.containing_transaction

@@ -199,7 +199,7 @@ def _describe_task(scope: Any, task: Any) -> None:
 
 
 def _capture_exception(exc_info: Any) -> None:
-    transaction = get_current_scope().transaction
+    transaction = getattr(get_current_scope()._d.span, "containing_transaction", None)
     control_flow = exc_info[0] in HUEY_CONTROL_FLOW_EXCEPTIONS
     if transaction is not None:
         if control_flow and streamed(transaction) is not None:

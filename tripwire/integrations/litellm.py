@@ -259,7 +259,10 @@ def _failure_callback(kwargs: dict[str, Any], error: Any, start_time: Any, end_t
         if failed and client.get_integration(LiteLLMIntegration) is not None:
             # In the caller's scope, with the call's span: the event joins its trace.
             scope = held[1].fork()
-            scope.span = held[0]
+            if getattr(held[0], "_streamed", False):
+                scope.streamed_span = held[0]  # a segment names the event, as if entered
+            else:
+                scope.span = held[0]
             with use_scope(scope):
                 capture_unhandled(client, (type(error), error, error.__traceback__), "litellm")
     except Exception:  # reporting must not break the call

@@ -311,7 +311,7 @@ class _SpannedApp:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         framework = self.framework
         current = get_current_scope()
-        if current.span is None or framework.active() is None:
+        if current._d.span is None or framework.active() is None:
             return await self.app(scope, receive, send)  # type: ignore[no-any-return]
         from tripwire.consts import OP
 
@@ -322,7 +322,7 @@ class _SpannedApp:
         name = self.name
         at_start = framework.name_at_start
         with sdk_start_span(
-            op=op, name=name, origin=origin, **_start(at_start, name, current.span)
+            op=op, name=name, origin=origin, **_start(at_start, name, current._d.span)
         ) as span:
             _name_middleware(span, tag, name)
             if getattr(receive, "__name__", None) != "_tripwire_receive":
@@ -360,10 +360,10 @@ def _spanned(
 
     async def spanned(*args: Any, **kwargs: Any) -> Any:
         current = get_current_scope()
-        if current.span is None:
+        if current._d.span is None:
             return await call(*args, **kwargs)
         with sdk_start_span(
-            op=op, name=description, origin=origin, **_start(at_start, middleware, current.span)
+            op=op, name=description, origin=origin, **_start(at_start, middleware, current._d.span)
         ) as span:
             _name_middleware(span, tag, middleware)
             return await call(*args, **kwargs)

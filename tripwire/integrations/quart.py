@@ -133,7 +133,7 @@ def _wrap_sync_to_async(original: Callable[..., Any]) -> Callable[..., Any]:
     from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
 
     def mark_thread() -> None:
-        transaction = get_current_scope().transaction
+        transaction = getattr(get_current_scope()._d.span, "containing_transaction", None)
         if transaction is not None:
             transaction.update_active_thread()
         profile = get_isolation_scope().profile

@@ -142,7 +142,7 @@ def _wrap_enqueue_job(original: Callable[..., Any]) -> Callable[..., Any]:
     def enqueue_job(self: Any, job: Any, *args: Any, **kwargs: Any) -> Any:
         if get_client().get_integration(RqIntegration) is not None:
             scope = get_current_scope()
-            if scope.span is not None:
+            if scope._d.span is not None:
                 try:
                     job.meta[_META_KEY] = dict(scope.iter_trace_propagation_headers())
                 except Exception:  # a job that cannot carry the trace is still enqueued

@@ -263,7 +263,7 @@ def _wrap_request_response(original: Callable[..., Any]) -> Callable[..., Any]:
 def _update_active_thread() -> None:
     """A sync endpoint runs in a worker thread: the transaction says which."""
     try:
-        transaction = get_current_scope().transaction
+        transaction = getattr(get_current_scope()._d.span, "containing_transaction", None)
         if transaction is not None:
             transaction.update_active_thread()
     except Exception:
@@ -486,7 +486,7 @@ def _wrap_middleware_call(original: Callable[..., Any]) -> Callable[..., Any]:
         if integration is None or not integration.middleware_spans:
             return await original(self, scope, receive, send, **kwargs)
         current = get_current_scope()
-        if current.span is None:
+        if current._d.span is None:
             return await original(self, scope, receive, send, **kwargs)
         name = type(self).__name__
         # Under streaming the span starts with ``middleware.name``, as sentry_sdk's.
@@ -494,7 +494,7 @@ def _wrap_middleware_call(original: Callable[..., Any]) -> Callable[..., Any]:
             op=OP.MIDDLEWARE_STARLETTE,
             name=name,
             origin=ORIGIN,
-            **child_start({"middleware.name": name}, current.span),
+            **child_start({"middleware.name": name}, current._d.span),
         ) as span:
             _name_middleware(span, name)
             if getattr(receive, "__name__", None) != "_tripwire_receive":
@@ -525,7 +525,7 @@ def _spanned(call: Callable[..., Any], op: str, middleware: str, marker: str) ->
             op=op,
             name=description,
             origin=ORIGIN,
-            **child_start({"middleware.name": middleware}, current.span),
+            **child_start({"middleware.name": middleware}, current._d.span),
         ) as span:
             _name_middleware(span, middleware)
             return await call(*args, **kwargs)

@@ -158,7 +158,7 @@ def _enabled() -> Any:
 
 
 def _parent_span() -> Any:
-    return get_current_scope().span or get_isolation_scope().span
+    return get_current_scope()._d.span or get_isolation_scope()._d.span
 
 
 # -- http.client ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ own), so that `tripwire.set_tag` is one attribute read and a dict store.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, cast
 
 from tripwire._client_base import NON_RECORDING_CLIENT, NonRecordingClient
@@ -46,6 +47,19 @@ if TYPE_CHECKING:
         ExcInfo,
         Hint,
     )
+
+_NO_TRANSACTION = "Scope.transaction is not available in streaming mode."
+
+
+def _name_events_after(data: ScopeData, span: Any) -> None:
+    """A transaction or segment made active: the scope's events take its name."""
+    name = getattr(span, "name", None)
+    if name:
+        data.transaction = name
+        source = getattr(span, "source", None)
+        if source:
+            data.transaction_info = {"source": source}
+
 
 SCOPE_KWARGS = frozenset({"user", "level", "extras", "extra", "contexts", "tags", "fingerprint"})
 
@@ -216,25 +230,38 @@ class Scope(TracingMethods, PrivateNames):
 
     @property
     def transaction(self) -> Any:
-        """The transaction (root span) of this scope's span, if any."""
+        """The transaction (root span) of this scope's span, if any.
+
+        None under a streamed span, with sentry_sdk 2.75's warning.
+        """
         span = self._d.span
         if span is None:
+            return None
+        if getattr(span, "_streamed", False):
+            warnings.warn(_NO_TRANSACTION, DeprecationWarning, stacklevel=2)
             return None
         return getattr(span, "containing_transaction", None)
 
     @transaction.setter
     def transaction(self, value: str) -> None:
-        # sentry_sdk 1.x allowed `scope.transaction = "name"`.
-        self._w().transaction = value
-        tx = self.transaction
+        # sentry_sdk 1.x allowed `scope.transaction = "name"`: it names the events; a
+        # streamed span's segment keeps its name (with a warning), as sentry_sdk 2.75's.
+        data = self._w()
+        data.transaction = value
+        span = data.span
+        if getattr(span, "_streamed", False):
+            warnings.warn(_NO_TRANSACTION, DeprecationWarning, stacklevel=2)
+            return
+        tx = getattr(span, "containing_transaction", None)
         if tx is not None:
             tx.name = value
 
     def set_transaction_name(self, name: str, source: str | None = None) -> None:
-        """Set the transaction name (and its source) for events and the active transaction."""
+        """Set the transaction name (and its source) for events and the active transaction
+        (or segment)."""
         data = self._w()
         data.transaction = name
-        tx = self.transaction
+        tx = getattr(data.span, "containing_transaction", None)
         if tx is not None:
             tx.name = name
             if source:
@@ -244,20 +271,24 @@ class Scope(TracingMethods, PrivateNames):
 
     @property
     def span(self) -> Any:
-        """The active span or transaction."""
-        return self._d.span
+        """The active span or transaction; None under a streamed span (see `streamed_span`),
+        as in sentry_sdk 2.75."""
+        span = self._d.span
+        if span is not None and getattr(span, "_streamed", False):
+            return None
+        return span
 
     @span.setter
     def span(self, span: Any) -> None:
+        # Any span, a streamed one too (as sentry_sdk's); only a transaction names events.
         data = self._w()
         data.span = span
-        if span is not None and getattr(span, "containing_transaction", None) is span:
-            name = getattr(span, "name", None)
-            if name:
-                data.transaction = name
-                source = getattr(span, "source", None)
-                if source:
-                    data.transaction_info = {"source": source}
+        if (
+            span is not None
+            and not getattr(span, "_streamed", False)
+            and getattr(span, "containing_transaction", None) is span
+        ):
+            _name_events_after(data, span)
 
     @property
     def streamed_span(self) -> Any:
@@ -267,7 +298,11 @@ class Scope(TracingMethods, PrivateNames):
 
     @streamed_span.setter
     def streamed_span(self, span: Any) -> None:
-        self.span = span
+        # Any span (as sentry_sdk's); a streamed segment names the scope's events.
+        data = self._w()
+        data.span = span
+        if getattr(span, "_streamed", False) and span.containing_transaction is span:
+            _name_events_after(data, span)
 
     @property
     def profile(self) -> Any:

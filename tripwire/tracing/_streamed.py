@@ -377,7 +377,7 @@ class StreamedSpan:
         scope = self._scope
         self._previous_span_on_scope = scope._d.span
         if self._segment is self:
-            scope.span = self  # also names the scope's events after the segment
+            scope.streamed_span = self  # also names the scope's events after the segment
         else:
             scope._w().span = self
 

@@ -228,7 +228,7 @@ class OutgoingRequest:
             if streaming(client):
                 return cls._begin_streamed(client, origin, method, full, url_path)
             parsed = parse_url(full, sanitize=False)
-            parent = get_current_scope().span or get_isolation_scope().span
+            parent = get_current_scope()._d.span or get_isolation_scope()._d.span
             span = None
             if parent is not None:
                 span = parent.start_child(

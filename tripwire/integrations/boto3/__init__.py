@@ -123,13 +123,22 @@ def _wrap_init(original: Callable[..., Any]) -> Callable[..., Any]:
     return __init__
 
 
+def _make_current(scope: Any, span: Any) -> None:
+    # A streamed span through `streamed_span`, as sentry_sdk's: a Bedrock segment names
+    # the scope's events (the `span` setter names them after a transaction only).
+    if getattr(span, "_streamed", False):
+        scope.streamed_span = span
+    else:
+        scope.span = span
+
+
 def _wrap_make_api_call(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def _make_api_call(self: Any, operation_name: str, api_params: Any) -> Any:
         if get_client().get_integration(Boto3Integration) is None:
             return original(self, operation_name, api_params)
         scope = get_current_scope()
-        parent = scope.span
+        parent = scope._d.span
         call = _bedrock_call(self, operation_name)
         if streaming(get_client()):
             span = _start_streamed_span(self, operation_name, call, api_params)
@@ -143,15 +152,15 @@ def _wrap_make_api_call(original: Callable[..., Any]) -> Callable[..., Any]:
             call.started = time.perf_counter()
         # Active while botocore works (the HTTP request nests under it), not entered:
         # a streaming body may outlive the call.
-        scope.span = span
+        _make_current(scope, span)
         try:
             parsed = original(self, operation_name, api_params)
         except BaseException as error:
-            scope.span = parent
+            _make_current(scope, parent)
             _set_data(span, _error_data(error))
             _finish(span, error)
             raise
-        scope.span = parent
+        _make_current(scope, parent)
         try:
             _set_data(span, _response_data(parsed))
             if call is not None:
@@ -420,7 +429,7 @@ def _request_created(request: Any, operation_name: str, **kwargs: Any) -> None:
             SPANDATA.HTTP_METHOD: method,
         }
         add_http_breadcrumb(None, data)
-        span = get_current_scope().span
+        span = get_current_scope()._d.span
         if span is None:
             return
         # The address actually requested wins over the endpoint's.
@@ -466,7 +475,7 @@ def _before_sign(request: Any, signature_version: Any, **kwargs: Any) -> None:
             return
         # botocore signs inside its own ``request-created`` handler, before ours ran:
         # then the call's span is the active one.
-        span = request.context.get(_CONTEXT_KEY) or get_current_scope().span
+        span = request.context.get(_CONTEXT_KEY) or get_current_scope()._d.span
         headers = request.headers
         for name, value in outgoing_trace_headers(client, url, span):
             if name == BAGGAGE_HEADER_NAME:

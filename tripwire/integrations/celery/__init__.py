@@ -325,7 +325,7 @@ def _patch_producer_publish(module: ModuleType) -> None:
 
 
 def _set_status(status: str) -> None:
-    span = get_current_scope().span
+    span = get_current_scope()._d.span
     if span is not None:
         span.set_status(status)
 

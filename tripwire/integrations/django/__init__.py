@@ -710,7 +710,7 @@ def _start_span(
     `attributes` are given at its start when it is a streamed span (`ignore_spans` sees
     them), as sentry_sdk's; never to a span of a transaction.
     """
-    parent = (_current_scope.get() or get_current_scope()).span or get_isolation_scope().span
+    parent = (_current_scope.get() or get_current_scope())._d.span or get_isolation_scope()._d.span
     if parent is None:
         return None
     if attributes:

@@ -38,7 +38,7 @@ def patch_signals(module: ModuleType) -> None:
 
 def _tracing() -> bool:
     scope = _current_scope.get() or get_current_scope()
-    return scope.span is not None or get_isolation_scope().span is not None
+    return scope._d.span is not None or get_isolation_scope()._d.span is not None
 
 
 def _wrap_live_receivers(original: Callable[..., Any]) -> Callable[..., Any]:

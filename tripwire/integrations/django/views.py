@@ -54,9 +54,10 @@ def _wrap_make_view_atomic(original: Callable[..., Any]) -> Callable[..., Any]:
         integration = _integration()
         if integration is None:
             return callback
+        span = (_current_scope.get() or get_current_scope())._d.span
         if (
             not integration.middleware_spans
-            and (_current_scope.get() or get_current_scope()).transaction is None
+            and getattr(span, "containing_transaction", None) is None
         ):
             return callback
         if iscoroutinefunction(callback):
@@ -68,7 +69,7 @@ def _wrap_make_view_atomic(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _view_span(request: Any) -> Any:
     scope = _current_scope.get() or get_current_scope()
-    transaction = scope.transaction
+    transaction = getattr(scope._d.span, "containing_transaction", None)
     if transaction is not None:
         transaction.update_active_thread()
     integration = _integration()

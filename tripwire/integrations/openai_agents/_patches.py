@@ -386,7 +386,7 @@ def _error_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
         # The library reports some failures (a tool's, a bad tool call) on its own spans
         # and goes on: the current span is marked failed, as with sentry_sdk.
         if _active() is not None:
-            span = get_current_scope().span
+            span = get_current_scope()._d.span
             if streamed(span) is not None:
                 span.status = "error"  # a span of traces.start_span has no set_status
             elif span is not None:

@@ -48,9 +48,9 @@ _PIPELINE = "redis.pipeline.execute"
 
 def _parent(scope: Any) -> Any:
     """The span new spans go under, if spans are recorded (a sampled span is active)."""
-    parent = scope.span
+    parent = scope._d.span
     if parent is None:
-        parent = get_isolation_scope().span
+        parent = get_isolation_scope()._d.span
     if parent is None or not getattr(parent, "sampled", False):
         return None
     return parent
