@@ -72,6 +72,25 @@ def next_scenario():
     NOTES.clear()
 """
 
+# A script's `probe(label, call)`: NOTES gets the call's result (or the exception it
+# raised) and its warnings, each said to point at the script ("caller") or not ("sdk").
+# Needs `import warnings`. sentry_sdk's Hub deprecation is worded differently: left out.
+WARNING_PROBE = """
+def probe(label, call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = call()
+        except Exception as exc:  # recorded: both SDKs must agree
+            result = "raised " + type(exc).__name__
+    seen = [
+        [w.category.__name__, str(w.message), "caller" if w.filename == __file__ else "sdk"]
+        for w in caught
+        if w.category.__name__ != "SentryHubDeprecationWarning"
+    ]
+    NOTES.append([label, result, seen])
+"""
+
 # What sentry_sdk's zygote imports before the script's own header (tests/_zygote.py):
 # what the prelude imports first, and what every `init()` imports (its default
 # integrations; Spotlight's support imports django, which turns the Django integration

@@ -23,10 +23,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from _side_by_side import of_type, run_each
+from _side_by_side import WARNING_PROBE, of_type, run_each
 from _stream_shapes import assert_same, canonical, sent, spans
 
-SCRIPT = """
+SCRIPT = (
+    """
 import asyncio
 import http.client
 import http.server
@@ -42,27 +43,15 @@ import sentry_sdk.tracing_utils
 from sentry_sdk.integrations.stdlib import StdlibIntegration
 from sentry_sdk.integrations.wsgi import SentryWsgiMiddleware
 
-SCRIPT_PATH = __file__
-
 
 def sampler(context):
     NOTES.append(["sampled", context["transaction_context"].get("name")])
     return 1.0
 
 
-def probe(label, call):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = call()
-        except Exception as exc:  # recorded: both SDKs must agree
-            result = "raised " + type(exc).__name__
-    seen = [
-        [w.category.__name__, str(w.message), "caller" if w.filename == SCRIPT_PATH else "sdk"]
-        for w in caught
-        if w.category.__name__ != "SentryHubDeprecationWarning"  # worded differently
-    ]
-    NOTES.append([label, result, seen])
+"""
+    + WARNING_PROBE
+    + """
 
 
 def kind(value):
@@ -216,6 +205,7 @@ thread.join()
 NOTES.append(["wsgi body", body.decode()])
 finish()
 """
+)
 
 _PORT = re.compile(r"127\.0\.0\.1:\d+")
 

@@ -22,10 +22,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from _side_by_side import of_type, run_each
+from _side_by_side import WARNING_PROBE, of_type, run_each
 from _stream_shapes import assert_same
 
-SCRIPT = """
+SCRIPT = (
+    """
 import warnings
 import wsgiref.util
 
@@ -33,22 +34,10 @@ import sentry_sdk
 import sentry_sdk.traces
 from sentry_sdk.integrations.wsgi import SentryWsgiMiddleware
 
-SCRIPT_PATH = __file__
 
-
-def probe(label, call):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = call()
-        except Exception as exc:  # recorded: both SDKs must agree
-            result = "raised " + type(exc).__name__
-    seen = [
-        [w.category.__name__, str(w.message), "caller" if w.filename == SCRIPT_PATH else "sdk"]
-        for w in caught
-        if w.category.__name__ != "SentryHubDeprecationWarning"  # worded differently
-    ]
-    NOTES.append([label, result, seen])
+"""
+    + WARNING_PROBE
+    + """
 
 
 def kind(value):
@@ -191,6 +180,7 @@ sentry_sdk.init(**{**OPTIONS, "trace_lifecycle": "static"})
 probe("transaction model", transaction_model)
 finish()
 """
+)
 
 
 def _events(found: dict[str, Any]) -> list[tuple[Any, ...]]:
