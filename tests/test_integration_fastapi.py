@@ -415,12 +415,11 @@ def test_uvicorn_concurrent_requests_are_isolated_and_continue_their_traces(
         return [r.status_code for r in responses]
 
     assert asyncio.run(hit_all()) == [500] * count
-    tripwire.flush()
-    tripwire.get_client().close()  # the request-mode sessions go out on close
-    requests = rx.wait_for(1)
-    items = [
-        (item.type, json.loads(item.get_bytes())) for r in requests for item in r.envelope.items
-    ]
+    # Generous timeouts: under load the default 2 s passed before all went out (seen).
+    # The receiver records a request before it answers: all is in once these return.
+    tripwire.flush(timeout=30)
+    tripwire.get_client().close(timeout=30)  # the request-mode sessions go out on close
+    items = [(item.type, json.loads(item.get_bytes())) for item in rx.items()]
 
     events = [p for t, p in items if t == "event"]
     transactions = [p for t, p in items if t == "transaction"]
