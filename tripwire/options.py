@@ -480,7 +480,10 @@ def span_streaming_enabled(options: Optional[Mapping[str, Any]]) -> bool:
     lifecycle = options.get("trace_lifecycle")
     if lifecycle is not None:
         return bool(lifecycle == "stream")
-    experiments = options.get("_experiments") or {}
+    # Called on every transaction start: no empty dict made for the usual no experiments.
+    experiments = options.get("_experiments")
+    if not experiments:
+        return False
     return bool(experiments.get("trace_lifecycle") == "stream")
 
 

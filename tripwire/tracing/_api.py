@@ -86,9 +86,7 @@ def start_transaction(
     """
     client = get_client()
     options = client.options
-    if (
-        options.get("trace_lifecycle") is not None or options.get("_experiments")
-    ) and has_span_streaming_enabled(options):
+    if has_span_streaming_enabled(options):
         return _unavailable("Scope.start_transaction")
     return _start_transaction(
         client, options, scope, transaction, custom_sampling_context, instrumenter, kwargs
@@ -114,11 +112,7 @@ def sdk_start_transaction(
         scope = get_current_scope()
     client = get_client()
     options = client.options
-    if (
-        (options.get("trace_lifecycle") is not None or options.get("_experiments"))
-        and has_span_streaming_enabled(options)
-        and instrumenter == INSTRUMENTER.SENTRY
-    ):
+    if has_span_streaming_enabled(options) and instrumenter == INSTRUMENTER.SENTRY:
         return segment_span(scope, transaction, custom_sampling_context, kwargs)
     return _start_transaction(
         client, options, scope, transaction, custom_sampling_context, instrumenter, kwargs
@@ -404,11 +398,7 @@ def _child_span(scope: Scope, parent: Any, kwargs: dict[str, Any], public: bool)
 def _free_span(scope: Scope, kwargs: dict[str, Any], public: bool) -> Span:
     """A span outside any transaction: part of the scope's trace, never sent."""
     options = get_client().options
-    if (
-        public
-        and (options.get("trace_lifecycle") is not None or options.get("_experiments"))
-        and has_span_streaming_enabled(options)
-    ):
+    if public and has_span_streaming_enabled(options):
         return _unavailable("Scope.start_span")
     _warn_description(kwargs)
     instrumenter = kwargs.pop("instrumenter", INSTRUMENTER.SENTRY)
