@@ -4,6 +4,8 @@ Every helper takes the ``found`` dict of a `_side_by_side.run_both` script and l
 what differs between the two SDKs or two runs by nature (ids, times, ports, SDK name and
 version, thread and process facts), each test choosing what it must see.
 
+- `outline(found)`: sorted, each span's name, segment flag, parent's name, status and op
+  (`op_of`), as JSON strings (the start-attribute tests).
 - `spans(found)`: the spans in the order sent; parent and segment as indexes in that list
   (``"remote"`` for one not sent, None for a trace's head), volatile values masked.
   `canonical` sorts such a list for spans whose order depends on timing.
@@ -74,6 +76,8 @@ __all__ = [
     "named_logs",
     "named_spans",
     "notes",
+    "op_of",
+    "outline",
     "parented_by_name",
     "segments_by_name",
     "sent",
@@ -88,6 +92,38 @@ __all__ = [
 def sent(found: dict[str, Any]) -> list[dict[str, Any]]:
     """Every span of every ``span`` item, in the order sent, as sent."""
     return [span for payload in of_type(found, "span") for span in payload["items"]]
+
+
+def op_of(span: dict[str, Any]) -> Any:
+    """A sent span's ``sentry.op`` (None without one)."""
+    return span.get("attributes", {}).get("sentry.op", {}).get("value")
+
+
+def outline(
+    found: dict[str, Any],
+    name: Callable[[dict[str, Any]], str] = lambda span: str(span["name"]),
+    skip: Callable[[dict[str, Any], dict[str, dict[str, Any]]], bool] = lambda span, by_id: False,
+) -> list[str]:
+    """The streamed spans, sorted, as JSON: name, segment flag, parent's name ("-" for a
+    head), status and op. `name`: a span's name as compared; `skip(span, by_id)`: spans
+    left out (`by_id`: every sent span by its id)."""
+    sent_spans = sent(found)
+    by_id = {span["span_id"]: span for span in sent_spans}
+    names = {span["span_id"]: name(span) for span in sent_spans}
+    return sorted(
+        json.dumps(
+            {
+                "name": name(span),
+                "segment": span["is_segment"],
+                "parent": names.get(span.get("parent_span_id"), "-"),
+                "status": span["status"],
+                "op": op_of(span),
+            },
+            sort_keys=True,
+        )
+        for span in sent_spans
+        if not skip(span, by_id)
+    )
 
 
 def values(span: dict[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from typing import Any, Optional
 
 import pytest
 from _side_by_side import of_type, run_each
-from _stream_shapes import assert_same, sent
+from _stream_shapes import assert_same, outline
 from fakes import clickhouse_server, gemini_server, llm_server, mistral_server, mongo
 
 TESTS = str(Path(__file__).parent)
@@ -231,29 +231,6 @@ def clickhouse_port() -> Iterator[Optional[int]]:
         server.stop()
 
 
-def _op(span: dict[str, Any]) -> Any:
-    return span.get("attributes", {}).get("sentry.op", {}).get("value")
-
-
-def _shape(found: dict[str, Any]) -> list[str]:
-    """The streamed spans: name, segment, parent's name, status and op."""
-    spans = sent(found)
-    names = {span["span_id"]: span["name"] for span in spans}
-    return sorted(
-        json.dumps(
-            {
-                "name": span["name"],
-                "segment": span["is_segment"],
-                "parent": names.get(span.get("parent_span_id"), "-"),
-                "status": span["status"],
-                "op": _op(span),
-            },
-            sort_keys=True,
-        )
-        for span in spans
-    )
-
-
 def _transactions(found: dict[str, Any]) -> list[str]:
     """Each transaction's name and its spans' ops and descriptions."""
     out = []
@@ -278,7 +255,7 @@ def test_start_attributes_of_ai_and_db_spans_as_sentry_sdk(
         script, tmp_path, timeout=180, preload=True
     )
     assert_same(_notes(stream_ours), _notes(stream_sentry))
-    assert_same(_shape(stream_ours), _shape(stream_sentry))
+    assert_same(outline(stream_ours), outline(stream_sentry))
     assert_same(_transactions(tx_ours), _transactions(tx_sentry))
     _check_what_was_covered(stream_ours, tx_ours, clickhouse_port is not None)
 
@@ -290,7 +267,7 @@ def _check_what_was_covered(stream: dict[str, Any], tx: dict[str, Any], clickhou
     assert "gen_ai.provider.name" in seen["chat m-drop"]
     assert "gen_ai.response.streaming" in seen["chat s-drop"]  # `stream()`'s,
     assert "gen_ai.response.streaming" not in seen["chat c-drop"]  # not `create(stream=True)`'s
-    names = [json.loads(shape)["name"] for shape in _shape(stream)]
+    names = [json.loads(shape)["name"] for shape in outline(stream)]
     # Dropped by the sampler: the "drop" segments but `create(stream=True)`'s.
     assert [n for n in names if n.endswith("drop")] == ["chat c-drop"]
     assert "chat gemini-keep" in names and "chat m-keep" in names and "chat s-keep" in names

@@ -37,7 +37,7 @@ from typing import Any, Optional
 import pytest
 from _redis_server import keyspace_fixture, redis_server_fixture  # noqa: F401 (fixtures)
 from _side_by_side import of_type, run_each
-from _stream_shapes import assert_same, sent
+from _stream_shapes import assert_same, op_of, outline
 from fakes import langchain_llm_server, openai_agents_server, typesafe_server
 
 TESTS = str(Path(__file__).parent)
@@ -454,7 +454,7 @@ def redis_port(request: pytest.FixtureRequest) -> Optional[int]:
 
 def _name(span: dict[str, Any]) -> str:
     # A wrapped ASGI `send`'s qualified name is each SDK's own function.
-    op = span.get("attributes", {}).get("sentry.op", {}).get("value") or ""
+    op = op_of(span) or ""
     if op.startswith("middleware.starlette."):
         return "<" + op + ">"
     return _masked(span["name"])
@@ -464,46 +464,22 @@ def _masked(name: str) -> str:
     return _PORT.sub(":PORT", _TIME.sub("<time>", name))
 
 
-def _op(span: dict[str, Any]) -> Any:
-    return span.get("attributes", {}).get("sentry.op", {}).get("value")
+def _outline(found: dict[str, Any]) -> list[str]:
+    """`outline` with names masked and the task workers' own redis commands left out."""
+    return outline(found, _name, _in_a_worker)
 
 
 def _in_a_worker(span: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> bool:
     """A redis command of a task queue's worker (its heartbeats and job bookkeeping):
     how many it sends depends on timing, and the jobs here send none of their own."""
-    if _op(span) != "db.redis":
+    if op_of(span) != "db.redis":
         return False
     parent = by_id.get(span.get("parent_span_id") or "")
     while parent is not None:
-        if str(_op(parent)).startswith("queue.task"):
+        if str(op_of(parent)).startswith("queue.task"):
             return True
         parent = by_id.get(parent.get("parent_span_id") or "")
     return False
-
-
-def _shape(found: dict[str, Any]) -> list[str]:
-    """The streamed spans: name, segment, parent's name, status and op."""
-    spans = sent(found)
-    by_id = {span["span_id"]: span for span in spans}
-    names = {span["span_id"]: _name(span) for span in spans}
-    out = []
-    for span in spans:
-        if _in_a_worker(span, by_id):
-            continue
-        attributes = span.get("attributes", {})
-        out.append(
-            json.dumps(
-                {
-                    "name": _name(span),
-                    "segment": span["is_segment"],
-                    "parent": names.get(span.get("parent_span_id"), "-"),
-                    "status": span["status"],
-                    "op": attributes.get("sentry.op", {}).get("value"),
-                },
-                sort_keys=True,
-            )
-        )
-    return sorted(out)
 
 
 def _transactions(found: dict[str, Any]) -> list[str]:
@@ -537,7 +513,7 @@ def test_start_attributes_reach_sampler_and_ignore_spans_as_sentry_sdk(
         script, tmp_path, timeout=180, preload=True
     )
     assert_same(_notes(stream_ours), _notes(stream_sentry))
-    assert_same(_shape(stream_ours), _shape(stream_sentry))
+    assert_same(_outline(stream_ours), _outline(stream_sentry))
     assert_same(_transactions(tx_ours), _transactions(tx_sentry))
     _check_what_was_covered(stream_ours, tx_ours, redis_port is not None)
 
@@ -558,7 +534,7 @@ def _check_what_was_covered(stream: dict[str, Any], tx: dict[str, Any], redis: b
     if redis:
         for task in ("start_attrs_jobs.job", "unknown arq task", "dq_keepq"):
             assert any(key.startswith("messaging.") for key in seen[task]), task
-    shapes = [json.loads(shape) for shape in _shape(stream)]
+    shapes = [json.loads(shape) for shape in _outline(stream)]
     names = [shape["name"] for shape in shapes]
     # Dropped by the sampler: the aiohttp DELETE, the "dropq" tasks, SELECT 3, the
     # "drop" agents; ignored: the X-Skip request, an aiohttp client request by its query,
