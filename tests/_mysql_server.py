@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from _owned_processes import tied_to_us
+from _owned_processes import stop_server, tied_to_us
 
 USER = "tripwire"
 DATABASE = "tripwire_test"
@@ -131,15 +131,7 @@ class MySQLServer:
     def stop(self) -> None:
         """Stop the server and wait for it to exit."""
         process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_server(process, 60)
 
 
 def _run_as() -> Optional[str]:

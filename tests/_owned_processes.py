@@ -1,7 +1,8 @@
 """Processes the tests start, and making sure none outlives them.
 
 `tied_to_us(run_as)` prefixes a server's command line so the server dies with the
-test process that started it, even one killed before its teardown.
+test process that started it, even one killed before its teardown; `stop_server` ends
+one at teardown (a signal, a bounded wait, then SIGKILL).
 
 `scratch_folder(prefix, what)` is for processes a test's runtime starts outside its
 control (Ray's daemons, Spark's JVM), found by a scratch folder named on their command
@@ -13,10 +14,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
 
@@ -50,6 +52,20 @@ def processes_naming(text: str) -> list[int]:
         if text.encode() in cmdline:
             found.append(int(entry))
     return found
+
+
+def stop_server(
+    process: Optional[subprocess.Popen[Any]], timeout: float, sig: int = signal.SIGTERM
+) -> None:
+    """Ask a server to exit (`sig`), wait up to `timeout` s, then kill it; wait for it."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextmanager

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from _owned_processes import tied_to_us
+from _owned_processes import stop_server, tied_to_us
 
 USER = "tripwire"
 DATABASE = "tripwire_test"
@@ -157,14 +157,7 @@ class PostgresServer:
     def stop(self) -> None:
         """Stop the server (fast shutdown: SIGINT) and wait for it to exit."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process, 60, signal.SIGINT)
 
 
 def _run_as() -> Optional[str]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
-from _owned_processes import tied_to_us
+from _owned_processes import stop_server, tied_to_us
 
 _START_DEADLINE = 15.0  # seconds for a server to answer PING (or the cluster to be ok)
 
@@ -149,14 +149,8 @@ def start(data_dir: Path, *extra: str) -> RedisServer:
 
 def stop(server: Optional[RedisServer]) -> None:
     """Stop a server started by `start` (SIGTERM, then SIGKILL after 10 s)."""
-    if server is None:
-        return
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    if server is not None:
+        stop_server(server.process, 10)
 
 
 @pytest.fixture(scope="session", name="redis_server")
