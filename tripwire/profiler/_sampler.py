@@ -41,6 +41,7 @@ hub's thread for every greenlet of it (as sentry_sdk reports them).
 from __future__ import annotations
 
 import _thread
+import gc
 import os
 import sys
 import threading
@@ -63,7 +64,33 @@ MAX_SINKS = 128
 # Code flags of frames that may resume under different callers.
 _RESUMABLE = 0x20 | 0x80 | 0x100 | 0x200  # GENERATOR, COROUTINE, ITERABLE_COROUTINE, ASYNC_GEN
 
-_current_frames = sys._current_frames
+
+if sys.version_info < (3, 12):
+    _gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
+    _all_frames = sys._current_frames
+
+    def _current_frames() -> dict[int, FrameType]:
+        """`sys._current_frames()` with the cyclic collector paused.
+
+        Before CPython 3.12 any allocation may start a collection, and
+        `sys._current_frames()` allocates frame objects while it holds the runtime's
+        thread-list lock: a finalizer that takes that lock (a `threading.local`'s does)
+        then waits for it forever, GIL held, and the whole process hangs (CPython
+        gh-106883; sentry_sdk's sampler calls it unguarded). A paused collector starts
+        none; one the application paused stays paused. (A `gc.disable()` another
+        thread makes in the microseconds between our pause and resume is undone: the
+        price of not hanging.)
+        """
+        if not _gc_isenabled():
+            return _all_frames()
+        _gc_disable()
+        try:
+            return _all_frames()
+        finally:
+            _gc_enable()
+
+else:  # collections start only between bytecodes, never inside the call
+    _current_frames = sys._current_frames
 _perf_ns = time.perf_counter_ns
 
 
