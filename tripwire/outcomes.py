@@ -189,8 +189,16 @@ class Outcomes:
 
     def record(self, reason: Reason, category: Category, quantity: int = 1) -> None:
         """Count `quantity` items of `category` lost for `reason` (and forward them)."""
-        key = (_reason(reason), _category(category))
-        self._count(key, quantity)
+        # The SDK's own calls pass members: no conversion (an unsampled transaction
+        # records two outcomes, so this is on the tracing hot path).
+        if type(reason) is not DropReason:
+            reason = _reason(reason)
+        if type(category) is not DataCategory:
+            category = _category(category)
+        key = (reason, category)
+        with self._lock:
+            self._pending[key] = self._pending.get(key, 0) + quantity
+            self._total[key] = self._total.get(key, 0) + quantity
         forward = self.forward
         if forward is not None and key[0] not in LOCAL_ONLY:
             forward(wire_value(key[0]), wire_value(key[1]), quantity)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from tripwire._log import logger
+from tripwire.monitor import Monitor
 from tripwire.options import span_streaming_enabled
 
 
@@ -113,7 +114,10 @@ def decide(
 
 def downsample_factor(client: Any) -> int:
     """The backpressure monitor's downsample factor (0 when there is no monitor)."""
-    value = getattr(getattr(client, "monitor", None), "downsample_factor", 0)
+    monitor = getattr(client, "monitor", None)
+    if type(monitor) is Monitor:  # the SDK's own: read every transaction, so no checks
+        return monitor.downsample_factor
+    value = getattr(monitor, "downsample_factor", 0)
     try:
         if callable(value):
             value = value()
