@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import sys
@@ -118,6 +119,23 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     rank = {f"{name}.py": i for i, name in enumerate(_LONG_FILES_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest as is
+
+
+# Past pytest-timeout's limit (pyproject: 150 s): a test whose process no thread can run
+# Python in any more (a thread holds the GIL and waits forever, as in CPython gh-106883)
+# never lets pytest-timeout's thread fire. faulthandler's watchdog is C: it dumps every
+# thread's stack and ends the worker, which xdist reports as a failure (and replaces)
+# instead of CI hanging until its own limit.
+_WATCHDOG_SECONDS = 240
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    faulthandler.dump_traceback_later(_WATCHDOG_SECONDS, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def pytest_configure(config: pytest.Config) -> None:
