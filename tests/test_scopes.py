@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+
+import pytest
 
 import tripwire
 from tripwire.scope import Scope
@@ -348,3 +351,18 @@ def test_breadcrumbs_from_several_scopes_are_merged_in_time_order(
         tripwire.capture_message("x")
     messages = [c["message"] for c in transport.events[0]["breadcrumbs"]["values"]]
     assert messages == ["global first", "isolation second", "current third", "global fourth"]
+
+
+def test_assigning_scope_transaction_names_events_and_logs_the_deprecation(
+    transport: MemoryTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As sentry_sdk 2.x: the name goes to the events; the SDK's logger (shown with
+    # debug=True) says to call set_transaction_name instead.
+    with caplog.at_level(logging.WARNING, logger="tripwire.errors"):
+        tripwire.get_current_scope().transaction = "assigned"
+    tripwire.capture_message("named")
+    tripwire.flush()
+    assert [event["transaction"] for event in transport.events] == ["assigned"]
+    assert [record.getMessage() for record in caplog.records] == [
+        "scope.transaction = name is deprecated: call scope.set_transaction_name(name)"
+    ]

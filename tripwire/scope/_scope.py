@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, cast
 
 from tripwire._client_base import NON_RECORDING_CLIENT, NonRecordingClient
 from tripwire._late import hooks
+from tripwire._log import logger
 from tripwire.scope import _current
 from tripwire.scope._breadcrumbs import append_counted, copy_ring, record_breadcrumb
 from tripwire.scope._data import (
@@ -245,7 +246,11 @@ class Scope(TracingMethods, PrivateNames):
     @transaction.setter
     def transaction(self, value: str) -> None:
         # sentry_sdk 1.x allowed `scope.transaction = "name"`: it names the events; a
-        # streamed span's segment keeps its name (with a warning), as sentry_sdk 2.75's.
+        # streamed span's segment keeps its name (with a warning), as sentry_sdk 2.75's,
+        # which also logs (seen with debug=True) that the assignment is deprecated.
+        logger.warning(
+            "scope.transaction = name is deprecated: call scope.set_transaction_name(name)"
+        )
         data = self._w()
         data.transaction = value
         span = data.span
