@@ -42,6 +42,7 @@ class FakeDelivery:
         self.sending = threading.Event()
         self.reports = 0
         self.forks = 0
+        self.closed_by: list[str] = []  # the name of each thread that closed it
 
     def encode(self, envelope: Envelope) -> Optional[Entry]:
         return Entry(
@@ -92,6 +93,9 @@ class FakeDelivery:
 
     def after_fork(self) -> None:
         self.forks += 1
+
+    def close(self) -> None:
+        self.closed_by.append(threading.current_thread().name)
 
 
 @pytest.fixture
@@ -256,6 +260,16 @@ def test_kill_parks_or_counts_what_is_left(leaks: None, park: bool) -> None:
         assert sorted(b for b, _ in delivery.lost) == left
         assert {r for _, r in delivery.lost} == {DropReason.NETWORK_ERROR}
     assert not worker.submit(env(9))  # stopped
+    # Closed once, by the thread that was still sending: a close from `kill()` would
+    # have missed the connection that send might still open.
+    assert delivery.closed_by == [worker.name]
+
+
+def test_kill_without_a_thread_closes_the_connections_at_once(leaks: None) -> None:
+    delivery = FakeDelivery()
+    worker = Worker(delivery, queue_size=100)
+    worker.kill()
+    assert delivery.closed_by == [threading.current_thread().name]
 
 
 def test_flush_runs_on_the_calling_thread_when_no_thread_can_start(

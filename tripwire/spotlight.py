@@ -78,8 +78,7 @@ class SpotlightClient:
 
     def kill(self) -> None:
         """Stop sending."""
-        self._worker.kill()
-        self._delivery.http.close()
+        self._worker.kill()  # it closes the connection (see Worker.kill)
 
 
 class _SpotlightDelivery:
@@ -132,6 +131,9 @@ class _SpotlightDelivery:
 
     def after_fork(self) -> None:
         self.http.forget()
+
+    def close(self) -> None:
+        self.http.close()
 
 
 def resolve_url(value: Any, env: Optional[str]) -> Optional[str]:

@@ -102,8 +102,7 @@ class HttpTransport(Transport):
 
     def kill(self) -> None:
         """Stop the worker. Unsent envelopes are spooled (if enabled) or counted as lost."""
-        self._worker.kill()
-        self._delivery.close()
+        self._worker.kill()  # it closes the connections (the worker thread, if still busy)
 
     def is_healthy(self) -> bool:
         """False while rate-limited or while the queue is full (see `tripwire.monitor`)."""

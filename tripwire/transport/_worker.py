@@ -40,6 +40,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union
 
 from tripwire._log import logger, suppress
+from tripwire._wake import Wake
 from tripwire.outcomes import DropReason
 from tripwire.transport._policy import Entry
 
@@ -122,41 +123,8 @@ class Delivery(Protocol):
     def after_fork(self) -> None:
         """Reset connections and locks in a forked child."""
 
-
-class _Wake:
-    """A wake-up flag whose setter never waits (safe from a signal handler).
-
-    `threading.Event.set` takes a lock; a signal handler that captures while the
-    interrupted code is inside `set()` on the same thread would wait on it forever.
-    Here the flag is a plain lock held while "clear": `set` releases it (a single C
-    call, never blocking), the worker's `wait` acquires it.
-    """
-
-    __slots__ = ("_lock",)
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lock.acquire()
-
-    def set(self) -> None:
-        try:
-            self._lock.release()
-        except RuntimeError:  # already set
-            pass
-
-    def is_set(self) -> bool:
-        return not self._lock.locked()
-
-    def clear(self) -> None:
-        self._lock.acquire(False)
-
-    def wait(self, timeout: Optional[float] = None) -> bool:
-        """Wait until set (then it stays set); True if it was set."""
-        lock = self._lock
-        if lock.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
-            self.set()
-            return True
-        return False
+    def close(self) -> None:
+        """Close the connections (called once no thread can send any more)."""
 
 
 class _Marker:
@@ -244,7 +212,7 @@ class Worker:
         self._markers: list[_Marker] = []
         self._lock = threading.Lock()  # backlog and markers: worker vs kill()
         self._start_lock = threading.Lock()
-        self._wake = _Wake()
+        self._wake = Wake()
         self._thread: Optional[threading.Thread] = None
         self._ident: Optional[int] = None
         self._stopped = False
@@ -427,6 +395,10 @@ class Worker:
             self._park_or_lose(item)
         for marker in markers:
             marker.done.set()
+        if thread is None or not thread.is_alive():
+            self._close_delivery()
+        # Else the thread closes them on its way out: a request it is still making may
+        # have to open a connection, which a close from here would miss (and leak).
 
     def join(self, timeout: Optional[float] = None) -> None:
         """Wait for the thread to end (after `kill`)."""
@@ -448,11 +420,20 @@ class Worker:
     def _run(self) -> None:
         self._ident = threading.get_ident()
         with suppress:  # nothing the SDK logs from here is captured as an event
-            while not self._stopped:
-                try:
-                    self._cycle()
-                except Exception:
-                    logger.warning("the %s thread hit an error", self.name, exc_info=True)
+            try:
+                while not self._stopped:
+                    try:
+                        self._cycle()
+                    except Exception:
+                        logger.warning("the %s thread hit an error", self.name, exc_info=True)
+            finally:
+                self._close_delivery()
+
+    def _close_delivery(self) -> None:
+        try:
+            self._delivery.close()
+        except Exception:
+            logger.debug("closing the %s connections failed", self.name, exc_info=True)
 
     def _cycle(self, max_wait: Optional[float] = None) -> None:
         """One turn: empty the intake, send one entry or do idle work, else sleep."""

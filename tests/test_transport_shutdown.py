@@ -1,0 +1,60 @@
+"""Closing a client while its worker is still sending leaves no connection open.
+
+`close()` (and `tripwire.testing.reset()`, which closes with timeout 0) waits only a
+moment for the worker thread. On a loaded machine the worker can be between taking
+an envelope and sending it when that moment is over: the connection it then opens
+must be closed too, not left to the garbage collector (an "unclosed socket"
+ResourceWarning, from whatever code happens to run the collection later).
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import warnings
+from types import FrameType
+from typing import Any
+
+import pytest
+from _receiver import Receiver, assert_sdk_threads_ended, sdk_threads
+
+import tripwire
+from tripwire.testing import reset
+from tripwire.transport._http_client import HttpClient
+
+
+@pytest.mark.parametrize("to", ["dsn", "spotlight"])
+def test_a_request_still_to_be_made_at_close_leaves_no_socket_open(to: str) -> None:
+    at_post = threading.Event()
+    go = threading.Event()
+    post = HttpClient.post.__code__
+
+    def gate(frame: FrameType, event: str, arg: Any) -> None:
+        # Holds the worker on its way into the request, as a busy scheduler may, until
+        # the client has been closed. (Only threads started while it is set.)
+        if event == "call" and frame.f_code is post and not at_post.is_set():
+            at_post.set()
+            go.wait(30)
+
+    before = set(sdk_threads())
+    with Receiver() as rx:
+        threading.settrace(gate)
+        try:
+            if to == "dsn":
+                tripwire.init(dsn=rx.dsn(), default_integrations=False)
+            else:  # the Spotlight sidecar's worker and connection
+                tripwire.init(spotlight=f"{rx.url}/stream", default_integrations=False)
+            tripwire.capture_message("in flight at close")
+            assert at_post.wait(30), "the worker never started its request"
+        finally:
+            threading.settrace(None)
+        tripwire.get_client().close(timeout=0.0)  # the worker is busy: not waited for
+        go.set()
+        assert_sdk_threads_ended(before, timeout=30)
+        assert [r.envelope.items[0].type for r in rx.wait_for(1)] == ["event"]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            reset()  # drops the closed client (its transport is in reference cycles)
+            gc.collect()
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert unclosed == []
