@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 from tripwire import _json, envelope  # noqa: F401 - envelope: loaded for the flusher
 from tripwire._log import logger, suppress
+from tripwire._wake import Wake
 from tripwire.outcomes import DataCategory, DropReason
 
 if TYPE_CHECKING:
@@ -87,13 +88,18 @@ class Batcher(Generic[T]):
         # Set while a wake is pending: producers do not signal the flusher twice.
         self._signalled = False
         self._stop = threading.Event()
-        self._lock = threading.Lock()
+        # Re-entrant, as is `_flush_lock`: a signal handler or a finalizer (`__del__`, a
+        # weakref callback) runs on the thread it interrupts, also inside these blocks,
+        # and it may log, count a metric or flush. Re-entry is harmless: an `add` in the
+        # middle of another sees a consistent list (one item over `max_size` at most),
+        # a nested flush sends its newer batch before the interrupted one.
+        self._lock = threading.RLock()
         self._items: list[T] = []
-        self._wake = threading.Event()
+        self._wake = Wake()
         self._thread: threading.Thread | None = None
         self._closed = False
         # Serialises flushes so that batches reach the transport in order.
-        self._flush_lock = threading.Lock()
+        self._flush_lock = threading.RLock()
         _register_fork_hook(self)
 
     # -- producers -------------------------------------------------------------------------
@@ -170,10 +176,12 @@ class Batcher(Generic[T]):
         # (a fork while the flusher holds an import lock would leave the child stuck on
         # that import forever); the JSON backend is picked now, not on the flusher.
         _json.dumps(None)
+        # Made outside the lock: `Thread()` runs Python code, where an `add` from a signal
+        # handler would find no thread yet and start a second flusher.
+        thread = threading.Thread(target=self._run, name=f"tripwire.{self._name}", daemon=True)
         with self._lock:
             if self._thread is not None or self._closed:
                 return
-            thread = threading.Thread(target=self._run, name=f"tripwire.{self._name}", daemon=True)
             self._thread = thread
         try:
             thread.start()
@@ -209,9 +217,9 @@ class Batcher(Generic[T]):
         # Only the forking thread survives a fork: the flusher is gone and either lock
         # may have been held by a thread that no longer exists. The pending items
         # belong to the parent, which sends them itself.
-        self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
-        self._wake = threading.Event()
+        self._lock = threading.RLock()
+        self._flush_lock = threading.RLock()
+        self._wake = Wake()
         self._stop = threading.Event()
         self._signalled = False
         self._items = []
@@ -257,7 +265,9 @@ class ClientState:
 
 S = TypeVar("S", bound=ClientState)
 
-_registry_lock = threading.Lock()
+# Re-entrant: a signal handler or a finalizer may make a state while this thread is
+# inside one of the blocks below (making another).
+_registry_lock = threading.RLock()
 _registry: weakref.WeakKeyDictionary[Any, dict[str, ClientState]] = weakref.WeakKeyDictionary()
 # Clients whose batchers were closed: a state made for one later is closed at once.
 _closed: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -272,15 +282,14 @@ def _state_for(client: BaseClient, key: str, make: Callable[[BaseClient], S]) ->
     # of a kind this client has no state for yet.
     made = make(client)
     with _registry_lock:
+        # setdefault, not a test then a store: a nested call on this thread (a signal
+        # handler or a finalizer that logs, the lock being re-entrant) may have stored
+        # a state between the two, and its items must not be orphaned.
         states = _registry.get(client)
         if states is None:
-            states = _registry[client] = {}
-        found = states.get(key)
-        if found is None:
-            found = states[key] = made
-            closed = client in _closed
-        else:
-            closed = False  # another thread's won; ours never started a thread
+            states = _registry.setdefault(client, {})
+        found = states.setdefault(key, made)  # another call's may win: ours never started
+        closed = found is made and client in _closed
     if closed:
         found.batcher.kill()  # items for a closed client are ignored
     return found  # type: ignore[return-value]
@@ -351,7 +360,7 @@ def close_batchers(client: BaseClient) -> None:
 def _after_fork_in_child() -> None:
     # The registry's lock may have been held by a thread the fork left behind.
     global _registry_lock
-    _registry_lock = threading.Lock()
+    _registry_lock = threading.RLock()
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows

@@ -60,7 +60,13 @@ class Monitor:
         pid = _pid
         if self._thread_for_pid == pid or not self._running:
             return
-        with self._thread_lock:
+        # Never waits: if the lock is taken, another call is starting the thread (another
+        # thread's, or the one a signal handler or a finalizer interrupted on this thread,
+        # inside `Thread.start`); until it has, the factor stays 0.
+        lock = self._thread_lock
+        if not lock.acquire(False):
+            return
+        try:
             if self._thread_for_pid == pid or not self._running:
                 return
             if self._thread_for_pid is not None:
@@ -73,6 +79,8 @@ class Monitor:
                 return
             self._thread = thread
             self._thread_for_pid = pid
+        finally:
+            lock.release()
 
     def run(self) -> None:
         """The thread body: check, adjust, wait `interval`, until `kill()`."""

@@ -255,7 +255,10 @@ class SessionFlusher:
         self.flush_interval = flush_interval
         self.pending_sessions: list[Any] = []
         self.pending_aggregates: dict[Any, Any] = {}
-        self._lock = threading.Lock()
+        # Re-entrant: a signal handler or a finalizer (`__del__`) runs on the thread it
+        # interrupts, also inside these blocks, and it may end a session. A nested
+        # request-mode count landing inside another's increment may be lost.
+        self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._thread_pid: int | None = None
         self._shutdown = threading.Event()
@@ -290,17 +293,19 @@ class SessionFlusher:
         pid = os.getpid()
         if self._thread is not None and self._thread_pid == pid:
             return
+        # Made and started outside the lock: both run Python code, where a nested
+        # `add_session` (a signal handler's) would find no thread yet and start another.
+        thread = threading.Thread(target=self._run, name="tripwire.sessions", daemon=True)
         with self._lock:
             if self._thread is not None and self._thread_pid == pid:
                 return
-            thread = threading.Thread(target=self._run, name="tripwire.sessions", daemon=True)
-            try:
-                thread.start()
-            except RuntimeError:  # interpreter shutting down: no new threads
-                self._shutdown.set()
-                return
             self._thread = thread
             self._thread_pid = pid
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter shutting down: no new threads
+            self._shutdown.set()
+            self._thread = None
 
     def _run(self) -> None:
         while not self._shutdown.wait(self.flush_interval):

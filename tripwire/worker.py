@@ -80,7 +80,13 @@ class BackgroundWorker(Worker):
 
     def start(self) -> None:
         """Start the thread (again, after `kill` or in a forked child)."""
-        with self._lock:
+        # Never waits: if the lock is taken, another call is starting the thread (another
+        # thread's, or the one a signal handler or a finalizer interrupted on this thread,
+        # inside `Thread.start`); the jobs queued meanwhile are the new thread's.
+        lock = self._lock
+        if not lock.acquire(False):
+            return
+        try:
             if self.is_alive:
                 return
             if self._thread_for_pid not in (None, os.getpid()):
@@ -92,6 +98,8 @@ class BackgroundWorker(Worker):
             thread.start()
             self._thread = thread
             self._thread_for_pid = os.getpid()
+        finally:
+            lock.release()
 
     def kill(self) -> None:
         """Stop the thread after its current job, without waiting for it."""
@@ -111,17 +119,18 @@ class BackgroundWorker(Worker):
         If jobs are still pending after a short wait, ``callback(pending, timeout)`` is
         called (sentry_sdk's flush callback) before waiting for the rest.
         """
-        with self._lock:
-            if not self.is_alive or timeout <= 0.0:
-                return
-            first = min(0.1, timeout)
-            if self._join(first):
-                return
-            pending = self._queue.qsize() + 1
-            if callback is not None:
-                callback(pending, timeout)
-            if not self._join(timeout - first):
-                logger.error("flush timed out, dropped %s events", self._queue.qsize() + 1)
+        # Not under `_lock`: the callback is user code, and a signal handler may flush
+        # (or submit, which may start the thread) while this thread waits here.
+        if not self.is_alive or timeout <= 0.0:
+            return
+        first = min(0.1, timeout)
+        if self._join(first):
+            return
+        pending = self._queue.qsize() + 1
+        if callback is not None:
+            callback(pending, timeout)
+        if not self._join(timeout - first):
+            logger.error("flush timed out, dropped %s events", self._queue.qsize() + 1)
 
     def _join(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

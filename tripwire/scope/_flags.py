@@ -23,7 +23,11 @@ class FlagBuffer:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.lock = threading.Lock()
+        # Re-entrant: a signal handler or a finalizer (`__del__`) runs on the thread it
+        # interrupts, also inside these blocks (`copy` allocates), and it may evaluate a
+        # flag or capture an error (which copies this buffer). A nested `set` is
+        # harmless: the next `set` trims the buffer back to `capacity`.
+        self.lock = threading.RLock()
         # Insertion-ordered: the first key is the least recently evaluated flag.
         self._flags: dict[str, bool] = {}
 
@@ -53,15 +57,15 @@ class FlagBuffer:
         """Record an evaluation (it becomes the most recent one).
 
         Raises:
-            ValueError: `result` is a FlagBuffer (storing a buffer in itself would
-                deadlock on its lock).
+            ValueError: `result` is a FlagBuffer (a buffer is not a flag's result).
         """
         if isinstance(result, FlagBuffer):  # type: ignore[unreachable]
             raise ValueError("a FlagBuffer cannot be stored as a flag result")
         with self.lock:
             flags = self._flags
-            if flags.pop(flag, _MISSING) is _MISSING and len(flags) >= self.capacity:
-                del flags[next(iter(flags))]
+            if flags.pop(flag, _MISSING) is _MISSING:
+                while len(flags) >= self.capacity:
+                    flags.pop(next(iter(flags)), None)  # a nested `set` may have taken it
             flags[flag] = result
 
     def _update(self, other: FlagBuffer) -> None:

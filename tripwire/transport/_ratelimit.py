@@ -166,17 +166,25 @@ class RateLimits:
         if not until:
             return False
         now = self._clock()
-        with self._lock:
+        # Never waits: the lock may be held by the code a signal handler or a finalizer
+        # interrupted on this thread (`is_healthy()` is public). Then answer without
+        # pruning (`list()` copies in one C call).
+        lock = self._lock
+        if not lock.acquire(False):
+            return any(deadline > now for deadline in list(until.values()))
+        try:
             expired = [c for c, deadline in until.items() if deadline <= now]
             for category in expired:
                 del until[category]
             return bool(until)
+        finally:
+            lock.release()
 
     def snapshot(self) -> dict[Optional[str], float]:
         """{category or None: seconds left} for the limits still in force."""
         now = self._clock()
-        with self._lock:
-            return {c: d - now for c, d in self._until.items() if d > now}
+        # No lock (see any_active): `list()` copies in one C call.
+        return {c: d - now for c, d in list(self._until.items()) if d > now}
 
     def reset_after_fork(self) -> None:
         """A fresh lock in a forked child (another thread may have held the parent's)."""

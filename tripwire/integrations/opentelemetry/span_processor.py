@@ -120,7 +120,10 @@ class SentrySpanProcessor(SpanProcessor):
     open_spans: dict[int, set[str]] = {}
     initialized: bool = False
     instance: SentrySpanProcessor
-    _lock = threading.Lock()
+    # Re-entrant: a signal handler or a finalizer (`__del__`) runs on the thread it
+    # interrupts, also inside these blocks (they allocate), and it may start or end an
+    # OTel span. A nested prune may remove what the interrupted one is looking at.
+    _lock = threading.RLock()
 
     def __new__(cls) -> SentrySpanProcessor:
         if not hasattr(cls, "instance"):
@@ -148,12 +151,12 @@ class SentrySpanProcessor(SpanProcessor):
         now_minutes = int(time.time() / 60)
         with self._lock:
             for minute in list(self.open_spans):
-                ids = self.open_spans[minute]
+                ids = self.open_spans.get(minute)
                 if not ids:
-                    del self.open_spans[minute]
+                    self.open_spans.pop(minute, None)
                 elif now_minutes - minute > SPAN_MAX_TIME_OPEN_MINUTES:
-                    del self.open_spans[minute]
-                    for span_id in ids:
+                    self.open_spans.pop(minute, None)
+                    for span_id in list(ids):
                         self.otel_span_map.pop(span_id, None)
 
     def on_start(self, otel_span: Any, parent_context: Optional[Context] = None) -> None:
