@@ -9,6 +9,7 @@ ResourceWarning, from whatever code happens to run the collection later).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import threading
 import warnings
@@ -55,6 +56,52 @@ def test_a_request_still_to_be_made_at_close_leaves_no_socket_open(to: str) -> N
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ResourceWarning)
             reset()  # drops the closed client (its transport is in reference cycles)
+            gc.collect()
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert unclosed == []
+
+
+def test_the_async_transports_executor_request_at_close_leaves_no_socket_open() -> None:
+    # Through a proxy (or urllib3) the async transport posts with the sync client on
+    # the loop's executor, a thread that `close()` cannot wait for.
+    from tripwire.integrations.asyncio import AsyncioIntegration
+
+    at_post = threading.Event()
+    go = threading.Event()
+    post = HttpClient.post.__code__
+
+    def gate(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is post and not at_post.is_set():
+            at_post.set()
+            go.wait(30)
+
+    async def main(rx: Receiver) -> None:
+        tripwire.init(
+            dsn=rx.dsn(),
+            integrations=[AsyncioIntegration()],
+            http_proxy=rx.url,  # the receiver answers a proxy-form request as well
+            _experiments={"transport_async": True},
+        )
+        tripwire.capture_message("in flight at close")
+        loop = asyncio.get_running_loop()  # waited for off the loop: its task must run
+        assert await loop.run_in_executor(None, at_post.wait, 30), "no request started"
+        tripwire.get_client().close(timeout=0.0)
+        # The SDK's own threads (the worker the close handed the queue to) have ended
+        # before the request goes on: nothing of the SDK's but that request is left.
+        await loop.run_in_executor(None, assert_sdk_threads_ended, before, 30)
+        go.set()
+
+    before = set(sdk_threads())
+    with Receiver() as rx:
+        threading.settrace(gate)  # the executor's threads start after this
+        try:
+            asyncio.run(main(rx))  # returns once the executor's threads have ended
+        finally:
+            threading.settrace(None)
+        assert [r.envelope.items[0].type for r in rx.wait_for(1)] == ["event"]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            reset()
             gc.collect()
     unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert unclosed == []

@@ -350,8 +350,7 @@ class AsyncHttpTransport(HttpTransport):
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> Response:
         if not self._direct:
-            http = self._delivery.http
-            return await self.loop.run_in_executor(None, http.post, body, headers)
+            return await self.loop.run_in_executor(None, self._post_in_executor, body, headers)
         free = self._free
         if free:
             conn = free.pop()
@@ -401,6 +400,15 @@ class AsyncHttpTransport(HttpTransport):
             await asyncio.wait_for(idle.wait(), max(timeout - _FIRST_WAIT, 0.0))
         except asyncio.TimeoutError:
             logger.error("flush timed out, %s envelope(s) still pending", self.pending())
+
+    def _post_in_executor(self, body: bytes, headers: dict[str, str]) -> Response:
+        """The sync client's POST, on an executor thread that may outlive `kill()`."""
+        http = self._delivery.http
+        try:
+            return http.post(body, headers)
+        finally:
+            if self._killed:  # the connection it may have opened after kill's close
+                http.close()
 
     def _handoff(self) -> None:
         """The loop is gone or going: the worker thread takes what it left."""
