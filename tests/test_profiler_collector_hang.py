@@ -108,3 +108,39 @@ def test_an_application_that_had_paused_the_collector_keeps_it_paused() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+def test_a_fork_while_the_sampler_has_the_collector_paused_leaves_the_childs_running() -> None:
+    # Another thread may fork between the sampler's pause and resume (the GIL can change
+    # hands there): the child has no sampler thread to resume its collector.
+    script = textwrap.dedent(
+        """
+        import gc, os, sys, threading
+        from tripwire.profiler import _sampler
+
+        inside, leave = threading.Event(), threading.Event()
+
+        def held_read():  # stands for the interpreter's call, interrupted by a switch
+            inside.set()
+            leave.wait(30)
+            return {}
+
+        _sampler._all_frames = held_read
+        sampler = threading.Thread(target=_sampler._current_frames)
+        sampler.start()
+        inside.wait(30)
+        paused_in_parent = not gc.isenabled()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if gc.isenabled() else 1)
+        _, status = os.waitpid(pid, 0)
+        leave.set()
+        sampler.join(30)
+        print(paused_in_parent, os.waitstatus_to_exitcode(status) == 0, gc.isenabled())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "True"]

@@ -81,16 +81,23 @@ if sys.version_info < (3, 12):
         thread makes in the microseconds between our pause and resume is undone: the
         price of not hanging.)
         """
+        global _collector_paused
         if not _gc_isenabled():
             return _all_frames()
+        _collector_paused = True
         _gc_disable()
         try:
             return _all_frames()
         finally:
             _gc_enable()
+            _collector_paused = False
 
 else:  # collections start only between bytecodes, never inside the call
     _current_frames = sys._current_frames
+
+# Whether the sampler thread has the collector paused: a fork then (from another thread)
+# would leave the child's collector paused for good; its fork hook resumes it.
+_collector_paused = False
 _perf_ns = time.perf_counter_ns
 
 
@@ -436,8 +443,11 @@ _forkable: list[Sampler] = []
 
 
 def _after_fork_in_child() -> None:
-    global _start_lock
+    global _start_lock, _collector_paused
     _start_lock = threading.Lock()
+    if _collector_paused:  # the parent's sampler thread was inside `_current_frames`
+        _collector_paused = False
+        gc.enable()
     for sampler in _forkable:
         sampler._after_fork()
 
