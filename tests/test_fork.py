@@ -83,3 +83,76 @@ def test_child_sends_its_own_events_and_never_the_parents(rx: Receiver) -> None:
     messages = sorted(e["message"] for e in rx.events())
     assert messages == ["child", *("parent-%d" % i for i in range(5))]
     assert rx.discarded() == {}
+
+
+PROFILED = r"""
+import os, signal, sys, threading, warnings
+import tripwire
+from tripwire.profiler import continuous_profiler
+
+warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() with threads running
+tripwire.init(
+    dsn=sys.argv[1], default_integrations=False, traces_sample_rate=1.0,
+    profile_session_sample_rate=1.0, profile_lifecycle="trace",
+)
+with tripwire.start_transaction(name="parent"):
+    pass
+
+# Another thread is starting a root span (it holds the profiler's lock) as we fork.
+held, done = threading.Event(), threading.Event()
+def holder():
+    with continuous_profiler._scheduler._lock:
+        held.set()
+        done.wait()
+thread = threading.Thread(target=holder)
+thread.start()
+held.wait()
+
+pid = os.fork()
+if pid == 0:
+    signal.alarm(50)  # a hung child ends (the default action) even if the test is gone
+    with tripwire.start_transaction(name="child"):
+        pass
+    tripwire.flush(20)
+    os._exit(0)
+done.set()
+thread.join()
+_, status = os.waitpid(pid, 0)
+tripwire.flush(20)
+sys.stdout.write("child exit %d\n" % os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_childs_root_span_starts_while_the_parents_profiler_lock_was_held(
+    rx: Receiver,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", PROFILED, rx.dsn()],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,  # before the fix the child waited for the lock forever
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "child exit 0\n"), done.stderr
+    names = sorted(item.payload.json["transaction"] for item in rx.items("transaction"))
+    assert names == ["child", "parent"]
+
+
+def test_the_json_backend_is_picked_at_init_whatever_the_transport() -> None:
+    # Picked lazily, the first pick (an import) could run on an application thread while
+    # another forks: the child would find that module half-imported, its lock held.
+    script = (
+        "import tripwire, tripwire._json as j\n"
+        "from tripwire.transport import Transport\n"
+        "class Keep(Transport):\n"
+        "    def capture_envelope(self, envelope): pass\n"
+        "tripwire.init(dsn='http://k@127.0.0.1:9/1', transport=Keep())\n"
+        "print(j._dumps_impl is not None)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout == "True\n"

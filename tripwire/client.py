@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Callable
 
 from tripwire import _data_collection as data_collection
+from tripwire import _json
 from tripwire._batcher import close_batchers, flush_batchers
 from tripwire._client_base import NON_RECORDING_CLIENT as NON_RECORDING_CLIENT
 from tripwire._client_base import BaseClient as BaseClient
@@ -157,6 +158,11 @@ class Client(BaseClient):
             self.transport = SpotlightTee(self.transport, self.spotlight)
         if self.transport is not None:
             check_uwsgi_thread_support()  # the worker thread must be able to run
+            # The JSON backend (an import attempt of orjson) is picked now, on init()'s
+            # thread, whatever the transport: a first import on an application thread
+            # while another forks leaves the child that module half-imported, its
+            # import lock held by a thread the child does not have (it hangs there).
+            _json.dumps(None)
             self.transport._outcomes = self.outcomes
             # Every loss counted in self.outcomes also reaches a transport subclass's own
             # record_lost_event, whichever part of the SDK records it.

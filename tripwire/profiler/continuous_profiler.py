@@ -224,6 +224,11 @@ def _after_fork_in_child() -> None:
     # id. "trace" starts a new session with the next root span; "manual" needs
     # start_profiler() again in the child (as sentry_sdk).
     _state.profiler_id = None
+    scheduler = _scheduler
+    if scheduler is not None:
+        # Another thread of the parent may have held it (a root span starting): the
+        # child's first root span would wait for it forever.
+        scheduler._lock = _sampler.originals()[1]()
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows
