@@ -75,6 +75,9 @@ class FakeDelivery:
     def lost_entry(self, entry: Entry, reason: DropReason) -> None:
         self.lost.append((entry.plain(), reason))
 
+    def can_park(self) -> bool:
+        return self.park_ok
+
     def park(self, entry: Entry) -> bool:
         if self.park_ok:
             self.parked.append(entry.plain())
@@ -263,6 +266,38 @@ def test_kill_parks_or_counts_what_is_left(leaks: None, park: bool) -> None:
     # Closed once, by the thread that was still sending: a close from `kill()` would
     # have missed the connection that send might still open.
     assert delivery.closed_by == [worker.name]
+
+
+def test_kill_takes_what_is_left_without_encoding_it(leaks: None) -> None:
+    # At exit, with daemon threads still capturing, the worker gets a sliver of the GIL:
+    # encoding every queued envelope before kill() could take the lock held the exit
+    # for minutes. The worker stops at the envelope it is on; the rest is counted.
+    delivery = FakeDelivery()
+    encoding, go = threading.Event(), threading.Event()
+    encoded: list[Envelope] = []
+    plain_encode = delivery.encode
+
+    def encode(envelope: Envelope) -> Optional[Entry]:
+        encoded.append(envelope)
+        if len(encoded) == 1:
+            encoding.set()
+            go.wait(30)
+        return plain_encode(envelope)
+
+    delivery.encode = encode  # type: ignore[method-assign]
+    worker = Worker(delivery, queue_size=1000)
+    for i in range(50):
+        worker.submit(env(i))
+    assert encoding.wait(10)
+    killer = threading.Thread(target=worker.kill)
+    killer.start()
+    wait_until(lambda: worker._stopped, what="kill() to begin")
+    go.set()
+    killer.join(30)
+    worker.join(10)
+    assert len(encoded) == 1
+    assert len(delivery.lost) == 50  # the one encoded, and the 49 never encoded
+    assert {reason for _, reason in delivery.lost} == {DropReason.NETWORK_ERROR}
 
 
 def test_kill_without_a_thread_closes_the_connections_at_once(leaks: None) -> None:

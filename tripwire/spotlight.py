@@ -120,6 +120,9 @@ class _SpotlightDelivery:
     def park(self, entry: Entry) -> bool:
         return False
 
+    def can_park(self) -> bool:
+        return False
+
     def idle(self) -> Optional[float]:
         return None
 

@@ -38,6 +38,7 @@ from tripwire.transport._http11 import NetworkError
 from tripwire.transport._http_transport import HttpTransport
 from tripwire.transport._policy import Entry
 from tripwire.transport._tasks import mark_sentry_task_internal
+from tripwire.transport._worker import park_or_lose
 
 if TYPE_CHECKING:
     from tripwire.envelope import Envelope
@@ -187,14 +188,8 @@ class AsyncHttpTransport(HttpTransport):
         self._inflight.clear()
         self._waiting.clear()
         self._intake.clear()
-        delivery = self._delivery
         for item in leftovers:
-            try:
-                entry = item if isinstance(item, Entry) else delivery.encode(item)
-                if entry is not None and not delivery.park(entry):
-                    delivery.lost_entry(entry, DropReason.NETWORK_ERROR)
-            except Exception:
-                logger.debug("could not keep an unsent envelope", exc_info=True)
+            park_or_lose(self._delivery, item)
         self._close_connections()
         super().kill()
 

@@ -336,6 +336,9 @@ class _HttpDelivery:
             return None
         return delay
 
+    def can_park(self) -> bool:
+        return self.spool is not None
+
     def park(self, entry: Entry) -> bool:
         spool = self.spool
         if spool is None or not entry.summary:

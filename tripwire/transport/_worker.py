@@ -111,6 +111,9 @@ class Delivery(Protocol):
     def park(self, entry: Entry) -> bool:
         """Keep `entry` for a later process (the spool); False if it cannot be kept."""
 
+    def can_park(self) -> bool:
+        """Whether `park` may keep anything (a spool is configured)."""
+
     def idle(self) -> Optional[float]:
         """Background work when the queue is empty; seconds until it is wanted again."""
 
@@ -147,6 +150,22 @@ def _call_weak(ref: Callable[[], Any]) -> Callable[[], None]:
             method()
 
     return hook
+
+
+def park_or_lose(delivery: Delivery, item: Union[Envelope, Entry]) -> None:
+    """Spool `item` (an envelope or its encoded entry) if `delivery` can, else count it
+    as lost to the network: what a stopped transport does with what it still holds."""
+    try:
+        if not isinstance(item, Entry) and not delivery.can_park():
+            # Counted from its items, never encoded: at exit with the server
+            # unreachable thousands may be left, on a thread sharing the GIL.
+            delivery.lost_envelope(item, DropReason.NETWORK_ERROR)
+            return
+        entry = item if isinstance(item, Entry) else delivery.encode(item)
+        if entry is not None and not delivery.park(entry):
+            delivery.lost_entry(entry, DropReason.NETWORK_ERROR)
+    except Exception:
+        logger.debug("could not keep an unsent envelope", exc_info=True)
 
 
 class Worker:
@@ -407,13 +426,7 @@ class Worker:
             thread.join(timeout)
 
     def _park_or_lose(self, item: Any) -> None:
-        delivery = self._delivery
-        try:
-            entry = item if isinstance(item, Entry) else delivery.encode(item)
-            if entry is not None and not delivery.park(entry):
-                delivery.lost_entry(entry, DropReason.NETWORK_ERROR)
-        except Exception:
-            logger.debug("could not keep an unsent envelope", exc_info=True)
+        park_or_lose(self._delivery, item)
 
     # -- worker thread -------------------------------------------------------------------
 
@@ -508,7 +521,10 @@ class Worker:
         intake = self._intake
         delivery = self._delivery
         hand_back_at = _perf() + _HOLD_SECONDS if worker and _HAS_GIL else None
-        while intake and limit != 0:
+        # Not once `kill()` has begun: it takes what is left without encoding it. (At
+        # exit, daemon threads still capturing left the worker a sliver of the GIL:
+        # encoding thousands of envelopes held the exit for minutes.)
+        while intake and limit != 0 and not self._stopped:
             if hand_back_at is not None and self._yielding and _perf() >= hand_back_at:
                 break
             limit -= 1
