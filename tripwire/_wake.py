@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Optional
+from typing import Any, Callable, Optional
 
 
 class Wake:
@@ -18,8 +18,9 @@ class Wake:
 
     __slots__ = ("_lock",)
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, allocate_lock: Callable[[], Any] = threading.Lock) -> None:
+        # `allocate_lock`: gevent's saved original, for a sampler that is an OS thread.
+        self._lock = allocate_lock()
         self._lock.acquire()
 
     def set(self) -> None:

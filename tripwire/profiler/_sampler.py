@@ -51,6 +51,7 @@ from types import CodeType, FrameType
 from typing import Any, Optional, Protocol
 
 from tripwire._log import logger
+from tripwire._wake import Wake
 from tripwire.event import frames as frames_mod
 
 DEFAULT_SAMPLING_FREQUENCY = 101
@@ -180,7 +181,7 @@ class Sampler:
         self.thread_name = name or "tripwire.profiler"
         self._new: deque[Sink] = deque()
         self._active: list[Sink] = []
-        self._wake: threading.Event | _NativeEvent = threading.Event()
+        self._wake: threading.Event | Wake = threading.Event()
         self._thread: threading.Thread | _NativeThread | None = None
         self._native = native
         self._pid = os.getpid()
@@ -220,7 +221,7 @@ class Sampler:
             thread: threading.Thread | _NativeThread
             if self._native or gevent_patched():
                 start_new_thread, allocate_lock, _ident, _sleep = originals()
-                self._wake = _NativeEvent(allocate_lock)
+                self._wake = Wake(allocate_lock)
                 thread = _NativeThread(self._run, start_new_thread, allocate_lock)
             else:
                 thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
@@ -380,29 +381,6 @@ def native_ident() -> int:
     """The calling OS thread's id (under gevent: its hub's thread, not the greenlet)."""
     ident: int = originals()[2]()
     return ident
-
-
-class _NativeEvent:
-    """set / clear / wait over one lock of the original primitives (held means clear)."""
-
-    __slots__ = ("_lock",)
-
-    def __init__(self, allocate_lock: Any) -> None:
-        self._lock = allocate_lock()
-        self._lock.acquire()
-
-    def set(self) -> None:
-        try:
-            self._lock.release()
-        except RuntimeError:  # set already
-            pass
-
-    def clear(self) -> None:
-        self._lock.acquire(False)
-
-    def wait(self) -> None:
-        self._lock.acquire()
-        self._lock.release()
 
 
 class _NativeThread:
