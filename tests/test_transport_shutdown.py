@@ -24,19 +24,28 @@ from tripwire.testing import reset
 from tripwire.transport._http_client import HttpClient
 
 
+class PostGate:
+    """A trace function (`threading.settrace`) that holds the first thread to enter
+    `HttpClient.post` there, as a busy scheduler may, until `go` is set. (Only
+    threads started while it is installed.)"""
+
+    def __init__(self) -> None:
+        self.at_post = threading.Event()
+        self.go = threading.Event()
+
+    def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is _POST and not self.at_post.is_set():
+            self.at_post.set()
+            self.go.wait(30)
+
+
+_POST = HttpClient.post.__code__
+
+
 @pytest.mark.parametrize("to", ["dsn", "spotlight"])
 def test_a_request_still_to_be_made_at_close_leaves_no_socket_open(to: str) -> None:
-    at_post = threading.Event()
-    go = threading.Event()
-    post = HttpClient.post.__code__
-
-    def gate(frame: FrameType, event: str, arg: Any) -> None:
-        # Holds the worker on its way into the request, as a busy scheduler may, until
-        # the client has been closed. (Only threads started while it is set.)
-        if event == "call" and frame.f_code is post and not at_post.is_set():
-            at_post.set()
-            go.wait(30)
-
+    gate = PostGate()
+    at_post, go = gate.at_post, gate.go
     before = set(sdk_threads())
     with Receiver() as rx:
         threading.settrace(gate)
@@ -66,14 +75,8 @@ def test_the_async_transports_executor_request_at_close_leaves_no_socket_open() 
     # the loop's executor, a thread that `close()` cannot wait for.
     from tripwire.integrations.asyncio import AsyncioIntegration
 
-    at_post = threading.Event()
-    go = threading.Event()
-    post = HttpClient.post.__code__
-
-    def gate(frame: FrameType, event: str, arg: Any) -> None:
-        if event == "call" and frame.f_code is post and not at_post.is_set():
-            at_post.set()
-            go.wait(30)
+    gate = PostGate()
+    at_post, go = gate.at_post, gate.go
 
     async def main(rx: Receiver) -> None:
         tripwire.init(
