@@ -196,9 +196,7 @@ class Outcomes:
         if type(category) is not DataCategory:
             category = _category(category)
         key = (reason, category)
-        with self._lock:
-            self._pending[key] = self._pending.get(key, 0) + quantity
-            self._total[key] = self._total.get(key, 0) + quantity
+        self._count(key, quantity)
         forward = self.forward
         if forward is not None and key[0] not in LOCAL_ONLY:
             forward(wire_value(key[0]), wire_value(key[1]), quantity)
