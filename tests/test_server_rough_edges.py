@@ -121,13 +121,20 @@ def _read_until(fd: int, wanted: str, timeout: float) -> str:
 def test_demo_on_a_terminal_keeps_serving_until_ctrl_c_and_its_link_works():
     controller, terminal = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k not in ("SENTRY_DSN", "TRIPWIRE_DB")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tripwire.cli", "demo"],
-        stdin=terminal,
-        stdout=terminal,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    env["PYTHONFAULTHANDLER"] = "1"  # a SIGABRT prints every thread's stack
+    # Ctrl-C reaches a terminal's foreground job. A test run started with SIGINT ignored
+    # (a background job, nohup) would hand that on: the demo would never see it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tripwire.cli", "demo"],
+            stdin=terminal,
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     os.close(terminal)
     try:
         out = _read_until(controller, "until Ctrl-C", 60)
@@ -138,7 +145,13 @@ def test_demo_on_a_terminal_keeps_serving_until_ctrl_c_and_its_link_works():
             assert response.status == 200
             assert "KeyError: &#39;kiwi&#39;" in response.read().decode()
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        try:
+            assert proc.wait(timeout=30) == 0
+        except subprocess.TimeoutExpired:
+            # Where it hangs: the stacks faulthandler prints on SIGABRT.
+            proc.send_signal(signal.SIGABRT)
+            _, stacks = proc.communicate(timeout=30)
+            raise AssertionError(f"no exit 30 s after Ctrl-C: {stacks.decode()}") from None
     finally:
         if proc.poll() is None:
             proc.kill()
