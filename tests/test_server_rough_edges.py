@@ -161,6 +161,49 @@ def test_demo_on_a_terminal_keeps_serving_until_ctrl_c_and_its_link_works():
         proc.stderr.close()
 
 
+_SELF_OBSERVED = """
+import json
+import logging
+import sqlite3
+import sys
+import urllib.request
+
+import tripwire
+from tripwire.server.app import ServerThread
+
+with ServerThread(db=sys.argv[1]) as server:
+    tripwire.init(dsn=server.dsn, traces_sample_rate=1.0, enable_logs=True)
+    with tripwire.start_transaction(name="checkout"):
+        logging.getLogger("shop").warning("low stock")
+    tripwire.flush()
+    with urllib.request.urlopen(server.url + "/issues/", timeout=30) as response:
+        response.read()
+    # What the backend's own requests made, if anything, is queued or sent by now.
+    tripwire.flush()
+    db = sqlite3.connect(sys.argv[1])
+    print(json.dumps({
+        "transactions": [r[0] for r in db.execute("SELECT name FROM transactions")],
+        "logs": [r[0] for r in db.execute("SELECT body FROM logs")],
+    }))
+"""
+
+
+def test_the_backend_records_nothing_of_itself_in_the_sdks_own_process(tmp_path: Path):
+    # The demo, `tripwire run` and a script with a ServerThread run the SDK beside the
+    # backend: traced, each envelope the backend received sent it another (the idle
+    # demo stored ~150 transactions a second of its own ingest requests).
+    result = subprocess.run(
+        [sys.executable, "-c", _SELF_OBSERVED, str(tmp_path / "self.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    stored = json.loads(result.stdout)
+    assert stored == {"transactions": ["checkout"], "logs": ["low stock"]}
+
+
 def test_demo_counts_are_worded_in_the_singular_for_one():
     from tripwire.cli._common import plural as _plural
 

@@ -18,6 +18,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount, Route
 
+import tripwire
+from tripwire.client import BaseClient
 from tripwire.server import api, ingest, stream, web
 from tripwire.server import convertors as convertors
 from tripwire.server.limits import (
@@ -226,8 +228,8 @@ class ServerThread:
         self.port: int = self._socket.getsockname()[1]
         self._server = _make_server(_config(self.app, host, self.port, log_level))
         self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [self._socket]},
+            target=_serve_unobserved,
+            args=(self._server, self._socket),
             name="tripwire-server",
             daemon=True,
         )
@@ -263,6 +265,22 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _serve_unobserved(server: uvicorn.Server, sock: socket.socket) -> None:
+    """Run `server` where the SDK of this process records nothing.
+
+    The demo, ``tripwire run`` and a script with a `ServerThread` run the SDK beside the
+    backend. Traced, the backend's own requests were sent to it, and each envelope it
+    received made another (the idle demo stored ~150 transactions a second). Every
+    integration asks `get_client()`; here it finds a client that records nothing, bound
+    to this thread's scopes, which the server's tasks and worker threads inherit.
+    """
+    unobserved = BaseClient()
+    with tripwire.isolation_scope() as isolation:  # forks the current scope too
+        isolation.set_client(unobserved)
+        tripwire.get_current_scope().set_client(unobserved)
+        server.run(sockets=[sock])
 
 
 def _make_server(config: uvicorn.Config) -> uvicorn.Server:
