@@ -9,6 +9,7 @@ from typing import Any
 
 import _side_by_side as side
 import pytest
+from _receiver import Receiver
 
 import tripwire
 from tripwire.integrations.socket import SocketIntegration
@@ -92,6 +93,22 @@ def test_outside_a_transaction_nothing_is_sent(port: int) -> None:
     socket.create_connection(("127.0.0.1", port)).close()
     tripwire.flush()
     assert memory.envelopes == []
+
+
+def test_the_sdks_own_sends_are_no_spans_of_the_users_transaction(rx: Receiver) -> None:
+    # The transport's thread starts at the first capture, here inside a transaction. Had
+    # it taken that transaction's scope with it (the threading integration hands scopes
+    # to new threads), its lookups and connections would be spans of the user's work.
+    tripwire.init(
+        dsn=rx.dsn(host="localhost"), traces_sample_rate=1.0, integrations=[SocketIntegration()]
+    )
+    with tripwire.start_transaction(name="tx", op="test"):
+        tripwire.capture_message("first")
+        tripwire.flush()  # sent while the transaction is open
+    tripwire.flush()
+    (transaction,) = rx.items("transaction")
+    assert transaction.payload.json["spans"] == []
+    assert [e["message"] for e in rx.events()] == ["first"]
 
 
 def test_reset_restores_socket_and_no_client_costs_nothing(port: int) -> None:

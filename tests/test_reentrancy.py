@@ -456,7 +456,7 @@ def test_a_job_submitted_while_the_background_worker_starts_runs(rx: Receiver) -
             worker.submit(lambda: ran.append("nested"))
             return held
 
-        fired = run_at(BackgroundWorker.start, "thread.start()", nested)
+        fired = run_at(BackgroundWorker.start, "start_own(thread)", nested)
         worker.submit(lambda: ran.append("outer"))
         sys.settrace(None)
         worker.flush(10)

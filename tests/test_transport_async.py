@@ -20,6 +20,7 @@ from _side_by_side import run
 
 import tripwire
 from tripwire.integrations.asyncio import AsyncioIntegration
+from tripwire.integrations.socket import SocketIntegration
 from tripwire.transport import HttpTransport
 from tripwire.transport._async import LANES, AsyncHttpTransport
 from tripwire.utils import is_internal_task, mark_sentry_task_internal
@@ -145,6 +146,27 @@ def test_the_senders_task_is_internal_no_span_for_it(rx: Receiver) -> None:
     assert [(s["op"], s["description"]) for s in transaction["spans"]] == [
         ("function", "test_the_senders_task_is_internal_no_span_for_it.<locals>.work")
     ]
+
+
+def test_the_senders_lookups_and_connections_are_no_spans_of_the_users(rx: Receiver) -> None:
+    # The sender task, started by a capture inside a transaction, has a context of its
+    # own: the socket integration sees no span of the user's around its DNS lookup.
+    async def main() -> None:
+        tripwire.init(
+            dsn=rx.dsn(host="localhost"),
+            traces_sample_rate=1.0,
+            integrations=[AsyncioIntegration(), SocketIntegration()],
+            _experiments=ASYNC,
+        )
+        with tripwire.start_transaction(name="tx", op="task"):
+            tripwire.capture_message("inside")
+            await tripwire.get_client().flush_async(5)  # sent while it is open
+        await tripwire.get_client().flush_async(5)
+
+    asyncio.run(main())
+    (transaction,) = [i.payload.json for i in rx.items("transaction")]
+    assert transaction["spans"] == []
+    assert messages(rx) == ["inside"]
 
 
 def test_rate_limits_are_honoured_and_reported(rx: Receiver) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator
 from typing import Any, Callable, Optional
@@ -21,6 +22,7 @@ from tripwire.envelope import Envelope
 from tripwire.monitor import MAX_DOWNSAMPLE_FACTOR, Monitor
 from tripwire.outcomes import DropReason
 from tripwire.spotlight import DEFAULT_URL, spotlight_url
+from tripwire.tracing import Transaction
 from tripwire.transport._policy import ENTRY_OVERHEAD, Entry, is_low_priority
 from tripwire.transport._worker import Worker
 
@@ -352,6 +354,20 @@ class Health:
 
     def is_healthy(self) -> bool:
         return self.healthy
+
+
+def test_the_thread_started_inside_a_transaction_keeps_none_of_it(rx: Receiver) -> None:
+    # The SDK's threads start with scopes of their own, not forks of the caller's: a
+    # transport thread holding the current scope as it was at the first capture would
+    # keep that transaction (and its spans) alive for the life of the process.
+    tripwire.init(dsn=rx.dsn(), traces_sample_rate=1.0)
+    with tripwire.start_transaction(name="the first capture's"):
+        tripwire.capture_message("first")  # starts the transport's thread
+    tripwire.flush()
+    gc.collect()
+    alive = [o for o in gc.get_objects() if type(o) is Transaction]
+    assert [t.name for t in alive] == []
+    assert len(rx.items("transaction")) == 1
 
 
 def test_monitor_downsamples_while_unhealthy(leaks: None) -> None:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 from tripwire import _json, envelope  # noqa: F401 - envelope: loaded for the flusher
 from tripwire._log import logger, suppress
+from tripwire._threads import start_own
 from tripwire._wake import Wake
 from tripwire.outcomes import DataCategory, DropReason
 
@@ -184,7 +185,7 @@ class Batcher(Generic[T]):
                 return
             self._thread = thread
         try:
-            thread.start()
+            start_own(thread)
         except RuntimeError:
             # Interpreter shutdown: no new threads. Items go out with the final flush.
             with self._lock:

@@ -14,6 +14,7 @@ import threading
 from typing import TYPE_CHECKING, Optional
 
 from tripwire._log import logger
+from tripwire._threads import start_own
 
 if TYPE_CHECKING:
     from tripwire.transport import Transport
@@ -73,7 +74,7 @@ class Monitor:
                 self._stop = threading.Event()  # the parent's may be in any state
             thread = threading.Thread(target=self.run, name=self.name, daemon=True)
             try:
-                thread.start()
+                start_own(thread)
             except RuntimeError:
                 self._running = False  # interpreter shutting down
                 return

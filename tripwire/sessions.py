@@ -19,6 +19,7 @@ from tripwire._batcher import Batcher, batcher_for
 from tripwire._clock import format_timestamp
 from tripwire._late import hooks
 from tripwire._log import logger
+from tripwire._threads import start_own
 from tripwire.envelope import Envelope
 from tripwire.outcomes import DataCategory
 from tripwire.scope import _current
@@ -302,7 +303,7 @@ class SessionFlusher:
             self._thread = thread
             self._thread_pid = pid
         try:
-            thread.start()
+            start_own(thread)
         except RuntimeError:  # interpreter shutting down: no new threads
             self._shutdown.set()
             self._thread = None

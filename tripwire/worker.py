@@ -17,6 +17,7 @@ import time
 from typing import Any, Callable, Optional
 
 from tripwire._log import logger
+from tripwire._threads import start_own
 from tripwire.consts import DEFAULT_QUEUE_SIZE as DEFAULT_QUEUE_SIZE
 from tripwire.transport._tasks import mark_sentry_task_internal
 
@@ -95,7 +96,7 @@ class BackgroundWorker(Worker):
             thread = threading.Thread(
                 target=self._target, name="tripwire.BackgroundWorker", daemon=True
             )
-            thread.start()
+            start_own(thread)
             self._thread = thread
             self._thread_for_pid = os.getpid()
         finally:

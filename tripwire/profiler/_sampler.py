@@ -51,6 +51,7 @@ from types import CodeType, FrameType
 from typing import Any, Optional, Protocol
 
 from tripwire._log import logger
+from tripwire._threads import start_own
 from tripwire._wake import Wake
 from tripwire.event import frames as frames_mod
 
@@ -226,7 +227,7 @@ class Sampler:
             else:
                 thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
             try:
-                thread.start()
+                start_own(thread)
             except RuntimeError:  # interpreter shutting down: no new threads
                 return False
             self._thread = thread

@@ -37,7 +37,7 @@ from tripwire.transport._aio import AsyncConnection
 from tripwire.transport._http11 import NetworkError
 from tripwire.transport._http_transport import HttpTransport
 from tripwire.transport._policy import Entry
-from tripwire.transport._tasks import mark_sentry_task_internal
+from tripwire.transport._tasks import create_own_task, mark_sentry_task_internal
 from tripwire.transport._worker import park_or_lose
 
 if TYPE_CHECKING:
@@ -218,8 +218,7 @@ class AsyncHttpTransport(HttpTransport):
         # wait for it.
         self._idle.clear()
         if self._task is None:
-            with mark_sentry_task_internal():
-                task = self._task = self.loop.create_task(self._run())
+            task = self._task = create_own_task(self.loop, self._run())
             # A callback, not a `finally`: a task cancelled before it first ran (the
             # loop closing right after a capture) never runs its coroutine.
             task.add_done_callback(self._ended)

@@ -8,9 +8,14 @@ kept here, in the transport's layer, because the transport and worker use it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextvars
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 # A task copies the context it was created in, so a task created while this is True
 # (and every task it creates in turn) is internal.
@@ -32,4 +37,18 @@ def mark_sentry_task_internal() -> Iterator[None]:
         _internal.reset(token)
 
 
-__all__ = ["is_internal_task", "mark_sentry_task_internal"]
+def create_own_task(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+) -> asyncio.Task[None]:
+    """`loop.create_task(coro)` for the SDK: internal, and in a context of its own.
+
+    A task copies the context it is created in. The async transport's sender, created
+    by a capture inside a transaction, took that transaction's scopes with it: its DNS
+    lookups and executor calls became spans of the transaction, which it kept alive.
+    """
+    context = contextvars.Context()
+    context.run(_internal.set, True)
+    return context.run(loop.create_task, coro)
+
+
+__all__ = ["create_own_task", "is_internal_task", "mark_sentry_task_internal"]

@@ -40,6 +40,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union
 
 from tripwire._log import logger, suppress
+from tripwire._threads import start_own
 from tripwire._wake import Wake
 from tripwire.outcomes import DropReason
 from tripwire.transport._policy import Entry
@@ -320,7 +321,7 @@ class Worker:
                 return False
             thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             try:
-                thread.start()
+                start_own(thread)
             except RuntimeError:
                 # Python 3.12+ refuses new threads during shutdown; flush() then
                 # delivers on the calling thread instead.

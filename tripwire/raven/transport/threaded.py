@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
+from tripwire._threads import start_own
 from tripwire.raven.transport.base import AsyncTransport
 from tripwire.raven.transport.http import HTTPTransport
 
@@ -36,7 +37,7 @@ class ThreadedHTTPTransport(AsyncTransport, HTTPTransport):
             else:
                 success_cb()
 
-        threading.Thread(target=run, name="tripwire.raven.send", daemon=True).start()
+        start_own(threading.Thread(target=run, name="tripwire.raven.send", daemon=True))
 
 
 __all__ = ["ThreadedHTTPTransport"]
