@@ -189,7 +189,7 @@ with ServerThread(db=sys.argv[1]) as server:
 
 
 def test_the_backend_records_nothing_of_itself_in_the_sdks_own_process(tmp_path: Path):
-    # The demo, `tripwire run` and a script with a ServerThread run the SDK beside the
+    # The demo, the tests and a script with a ServerThread run the SDK beside the
     # backend: traced, each envelope the backend received sent it another (the idle
     # demo stored ~150 transactions a second of its own ingest requests).
     result = subprocess.run(

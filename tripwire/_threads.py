@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextvars
-from typing import Any
+from typing import Protocol
 
 
-def start_own(thread: Any) -> None:
+class _Startable(Protocol):
+    def start(self) -> None: ...
+
+
+def start_own(thread: _Startable) -> None:
     """Start `thread`, one of the SDK's, from an empty context.
 
     The thread then runs with scopes of its own. Started from the caller's context it

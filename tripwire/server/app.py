@@ -270,11 +270,13 @@ class ServerThread:
 def _serve_unobserved(server: uvicorn.Server, sock: socket.socket) -> None:
     """Run `server` where the SDK of this process records nothing.
 
-    The demo, ``tripwire run`` and a script with a `ServerThread` run the SDK beside the
-    backend. Traced, the backend's own requests were sent to it, and each envelope it
-    received made another (the idle demo stored ~150 transactions a second). Every
+    ``tripwire demo``, the tests and a script with a `ServerThread` run the SDK beside
+    the backend. Traced, the backend's own requests were sent to it, and each envelope
+    it received made another (the idle demo stored ~150 transactions a second). Every
     integration asks `get_client()`; here it finds a client that records nothing, bound
     to this thread's scopes, which the server's tasks and worker threads inherit.
+    (`tripwire.testing.reset()` forgets scope-bound clients: a server left running
+    across it is observed again.)
     """
     unobserved = BaseClient()
     with tripwire.isolation_scope() as isolation:  # forks the current scope too
