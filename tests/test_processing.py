@@ -18,8 +18,8 @@ def test_unknown_option_is_a_clear_error() -> None:
 
 
 def test_wrong_option_type_is_a_clear_error() -> None:
-    with pytest.raises(TypeError, match="sample_rate"):
-        tripwire.init(sample_rate="often")
+    with pytest.raises(TypeError, match="max_breadcrumbs"):
+        tripwire.init(max_breadcrumbs="often")
     with pytest.raises((TypeError, ValueError), match="before_send"):
         tripwire.init(before_send=5)
 

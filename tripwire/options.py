@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Optional
 
 from tripwire._deprecation import deprecated
+from tripwire._log import logger
 from tripwire._release import RELEASE_ENV_VARS as RELEASE_ENV_VARS
 from tripwire._release import detect_release
 from tripwire._release import git_head as git_head
@@ -214,6 +215,37 @@ def _number(low: float, high: Optional[float] = None, integer: bool = False) -> 
     return checker
 
 
+# What a value that is not a rate does, for each sample-rate option: what sentry_sdk
+# 2.75 does with it (it takes any value; the tracing sampler, the capture steps and the
+# profilers read it as below).
+_NOT_A_RATE = {
+    "sample_rate": "errors are sent as sentry_sdk sends them (all of them, unless it is"
+    " a number below 1)",
+    "traces_sample_rate": "no transaction is sampled",
+    "profiles_sample_rate": "no transaction is profiled",
+    "profile_session_sample_rate": "a number in a string is read as that number, anything"
+    " else turns the continuous profiler off",
+}
+
+
+def _sample_rate(name: str, value: Any) -> Any:
+    """Any value, kept as given, as sentry_sdk takes it; a warning if it is not a rate.
+
+    Applications pass these from environment variables (a string), or True: sentry_sdk
+    starts and samples as `_NOT_A_RATE` says, so tripwire must not refuse to start.
+    """
+    if (value is None and name != "sample_rate") or isinstance(value, bool):
+        return value  # None: that sampling is off (sample_rate has no "off")
+    if not _is_number(value) or value != value or not 0 <= value <= 1:
+        logger.warning(
+            "option %r should be a number between 0 and 1, got %s: %s",
+            name,
+            _describe(value),
+            _NOT_A_RATE[name],
+        )
+    return value
+
+
 def _choice(*choices: str) -> _Checker:
     def checker(name: str, value: Any) -> Any:
         if not isinstance(value, str):
@@ -338,8 +370,6 @@ def _socket_option(item: Any) -> bool:
 
 _opt_string = _nullable(_string)
 _opt_path = _nullable(_path)
-_rate = _number(0.0, 1.0)
-_opt_rate = _nullable(_rate)
 _count = _number(0, integer=True)
 _opt_count = _nullable(_count)
 _duration = _number(0.0)
@@ -360,7 +390,7 @@ _CHECKS: dict[str, _Checker] = {
     "dist": _opt_string,
     "transport": _transport,
     "transport_queue_size": _count,
-    "sample_rate": _rate,
+    "sample_rate": _sample_rate,
     "send_default_pii": _flag,
     "data_collection": _nullable(_mapping),
     "http_proxy": _opt_string,
@@ -377,14 +407,14 @@ _CHECKS: dict[str, _Checker] = {
     "attach_stacktrace": _flag,
     "ca_certs": _opt_path,
     "propagate_traces": _flag,
-    "traces_sample_rate": _opt_rate,
+    "traces_sample_rate": _sample_rate,
     "trace_lifecycle": _nullable(_choice("static", "stream")),
     "traces_sampler": _callable,
-    "profiles_sample_rate": _opt_rate,
+    "profiles_sample_rate": _sample_rate,
     "profiles_sampler": _callable,
     "profiler_mode": _opt_string,
     "profile_lifecycle": _choice("manual", "trace"),
-    "profile_session_sample_rate": _opt_rate,
+    "profile_session_sample_rate": _sample_rate,
     "auto_enabling_integrations": _flag,
     "disabled_integrations": _nullable(_any_list),
     "auto_session_tracking": _flag,

@@ -51,8 +51,9 @@ def error_steps(client: Client) -> list[Step]:
     steps: list[Step] = []
     if opts["ignore_errors"]:
         steps.append(_ignore_errors(tuple(opts["ignore_errors"])))
-    if opts["error_sampler"] is None and opts["sample_rate"] < 1.0:
-        steps.append(_sample_rate(float(opts["sample_rate"])))
+    rate = _error_sample_rate(opts["sample_rate"])
+    if opts["error_sampler"] is None and rate is not None:
+        steps.append(_sample_rate(rate))
     steps.append(_apply_scopes(client))
     if opts["attach_stacktrace"]:
         steps.append(_attach_stacktrace(client))
@@ -117,6 +118,19 @@ def _ignore_errors(ignored: tuple[Any, ...]) -> Step:
         return None
 
     return ignore_errors
+
+
+def _error_sample_rate(value: Any) -> float | None:
+    """The rate errors are sampled with; None: every error is kept.
+
+    As sentry_sdk reads `sample_rate` (any value: `tripwire.options`): a value below 1
+    samples; one that is not (2, NaN) or cannot be compared with 1 (a string) keeps
+    every error.
+    """
+    try:
+        return float(value) if value < 1.0 else None
+    except Exception:
+        return None
 
 
 def _sample_rate(rate: float) -> Step:

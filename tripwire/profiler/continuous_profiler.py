@@ -156,10 +156,19 @@ def get_profiler_id() -> str | None:
 
 
 def determine_profile_session_sampling_decision(sample_rate: Any) -> bool:
-    """Roll the session dice (None and 0 mean never)."""
+    """Roll the session dice (None and 0 mean never).
+
+    As sentry_sdk: any value `float()` reads is a rate ("0.5" from an environment
+    variable too); what it cannot read turns profiling off (sentry_sdk's init() raises).
+    """
     if not sample_rate:
         return False
-    return random.random() < float(sample_rate)
+    try:
+        rate = float(sample_rate)
+    except (TypeError, ValueError, OverflowError):
+        logger.warning("[Profiling] invalid profile_session_sample_rate %r: off", sample_rate)
+        return False
+    return random.random() < rate
 
 
 def _configure_from_client() -> ContinuousScheduler | None:

@@ -53,15 +53,16 @@ def has_profiling_enabled(options: dict[str, Any]) -> bool:
     """Whether transaction-based profiling is configured (as sentry_sdk)."""
     if options.get("profiles_sampler") is not None:
         return True
+    # Not a rate (a string): off, where sentry_sdk's init() raises TypeError.
     rate = options.get("profiles_sample_rate")
-    if rate is not None and rate > 0:
+    if rate is not None and (_rate(rate) or 0) > 0:
         return True
     rate = (options.get("_experiments") or {}).get("profiles_sample_rate")
     if rate is not None:
         logger.warning(
             "_experiments['profiles_sample_rate'] is deprecated: use profiles_sample_rate"
         )
-        if rate > 0:
+        if (_rate(rate) or 0) > 0:
             return True
     return False
 

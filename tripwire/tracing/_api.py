@@ -205,7 +205,7 @@ def _sample(
             transaction._baggage.sentry_items["sample_rate"] = str(transaction.sample_rate)
         return
     sampler = options.get("traces_sampler")
-    inherited = False
+    inherited = from_options = False
     if sampler is not None:
         context: dict[str, Any] = {
             "transaction_context": transaction.to_json(),
@@ -219,6 +219,7 @@ def _sample(
         inherited = True
     else:
         rate = configured_rate(options)
+        from_options = True
     rand = transaction._get_sample_rand()
     factor = downsample_factor(client)
     if type(rate) is float and not factor and 0.0 <= rate <= 1.0:
@@ -226,7 +227,7 @@ def _sample(
         transaction.sampled = rand < rate
         sample_rate: float | None = rate
     else:
-        result = decide(rate, rand, factor, inherited)
+        result = decide(rate, rand, factor, inherited, reported=from_options)
         transaction.sampled = result.sampled
         sample_rate = result.sample_rate
     transaction.sample_rate = sample_rate

@@ -91,7 +91,11 @@ def is_valid_sample_rate(rate: Any, source: str) -> bool:
 
 
 def decide(
-    rate: Any, sample_rand: float, downsample_factor: int = 0, inherited: bool = False
+    rate: Any,
+    sample_rand: float,
+    downsample_factor: int = 0,
+    inherited: bool = False,
+    reported: bool = False,
 ) -> SamplingResult:
     """Sample with `rate` (already chosen: sampler, parent or traces_sample_rate).
 
@@ -100,10 +104,13 @@ def decide(
         sample_rand: The trace's random number in [0, 1).
         downsample_factor: The backpressure monitor's factor; the rate is halved per step.
         inherited: Whether `rate` is the parent's decision.
+        reported: An invalid `rate` was already reported (traces_sample_rate, at
+            `init()`): it is not reported again for every transaction.
     """
     effective = to_rate(rate)
     if effective is None:
-        logger.warning("[Tracing] discarding transaction: invalid sample rate %r", rate)
+        log = logger.debug if reported else logger.warning
+        log("[Tracing] discarding transaction: invalid sample rate %r", rate)
         return NOT_SAMPLED
     if downsample_factor > 0:
         effective = effective / (2**downsample_factor)

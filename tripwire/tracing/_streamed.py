@@ -206,7 +206,10 @@ def _sample(
             rate = 1.0
     valid = to_rate(rate)
     if valid is None:
-        logger.warning("[Tracing] Discarding %s because of invalid sample rate.", name)
+        # An invalid traces_sample_rate was reported at init(): not again for every segment.
+        reported = sampler is None and context.parent_sampled is None
+        log = logger.debug if reported else logger.warning
+        log("[Tracing] Discarding %s because of invalid sample rate.", name)
         return False, None, None, "sample_rate"
     if not valid:
         return False, 0.0, rand, "sample_rate"
