@@ -228,15 +228,31 @@ _NOT_A_RATE = {
 }
 
 
+def to_rate(value: Any) -> Optional[float]:
+    """A sample rate as a float in [0, 1]; booleans count as 0 or 1; else None."""
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    # Any real number (int, float, Decimal, Fraction, numpy scalars), but not strings.
+    if isinstance(value, (str, bytes)) or not hasattr(type(value), "__float__"):
+        return None
+    try:
+        rate = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if rate != rate or not 0.0 <= rate <= 1.0:  # NaN fails the comparison too
+        return None
+    return rate
+
+
 def _sample_rate(name: str, value: Any) -> Any:
     """Any value, kept as given, as sentry_sdk takes it; a warning if it is not a rate.
 
     Applications pass these from environment variables (a string), or True: sentry_sdk
     starts and samples as `_NOT_A_RATE` says, so tripwire must not refuse to start.
     """
-    if (value is None and name != "sample_rate") or isinstance(value, bool):
-        return value  # None: that sampling is off (sample_rate has no "off")
-    if not _is_number(value) or value != value or not 0 <= value <= 1:
+    if value is None and name != "sample_rate":
+        return value  # that sampling is off (sample_rate has no "off")
+    if to_rate(value) is None:
         logger.warning(
             "option %r should be a number between 0 and 1, got %s: %s",
             name,

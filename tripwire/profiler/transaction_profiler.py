@@ -28,6 +28,7 @@ from typing import Any, Callable
 from tripwire._late import hooks
 from tripwire._log import logger
 from tripwire.event.frames import FrameOptions
+from tripwire.options import to_rate
 from tripwire.profiler import _sampler
 from tripwire.profiler.utils import DEFAULT_SAMPLING_FREQUENCY, platform_info
 from tripwire.scope._current import get_client, get_isolation_scope
@@ -41,28 +42,20 @@ PROFILE_MINIMUM_SAMPLES = 2
 MAX_PROFILE_DURATION_NS = int(3e10)
 
 
-def _rate(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)) and 0.0 <= value <= 1.0:
-        return float(value)
-    return None
-
-
 def has_profiling_enabled(options: dict[str, Any]) -> bool:
     """Whether transaction-based profiling is configured (as sentry_sdk)."""
     if options.get("profiles_sampler") is not None:
         return True
     # Not a rate (a string): off, where sentry_sdk's init() raises TypeError.
     rate = options.get("profiles_sample_rate")
-    if rate is not None and (_rate(rate) or 0) > 0:
+    if rate is not None and (to_rate(rate) or 0) > 0:
         return True
     rate = (options.get("_experiments") or {}).get("profiles_sample_rate")
     if rate is not None:
         logger.warning(
             "_experiments['profiles_sample_rate'] is deprecated: use profiles_sample_rate"
         )
-        if (_rate(rate) or 0) > 0:
+        if (to_rate(rate) or 0) > 0:
             return True
     return False
 
@@ -196,7 +189,7 @@ class Profile:
         if rate_value is None:
             self.sampled = False
             return
-        rate = _rate(rate_value)
+        rate = to_rate(rate_value)
         if rate is None:
             logger.warning("[Profiling] invalid profiles sample rate %r: not profiling", rate_value)
             self.sampled = False

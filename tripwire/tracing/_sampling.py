@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from tripwire._log import logger
 from tripwire.monitor import Monitor
 from tripwire.options import span_streaming_enabled
+from tripwire.options import to_rate as to_rate
 
 
 class SamplingResult(NamedTuple):
@@ -63,22 +64,6 @@ def configured_rate(options: Mapping[str, Any]) -> Any:
     rate = options.get("traces_sample_rate")
     if rate is None and options.get("enable_tracing") is True:
         return 1.0
-    return rate
-
-
-def to_rate(value: Any) -> float | None:
-    """A sample rate as a float in [0, 1]; booleans count as 0 or 1; else None."""
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    # Any real number (int, float, Decimal, Fraction, numpy scalars), but not strings.
-    if isinstance(value, (str, bytes)) or not hasattr(type(value), "__float__"):
-        return None
-    try:
-        rate = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if rate != rate or not 0.0 <= rate <= 1.0:  # NaN fails the comparison too
-        return None
     return rate
 
 
