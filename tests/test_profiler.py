@@ -15,6 +15,7 @@ import socket
 import sys
 import threading
 import warnings
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -187,6 +188,20 @@ def test_no_profile_without_rate_or_for_unsampled_transactions() -> None:
         assert tx._profile is None
     tripwire.get_client().close()
     memory = init(traces_sample_rate=0.0, profiles_sample_rate=1.0)
+    with tripwire.start_transaction(name="b") as tx:
+        assert tx._profile is None
+    tripwire.flush()
+    assert items_of(memory, "profile") == []
+
+
+def test_any_real_number_is_a_rate_and_a_string_is_none() -> None:
+    # As sentry_sdk: a Decimal profiles (it was refused: only int and float counted);
+    # a string profiles nothing (sentry_sdk's init() raises).
+    memory = init(profiles_sample_rate=Decimal("1"))
+    profiled(min_samples=2)
+    tripwire.get_client().close()
+    assert len(items_of(memory, "profile")) == 1
+    memory = init(profiles_sample_rate="1")
     with tripwire.start_transaction(name="b") as tx:
         assert tx._profile is None
     tripwire.flush()
