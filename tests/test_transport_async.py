@@ -21,6 +21,7 @@ from _side_by_side import run
 import tripwire
 from tripwire.integrations.asyncio import AsyncioIntegration
 from tripwire.integrations.socket import SocketIntegration
+from tripwire.testing import MemoryTransport
 from tripwire.transport import HttpTransport
 from tripwire.transport._async import LANES, AsyncHttpTransport
 from tripwire.utils import is_internal_task, mark_sentry_task_internal
@@ -371,6 +372,28 @@ def test_async_worker_runs_jobs_as_tasks_and_flushes() -> None:
 
     assert asyncio.run(main()) == (True, False)
     assert sorted(done) == [0, 1, 2]
+
+
+def test_async_worker_jobs_run_outside_the_scope_that_started_it() -> None:
+    # Its task starts at the first submit, here inside a transaction: the jobs (sends)
+    # must not run in that transaction's scope, nor keep it alive.
+    seen: list[object] = []
+
+    async def job() -> None:
+        seen.append(tripwire.get_current_span())
+
+    async def main() -> None:
+        tripwire.init(traces_sample_rate=1.0, transport=MemoryTransport())
+        worker = AsyncWorker(queue_size=10)
+        with tripwire.start_transaction(name="the first submit's"):
+            assert worker.submit(job)
+            task = worker.flush(5.0)
+            assert task is not None
+            await task
+        worker.kill()
+
+    asyncio.run(main())
+    assert seen == [None]
 
 
 def test_async_worker_outside_a_loop_refuses(caplog: pytest.LogCaptureFixture) -> None:

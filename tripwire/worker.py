@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 from tripwire._log import logger
 from tripwire._threads import start_own
 from tripwire.consts import DEFAULT_QUEUE_SIZE as DEFAULT_QUEUE_SIZE
-from tripwire.transport._tasks import mark_sentry_task_internal
+from tripwire.transport._tasks import create_own_task, mark_sentry_task_internal
 
 FullError = queue.Full
 Queue = queue.Queue
@@ -228,8 +228,9 @@ class AsyncWorker(Worker):
         self._loop = loop
         # A fresh queue: one from an earlier loop cannot be awaited on this one.
         self._queue = asyncio.Queue(maxsize=self._queue_size)
-        with mark_sentry_task_internal():
-            self._task = loop.create_task(self._target(self._queue))
+        # In a context of its own: the jobs it runs (sends) are no part of the scope of
+        # whichever submit started it (see `create_own_task`).
+        self._task = create_own_task(loop, self._target(self._queue))
         self._task_for_pid = os.getpid()
 
     def full(self) -> bool:
