@@ -567,6 +567,72 @@ def test_response_framings(rx: Receiver, make: Make, raw: bytes) -> None:
     assert bool(transport._delivery.ratelimits.snapshot()) == limited
 
 
+class EndlessServer:
+    """Answers every request on 127.0.0.1 with `head`, then `piece` after `piece` until the
+    client hangs up; `sent` is what it had sent by then."""
+
+    def __init__(self, head: bytes, piece: bytes) -> None:
+        self.head, self.piece = head, piece
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sent: list[int] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        total = 0
+        with conn:
+            conn.settimeout(30)
+            request = b""
+            try:
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(65536)
+                conn.sendall(self.head)
+                while True:
+                    conn.sendall(self.piece)
+                    total += len(self.piece)
+            except OSError:  # the client hung up (or the 30 s bound)
+                pass
+        self.sent.append(total)
+        self.done.set()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(60)
+
+
+ENDLESS = {
+    "chunked body": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"10000\r\n" + b"x" * 0x10000 + b"\r\n",
+    ),
+    "header lines": (b"HTTP/1.1 200 OK\r\n", b"X-Junk: " + b"y" * 8000 + b"\r\n"),
+    "declared length": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100000000000\r\n\r\n",
+        b"z" * 0x10000,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", ENDLESS)
+def test_an_endless_answer_is_cut_off(make: Make, kind: str) -> None:
+    # Something that is not Relay may answer forever: the worker hangs up once the answer
+    # passes its bounds (64 KiB of head, 1 MiB of body) instead of reading (and, in
+    # sentry-sdk 2.75's case, buffering: 6 GB of RSS for an endless chunked body) on.
+    server = EndlessServer(*ENDLESS[kind])
+    try:
+        transport = make(dsn=f"http://public@127.0.0.1:{server.port}/1")
+        transport.capture_envelope(make_envelope())  # the worker sends it at once
+        assert server.done.wait(30), "the SDK is still reading"
+    finally:
+        server.close()
+    (sent,) = server.sent
+    # The bound, plus what the two sockets' buffers held when it hung up.
+    assert sent < 1024 * 1024 + 16 * 1024 * 1024
+
+
 def test_https_through_a_connect_tunnel(make: Make, tls: TlsFiles) -> None:
     with Receiver(tls=tls, proxy=True) as proxy:
         transport = make(
