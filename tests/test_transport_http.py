@@ -37,9 +37,9 @@ def make(rx: Receiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[Make]:
     monkeypatch.setattr(http_module, "BACKOFF_BASE", 0.001)
     made: list[HttpTransport] = []
 
-    def factory(**options: Any) -> HttpTransport:
+    def factory(cls: type[HttpTransport] = HttpTransport, **options: Any) -> HttpTransport:
         options.setdefault("dsn", rx.dsn())
-        transport = HttpTransport(build_options(**options))
+        transport = cls(build_options(**options))
         made.append(transport)
         return transport
 
@@ -567,12 +567,12 @@ def test_response_framings(rx: Receiver, make: Make, raw: bytes) -> None:
     assert bool(transport._delivery.ratelimits.snapshot()) == limited
 
 
-class EndlessServer:
-    """Answers every request on 127.0.0.1 with `head`, then `piece` after `piece` until the
-    client hangs up; `sent` is what it had sent by then."""
+class OneAnswer:
+    """Answers one request on 127.0.0.1 with the pieces of `answer`, sent one by one
+    (`pause` seconds apart), or until the client hangs up; `sent` is what it sent."""
 
-    def __init__(self, head: bytes, piece: bytes) -> None:
-        self.head, self.piece = head, piece
+    def __init__(self, answer: Iterator[bytes], pause: float = 0.0) -> None:
+        self.answer, self.pause = answer, pause
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.sent: list[int] = []
@@ -589,10 +589,11 @@ class EndlessServer:
             try:
                 while b"\r\n\r\n" not in request:
                     request += conn.recv(65536)
-                conn.sendall(self.head)
-                while True:
-                    conn.sendall(self.piece)
-                    total += len(self.piece)
+                for piece in self.answer:
+                    conn.sendall(piece)
+                    total += len(piece)
+                    if self.pause:
+                        time.sleep(self.pause)
             except OSError:  # the client hung up (or the 30 s bound)
                 pass
         self.sent.append(total)
@@ -601,6 +602,12 @@ class EndlessServer:
     def close(self) -> None:
         self.listener.close()
         self.thread.join(60)
+
+
+def endless(head: bytes, piece: bytes) -> Iterator[bytes]:
+    yield head
+    while True:
+        yield piece
 
 
 ENDLESS = {
@@ -621,7 +628,7 @@ def test_an_endless_answer_is_cut_off(make: Make, kind: str) -> None:
     # Something that is not Relay may answer forever: the worker hangs up once the answer
     # passes its bounds (64 KiB of head, 1 MiB of body) instead of reading (and, in
     # sentry-sdk 2.75's case, buffering: 6 GB of RSS for an endless chunked body) on.
-    server = EndlessServer(*ENDLESS[kind])
+    server = OneAnswer(endless(*ENDLESS[kind]))
     try:
         transport = make(dsn=f"http://public@127.0.0.1:{server.port}/1")
         transport.capture_envelope(make_envelope())  # the worker sends it at once
@@ -631,6 +638,26 @@ def test_an_endless_answer_is_cut_off(make: Make, kind: str) -> None:
     (sent,) = server.sent
     # The bound, plus what the two sockets' buffers held when it hung up.
     assert sent < 1024 * 1024 + 16 * 1024 * 1024
+
+
+class QuickTransport(HttpTransport):
+    TIMEOUT = 0.5  # as sentry_sdk's HttpTransport.TIMEOUT: each request's budget
+
+
+def test_an_answer_dripped_a_byte_at_a_time_gets_the_timeout_in_all(make: Make) -> None:
+    # Each byte comes well within the timeout, the whole answer (4 s) does not: the
+    # worker hangs up when the request's budget is spent, as it does for a silent server,
+    # instead of staying on it for as long as the server keeps dripping.
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    server = OneAnswer((answer[i : i + 1] for i in range(len(answer))), pause=0.1)
+    try:
+        transport = make(QuickTransport, dsn=f"http://public@127.0.0.1:{server.port}/1")
+        transport.capture_envelope(make_envelope())
+        assert server.done.wait(30)
+    finally:
+        server.close()
+    (sent,) = server.sent
+    assert sent < len(answer)
 
 
 def test_https_through_a_connect_tunnel(make: Make, tls: TlsFiles) -> None:

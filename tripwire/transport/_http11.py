@@ -80,7 +80,8 @@ class Connection:
         host: The server's host name or address.
         port: The server's port.
         path: The request path (with query).
-        timeout: Seconds for connecting and for each read.
+        timeout: Seconds for connecting, and for the whole response once the request
+            is sent (a server that answers a byte at a time gets no longer).
         socket_options: (level, option, value) set before connecting.
         ssl_context: Returns the TLS context (called on first connect); None for HTTP.
         proxy: (host, port) of an HTTP proxy, or None.
@@ -108,6 +109,9 @@ class Connection:
         self._sock: Any = None
         self._buffer = b""
         self._last_used = 0.0
+        # When the response being read must be complete (see `_recv`).
+        self._deadline = 0.0
+        self._shortened = False
         tls = ssl_context is not None
         target = hostport(host, port, 443 if tls else 80)
         extra = ""
@@ -154,27 +158,25 @@ class Connection:
             self._head_cache = (headers, prefix)
         head = b"%sContent-Length: %d\r\n\r\n" % (prefix, len(body))
         sock = self._sock
-        shortened = False
         try:
             sock.sendall(head + body)
+            # The timeout is the response's whole budget: what `meanwhile` took (a
+            # request on the other connection to a server that does not answer takes a
+            # whole timeout) is not granted again.
+            self._deadline = time.monotonic() + self._timeout
             if meanwhile is not None:
-                sent_at = time.monotonic()
                 meanwhile()
-                # The timeout is the request's whole budget: what `meanwhile` took (a
-                # request on the other connection to a server that does not answer
-                # takes a whole timeout) is not granted again.
-                spent = time.monotonic() - sent_at
-                if spent > 0.01:  # (the usual few microseconds: not worth a syscall)
-                    sock.settimeout(max(self._timeout - spent, MIN_READ_TIMEOUT))
-                    shortened = True
+                self._deadline = max(self._deadline, time.monotonic() + MIN_READ_TIMEOUT)
             status, found, keep = self._read_response()
         except BaseException:
             self.close()  # the next request starts on a fresh connection
             raise
         finally:
             self._last_used = time.monotonic()
-        if shortened and self._sock is sock:
-            sock.settimeout(self._timeout)
+        if self._shortened:
+            self._shortened = False
+            if self._sock is sock:
+                sock.settimeout(self._timeout)
         if not keep:
             self.close()
         return Response(status, found)
@@ -214,6 +216,7 @@ class Connection:
         lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
         lines.extend(f"{name}: {value}" for name, value in self._proxy_headers.items())
         self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        self._deadline = time.monotonic() + self._timeout
         status, _, head = self._read_head()
         if status != 200:
             raise NetworkError(f"the proxy refused the tunnel: {head[:80]!r}")
@@ -272,8 +275,21 @@ class Connection:
                 headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
         return int(parts[1]), headers, head
 
+    def _recv(self) -> bytes:
+        """One read, within what is left of the response's budget (`_deadline`)."""
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise NetworkError("no whole response within the timeout")
+        if left < self._timeout - MIN_READ_TIMEOUT:
+            # (Not for an answer that comes at once: the socket keeps its timeout, no
+            # syscall; the deadline is then overrun by at most MIN_READ_TIMEOUT.)
+            self._sock.settimeout(left)
+            self._shortened = True
+        data: bytes = self._sock.recv(65536)
+        return data
+
     def _fill(self) -> None:
-        data = self._sock.recv(65536)
+        data = self._recv()
         if not data:
             raise NetworkError("the server closed the connection")
         self._buffer += data
@@ -317,7 +333,7 @@ class Connection:
     def _read_to_close(self) -> None:
         size = len(self._buffer)
         while size <= MAX_BODY:
-            data = self._sock.recv(65536)
+            data = self._recv()
             if not data:
                 return
             size += len(data)
