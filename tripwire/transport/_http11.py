@@ -185,6 +185,7 @@ class Connection:
         """Close the socket; the next `post` reconnects."""
         sock, self._sock = self._sock, None
         self._buffer = b""
+        self._shortened = False
         if sock is not None:
             try:
                 sock.close()
@@ -200,6 +201,9 @@ class Connection:
             if self._proxy is not None and self._make_context is not None:
                 self._sock = sock
                 self._tunnel()
+                if self._shortened:  # the handshake and the request get the whole timeout
+                    self._shortened = False
+                    sock.settimeout(self._timeout)
             if self._make_context is not None:
                 if self._context is None:
                     self._context = self._make_context()
@@ -279,7 +283,8 @@ class Connection:
         """One read, within what is left of the response's budget (`_deadline`)."""
         left = self._deadline - time.monotonic()
         if left <= 0:
-            raise NetworkError("no whole response within the timeout")
+            # What the socket raises for a silent server: both count as timed out.
+            raise TimeoutError("no whole response within the timeout")
         if left < self._timeout - MIN_READ_TIMEOUT:
             # (Not for an answer that comes at once: the socket keeps its timeout, no
             # syscall; the deadline is then overrun by at most MIN_READ_TIMEOUT.)

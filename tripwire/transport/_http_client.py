@@ -91,7 +91,7 @@ class HttpClient:
     Args:
         url: The endpoint (``http://`` or ``https://``).
         options: The client options (proxies, certificates, socket options).
-        timeout: Seconds allowed for connecting and for each read.
+        timeout: Seconds allowed for connecting, and for each answer in all.
         use_proxy: False to ignore proxy options and environment (Spotlight on localhost).
         pool: Makes the urllib3 pool to send through (a transport's `_make_pool`
             override); None: the built-in connection, or urllib3 where needed.
