@@ -111,7 +111,6 @@ class Connection:
         self._last_used = 0.0
         # When the response being read must be complete (see `_recv`).
         self._deadline = 0.0
-        self._shortened = False
         tls = ssl_context is not None
         target = hostport(host, port, 443 if tls else 80)
         extra = ""
@@ -173,11 +172,9 @@ class Connection:
             raise
         finally:
             self._last_used = time.monotonic()
-        if self._shortened:
-            self._shortened = False
-            if self._sock is sock:
-                sock.settimeout(self._timeout)
-        if not keep:
+        if keep:
+            self._restore_timeout(sock)
+        else:
             self.close()
         return Response(status, found)
 
@@ -185,7 +182,6 @@ class Connection:
         """Close the socket; the next `post` reconnects."""
         sock, self._sock = self._sock, None
         self._buffer = b""
-        self._shortened = False
         if sock is not None:
             try:
                 sock.close()
@@ -201,9 +197,7 @@ class Connection:
             if self._proxy is not None and self._make_context is not None:
                 self._sock = sock
                 self._tunnel()
-                if self._shortened:  # the handshake and the request get the whole timeout
-                    self._shortened = False
-                    sock.settimeout(self._timeout)
+                self._restore_timeout(sock)  # the handshake and the request get all of it
             if self._make_context is not None:
                 if self._context is None:
                     self._context = self._make_context()
@@ -289,9 +283,13 @@ class Connection:
             # (Not for an answer that comes at once: the socket keeps its timeout, no
             # syscall; the deadline is then overrun by at most MIN_READ_TIMEOUT.)
             self._sock.settimeout(left)
-            self._shortened = True
         data: bytes = self._sock.recv(65536)
         return data
+
+    def _restore_timeout(self, sock: Any) -> None:
+        """Give `sock` back the whole timeout a read of `_recv` may have shortened."""
+        if sock.gettimeout() != self._timeout:
+            sock.settimeout(self._timeout)
 
     def _fill(self) -> None:
         data = self._recv()
