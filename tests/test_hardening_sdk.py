@@ -43,12 +43,23 @@ import tripwire
 import tripwire.event.exceptions, tripwire.tracing  # (the lazy imports are another test)
 from tripwire.crons import capture_checkin
 
+faulthandler.enable()  # a crash shows where
 faulthandler.dump_traceback_later(20, exit=True)  # a hang shows where, then exits 1
 interval = float(sys.argv[1])
+in_handler = False
 
 def handler(signum, frame):
-    capture_checkin(monitor_slug="from-handler", status="ok")
-    tripwire.capture_message("from handler")
+    # A handler slower than the interval (a loaded machine) would otherwise be
+    # interrupted by the next signal, and so on until the C stack overflows.
+    global in_handler
+    if in_handler:
+        return
+    in_handler = True
+    try:
+        capture_checkin(monitor_slug="from-handler", status="ok")
+        tripwire.capture_message("from handler")
+    finally:
+        in_handler = False
 
 signal.signal(signal.SIGALRM, handler)
 for trial in range(int(sys.argv[2])):
