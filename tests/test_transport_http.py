@@ -195,9 +195,13 @@ def test_network_errors_give_up_after_the_immediate_retry_while_a_flush_waits(
     # cannot be reached, so the entry is counted at once instead of retried until
     # the flush times out (see tests/test_hardening_sdk.py for the exit).
     transport = make()
-    rx.reply(Reply(action="reset"), Reply(action="reset"), Reply(action="reset"))
+    # The first answer waits until the flush is waiting (its callback runs then);
+    # otherwise both attempts could fail before flush() is called, and the entry
+    # would be retried as a flush-less failure is.
+    flush_waits = threading.Event()
+    rx.reply(Reply(action="reset", gate=flush_waits), Reply(action="reset"), Reply(action="reset"))
     transport.capture_envelope(make_envelope())
-    transport.flush(10)
+    transport.flush(10, lambda pending, timeout: flush_waits.set())
     requests = rx.wait_for(3)
     assert [r.item_types for r in requests] == [["event"]] * 2 + [["client_report"]]
     assert rx.discarded() == {("network_error", "error"): 1}
