@@ -7,12 +7,11 @@ when the client is built, so options that are off cost nothing per event.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 from tripwire._clock import clock, format_timestamp, to_epoch
-from tripwire._ids import ids
+from tripwire._ids import ids, random
 from tripwire._log import logger
 from tripwire.capture.markers import SDK_BUILT_KEYS, PlainSpans
 from tripwire.capture.merge import apply_layers
@@ -135,7 +134,7 @@ def _error_sample_rate(value: Any) -> float | None:
 
 def _sample_rate(rate: float) -> Step:
     def sample_rate(cap: Capture) -> Drop | None:
-        if random.random() >= rate:
+        if random() >= rate:
             return Drop(DropReason.SAMPLE_RATE, f"sample_rate={rate}")
         return None
 
@@ -335,7 +334,7 @@ def _error_sampler(client: Client, sampler: Callable[[EventDict, Hint], Any]) ->
         if not 0.0 <= rate <= 1.0:
             logger.debug("error_sampler returned %r, outside [0, 1]; event kept", rate)
             return None
-        if random.random() >= rate:
+        if random() >= rate:
             return Drop(DropReason.SAMPLE_RATE, f"error_sampler={rate}")
         return None
 

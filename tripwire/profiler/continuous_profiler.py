@@ -19,12 +19,12 @@ from __future__ import annotations
 import atexit
 import importlib
 import os
-import random
 import time
 import warnings
 from collections import deque
 from typing import Any, Callable
 
+from tripwire._ids import getrandbits, random
 from tripwire._late import hooks
 from tripwire._log import logger
 from tripwire.consts import SDK_NAME, VERSION
@@ -168,7 +168,7 @@ def determine_profile_session_sampling_decision(sample_rate: Any) -> bool:
     except (TypeError, ValueError, OverflowError):
         logger.warning("[Profiling] invalid profile_session_sample_rate %r: off", sample_rate)
         return False
-    return random.random() < rate
+    return random() < rate
 
 
 def _configure_from_client() -> ContinuousScheduler | None:
@@ -418,7 +418,7 @@ class ProfileBuffer:
         self.buffer_size = buffer_size
         self.capture_func = capture_func
         self.active = True
-        self.profiler_id = "%032x" % random.getrandbits(128)
+        self.profiler_id = "%032x" % getrandbits(128)
         self.chunk = ProfileChunk()
         self.claims: deque[ContinuousProfile] = deque()
         self._claimed: list[ContinuousProfile] = []
@@ -476,7 +476,7 @@ class ProfileChunk:
     """The samples of one chunk (sample format v2)."""
 
     def __init__(self) -> None:
-        self.chunk_id = "%032x" % random.getrandbits(128)
+        self.chunk_id = "%032x" % getrandbits(128)
         self.indexed_frames: dict[Any, int] = {}
         self.indexed_stacks: dict[Any, int] = {}
         self.frames: list[dict[str, Any]] = []

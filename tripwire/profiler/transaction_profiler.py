@@ -20,11 +20,11 @@ from __future__ import annotations
 import atexit
 import importlib
 import os
-import random
 import threading
 import warnings
 from typing import Any, Callable
 
+from tripwire._ids import getrandbits, random
 from tripwire._late import hooks
 from tripwire._log import logger
 from tripwire.event.frames import FrameOptions
@@ -136,7 +136,7 @@ class Profile:
                 hub, start_ns = start_ns, 0
             sampled = getattr(sampled, "sampled", None)
         self.scheduler: Scheduler | None = _scheduler if scheduler is None else scheduler
-        self.event_id: str = "%032x" % random.getrandbits(128)
+        self.event_id: str = "%032x" % getrandbits(128)
         self.sampled: bool | None = sampled
         self._default_active_thread_id: int = _sampler.native_ident()
         self.active_thread_id: int | None = None
@@ -194,7 +194,7 @@ class Profile:
             logger.warning("[Profiling] invalid profiles sample rate %r: not profiling", rate_value)
             self.sampled = False
             return
-        self.sampled = random.random() < rate
+        self.sampled = random() < rate
 
     def start(self) -> None:
         """Start recording (a sampled profile only)."""

@@ -10,11 +10,11 @@ from __future__ import annotations
 import enum
 import sys
 from collections.abc import Mapping
-from random import random as _random
 from typing import TYPE_CHECKING, Any
 
 from tripwire._clock import clock
 from tripwire._deprecation import deprecated
+from tripwire._ids import random as _random
 from tripwire._log import logger
 from tripwire.capture.layers import capture_event
 from tripwire.capture.markers import PlainSpans

@@ -10,10 +10,10 @@ This module wires them together and owns the retry and offline decisions.
 
 from __future__ import annotations
 
-import random
 import time
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from tripwire._ids import random
 from tripwire._log import logger
 from tripwire.consts import USER_AGENT
 from tripwire.outcomes import DropReason
@@ -50,7 +50,7 @@ SECOND_CONNECTION_REST = 60.0
 SPOOL_RESCAN = 60.0
 
 
-def backoff(failures: int, rng: Callable[[], float] = random.random) -> float:
+def backoff(failures: int, rng: Callable[[], float] = random) -> float:
     """Seconds to wait after `failures` consecutive failures: exponential, with jitter."""
     ceiling = min(BACKOFF_MAX, BACKOFF_BASE * float(2 ** min(max(failures - 1, 0), 16)))
     return ceiling * (0.5 + 0.5 * rng())

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import threading
 import time
 from typing import Callable, Optional
 
+from tripwire._ids import getrandbits
 from tripwire._json import dumps, loads
 from tripwire._log import logger
 from tripwire.outcomes import DropReason
@@ -79,7 +79,7 @@ class Spool:
         self._lost = lost
         self.clock = clock
         self._lock = threading.Lock()
-        self._token = "%08x" % random.getrandbits(32)
+        self._token = "%08x" % getrandbits(32)
         self._bytes = -1  # unknown until the first scan
 
     # -- writing -----------------------------------------------------------------------
@@ -97,7 +97,7 @@ class Spool:
             int(created * 1_000_000),
             os.getpid(),
             self._token,
-            random.getrandbits(32),
+            getrandbits(32),
             SUFFIX,
         )
         with self._lock:
@@ -302,7 +302,7 @@ class Spool:
     def reset_after_fork(self) -> None:
         """A fresh lock and token in a forked child."""
         self._lock = threading.Lock()
-        self._token = "%08x" % random.getrandbits(32)
+        self._token = "%08x" % getrandbits(32)
 
 
 def _alive(pid: int) -> bool:
