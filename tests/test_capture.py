@@ -193,6 +193,17 @@ def test_last_event_id(transport: MemoryTransport) -> None:
     assert tripwire.last_event_id() == event_id
 
 
+def test_last_event_id_is_not_a_transaction(init_memory) -> None:  # type: ignore[no-untyped-def]
+    # What a user-feedback form asks for: the error's id, which a transaction that
+    # finished since (the request's own, say) does not replace.
+    memory = init_memory(traces_sample_rate=1.0)
+    event_id = tripwire.capture_message("x")
+    with tripwire.start_transaction(name="request"):
+        pass
+    assert len(memory.transactions) == 1
+    assert tripwire.last_event_id() == event_id
+
+
 def test_attach_stacktrace_on_messages(init_memory) -> None:  # type: ignore[no-untyped-def]
     memory = init_memory(attach_stacktrace=True)
     tripwire.capture_message("with stack")

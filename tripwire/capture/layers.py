@@ -83,7 +83,7 @@ def capture_event(
     # integration must not turn that into another capture (recursion).
     with suppress:
         event_id = client._capture(event, hint if hint is not None else {}, layers, built_by_sdk)
-    if event_id is not None:
+    if event_id is not None and event.get("type") != "transaction":  # as sentry_sdk
         isolation = _current._isolation_scope.get() or layers[0]
         isolation._w().last_event_id = event_id
     return event_id
