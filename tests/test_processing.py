@@ -220,6 +220,22 @@ def test_attachments_go_into_the_envelope(transport: MemoryTransport, tmp_path) 
     ]
 
 
+def test_hooks_attach_files_through_the_hint(init_memory) -> None:  # type: ignore[no-untyped-def]
+    # hint["attachments"] is always a list (as sentry_sdk's), so a hook can add to it
+    # with no attachment on the scope.
+    from tripwire.attachments import Attachment
+
+    def before_send(event: Any, hint: Any) -> Any:
+        hint["attachments"].append(Attachment(bytes=b"state", filename="state.txt"))
+        return event
+
+    memory = init_memory(before_send=before_send)
+    tripwire.capture_message("with a file from the hook")
+    assert [(i.headers["filename"], i.get_bytes()) for i in memory.items("attachment")] == [
+        ("state.txt", b"state")
+    ]
+
+
 def test_envelope_header_carries_trace(transport: MemoryTransport) -> None:
     event_id = tripwire.capture_message("x")
     envelope = transport.envelopes[0]

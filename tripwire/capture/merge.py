@@ -64,8 +64,10 @@ def apply_layers(
             event["breadcrumbs"] = {"values": []}  # always present, as in sentry_sdk
         if view.has_flags:
             apply_flags(event, layers)  # before any processor sees the event, as sentry_sdk
+    # Always a list, as sentry_sdk's: hooks and processors may add to it.
+    attachments = hint.setdefault("attachments", [])
     if view.attachments:
-        hint.setdefault("attachments", []).extend(view.attachments)
+        attachments.extend(view.attachments)
     if view.error_processors:
         result = run_error_processors(event, hint, view.error_processors, client)
         if isinstance(result, Drop):
