@@ -131,6 +131,33 @@ def test_recursive_scrubber_descends_into_dicts_and_lists() -> None:
     assert event["_meta"]["extra"]["lst"] == {"0": {"auth": REM}}
 
 
+def test_recursive_scrubber_filters_inside_what_the_depth_limit_cuts(init_memory: Any) -> None:
+    # Past the databag depth limit a container is sent as its repr: the secret inside
+    # it is filtered before it becomes a string, in extra as in local variables.
+    import tripwire
+
+    memory = init_memory(event_scrubber=EventScrubber(recursive=True))
+    secret = "s3" + "cr3t"  # not in the source lines the event carries
+    rows = {"a": {"b": {"items": [{"token": secret, "id": 1}]}}}
+    tripwire.set_extra("rows", rows)
+    tripwire.capture_message("m")
+
+    def fail() -> None:
+        config = {"a": {"b": {"c": {"d": {"e": {"f": {"Api-Key": secret}}}}}}}  # noqa: F841
+        raise ValueError("x")
+
+    try:
+        fail()
+    except ValueError:
+        tripwire.capture_exception()
+    message, error = memory.events
+    assert message["extra"]["rows"] == {"a": {"b": {"items": ["{'token': '[Filtered]', 'id': 1}"]}}}
+    frame = error["exception"]["values"][0]["stacktrace"]["frames"][-1]
+    assert "[Filtered]" in str(frame["vars"]["config"])
+    assert secret not in str(memory.events)
+    assert rows["a"]["b"]["items"][0]["token"] == secret  # the application's data untouched
+
+
 def test_denylists_are_lowercased_and_configurable() -> None:
     assert "phpsessid" in EventScrubber().denylist
     assert "xsrf_token" in EventScrubber().denylist  # "-" and "_" match alike (2.76)

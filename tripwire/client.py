@@ -123,10 +123,20 @@ class Client(BaseClient):
         self._crumb_wire = CrumbCache(self._prepare_crumb, limit=4 * self._max_breadcrumbs + 64)
         self._before_breadcrumb = opts["before_breadcrumb"]
         self._max_value_length: int | None = opts["max_value_length"]
-        self._serializer = Serializer(
-            max_value_length=opts["max_value_length"], custom_repr=opts["custom_repr"]
-        )
         collect = data_collection.enabled(opts)
+        scrubber = opts["event_scrubber"]
+        if scrubber is None:
+            # Deliberately not sentry_sdk 2.75, which drops the default scrubber when
+            # data_collection is given and then sends `password` locals as they are:
+            # the scrubber stays, with PII allowed as data_collection's user_info says.
+            pii = opts["data_collection"]["user_info"] if collect else opts["send_default_pii"]
+            scrubber = opts["event_scrubber"] = EventScrubber(send_default_pii=bool(pii))
+        self._scrubber: EventScrubber | None = scrubber
+        self._serializer = Serializer(
+            max_value_length=opts["max_value_length"],
+            custom_repr=opts["custom_repr"],
+            cut_filter=getattr(scrubber, "_filtered_copy", None),
+        )
         local_vars = data_collection.local_variables(opts)
         context_lines = data_collection.context_lines(opts)
         self._frame_options = FrameOptions(
@@ -140,14 +150,6 @@ class Client(BaseClient):
             add_full_stack=bool(opts["add_full_stack"]),
             vars_renderer=self._serializer.frame_vars if local_vars else None,
         )
-        scrubber = opts["event_scrubber"]
-        if scrubber is None:
-            # Deliberately not sentry_sdk 2.75, which drops the default scrubber when
-            # data_collection is given and then sends `password` locals as they are:
-            # the scrubber stays, with PII allowed as data_collection's user_info says.
-            pii = opts["data_collection"]["user_info"] if collect else opts["send_default_pii"]
-            scrubber = opts["event_scrubber"] = EventScrubber(send_default_pii=bool(pii))
-        self._scrubber: EventScrubber | None = scrubber
         self._scrubber_is_custom = any(
             getattr(type(scrubber), name, None) is not getattr(EventScrubber, name)
             for name in ("scrub_event", "scrub_breadcrumbs", "scrub_dict")

@@ -108,6 +108,16 @@ class EventScrubber:
             self._deny_source = source
         return self._deny
 
+    def _filtered_copy(self, value: object) -> object:
+        """`value` with its denylisted keys filtered, in a copy, when recursive.
+
+        For the serializer, which renders a container past its depth limit as its
+        repr: the scrubber, which runs after it, cannot filter inside a string.
+        """
+        if not self.recursive or not isinstance(value, (dict, list, tuple)):
+            return value
+        return _filtered(value, self._names(), [_COPY_BUDGET], 0)
+
     # -- plain data ---------------------------------------------------------------
 
     def scrub_dict(self, d: object) -> None:
@@ -262,6 +272,30 @@ class EventScrubber:
                 self._dict(value, deny, event, (*path, index), depth + 1)
             else:
                 self._list(value, deny, event, (*path, index), depth + 1)
+
+
+_COPY_BUDGET = 10_000  # containers and values copied; past it, or too deep, all is filtered
+_COPY_DEPTH = 50
+
+
+def _filtered(value: Any, deny: frozenset[str], budget: list[int], depth: int) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0 or depth > _COPY_DEPTH:
+        return FILTERED
+    if isinstance(value, dict):
+        return {
+            key: (
+                FILTERED
+                if isinstance(key, str) and _key(key) in deny
+                else _filtered(item, deny, budget, depth + 1)
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_filtered(item, deny, budget, depth + 1) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_filtered(item, deny, budget, depth + 1) for item in value)
+    return value
 
 
 def _key(name: str) -> str:

@@ -173,9 +173,20 @@ class Serializer:
             str is used, ``None`` (or an error) falls back to ``repr()``.
         max_depth: Databag nesting limit; values this deep are replaced by their repr.
         max_breadth: Databag items kept per container.
+        cut_filter: Applied to a container before it is rendered with ``repr()`` at the
+            depth limit (the recursive scrubber's filtered copy: no scrubber can reach
+            into a repr string afterwards).
     """
 
-    __slots__ = ("_budget", "_custom_repr", "_limit", "_max_breadth", "_max_depth", "_quick")
+    __slots__ = (
+        "_budget",
+        "_custom_repr",
+        "_cut_filter",
+        "_limit",
+        "_max_breadth",
+        "_max_depth",
+        "_quick",
+    )
 
     def __init__(
         self,
@@ -184,6 +195,7 @@ class Serializer:
         custom_repr: Optional[Callable[[object], Optional[str]]] = None,
         max_depth: int = MAX_DATABAG_DEPTH,
         max_breadth: int = MAX_DATABAG_BREADTH,
+        cut_filter: Optional[Callable[[object], object]] = None,
     ) -> None:
         limit = DEFAULT_MAX_VALUE_LENGTH if max_value_length is None else max(max_value_length, 0)
         self._limit = limit
@@ -192,6 +204,7 @@ class Serializer:
         self._custom_repr = custom_repr
         self._max_depth = max_depth
         self._max_breadth = max(max_breadth, 0)
+        self._cut_filter = cut_filter
 
     # ----------------------------------------------------------------- public API
 
@@ -319,6 +332,8 @@ class Serializer:
         self, v: object, pmeta: Optional[dict[str, Any]], key: str | int, struct: bool
     ) -> str:
         """A value past the depth limit: its repr, marked as removed by the limit."""
+        if self._cut_filter is not None:
+            v = self._cut_filter(v)
         r = self._repr(v)
         if len(r) > self._quick:
             limit = self._limit
@@ -489,8 +504,12 @@ class Serializer:
             elif v is None:
                 r = "None"
             else:
+                if self._cut_filter is not None:
+                    v = self._cut_filter(v)
                 r = _raw_repr(v, self._budget)
         else:
+            if self._cut_filter is not None:
+                v = self._cut_filter(v)
             r = self._repr(v)
         if len(r) <= self._quick:
             return r
