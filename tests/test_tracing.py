@@ -286,6 +286,16 @@ def test_set_measurement_and_update_current_span() -> None:
     assert event["spans"][0]["data"]["k"] == 1
 
 
+def test_update_current_span_describes_a_transaction_without_renaming_it() -> None:
+    transport = init()
+    with tripwire.start_transaction(name="original", op="task"):
+        tripwire.update_current_span(name="described", attributes={"k": "v"})
+    (event,) = transport.transactions
+    assert event["transaction"] == "original"  # the name that groups it, as sentry_sdk
+    assert event["contexts"]["trace"]["description"] == "described"
+    assert event["contexts"]["trace"]["data"]["k"] == "v"
+
+
 # -- errors link to traces --------------------------------------------------------------------
 
 

@@ -445,7 +445,7 @@ def update_current_span(
     if op is not None:
         span.op = op
     if name is not None:
-        span.name = name
+        span.description = name  # a transaction keeps its name, as sentry_sdk
     for bag in (attributes, data):
         for key, value in (bag or {}).items():
             span.set_data(key, value)
