@@ -65,8 +65,9 @@ def test_request_mode_sessions_are_aggregated(init_memory) -> None:  # type: ign
     memory = init_memory(release="r2", environment="prod")
     for fail in (False, False, True):
         with tripwire.isolation_scope() as scope, auto_session_tracking(scope):
+            tripwire.capture_message("a message counts as no error", level="error")
             if fail:
-                tripwire.capture_message("request failed", level="error")
+                tripwire.capture_exception(ValueError("request failed"))
     tripwire.flush()
     (aggregate,) = _session_payloads(memory, "sessions")
     assert aggregate["attrs"] == {"release": "r2", "environment": "prod"}

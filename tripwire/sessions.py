@@ -126,7 +126,11 @@ def is_auto_session_tracking_enabled(hub: Any = None) -> bool:
 
 
 def update_session_from_event(session: Session, event: EventDict) -> None:
-    """Count an error into the session: "crashed" for unhandled exceptions, else "errored"."""
+    """Count an error into the session: "crashed" for unhandled exceptions, else "errored".
+
+    Only events with an exception count, as in sentry_sdk: a message, even at level
+    "error", leaves the session as it is (Sentry's session protocol says so too).
+    """
     if session.status != "ok":
         return
     crashed = False
@@ -140,8 +144,6 @@ def update_session_from_event(session: Session, event: EventDict) -> None:
             if isinstance(mechanism, dict) and mechanism.get("handled") is False:
                 crashed = True
                 break
-    elif event.get("level") in ("error", "fatal"):
-        errored = True
     if not errored:
         return
     user = event.get("user")
