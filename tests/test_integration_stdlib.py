@@ -612,6 +612,7 @@ port = srv.server_address[1]
 thread = threading.Thread(target=srv.serve_forever)
 thread.start()
 sentry_sdk.init(dsn="http://key@example.com/1", transport=KEEP, **OPTIONS)
+urllib.request.urlopen(f"http://127.0.0.1:{port}/outside").read()  # no transaction
 with sentry_sdk.start_transaction(name="tx", op="test"):
     urllib.request.urlopen(f"http://127.0.0.1:{port}/path?x=1#frag").read()
     conn = http.client.HTTPConnection("127.0.0.1", port)
@@ -700,11 +701,12 @@ def test_same_spans_breadcrumbs_and_headers_as_sentry_sdk(tmp_path: Path, option
         )
     assert shapes[1] == shapes[0]
     ours = shapes[1]
-    assert len(ours["received"]) == 3  # urlopen, http.client, requests
+    assert len(ours["received"]) == 4  # urlopen (outside, inside), http.client, requests
     cwds = [
         c["data"].get("subprocess.cwd") for c in ours["crumbs"] if c["category"] == "subprocess"
     ]
     assert cwds[-3:] == [repr(Path(".")), ".", None]  # the last: /nonexistent/command
     if options == "dict(traces_sample_rate=1.0)":
-        for lines in ours["received"]:
+        assert ours["received"][0] == []  # outside a transaction: none, as sentry_sdk
+        for lines in ours["received"][1:]:
             assert [key for key, _ in lines] == ["sentry-trace", "baggage"]

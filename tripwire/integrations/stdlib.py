@@ -354,7 +354,9 @@ def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
             response = original(self, *args, **kwargs)
             status = response.status
             data[SPANDATA.HTTP_STATUS_CODE] = status
-            if span is not None:
+            if span is None:
+                data["reason"] = response.reason  # the breadcrumb's, as with a span
+            else:
                 if request.streamed:
                     span.status = "error" if status >= 400 else "ok"
                     span.set_attribute(SPANDATA.HTTP_STATUS_CODE, status)
