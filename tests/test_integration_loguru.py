@@ -169,6 +169,8 @@ try:
     1 / 0
 except Exception:
     logger.exception("boom")
+logger.level("ALERT", no=45)  # an event, of a level Sentry has no name for
+logger.log("ALERT", "alert")
 logger.critical("crit")
 finish()
 """
@@ -202,8 +204,8 @@ def test_same_as_sentry_sdk(tmp_path: Path) -> None:
     sentry, ours = run_both(_SCRIPT, tmp_path)
     assert [i["type"] for i in ours["items"]] == [i["type"] for i in sentry["items"]]
     assert _plain(ours["items"]) == _plain(sentry["items"])
-    levels = [i["payload"]["level"] for i in ours["items"] if i["type"] == "event"]
-    assert levels == ["error", "critical"]
+    levels = [i["payload"].get("level") for i in ours["items"] if i["type"] == "event"]
+    assert levels == ["error", None, "critical"]
 
 
 @pytest.mark.parametrize("level", [None, 25])

@@ -32,6 +32,7 @@ from tripwire._log import suppress, suppressed
 from tripwire.integrations import DidNotEnable, Integration
 from tripwire.integrations._common._hooks import when_imported
 from tripwire.integrations.logging import (
+    _EVENT_LEVELS,
     _IGNORED_LOGGERS,
     BreadcrumbHandler,
     EventHandler,
@@ -253,7 +254,9 @@ class LoguruEventHandler(_LoguruBaseHandler, EventHandler):
         else:
             event, hint = {}, {}
         hint["log_record"] = record
-        event["level"] = _event_level(record)
+        level = _event_level(record)
+        if level in _EVENT_LEVELS:  # a custom level's name is not a Sentry level: none
+            event["level"] = level
         event["logger"] = record.name
         # loguru hands over its formatted text and no arguments.
         event["logentry"] = {"message": record.msg, "formatted": record.message, "params": []}
