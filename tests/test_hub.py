@@ -48,6 +48,19 @@ def test_hub_current_and_methods(transport: MemoryTransport) -> None:
     assert second["breadcrumbs"]["values"][0]["message"] == "crumb"
 
 
+def test_hub_current_is_the_main_hub_until_one_is_entered(transport: MemoryTransport) -> None:
+    with pytest.warns(SentryHubDeprecationWarning):
+        assert tripwire.Hub.current is tripwire.Hub.main  # as sentry_sdk's
+        first = tripwire.Hub.current
+        tripwire.set_tag("set", "after the hub was asked for")
+        with tripwire.Hub.current as entered:
+            tripwire.capture_message("inside")
+            assert tripwire.Hub.current is entered
+    assert first is entered
+    # Entering it activates the scopes in force then, with what was set since.
+    assert transport.events[0]["tags"] == {"set": "after the hub was asked for"}
+
+
 def test_hub_with_new_client() -> None:
     memory = MemoryTransport()
     client = tripwire.Client(transport=memory)

@@ -53,13 +53,15 @@ class HubMeta(type):
 
     @property
     def current(cls) -> Hub:
-        """The hub of this context: the one entered last, else a clone of the main hub."""
+        """The hub of this context: the one entered last, else the main hub.
+
+        As sentry_sdk 2.x: the main hub holds no scopes of its own, so entering it
+        activates those in force then (a clone made here would hold forks of the
+        scopes as they were when first asked for, and miss what was set since).
+        """
         warnings.warn(SentryHubDeprecationWarning(), stacklevel=2)
         hub = _local.get()
-        if hub is None:
-            hub = _make_hub(GLOBAL_HUB)
-            _local.set(hub)
-        return hub
+        return GLOBAL_HUB if hub is None else hub
 
     @property
     def main(cls) -> Hub:

@@ -465,6 +465,8 @@ def exc_info_from_error(error: Union[BaseException, ExcInfo]) -> ExcInfo:
     """
     info = _exc_info_from_error(error)
     if info is None:
+        if isinstance(error, tuple) and len(error) == 3:
+            return error  # as sentry_sdk: any 3-tuple, (None, None, None) included
         raise ValueError("Expected Exception object to report, got %s!" % type(error))
     return info
 
