@@ -126,6 +126,20 @@ def test_env_to_bool(value: Any, strict: bool) -> None:
 
 
 @pytest.mark.parametrize(
+    "value", [(None, None, None), (ValueError, None, None), ("a", "b", "c"), (1, 2), "x", 3]
+)
+def test_exc_info_helpers(value: Any) -> None:
+    for name in ("exc_info_from_error", "event_hint_with_exc_info"):
+        outcomes = []
+        for module in (S, T):
+            try:
+                outcomes.append(("=", getattr(module, name)(value)))
+            except Exception as exc:
+                outcomes.append((type(exc).__name__, str(exc)))
+        assert outcomes[1] == outcomes[0], name
+
+
+@pytest.mark.parametrize(
     "value",
     [
         "2020-01-02T03:04:05.123456Z",
