@@ -193,6 +193,19 @@ def test_last_event_id(transport: MemoryTransport) -> None:
     assert tripwire.last_event_id() == event_id
 
 
+def test_a_hand_built_transaction_gets_its_scopes_trace(init_memory) -> None:  # type: ignore[no-untyped-def]
+    # Relay refuses a transaction without contexts.trace; sentry_sdk adds the scope's.
+    memory = init_memory(traces_sample_rate=1.0)
+    tripwire.capture_event(
+        {"type": "transaction", "transaction": "x", "start_timestamp": 1.0, "timestamp": 2.0}
+    )
+    (event,) = memory.transactions
+    trace = event["contexts"]["trace"]
+    assert trace["trace_id"] == tripwire.get_current_scope().get_trace_context()["trace_id"]
+    assert len(trace["span_id"]) == 16
+    assert event["transaction_info"] == {}
+
+
 def test_last_event_id_is_not_a_transaction(init_memory) -> None:  # type: ignore[no-untyped-def]
     # What a user-feedback form asks for: the error's id, which a transaction that
     # finished since (the request's own, say) does not replace.

@@ -175,12 +175,18 @@ def merge_dicts(event: EventDict, key: str, layers: list[dict[str, Any]]) -> Non
 def merge_contexts(
     event: EventDict, view: ScopeView, layers: Sequence[Scope], is_transaction: bool
 ) -> None:
-    """Contexts, layered; an error without `contexts.trace` gets its scope's trace."""
+    """Contexts, layered; an event without `contexts.trace` gets its scope's trace.
+
+    (The SDK's own transactions have theirs: only one built by hand and passed to
+    `capture_event` has none, and Relay refuses a transaction without it.)
+    """
     contexts = event.get("contexts")
     contexts = dict(contexts) if contexts else {}
     for layer in view.contexts:
         contexts.update(layer)
-    if "trace" not in contexts and not is_transaction:
+    if is_transaction and "transaction_info" not in event:
+        event["transaction_info"] = {}  # as sentry_sdk, for a hand-built one
+    if "trace" not in contexts:
         source = (
             view.trace_scope if view.trace_scope is not None else (layers[-1] if layers else None)
         )
