@@ -170,6 +170,17 @@ def test_continue_trace_sets_the_isolation_scope_trace() -> None:
     assert transport.events[0]["contexts"]["trace"]["trace_id"] == TRACE
 
 
+def test_continue_trace_without_headers_keeps_the_trace_in_force() -> None:
+    init(traces_sample_rate=1.0)
+    with tripwire.isolation_scope():
+        tripwire.continue_trace({"sentry-trace": f"{TRACE}-{PARENT}-1"})
+        kept = tripwire.continue_trace(None, name="x")  # type: ignore[arg-type]
+        assert (kept.trace_id, kept.parent_span_id, kept.parent_sampled) == (TRACE, PARENT, True)
+        assert outgoing()["sentry-trace"].startswith(TRACE)
+        fresh = tripwire.continue_trace({}, name="y")  # empty headers: a new trace
+        assert fresh.trace_id != TRACE and fresh.parent_span_id is None
+
+
 def test_continue_trace_from_environ_and_bytes() -> None:
     init(traces_sample_rate=1.0)
     tx = tripwire.continue_trace({"HTTP_SENTRY_TRACE": f"{TRACE}-{PARENT}-0"})

@@ -420,7 +420,13 @@ def continue_trace(
     source: str | None = None,
     origin: str = "manual",
 ) -> Transaction:
-    """Make the incoming trace (or a new one) the scope's; returns a transaction to start."""
+    """Make the incoming trace (or a new one) the scope's; returns a transaction to start.
+
+    None (not even empty headers) keeps the trace in force, as sentry_sdk.
+    """
+    if environ_or_headers is None:
+        context = active_propagation_context(scope)
+        return transaction_from_context(context, op=op, name=name, source=source, origin=origin)
     context = None
     if environ_or_headers:
         context = PropagationContext.from_incoming_data(environ_or_headers, get_client())
