@@ -425,8 +425,8 @@ def continue_trace(
     None (not even empty headers) keeps the trace in force, as sentry_sdk.
     """
     if environ_or_headers is None:
-        context = active_propagation_context(scope)
-        return transaction_from_context(context, op=op, name=name, source=source, origin=origin)
+        kept = active_propagation_context(scope)
+        return transaction_from_context(kept, op=op, name=name, source=source, origin=origin)
     context = None
     if environ_or_headers:
         context = PropagationContext.from_incoming_data(environ_or_headers, get_client())
