@@ -340,6 +340,14 @@ def test_propagate_traces_off_by_option_and_per_call() -> None:
     assert len(spans(producer, "queue.submit.celery")) == 1
 
 
+def test_headers_given_as_pairs_go_as_they_are() -> None:
+    # Celery takes them (eager); sentry_sdk 2.75 raises TypeError into the caller.
+    init(traces_sample_rate=1.0)
+    with tripwire.start_transaction(name="producer", op="test"):
+        seen = headers_seen.apply_async(headers=[("a", "b")]).get()
+    assert "sentry-trace" not in seen
+
+
 def test_without_the_integration_nothing_happens_and_reset_undoes_the_patches() -> None:
     from celery.app import trace
     from celery.app.task import Task

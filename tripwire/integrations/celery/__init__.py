@@ -243,7 +243,8 @@ def _wrap_task_run(original: Callable[..., Any]) -> Callable[..., Any]:
         if integration is None:
             return original(*args, **kwargs)
         kwarg_headers = kwargs.get("headers") or {}
-        if kwarg_headers is _submitting.get():
+        if kwarg_headers is _submitting.get() or not isinstance(kwarg_headers, dict):
+            # (Headers given as something else, pairs say, go as they are, untraced.)
             return original(*args, **kwargs)
         if not kwarg_headers.pop("sentry-propagate-traces", integration.propagate_traces):
             return original(*args, **kwargs)
