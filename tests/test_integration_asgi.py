@@ -209,6 +209,107 @@ def test_names_from_the_endpoint_or_route_the_framework_put_in_the_scope() -> No
         SentryAsgiMiddleware(hello, transaction_style="path")
 
 
+def test_an_endpoint_without_a_name_leaves_the_url_never_an_empty_name() -> None:
+    class Application:  # an instance (as the `Router` of a `Mount`): no qualified name
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            pass
+
+    async def routed(scope: Any, receive: Any, send: Any) -> None:
+        scope["endpoint"] = Application()
+        await failing(scope, receive, send)
+
+    memory = init(traces_sample_rate=1.0)
+    with pytest.raises(ZeroDivisionError):
+        serve(SentryAsgiMiddleware(routed, transaction_style="endpoint"), http_scope())
+    tripwire.flush()
+    (event,) = memory.events
+    (transaction,) = memory.transactions
+    for payload in (event, transaction):
+        assert payload["transaction"] == "http://example.org/items/7"
+        assert payload["transaction_info"] == {"source": "url"}
+
+
+def test_traces_sampler_sees_the_asgi_type_tag_in_the_transaction_context() -> None:
+    """sentry_sdk's keys (its ASGI middleware tags the transaction before sampling)."""
+    seen: list[dict[str, Any]] = []
+
+    def sampler(context: dict[str, Any]) -> float:
+        seen.append(context)
+        # As a sampler written for sentry_sdk reads it: a KeyError would drop the request.
+        kind = context["transaction_context"]["tags"]["asgi.type"]
+        return 1.0 if kind in ("http", "websocket") else 0.0
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.accept"})
+        else:
+            await respond(send, 200)
+
+    memory = init(traces_sampler=sampler)
+    serve(SentryAsgiMiddleware(app), http_scope(headers={"sentry-trace": f"{TRACE_ID}-{PARENT}"}))
+    ws = http_scope(type="websocket", scheme="ws")
+    del ws["method"]
+    serve(SentryAsgiMiddleware(app), ws)
+    tripwire.flush()
+
+    http, websocket = seen
+    assert set(http) == {"transaction_context", "parent_sampled", "asgi_scope"}
+    assert set(http["transaction_context"]) == {
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "same_process_as_parent",
+        "op",
+        "description",
+        "start_timestamp",
+        "timestamp",
+        "origin",
+        "tags",
+        "data",
+        "name",
+        "source",
+        "sampled",
+    }
+    assert http["transaction_context"]["tags"] == {"asgi.type": "http"}
+    assert http["transaction_context"]["parent_span_id"] == PARENT
+    assert websocket["transaction_context"]["tags"] == {"asgi.type": "websocket"}
+    assert [t["contexts"]["trace"]["op"] for t in memory.transactions] == [
+        "http.server",
+        "websocket.server",
+    ]
+    assert memory.transactions[0]["tags"] == {"asgi.type": "http", "http.status_code": "200"}
+
+
+def test_a_trace_header_sent_twice_continues_the_first_sentry_trace() -> None:
+    """As sentry_sdk: the values are joined, the first `sentry-trace` is continued (the
+    second's decision not to sample is not), and both baggages count."""
+    memory = init(traces_sample_rate=1.0)
+    scope = http_scope()
+    scope["headers"] += [
+        (b"sentry-trace", f"{TRACE_ID}-{PARENT}-1".encode()),
+        (b"sentry-trace", f"{'a' * 32}-fedcba0987654321-0".encode()),
+        (b"baggage", f"sentry-trace_id={TRACE_ID},sentry-release=up".encode()),
+        (b"baggage", b"sentry-environment=upstream,other=x"),
+    ]
+    serve(SentryAsgiMiddleware(hello), scope)
+    garbage_first = http_scope()
+    garbage_first["headers"] += [
+        (b"sentry-trace", b"garbage"),
+        (b"sentry-trace", f"{TRACE_ID}-{PARENT}-1".encode()),
+    ]
+    serve(SentryAsgiMiddleware(hello), garbage_first)
+    tripwire.flush()
+
+    first, new = memory.transactions
+    trace = first["contexts"]["trace"]
+    assert (trace["trace_id"], trace["parent_span_id"]) == (TRACE_ID, PARENT)
+    dsc = next(e.headers["trace"] for e in memory.envelopes if e.get_transaction_event())
+    assert (dsc["release"], dsc["environment"]) == ("up", "upstream")
+    # A first value that does not parse: a new trace (sentry_sdk's too).
+    assert new["contexts"]["trace"]["trace_id"] != TRACE_ID
+    assert new["contexts"]["trace"]["parent_span_id"] is None
+
+
 def test_a_name_the_application_sets_is_kept() -> None:
     async def named(scope: Any, receive: Any, send: Any) -> None:
         # With a source (sentry_sdk overrides a name set without one, and so do we).

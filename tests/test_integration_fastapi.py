@@ -202,6 +202,58 @@ def test_form_body_and_http_exceptions() -> None:
     assert http_event["transaction"] == "/http/{code}"
 
 
+@pytest.mark.parametrize("outer", ["starlette", "fastapi"])
+@pytest.mark.parametrize(
+    ("style", "method", "path", "name", "source"),
+    [
+        ("url", "GET", "/fa/ok", "/fa/ok", "route"),
+        # The router's prefix and the mount's path (the mount's was left out).
+        ("url", "POST", "/fa/api/items/3", "/fa/api/items/{item_id}", "route"),
+        # Under a Starlette application as sentry_sdk, the mount's path (was ``/fa/fa``);
+        # FastAPI's router leaves no route in the scope: the url.
+        ("url", "GET", "/fa/nowhere", "/fa", "route"),
+        ("endpoint", "GET", "/fa/ok", f"{__name__}.make_app.<locals>.ok", "component"),
+        # The url, as an unrouted request at the top (was an empty name).
+        ("endpoint", "GET", "/fa/nowhere", "http://testserver/fa/nowhere", "url"),
+    ],
+)
+def test_mounted_application(
+    outer: str, style: str, method: str, path: str, name: str, source: str
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    memory = init(style, traces_sample_rate=1.0)
+    if outer == "starlette":
+        app: Any = Starlette(routes=[Mount("/fa", app=make_app())])
+    else:
+        app = FastAPI()
+        app.mount("/fa", make_app())
+        if name == "/fa":
+            name, source = "http://testserver/fa/nowhere", "url"
+    client(app).request(method, path, json={"name": "n", "password": "p"})
+    tripwire.flush()
+    (transaction,) = memory.transactions
+    assert transaction["transaction"] == name
+    assert transaction["transaction_info"] == {"source": source}
+    for event in memory.events:
+        assert (event["transaction"], event["transaction_info"]) == (name, {"source": source})
+
+
+def test_traces_sampler_sees_the_asgi_type_tag() -> None:
+    tags: list[Any] = []
+
+    def sampler(context: dict[str, Any]) -> float:
+        tags.append(context["transaction_context"]["tags"])
+        return 1.0 if context["transaction_context"]["tags"]["asgi.type"] == "http" else 0.0
+
+    memory = init(traces_sampler=sampler)
+    client(make_app()).get("/ok")
+    tripwire.flush()
+    assert tags == [{"asgi.type": "http"}]
+    assert [t["transaction"] for t in memory.transactions] == ["/ok"]
+
+
 def test_fastapi_alone_names_errors_and_keeps_no_request_state() -> None:
     """Without the Starlette integration (as sentry_sdk): no transaction, errors named.
 

@@ -100,6 +100,10 @@ def make_app(**kwargs: Any) -> Starlette:
         Route("/ok", ok),
         Mount("/mounted", routes=[Route("/inner/{id}", boom)]),
         Mount("/app", app=sub),
+        Mount(
+            "/org/{org}",
+            routes=[Route("/items/{id}", boom), Mount("/v2", routes=[Route("/items/{id}", boom)])],
+        ),
     ]
     return Starlette(routes=routes, **kwargs)
 
@@ -145,6 +149,9 @@ def test_unhandled_error_named_by_route_with_request_and_transaction() -> None:
         ("url", "/items/1", "/items/{id}", "route"),
         ("url", "/mounted/inner/2", "/mounted/inner/{id}", "route"),
         ("url", "/app/x/3", "/app/x/{n}", "route"),
+        # The mounts' path templates, not the values in the url.
+        ("url", "/org/acme/items/4", "/org/{org}/items/{id}", "route"),
+        ("url", "/org/acme/v2/items/5", "/org/{org}/v2/items/{id}", "route"),
         ("endpoint", "/items/1", f"{__name__}.boom", "component"),
         ("endpoint", "/app/x/3", f"{__name__}.boom", "component"),
     ],
@@ -169,6 +176,63 @@ def test_unrouted_request_keeps_its_url_and_status() -> None:
     assert transaction["transaction_info"] == {"source": "url"}
     assert transaction["contexts"]["trace"]["status"] == "not_found"
     assert memory.events == []
+
+
+@pytest.mark.parametrize(
+    ("style", "path", "name", "source"),
+    [
+        # Named by the mounts' path templates, as sentry_sdk (``/mounted``), the mount's
+        # path not twice (was ``/mounted/mounted``).
+        ("url", "/mounted/nowhere", "/mounted", "route"),
+        ("url", "/app/nowhere", "/app", "route"),
+        ("url", "/org/acme/nowhere", "/org/{org}", "route"),
+        ("url", "/org/acme/v2/nowhere", "/org/{org}/v2", "route"),
+        # The url, as an unrouted request at the top (was an empty name).
+        ("endpoint", "/mounted/nowhere", "http://testserver/mounted/nowhere", "url"),
+        ("endpoint", "/app/nowhere", "http://testserver/app/nowhere", "url"),
+        ("endpoint", "/org/acme/nowhere", "http://testserver/org/acme/nowhere", "url"),
+    ],
+)
+def test_unrouted_request_under_a_mount(style: str, path: str, name: str, source: str) -> None:
+    memory = init(StarletteIntegration(transaction_style=style), traces_sample_rate=1.0)
+    assert client(make_app()).get(path).status_code == 404
+    tripwire.flush()
+    (transaction,) = memory.transactions
+    assert transaction["transaction"] == name
+    assert transaction["transaction_info"] == {"source": source}
+    assert transaction["contexts"]["trace"]["status"] == "not_found"
+
+
+def test_traces_sampler_sees_the_asgi_type_tag() -> None:
+    contexts: list[dict[str, Any]] = []
+
+    def sampler(context: dict[str, Any]) -> float:
+        contexts.append(context["transaction_context"])
+        return 1.0 if context["transaction_context"]["tags"]["asgi.type"] == "http" else 0.0
+
+    memory = init(traces_sampler=sampler)
+    client(make_app()).get("/ok")
+    tripwire.flush()
+    (context,) = contexts
+    assert context["tags"] == {"asgi.type": "http"}
+    assert context["origin"] == "auto.http.starlette"
+    (transaction,) = memory.transactions
+    assert transaction["transaction"] == "/ok"
+
+
+def test_the_first_of_two_sentry_trace_headers_is_continued() -> None:
+    memory = init(traces_sample_rate=1.0)
+    client(make_app()).get(
+        "/ok",
+        headers=[
+            ("sentry-trace", f"{TRACE_ID}-1234567890abcdef-1"),
+            ("sentry-trace", f"{TRACE_ID}-fedcba0987654321-0"),
+        ],
+    )
+    tripwire.flush()
+    (transaction,) = memory.transactions  # the second's decision (0) is not followed
+    trace = transaction["contexts"]["trace"]
+    assert (trace["trace_id"], trace["parent_span_id"]) == (TRACE_ID, "1234567890abcdef")
 
 
 def test_json_form_and_raw_bodies_reach_the_event_and_the_endpoint() -> None:

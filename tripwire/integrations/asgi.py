@@ -7,18 +7,20 @@ middleware wraps:
   request (in its task or the tasks it starts) reaches another's events; a nested
   middleware (a Starlette sub-application, a second wrapper) passes through;
 - a request-mode session (when `auto_session_tracking` is on);
-- the incoming trace continued (`sentry-trace`/`traceparent`, `baggage`) and, with
-  tracing on, an ``http.server`` transaction (for methods in `http_methods_to_capture`)
-  or a ``websocket.server`` one, tagged ``asgi.type``, its status taken from the
-  ``http.response.start`` message; the sampling context carries ``asgi_scope``;
+- the incoming trace continued (`sentry-trace`/`traceparent`, `baggage`; a header
+  sent twice is joined, so the first `sentry-trace` is continued, as sentry_sdk) and,
+  with tracing on, an ``http.server`` transaction (for methods in
+  `http_methods_to_capture`) or a ``websocket.server`` one, tagged ``asgi.type``, its
+  status taken from the ``http.response.start`` message; the sampling context carries
+  ``asgi_scope``, and its ``transaction_context`` the ``asgi.type`` tag;
 - an `Exception` escaping the application captured unhandled (the middleware's
   `mechanism_type`) and re-raised; ``lifespan`` passes through, its errors captured;
 - events get the `request` (method, headers with the sensitive ones filtered, query
   string, url, and with `send_default_pii` the client's IP as ``env.REMOTE_ADDR``) and,
   unless the application named it (component, route or custom source), the transaction
   name per `transaction_style`: the endpoint's qualified name or the route's path when
-  the framework put them in the ASGI scope, else the url. The request part and the
-  name are built only when an event is sent, from the ASGI scope.
+  the framework put them in the ASGI scope, else the url (never an empty name). The
+  request part and the name are built only when an event is sent, from the ASGI scope.
 
 The request's isolation scope carries ``sentry.is_localhost`` and
 ``user_agent.original`` (onto its logs, metrics and streamed spans), in both modes.
@@ -171,15 +173,20 @@ class SentryAsgiMiddleware:
                 raise
         request = AsgiRequest(client, self, scope)
         scope[SCOPE_KEY] = request
-        trace_headers = {}
+        # A header sent twice is joined (as the event's headers): of two `sentry-trace`
+        # the first is continued (as sentry_sdk), two baggages add up.
+        trace_headers: dict[str, str] = {}
         found: dict[str, str] = {}
         for key, value in scope.get("headers") or ():
             if key in _TRACE_HEADERS:
-                trace_headers[key.decode("latin-1")] = value.decode("latin-1")
+                into = trace_headers
             elif key in _SCOPE_HEADERS:
-                name = key.decode("latin-1")
-                text = value.decode("latin-1")
-                found[name] = found[name] + ", " + text if name in found else text
+                into = found
+            else:
+                continue
+            name = key.decode("latin-1")
+            text = value.decode("latin-1")
+            into[name] = into[name] + ", " + text if name in into else text
         if kind == "http":
             method = scope.get("method", "").upper()
             methods: Container[str] = self.http_methods_to_capture
@@ -210,14 +217,12 @@ class SentryAsgiMiddleware:
             scope_attributes=lambda: _scope_attributes(scope, found, client.options),
             # The one request attribute sentry_sdk's segment starts with.
             start_attributes=lambda: {"network.protocol.name": kind},
+            # On the transaction before it is sampled (`traces_sampler` sees it, as
+            # sentry_sdk's); a streamed segment has network.protocol.name instead.
+            tags={"asgi.type": kind},
         )
         transaction = request.transaction
         if transaction is not None:
-            if streamed(transaction) is None:  # a streamed segment has network.protocol.name
-                try:
-                    transaction.set_tag("asgi.type", kind)
-                except Exception:
-                    pass
             request._send = send
             send = request.send
         try:
@@ -265,13 +270,16 @@ class SentryAsgiMiddleware:
         """The name sentry_sdk's ASGI middleware gives: endpoint or route, else the url."""
         if self.transaction_style == "endpoint":
             endpoint = scope.get("endpoint")
-            if endpoint:
-                return transaction_from_function(endpoint) or "", "component"
+            # An endpoint without a name (an application instance, as the `Router` of
+            # a `Mount` none of whose routes matched) leaves the url: never "".
+            name = transaction_from_function(endpoint) if endpoint else None
+            if name:
+                return name, "component"
         else:
             route = scope.get("route")
             if route:
                 path = route_path(scope, route)
-                if path is None:
+                if not path:
                     return _DEFAULT_TRANSACTION_NAME, "route"
                 return path, "route"
         return self._url(scope, None), "url"
@@ -378,30 +386,66 @@ async def _end(request: AsgiRequest, scope: Any, exc: Optional[BaseException]) -
 
 
 def route_path(scope: Any, route: Any) -> Optional[str]:
-    """The route's path template, with the prefix of the mounts it is in (if any).
+    """The route's path template, after the path templates of the mounts it is in.
 
-    Starlette keeps the innermost route in ``scope["route"]`` and, for a mounted
-    application, the path it was mounted at in ``root_path`` beyond ``app_root_path``.
+    Starlette keeps the innermost route in ``scope["route"]``: a route, or the `Mount`
+    itself when none of the mount's routes matched (a 404 under it), whose path is
+    then the last of the mounts' (not added twice).
     """
     path = getattr(route, "path", None)
     if path is None:
         return None
+    prefix = mount_prefix(scope)
+    if prefix and _is_mount(scope, route):
+        return prefix
+    return prefix + str(path)
+
+
+def mount_prefix(scope: Any) -> str:
+    """The path templates of the mounts the request went through ("" for none).
+
+    Recorded as each `Mount` handles the request (the Starlette integration's patch);
+    without that record (an application served outside the middleware), the part of
+    ``root_path`` the mounts added beyond ``app_root_path``, as the request's url has
+    it (a mount's path parameters by their values).
+    """
+    state = scope.get(SCOPE_KEY)
+    if type(state) is AsgiRequest and state.mount is not None:
+        return state.mount[1]
     root = scope.get("root_path") or ""
     if root:
         top = scope.get("app_root_path")
         if top is not None and len(root) > len(top) and root.startswith(top):
-            return root[len(top) :] + str(path)
-    return str(path)
+            return str(root[len(top) :])
+    return ""
+
+
+def record_mount(scope: Any, mount: Any) -> None:
+    """`mount` (a Starlette `Mount`) handles the request: its path follows the others."""
+    state = scope.get(SCOPE_KEY)
+    if type(state) is AsgiRequest:
+        outer = state.mount
+        state.mount = (mount, (outer[1] if outer is not None else "") + str(mount.path))
+
+
+def _is_mount(scope: Any, route: Any) -> bool:
+    state = scope.get(SCOPE_KEY)
+    if type(state) is AsgiRequest and state.mount is not None and state.mount[0] is route:
+        return True
+    routing = sys.modules.get("starlette.routing")
+    mount = getattr(routing, "Mount", None)
+    return mount is not None and isinstance(route, mount)
 
 
 class AsgiRequest(ServerRequest):
     """One ASGI connection's request state; its `process` is the event processor.
 
     Framework layers (Starlette, FastAPI) record on it how to name the events
-    (`namer`) and what else goes into the request part (`extras`).
+    (`namer`), what else goes into the request part (`extras`) and the mounts the
+    request went through (`mount`).
     """
 
-    __slots__ = ("_send", "asgi_scope", "extras", "middleware", "namer")
+    __slots__ = ("_send", "asgi_scope", "extras", "middleware", "mount", "namer")
 
     def __init__(self, client: Any, middleware: SentryAsgiMiddleware, asgi_scope: Any) -> None:
         super().__init__(client)
@@ -409,6 +453,9 @@ class AsgiRequest(ServerRequest):
         self.asgi_scope = asgi_scope
         self.namer: Any = None
         self.extras: Any = None
+        # The innermost `Mount` the request went through, after the path templates of
+        # all of them (`record_mount`).
+        self.mount: Optional[tuple[Any, str]] = None
         self._send: Any = None
 
     async def send(self, message: Any) -> Any:

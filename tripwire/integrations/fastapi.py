@@ -7,9 +7,9 @@ scope, session, transaction and error reporting. This one patches
 defined before that are not covered) so that, for each route's requests:
 
 - events are named per `transaction_style`: ``url``, the route's path template (its
-  router's prefix included, and that of a `Mount`), source ``route``; ``endpoint``,
-  the endpoint's qualified name, source ``component``; ``generic FastAPI request``
-  when neither is known;
+  routers' prefixes included, after the path templates of the `Mount`s it is in),
+  source ``route``; ``endpoint``, the endpoint's qualified name, source
+  ``component``; ``generic FastAPI request`` when neither is known;
 - events get the cookies (with `send_default_pii`) and the body: JSON, or a form
   whose files are marked removed, bounded by `max_request_body_size` and
   `data_collection`; read only when the request has one, and cached on the request
@@ -27,11 +27,12 @@ from typing import Any, Callable, Optional
 
 from tripwire.integrations import DidNotEnable, _check_minimum_version
 from tripwire.integrations._common._hooks import when_imported
-from tripwire.integrations.asgi import route_path
+from tripwire.integrations.asgi import mount_prefix, route_path
 from tripwire.integrations.starlette import (
     StarletteIntegration,
     _update_active_thread,
     before_endpoint,
+    patch_mount,
 )
 from tripwire.scope._current import get_client
 from tripwire.utils import transaction_from_function
@@ -62,6 +63,7 @@ class FastApiIntegration(StarletteIntegration):
             raise DidNotEnable("FastAPI is not installed")
         _check_minimum_version(FastApiIntegration, package_version("fastapi"), "FastAPI")
         when_imported("fastapi.routing", _patch_routing)
+        when_imported("starlette.routing", patch_mount)  # the mounts' path templates
 
     def _name_and_source(self, scope: Any) -> tuple[str, str]:
         if self.transaction_style == "endpoint":
@@ -70,24 +72,28 @@ class FastApiIntegration(StarletteIntegration):
             if name:
                 return name, "component"
             return _DEFAULT_TRANSACTION_NAME, "route"
-        route = scope.get("route")
-        if route is None:
-            return _DEFAULT_TRANSACTION_NAME, "route"
-        # FastAPI 0.137+: the path with its router's prefix is on the effective route.
-        effective = (scope.get("fastapi") or {}).get("effective_route_context")
-        path = getattr(effective, "path", None) or route_path(scope, route)
+        path = _path(scope)
         if not path:
             return _DEFAULT_TRANSACTION_NAME, "route"
-        return str(path), "route"
+        return path, "route"
 
     def _http_route(self, scope: Any) -> Optional[str]:
         """The route's path template (``http.route``), whatever the transaction style."""
-        route = scope.get("route")
-        if route is None:
-            return None
-        effective = (scope.get("fastapi") or {}).get("effective_route_context")
-        path = getattr(effective, "path", None) or route_path(scope, route)
-        return str(path) if path else None
+        return _path(scope)
+
+
+def _path(scope: Any) -> Optional[str]:
+    """The route's path template: its routers' prefixes and its mounts' included."""
+    route = scope.get("route")
+    if route is None:
+        return None
+    # FastAPI 0.137+: the path with its routers' prefixes is on the effective route
+    # (a mounted application's routes: after the mounts' templates).
+    effective = (scope.get("fastapi") or {}).get("effective_route_context")
+    path = getattr(effective, "path", None)
+    if path:
+        return mount_prefix(scope) + str(path)
+    return route_path(scope, route) or None
 
 
 def _patch_routing(module: ModuleType) -> None:

@@ -9,9 +9,9 @@ imported (never at `init()`):
   the response (see `tripwire.integrations.asgi`); a mounted Starlette application
   runs inside its parent's;
 - ``starlette.routing.request_response`` wraps each endpoint: the request's events
-  are named per `transaction_style` (``url``: the route's path template, with the
-  prefix of the `Mount` it is in, source ``route``; ``endpoint``: the endpoint's
-  qualified name, source ``component``) and get the cookies (with
+  are named per `transaction_style` (``url``: the route's path template, after the
+  path templates of the `Mount`s it is in, source ``route``; ``endpoint``: the
+  endpoint's qualified name, source ``component``) and get the cookies (with
   `send_default_pii`) and, for async endpoints, the body: JSON, or a form whose
   files are marked removed, or a raw body marked removed, bounded by
   `max_request_body_size` and `data_collection`. The body is read (and cached by
@@ -27,11 +27,17 @@ imported (never at `init()`):
 - `Jinja2Templates` get a ``sentry_trace_meta`` context processor;
 - under span streaming the segment gets ``http.route`` (the route's path template)
   and ``http.request.body.data`` (the JSON or form read for events, as JSON text),
-  and middleware spans ``middleware.name`` instead of the tag.
+  and middleware spans ``middleware.name`` instead of the tag;
+- ``Mount.handle`` records the mount's path template for those names: a request
+  none of a mount's routes matched (a 404) is named, with ``url``, by the mounts'
+  templates (``/api`` under ``Mount("/api")``, source ``route``, as sentry_sdk).
 
-Differences: an unrouted request (404) named by ``endpoint`` keeps its url (sentry_sdk
-names it after the innermost middleware class), and a mounted route is named with
-its mount's prefix (sentry_sdk: ``generic Starlette request``).
+Differences: an unrouted request (404, at the top or under a `Mount`) named by
+``endpoint`` keeps its url, source ``url`` (sentry_sdk names it after the innermost
+middleware class: finding that would cost a wrapper around every middleware on
+every request); a mounted route is named with its mounts' templates (sentry_sdk:
+``generic Starlette request``), and so is a 404 under nested mounts (sentry_sdk: the
+innermost mount's path alone).
 """
 
 from __future__ import annotations
@@ -58,7 +64,13 @@ from tripwire.integrations._common.web import (
     may_send_user,
     streamed,
 )
-from tripwire.integrations.asgi import SCOPE_KEY, AsgiRequest, SentryAsgiMiddleware, route_path
+from tripwire.integrations.asgi import (
+    SCOPE_KEY,
+    AsgiRequest,
+    SentryAsgiMiddleware,
+    record_mount,
+    route_path,
+)
 from tripwire.scope._capture import capture_event
 from tripwire.scope._current import get_client, get_current_scope
 from tripwire.tracing._api import sdk_start_span
@@ -166,7 +178,7 @@ class StarletteIntegration(Integration):
             return _DEFAULT_TRANSACTION_NAME, "route"
         route = scope.get("route")
         path = route_path(scope, route) if route is not None else _route_from_router(scope)
-        if path is None:
+        if not path:
             return _DEFAULT_TRANSACTION_NAME, "route"
         return path, "route"
 
@@ -223,6 +235,29 @@ def _patch_routing(module: ModuleType) -> None:
     from tripwire.integrations._patch import patch_once
 
     patch_once(module, "request_response", _wrap_request_response, _MARK)
+    patch_mount(module)
+
+
+def patch_mount(module: ModuleType) -> None:
+    """``Mount.handle`` records the mount's path template on the request's state (the
+    prefix of the names of the routes under it, and the name of a 404 under it)."""
+    from tripwire.integrations._patch import patch_once
+
+    mount = getattr(module, "Mount", None)
+    if mount is not None:
+        patch_once(mount, "handle", _wrap_mount_handle, _MARK)
+
+
+def _wrap_mount_handle(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    async def handle(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            record_mount(scope, self)
+        except Exception:
+            pass
+        return await original(self, scope, receive, send)  # type: ignore[no-any-return]
+
+    return handle
 
 
 def is_async_callable(obj: Any) -> bool:

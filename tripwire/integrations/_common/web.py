@@ -197,6 +197,7 @@ class ServerRequest:
         scope_attributes: Callable[[], Mapping[str, Any]] | None = None,
         track_session: bool = True,
         start_attributes: Callable[[], Mapping[str, Any]] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ServerRequest:
         """Fork the scopes, start the session and the transaction; returns self.
 
@@ -211,6 +212,9 @@ class ServerRequest:
         (always called).
         `track_session=False`: no request session, whatever the options (frameworks
         sentry_sdk makes none for, as Sanic and Tornado).
+        `tags` go on the transaction before it is sampled (`traces_sampler` sees them
+        in ``transaction_context``, as sentry_sdk's ASGI ``asgi.type``); a streamed
+        segment does not take them.
         """
         isolation = get_isolation_scope().fork()
         current = get_current_scope().fork()
@@ -235,6 +239,9 @@ class ServerRequest:
                 transaction = continue_trace(
                     isolation, headers, op=op, name=name, source=source, origin=origin
                 )
+                if tags:
+                    for key, value in tags.items():
+                        transaction.set_tag(key, value)
                 # Entered on the current scope (as `sentry_sdk.start_transaction`): a
                 # streamed segment is then the current span, renamed with the scope.
                 at_start: dict[str, Any] = {}
