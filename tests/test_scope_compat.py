@@ -152,7 +152,7 @@ def _session_items(memory: MemoryTransport, item_type: str) -> list[dict[str, An
 def test_track_session_sends_one_session(init_memory: Any) -> None:
     memory = init_memory(release="r1")
     with tripwire.isolation_scope() as scope, tripwire.sessions.track_session(scope):
-        tripwire.capture_message("failed", level="error")
+        tripwire.capture_exception(ValueError("failed"))
     tripwire.flush()
     (session,) = _session_items(memory, "session")
     assert session["status"] == "exited"

@@ -195,9 +195,19 @@ def test_continue_trace_from_environ_and_bytes() -> None:
 
 
 def test_w3c_traceparent_is_continued_and_sentry_trace_wins() -> None:
-    init(traces_sample_rate=1.0)
+    transport = init(traces_sample_rate=1.0)
     tx = tripwire.continue_trace({"traceparent": f"00-{TRACE}-{PARENT}-01"})
-    assert (tx.trace_id, tx.parent_span_id, tx.parent_sampled) == (TRACE, PARENT, True)
+    assert (tx.trace_id, tx.parent_span_id, tx.parent_sampled) == (TRACE, PARENT, None)
+    # Its sampled flag decides nothing: the rates do (an upstream's "00" dropped all).
+    unsampled_upstream = tripwire.continue_trace({"traceparent": f"00-{TRACE}-{PARENT}-00"})
+    with tripwire.start_transaction(unsampled_upstream):
+        pass
+    assert len(transport.transactions) == 1
+    tripwire.get_client().close()
+    init(traces_sample_rate=0.0)
+    assert not tripwire.start_transaction(
+        tripwire.continue_trace({"traceparent": f"00-{TRACE}-{PARENT}-01"})
+    ).sampled
     other = "0af7651916cd43dd8448eb211c80319c"
     tx = tripwire.continue_trace(
         {"traceparent": f"00-{other}-{PARENT}-01", "sentry-trace": f"{TRACE}-{PARENT}-0"}

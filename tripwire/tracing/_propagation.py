@@ -619,7 +619,11 @@ class PropagationContext:
             w3c = extract_w3c_traceparent(_text(_trace_headers(incoming_data).get("traceparent")))
             if w3c is None:
                 return None
-            parsed = (w3c["trace_id"], w3c["parent_span_id"], w3c["parent_sampled"])
+            # The trace is joined, but its sampled flag is not taken as a decision:
+            # sentry_sdk 2.75 ignores `traceparent`, so a Sentry setup's rates apply
+            # whatever an OpenTelemetry upstream sampled (its flags "00" dropped every
+            # transaction here, "01" kept all, whatever traces_sample_rate said).
+            parsed = (w3c["trace_id"], w3c["parent_span_id"], None)
         if header is not None and type(header) is not str:
             header = _text(header)
         baggage = Baggage.from_incoming_header(header) if header is not None else None
