@@ -355,7 +355,8 @@ def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
             status = response.status
             data[SPANDATA.HTTP_STATUS_CODE] = status
             if span is None:
-                data["reason"] = response.reason  # the breadcrumb's, as with a span
+                if not request.streamed:  # the breadcrumb's, as with a span
+                    data["reason"] = response.reason
             else:
                 if request.streamed:
                     span.status = "error" if status >= 400 else "ok"
