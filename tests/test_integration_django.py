@@ -268,6 +268,58 @@ def test_request_body_too_large_or_raw() -> None:
     assert raw["_meta"]["request"]["data"] == {"": {"rem": [["!raw", "x"]]}}
 
 
+# Percent-encoded paths and the URL sentry_sdk 2.75 reports for them: the bytes
+# decoded as UTF-8, a byte that is not UTF-8 replaced.
+_NON_ASCII_PATHS = [
+    ("caf%C3%A9", "caf\xe9"),
+    ("%E2%82%AC", "\u20ac"),  # not latin-1 once Django decoded it
+    ("nope%ff", "nope\ufffd"),
+]
+
+
+@pytest.mark.parametrize(("quoted", "decoded"), _NON_ASCII_PATHS)
+def test_non_ascii_paths_are_reported_as_they_arrived(quoted: str, decoded: str) -> None:
+    # Django's WSGIRequest puts its decoded path in the environ's PATH_INFO: the
+    # request is reported as it arrived, whole (as sentry_sdk), on errors (a message
+    # captured in the view) and on the transaction of a 404.
+    memory = init(traces_sample_rate=1.0)
+    client = wsgi_client()
+    assert client.get(f"/tagged/{quoted}/?q=1", headers={"User-Agent": "ua"}).status_code == 200
+    assert client.get(f"/{quoted}").status_code == 404
+    (event,) = memory.events
+    assert event["request"] == {
+        "url": f"http://localhost/tagged/{decoded}/",
+        "method": "GET",
+        "env": {"SERVER_NAME": "localhost", "SERVER_PORT": "80"},
+        "headers": {"Host": "localhost", "User-Agent": "ua"},
+        "query_string": "q=1",
+    }
+    in_view, not_found = memory.transactions
+    assert in_view["request"] == event["request"]
+    assert not_found["request"] == {
+        "url": f"http://localhost/{decoded}",
+        "method": "GET",
+        "env": {"SERVER_NAME": "localhost", "SERVER_PORT": "80"},
+        "headers": {"Host": "localhost"},
+        "query_string": "",
+    }
+
+
+def test_force_script_name_does_not_change_the_reported_url() -> None:
+    # Django rewrites SCRIPT_NAME and PATH_INFO for FORCE_SCRIPT_NAME; sentry_sdk
+    # reports the URL the request arrived with.
+    from django.test import override_settings
+
+    memory = init(traces_sample_rate=1.0)
+    with override_settings(FORCE_SCRIPT_NAME="/app"):
+        wsgi_client().get("/boom/7/")
+    (event,) = memory.events
+    assert event["request"]["url"] == "http://localhost/boom/7/"
+    assert event["transaction"] == "/boom/{item_id}/"
+    (transaction,) = memory.transactions
+    assert transaction["request"]["url"] == "http://localhost/boom/7/"
+
+
 # -- tracing ------------------------------------------------------------------------------
 
 
@@ -594,6 +646,41 @@ def test_same_event_and_transactions_as_sentry_sdk(tmp_path: Path) -> None:
     assert len(found) == 6
     for theirs, mine in zip(expected, found):
         assert mine == theirs, dumps(mine)
+
+
+_DIFFERENTIAL_PATHS = f"""
+sys.path.insert(0, {str(TESTS)!r})
+import django_app
+django_app.configure()
+from django_app import views
+from sentry_sdk.integrations.django import DjangoIntegration
+
+views.sdk = sentry_sdk
+sentry_sdk.init(
+    dsn="https://k@o1.ingest.sentry.io/1", transport=KEEP, release="r1",
+    traces_sample_rate=1.0, default_integrations=False, auto_enabling_integrations=False,
+    integrations=[DjangoIntegration()],
+)
+from django.core.handlers.wsgi import WSGIHandler
+from django.test import override_settings
+from werkzeug.test import Client
+
+client = Client(WSGIHandler())
+for quoted in {[quoted for quoted, _ in _NON_ASCII_PATHS]!r}:
+    client.get("/tagged/" + quoted + "/?q=%ff", headers={{"User-Agent": "ua"}})
+    client.get("/" + quoted)
+with override_settings(FORCE_SCRIPT_NAME="/app"):
+    client.get("/boom/7/")
+finish()
+"""
+
+
+def test_same_request_parts_as_sentry_sdk_for_rewritten_paths(tmp_path: Path) -> None:
+    sentry, ours = run_both(_DIFFERENTIAL_PATHS, tmp_path)
+    expected = [(i["type"], i["payload"].get("request")) for i in sentry["items"]]
+    found = [(i["type"], i["payload"].get("request")) for i in ours["items"]]
+    assert found == expected, dumps(found)
+    assert len(of_type(ours, "event")) == 4 and len(of_type(ours, "transaction")) == 7
 
 
 def test_only_the_methods_to_capture_get_a_transaction() -> None:

@@ -538,3 +538,46 @@ def test_inside_a_users_wsgi_middleware_flask_still_adds_its_part(app: flask.Fla
     # One transaction per request, from whichever wrapper came first.
     origins = [t["contexts"]["trace"]["origin"] for t in memory.transactions]
     assert origins == ["manual", "auto.http.flask"]
+
+
+def test_behind_proxy_fix_the_request_is_reported_as_it_arrived(app: flask.Flask) -> None:
+    # werkzeug's ProxyFix rewrites the environ under Flask's patched __call__; as
+    # sentry_sdk, the request is reported as it reached Flask (or the user's middleware
+    # outside it, under that middleware's `use_x_forwarded_for`).
+    from werkzeug.middleware.proxy_fix import ProxyFix
+    from werkzeug.test import Client
+
+    from tripwire.integrations.wsgi import SentryWsgiMiddleware
+
+    headers = {
+        "X-Forwarded-For": "9.9.9.9",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "public.example.com",
+        "X-Forwarded-Prefix": "/app",
+    }
+    environ = {"REMOTE_ADDR": "10.0.0.1"}
+    app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1
+    )
+    memory = init(send_default_pii=True, traces_sample_rate=1.0)
+    app.test_client().get("/boom?a=1", headers=headers, environ_base=environ)
+    Client(SentryWsgiMiddleware(app)).get("/boom?a=1", headers=headers, environ_base=environ)
+    forwarded = SentryWsgiMiddleware(app, use_x_forwarded_for=True)
+    Client(forwarded).get("/boom?a=1", headers=headers, environ_base=environ)
+    urls = [
+        "http://localhost/boom",
+        "http://localhost/boom",
+        "https://public.example.com/boom",
+    ]
+    for events in (memory.events, memory.transactions):
+        assert [event["request"]["url"] for event in events] == urls
+        for event in events:
+            request = event["request"]
+            assert request["env"] == {
+                "SERVER_NAME": "localhost",
+                "SERVER_PORT": "80",
+                "REMOTE_ADDR": "10.0.0.1",
+            }
+            assert request["headers"]["Host"] == "localhost"
+            assert request["query_string"] == "a=1"
+            assert event["user"]["ip_address"] == "9.9.9.9"

@@ -21,6 +21,7 @@ from tripwire.integrations.wsgi import (
     _ScopedResponse,
     get_client_ip,
     get_request_url,
+    wsgi_decoding_dance,
 )
 from tripwire.testing import MemoryTransport
 
@@ -302,7 +303,7 @@ def test_sessions_are_aggregated_per_request() -> None:
     ok, fail = client_of(SentryWsgiMiddleware(hello)), client_of(SentryWsgiMiddleware(boom))
 
     def handled(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        tripwire.capture_message("handled", level="error")
+        tripwire.capture_exception(ValueError("handled"))
         start_response("200 OK", [])
         return []
 
@@ -352,6 +353,57 @@ def test_url_and_ip_helpers() -> None:
     assert get_client_ip(environ) == "127.0.0.1"
     environ["HTTP_X_FORWARDED_FOR"] = " 1.1.1.1 , 2.2.2.2"
     assert get_client_ip(environ) == "1.1.1.1"
+
+
+def test_paths_are_decoded_without_losing_the_url() -> None:
+    environ = {"wsgi.url_scheme": "http", "HTTP_HOST": "h", "PATH_INFO": "/nope\xff"}
+    assert get_request_url(environ) == "http://h/nope\ufffd"  # not UTF-8: replaced
+    environ["PATH_INFO"] = "/\u20ac"  # text already decoded, not latin-1: kept
+    assert get_request_url(environ) == "http://h/\u20ac"
+    assert wsgi_decoding_dance("\u20ac/caf\xc3\xa9") == "\u20ac/caf\xc3\xa9"
+
+
+def test_the_request_is_reported_as_it_arrived() -> None:
+    # Middleware below ours that rewrites the environ (werkzeug's ProxyFix, a
+    # framework decoding PATH_INFO to text) changes nothing reported: sentry_sdk
+    # reports the request as it reached its middleware.
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    def decoding(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        path = environ["PATH_INFO"].encode("latin-1").decode("utf-8", "replace")
+        environ["PATH_INFO"] = environ["SCRIPT_NAME"] + path + "\u20ac"
+        environ["QUERY_STRING"] = "rewritten"
+        environ["HTTP_USER_AGENT"] = "rewritten"
+        return boom(environ, start_response)
+
+    memory = init(send_default_pii=True, traces_sample_rate=1.0)
+    app = SentryWsgiMiddleware(ProxyFix(decoding, x_for=1, x_proto=1, x_host=1, x_prefix=1))
+    with pytest.raises(ValueError):
+        client_of(app).get(
+            "/caf%C3%A9?a=1",
+            headers={
+                "User-Agent": "ua",
+                "X-Forwarded-For": "9.9.9.9",
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": "public.example",
+                "X-Forwarded-Prefix": "/app",
+            },
+            environ_overrides={"REMOTE_ADDR": "10.0.0.1"},
+        )
+    (event,) = memory.events
+    assert event["tags"] == {"path": "/app/caf\xe9\u20ac"}  # the app saw its changes
+    (transaction,) = memory.transactions
+    for request in (event["request"], transaction["request"]):
+        assert request["url"] == "http://localhost/caf\xe9"
+        assert request["query_string"] == "a=1"
+        assert request["env"] == {
+            "SERVER_NAME": "localhost",
+            "SERVER_PORT": "80",
+            "REMOTE_ADDR": "10.0.0.1",
+        }
+        assert request["headers"]["Host"] == "localhost"
+        assert request["headers"]["User-Agent"] == "ua"
+    assert event["user"] == {"ip_address": "9.9.9.9"}
 
 
 def test_use_x_forwarded_for_names_the_url() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
@@ -135,6 +136,59 @@ def test_the_framework_adds_its_part_to_the_middlewares_request(
     assert sorted(found) == errors
     (transaction,) = [json.loads(item.get_bytes()) for item in rx.items("transaction")]
     assert transaction["transaction"] == name
+
+
+@pytest.mark.parametrize("forwarded", [False, True])
+@pytest.mark.parametrize(("make_app", "integration"), [case[:2] for case in CASES])
+def test_the_framework_reports_the_request_as_the_middleware_got_it(
+    make_app: Callable[[], Any], integration: Any, forwarded: bool
+) -> None:
+    # werkzeug's ProxyFix between the middleware and the app rewrites the environ the
+    # framework sees; as sentry-sdk, events carry the request as it reached the
+    # middleware, under the middleware's `use_x_forwarded_for`.
+    from werkzeug.middleware.proxy_fix import ProxyFix
+    from werkzeug.test import Client
+
+    from tripwire.testing import MemoryTransport
+
+    memory = MemoryTransport()
+    tripwire.get_client().close()
+    tripwire.init(
+        dsn="https://k@example.com/1",
+        transport=memory,
+        integrations=[integration()],
+        default_integrations=False,
+        traces_sample_rate=1.0,
+        send_default_pii=True,
+    )
+    fixed = ProxyFix(make_app(), x_for=1, x_proto=1, x_host=1, x_prefix=1)
+    try:
+        with suppress(KeyError):  # the view's error, when the framework re-raises it
+            Client(SentryWsgiMiddleware(fixed, use_x_forwarded_for=forwarded)).post(
+                "/items/3",
+                json={"sku": "a1"},
+                headers={
+                    "X-Forwarded-For": "9.9.9.9",
+                    "X-Forwarded-Proto": "https",
+                    "X-Forwarded-Host": "public.example",
+                    "X-Forwarded-Prefix": "/app",
+                },
+                environ_base={"REMOTE_ADDR": "10.0.0.1"},
+            )
+        tripwire.flush()
+    finally:
+        tripwire.get_client().close()
+    assert memory.events and memory.transactions
+    url = "https://public.example/items/3" if forwarded else "http://localhost/items/3"
+    for event in memory.events + memory.transactions:
+        assert event["request"]["url"] == url
+        assert event["request"]["env"] == {
+            "SERVER_NAME": "localhost",
+            "SERVER_PORT": "80",
+            "REMOTE_ADDR": "10.0.0.1",
+        }
+        assert event["request"]["headers"]["Host"] == "localhost"
+        assert event["user"]["ip_address"] == "9.9.9.9"
 
 
 @pytest.mark.parametrize(

@@ -224,7 +224,10 @@ def _request_started(sender: Any, **kwargs: Any) -> None:
         if isinstance(processor, FlaskRequestProcessor):
             processor.request = request
         else:  # the app runs inside a user's SentryWsgiMiddleware: add Flask's part
+            outer = processor
             processor = FlaskRequestProcessor(request.environ, False)
+            if isinstance(outer, WsgiRequestProcessor):
+                processor.inside(outer)  # the request as it reached the middleware
             processor.request = request
             get_isolation_scope().add_event_processor(processor)
         rule = request.url_rule

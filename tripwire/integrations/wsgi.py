@@ -17,7 +17,10 @@ As sentry_sdk 2.75's ``wsgi`` module, for every request the middleware wraps:
 - events get the `request` (url, method, query string, ``SERVER_NAME``/``SERVER_PORT``
   in `env`, headers with the sensitive ones removed) and, with `send_default_pii`,
   the user's IP address (``X-Forwarded-For``, ``X-Real-Ip``, else ``REMOTE_ADDR``).
-  The request part is built only when an event is sent, from the environ;
+  The request part is built only when an event is sent, from a copy of the environ
+  taken when the request arrived: what the application changes later (Django's
+  decoded ``PATH_INFO`` and ``FORCE_SCRIPT_NAME``, werkzeug's ``ProxyFix``) is not
+  reported, as sentry_sdk reports the request as it arrived;
 - the request's scope carries ``sentry.is_localhost`` and ``user_agent.original``
   (its logs and metrics show them, streaming or not) and, under span streaming,
   ``user.ip_address`` as the options allow; a streamed segment gets the request's
@@ -65,8 +68,16 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 
 
 def wsgi_decoding_dance(s: str, charset: str = "utf-8", errors: str = "replace") -> str:
-    """A WSGI "bytes as latin-1" string decoded as `charset`."""
-    return s.encode("latin1").decode(charset, errors)
+    """A WSGI "bytes as latin-1" string decoded as `charset`.
+
+    A string that is not latin-1 was decoded already (a server or framework that put
+    text in the environ): it is returned as it is, not an error.
+    """
+    try:
+        raw = s.encode("latin1")
+    except UnicodeEncodeError:
+        return s
+    return raw.decode(charset, errors)
 
 
 def _strip_default_port(host: str, scheme: Optional[str]) -> str:
@@ -147,14 +158,25 @@ def _get_environ(
 class WsgiRequestProcessor:
     """The event processor of one request: adds the `request` part (and the IP).
 
-    Holds the environ until the request's scope is gone; reads it only for events sent.
+    Made when the request arrives, it keeps a shallow copy of the environ then
+    (`arrived`: a dict copy, the cheapest snapshot) and builds the request part from
+    it only for events sent, so the request is reported as it arrived whatever the
+    application does to the environ meanwhile (as sentry_sdk, which builds the part
+    up front). `environ` is the live one, for a framework's cookies and body.
     """
 
-    __slots__ = ("environ", "use_x_forwarded_for")
+    __slots__ = ("arrived", "environ", "use_x_forwarded_for")
 
     def __init__(self, environ: dict[str, Any], use_x_forwarded_for: bool) -> None:
         self.environ = environ
+        self.arrived = dict(environ)
         self.use_x_forwarded_for = use_x_forwarded_for
+
+    def inside(self, outer: WsgiRequestProcessor) -> None:
+        """Report the request as `outer` (the processor of the middleware this
+        framework's app runs in) saw it arrive, under that middleware's options."""
+        self.arrived = outer.arrived
+        self.use_x_forwarded_for = outer.use_x_forwarded_for
 
     def __call__(self, event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -164,8 +186,9 @@ class WsgiRequestProcessor:
         return event
 
     def apply(self, event: dict[str, Any], options: dict[str, Any]) -> None:
-        """Fill the event's `request` (and `user.ip_address` with PII) from the environ."""
-        environ = self.environ
+        """Fill the event's `request` (and `user.ip_address` with PII) from the environ
+        as the request arrived."""
+        environ = self.arrived
         if may_send_user(options):
             ip = get_client_ip(environ)
             user = event.get("user")
@@ -373,6 +396,7 @@ def serve_framework(
         )
     if not isinstance(applied, type(processor)):
         try:
+            processor.inside(applied)
             get_isolation_scope().add_event_processor(processor)
         except Exception:
             pass
