@@ -267,6 +267,26 @@ def test_cron_jobs_send_check_ins(redis_server: RedisServer, keyspace: str) -> N
     assert check_ins[0]["check_in_id"] == check_ins[1]["check_in_id"]
 
 
+def test_a_cron_job_the_user_monitors_is_left_to_that_monitor() -> None:
+    memory = init(integration=ArqIntegration(monitor_cron_jobs=True))
+
+    @tripwire.monitor(monitor_slug="mine")
+    async def job(ctx: dict[str, Any]) -> int:
+        return 1
+
+    async def main() -> Any:  # the worker takes the running loop (no loop of its own)
+        worker = Worker(functions=[], cron_jobs=[cron(job, minute=5)], redis_settings=None)
+        return await worker.cron_jobs[0].coroutine({})
+
+    assert asyncio.run(main()) == 1
+    check_ins = [json.loads(item.get_bytes()) for item in memory.items("check_in")]
+    # One monitor, the user's (it was also wrapped under the job's name: two monitors).
+    assert [(c["monitor_slug"], c["status"]) for c in check_ins] == [
+        ("mine", "in_progress"),
+        ("mine", "ok"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("options", "expected"),
     [

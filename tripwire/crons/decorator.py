@@ -83,6 +83,7 @@ class monitor:
                 self._end(started, False)
                 return result
 
+            async_wrapper._sentry_monitored = True  # type: ignore[attr-defined]
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(fn)
@@ -96,6 +97,8 @@ class monitor:
             self._end(started, False)
             return result
 
+        # As sentry_sdk's: integrations (arq's cron jobs) leave a monitored function be.
+        sync_wrapper._sentry_monitored = True  # type: ignore[attr-defined]
         return sync_wrapper  # type: ignore[return-value]
 
 

@@ -326,7 +326,12 @@ def _monitor_config(cron_job: Any, worker: Any) -> Optional[MonitorConfig]:
 
 
 def _monitor_cron_job(integration: ArqIntegration, cron_job: Any, worker: Any) -> None:
-    if getattr(cron_job, _MONITORED, False) or getattr(cron_job.coroutine, _MONITORED, False):
+    coroutine = cron_job.coroutine
+    if (
+        getattr(cron_job, _MONITORED, False)
+        or getattr(coroutine, _MONITORED, False)
+        or getattr(coroutine, "_sentry_monitored", False)  # the user's own @monitor
+    ):
         return
     setattr(cron_job, _MONITORED, True)
     slug: str = cron_job.name
@@ -339,8 +344,6 @@ def _monitor_cron_job(integration: ArqIntegration, cron_job: Any, worker: Any) -
         logger.debug("Not monitoring arq cron job %r: no Sentry Crons schedule matches.", slug)
         return
     from tripwire.crons import monitor
-
-    coroutine = cron_job.coroutine
 
     async def monitored(ctx: dict[Any, Any], *args: Any, **kwargs: Any) -> Any:
         with monitor(monitor_slug=slug, monitor_config=config):
