@@ -69,6 +69,7 @@ def test_named_operation_names_the_transaction_at_the_receiver(rx: Receiver) -> 
     rx.wait_for(2)
     (event,) = rx.events()
     assert event["exception"]["values"][-1]["mechanism"] == {"type": "strawberry", "handled": False}
+    assert event["transaction"] == "Q"  # the operation's, as its transaction (not the route)
     # Without send_default_pii: no document, no response body.
     assert "api_target" not in event["request"] and "data" not in event["request"]
     assert "response" not in event["contexts"]
@@ -175,5 +176,7 @@ def test_same_spans_and_events_as_sentry_sdk(tmp_path: Path, use_async: bool) ->
     for run in runs:
         names = [i["payload"]["transaction"] for i in run["items"] if i["type"] == "transaction"]
         assert names[0] == "Q"
+        events = [i["payload"] for i in run["items"] if i["type"] == "event"]
+        assert events[0]["transaction"] == "Q"  # the resolver error, named as its transaction
         # The resolver error and the validation error.
         assert [i["type"] for i in run["items"]].count("event") == 2

@@ -45,7 +45,7 @@ from tripwire.integrations._common.start_attributes import child_start
 from tripwire.integrations._common.web import streamed
 from tripwire.integrations._patch import patch_once
 from tripwire.integrations.logging import ignore_logger
-from tripwire.scope._current import get_client, get_isolation_scope
+from tripwire.scope._current import get_client, get_current_scope, get_isolation_scope
 from tripwire.tracing import TransactionSource
 from tripwire.tracing._api import sdk_start_span
 from tripwire.tracing._streamed import NoOpStreamedSpan
@@ -242,6 +242,11 @@ def _build_extensions() -> tuple[type, type]:
                     return
                 transaction = span.containing_transaction
                 if transaction is not None and context.operation_name:
+                    # The scope's name too: the operation's error events carry it (the
+                    # web framework's route name otherwise), as sentry_sdk's.
+                    get_current_scope().set_transaction_name(
+                        context.operation_name, TransactionSource.COMPONENT
+                    )
                     transaction.name = context.operation_name
                     transaction.source = TransactionSource.COMPONENT
                     transaction.op = op
