@@ -573,7 +573,10 @@ def test_init_imports_no_django_and_patches_it_when_imported() -> None:
 
 # -- the same as sentry_sdk ---------------------------------------------------------------
 
-_DIFFERENTIAL = f"""
+
+def _django_side(integration: str) -> str:
+    """The start of a differential script: the test project, the SDK on `integration`."""
+    return f"""
 sys.path.insert(0, {str(TESTS)!r})
 import django_app
 django_app.configure()
@@ -584,9 +587,15 @@ views.sdk = sentry_sdk
 sentry_sdk.init(
     dsn="https://k@o1.ingest.sentry.io/1", transport=KEEP, release="r1",
     traces_sample_rate=1.0, default_integrations=False, auto_enabling_integrations=False,
-    integrations=[DjangoIntegration(middleware_spans=True)],
+    integrations=[{integration}],
 )
 from django.core.handlers.wsgi import WSGIHandler
+"""
+
+
+_DIFFERENTIAL = (
+    _django_side("DjangoIntegration(middleware_spans=True)")
+    + f"""
 from werkzeug.test import Client
 
 client = Client(WSGIHandler())
@@ -595,6 +604,7 @@ for path in ("/boom/3/?x=1", "/query/", "/page/", "/missing/", "/shop/items/5/",
     client.get(path, headers=trace)
 finish()
 """
+)
 
 
 def _transaction_shape(transaction: dict[str, Any]) -> dict[str, Any]:
@@ -648,20 +658,9 @@ def test_same_event_and_transactions_as_sentry_sdk(tmp_path: Path) -> None:
         assert mine == theirs, dumps(mine)
 
 
-_DIFFERENTIAL_PATHS = f"""
-sys.path.insert(0, {str(TESTS)!r})
-import django_app
-django_app.configure()
-from django_app import views
-from sentry_sdk.integrations.django import DjangoIntegration
-
-views.sdk = sentry_sdk
-sentry_sdk.init(
-    dsn="https://k@o1.ingest.sentry.io/1", transport=KEEP, release="r1",
-    traces_sample_rate=1.0, default_integrations=False, auto_enabling_integrations=False,
-    integrations=[DjangoIntegration()],
-)
-from django.core.handlers.wsgi import WSGIHandler
+_DIFFERENTIAL_PATHS = (
+    _django_side("DjangoIntegration()")
+    + f"""
 from django.test import override_settings
 from werkzeug.test import Client
 
@@ -673,6 +672,7 @@ with override_settings(FORCE_SCRIPT_NAME="/app"):
     client.get("/boom/7/")
 finish()
 """
+)
 
 
 def test_same_request_parts_as_sentry_sdk_for_rewritten_paths(tmp_path: Path) -> None:
