@@ -5,6 +5,8 @@ Each of them warns (DeprecationWarning, as sentry_sdk 2.75 does): the tests expe
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import tripwire
@@ -59,6 +61,47 @@ def test_hub_current_is_the_main_hub_until_one_is_entered(transport: MemoryTrans
     assert first is entered
     # Entering it activates the scopes in force then, with what was set since.
     assert transport.events[0]["tags"] == {"set": "after the hub was asked for"}
+
+
+def test_threads_entering_the_main_hub_exit_what_they_entered(transport: MemoryTransport) -> None:
+    import threading
+    import warnings
+
+    a_entered, b_entered, a_exited = threading.Event(), threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+    seen: dict[str, list[object]] = {}
+
+    def run(name: str, before: threading.Event | None, signal: threading.Event, after: Any) -> None:
+        try:
+            if before is not None:
+                before.wait(10)
+            with tripwire.Hub.current as hub:
+                tripwire.set_tag("thread", name)
+                signal.set()
+                if after is not None:
+                    after.wait(10)
+                tripwire.capture_message(name)
+            seen[name] = [hub is tripwire.Hub.main, tripwire.Hub.current is hub]
+            tripwire.capture_message(name + " after")  # in this thread's own scopes again
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            signal.set()
+
+    # A enters, B enters, A exits (B's entry stays B's), B exits.
+    a = threading.Thread(target=run, args=("a", None, a_entered, b_entered))
+    b = threading.Thread(target=run, args=("b", a_entered, b_entered, a_exited))
+    with warnings.catch_warnings():  # (the filters are the process's: set around both)
+        warnings.simplefilter("ignore", SentryHubDeprecationWarning)
+        a.start()
+        b.start()
+        a.join(10)
+        a_exited.set()
+        b.join(10)
+    assert failures == []
+    assert seen == {"a": [True, True], "b": [True, True]}
+    tagged = sorted((e["message"], e["tags"]["thread"]) for e in transport.events)
+    assert tagged == [("a", "a"), ("a after", "a"), ("b", "b"), ("b after", "b")]
 
 
 def test_hub_with_new_client() -> None:

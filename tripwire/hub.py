@@ -46,6 +46,12 @@ class SentryHubDeprecationWarning(DeprecationWarning):
 
 # The hub entered with `with hub:` in this context (Hub.current).
 _local: ContextVar[Hub | None] = ContextVar("tripwire_current_hub", default=None)
+# What `with hub:` entered in this context (a thread's, a task's), innermost last: the
+# main hub is one object that every thread and task may enter (it is Hub.current until
+# another is entered), so each context exits only what it entered itself.
+_entered: ContextVar[tuple[tuple[Hub, Token[Hub | None], _ScopeManager], ...]] = ContextVar(
+    "tripwire_entered_hubs", default=()
+)
 
 
 class HubMeta(type):
@@ -102,7 +108,6 @@ class Hub(metaclass=HubMeta):
         # The scopes `with hub:` activates (None, for the main hub: those in force then).
         self._scope: Scope | None = scope if isinstance(scope, Scope) else get_isolation_scope()
         self._current_scope: Scope | None = current or get_current_scope()
-        self._entered: list[tuple[Token[Hub | None], _ScopeManager]] = []
         self._stack: list[ContextManager[Scope]] = []
         self._last_event_id: str | None = None
 
@@ -122,13 +127,18 @@ class Hub(metaclass=HubMeta):
         isolation = self._scope or get_isolation_scope()
         manager = _ScopeManager(current, isolation, isolation)
         manager.__enter__()
-        self._entered.append((_local.set(self), manager))
+        _entered.set((*_entered.get(), (self, _local.set(self), manager)))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if not self._entered:
-            return
-        token, manager = self._entered.pop()
+        stack = _entered.get()
+        for index in range(len(stack) - 1, -1, -1):
+            if stack[index][0] is self:
+                break
+        else:
+            return  # not entered in this context
+        _, token, manager = stack[index]
+        _entered.set(stack[:index] + stack[index + 1 :])
         manager.__exit__(*exc)
         try:
             _local.reset(token)
@@ -317,7 +327,6 @@ def _make_main_hub() -> Hub:
     # own, so it stays valid across `tripwire.testing.reset()`.
     hub = Hub.__new__(Hub)
     hub._scope = hub._current_scope = None
-    hub._entered = []
     hub._stack = []
     hub._last_event_id = None
     return hub
