@@ -56,7 +56,7 @@ def apply_layers(
         merge_dicts(event, "tags", view.tags)
     if view.extras:
         merge_dicts(event, "extra", view.extras)
-    merge_contexts(event, view, layers, is_transaction)
+    merge_contexts(event, view, layers)
     if not is_transaction:
         if view.crumb_rings:
             merge_breadcrumbs(event, view.crumb_rings, client, share_crumbs)
@@ -156,8 +156,9 @@ def merge_scalars(event: EventDict, view: ScopeView, is_transaction: bool) -> No
         if view.transaction is not None:
             event["transaction"] = view.transaction
             event["transaction_info"] = dict(view.tx_info or {})
-        elif "transaction_info" not in event:
-            event["transaction_info"] = {}
+    # Always present, as sentry_sdk (a transaction built by hand has none of its own).
+    if "transaction_info" not in event:
+        event["transaction_info"] = {}
     if view.user is not None and event.get("user") is None:
         event["user"] = view.user
     if view.fingerprint is not None and event.get("fingerprint") is None:
@@ -172,9 +173,7 @@ def merge_dicts(event: EventDict, key: str, layers: list[dict[str, Any]]) -> Non
     event[key] = merged
 
 
-def merge_contexts(
-    event: EventDict, view: ScopeView, layers: Sequence[Scope], is_transaction: bool
-) -> None:
+def merge_contexts(event: EventDict, view: ScopeView, layers: Sequence[Scope]) -> None:
     """Contexts, layered; an event without `contexts.trace` gets its scope's trace.
 
     (The SDK's own transactions have theirs: only one built by hand and passed to
@@ -184,8 +183,6 @@ def merge_contexts(
     contexts = dict(contexts) if contexts else {}
     for layer in view.contexts:
         contexts.update(layer)
-    if is_transaction and "transaction_info" not in event:
-        event["transaction_info"] = {}  # as sentry_sdk, for a hand-built one
     if "trace" not in contexts:
         source = (
             view.trace_scope if view.trace_scope is not None else (layers[-1] if layers else None)
