@@ -275,12 +275,11 @@ class EventScrubber:
 
 
 _COPY_BUDGET = 10_000  # containers and values copied; past it, or too deep, all is filtered
-_COPY_DEPTH = 50
 
 
 def _filtered(value: Any, deny: frozenset[str], budget: list[int], depth: int) -> Any:
     budget[0] -= 1
-    if budget[0] < 0 or depth > _COPY_DEPTH:
+    if budget[0] < 0 or depth > _MAX_DEPTH:  # the in-place walk's bound too
         return FILTERED
     if isinstance(value, dict):
         return {
